@@ -1,0 +1,87 @@
+# streamchat: `make` builds every program into bin/, `make test` installs what
+# is missing, builds and runs every test, `make run` starts a whole stack.
+# SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer.
+
+CC ?= cc
+PKGS := libwebsockets hiredis json-c libcurl libuv
+SAN ?= 0
+VARIANT := $(if $(filter 1,$(SAN)),san,rel)
+OBJ := build/$(VARIANT)
+
+CFLAGS_BASE := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-D_GNU_SOURCE -Isrc/common
+ifeq ($(SAN),1)
+CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
+
+PROGRAMS := chat-fcgi ws-relay ai-streamer recoverd chat-cli
+BINS := $(addprefix bin/,$(PROGRAMS)) bin/unit-tests
+
+COMMON_SRC := $(wildcard src/common/*.c)
+COMMON_OBJ := $(COMMON_SRC:src/%.c=$(OBJ)/%.o)
+
+LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c
+LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c
+LIBS_ai-streamer := -luv -lhiredis -ljson-c -lcurl
+LIBS_recoverd := -luv -lhiredis
+LIBS_chat-cli := -ljson-c -lcurl
+LIBS_unit-tests := -luv -lhiredis -ljson-c
+
+.PHONY: all clean test test-asan unit run deps bench
+all: $(BINS)
+
+# Rebuild the programs when switching between SAN=0 and SAN=1.
+bin/.variant: FORCE
+	@mkdir -p bin
+	@[ "$$(cat $@ 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $@
+FORCE:
+
+$(OBJ)/libcommon.a: $(COMMON_OBJ)
+	ar rcs $@ $^
+
+$(OBJ)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OBJ)/t/unit/%.o: t/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc -MMD -MP -c -o $@ $<
+
+define program
+bin/$(1): $$(patsubst src/%.c,$$(OBJ)/%.o,$$(wildcard src/$(1)/*.c)) $$(OBJ)/libcommon.a bin/.variant
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $$(LIBS_$(1)) -lm
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
+
+UNIT_SRC := $(wildcard t/unit/*.c)
+# the unit tests also cover pure parts of the programs
+UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c
+bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm
+
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+deps:
+	@sh t/helpers/install-deps.sh
+
+unit: all
+	bin/unit-tests
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@t/run
+
+test-asan: deps
+	@$(MAKE) --no-print-directory SAN=1 all
+	@STREAMCHAT_SAN=1 t/run
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bin/chatctl up $(ARGS)
+
+clean:
+	rm -rf build $(BINS) bin/.variant

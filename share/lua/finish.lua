@@ -1,0 +1,30 @@
+-- Ends a stream: final status, the assistant's message into history (the
+-- chunks joined, so history and chunks always agree), the end frame, the
+-- chunk TTL, and the lease released. Only the lease holder may finish.
+-- KEYS: 1 stream:chunks:{M}  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:cancel:{M}
+--       5 chat:history:{S}  6 stream:session:{S}
+-- ARGV: 1 owner  2 status  3 channel  4 end frame  5 ttl s  6 now_ms  7 history cap
+--       8 M  9 expected chunk count
+-- Returns the chunk count, or "lease", "index:<count>".
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+  return 'lease'
+end
+local n = redis.call('LLEN', KEYS[1])
+if n ~= tonumber(ARGV[9]) then
+  return 'index:' .. n
+end
+local content = table.concat(redis.call('LRANGE', KEYS[1], 0, -1))
+local created = redis.call('HGET', KEYS[2], 'created_at') or ARGV[6]
+local item = '{"message_id":"' .. ARGV[8] .. '","role":"assistant","content":' ..
+  cjson.encode(content) .. ',"status":"' .. ARGV[2] .. '","created_at":' .. created .. '}'
+redis.call('RPUSH', KEYS[5], item)
+redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
+redis.call('HSET', KEYS[2], 'status', ARGV[2], 'total_chunks', n, 'updated_at', ARGV[6])
+if redis.call('HGET', KEYS[6], 'messageId') == ARGV[8] then
+  redis.call('HSET', KEYS[6], 'status', ARGV[2], 'totalChunks', n)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return n

@@ -1,0 +1,321 @@
+/* The life of one reply in a worker (DESIGN.md "The life of a message"):
+ *
+ *   start.lua   take the lease; learn how many chunks exist (resume point)
+ *   append.lua  once per token: fenced by the lease, refused after cancel,
+ *               only at the expected index; publishes the chunk frame
+ *   finish.lua  history, final status, end frame, chunk TTL, lease released
+ *   XACK        the job is done
+ *
+ * One command per job is in flight at a time, so a job's chunks are
+ * written in order, while many jobs interleave on the connection. A command
+ * whose reply is lost (Redis went away) is sent again after a pause; the
+ * index check of append.lua tells whether the lost one was applied. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "keys.h"
+#include "log.h"
+#include "strbuf.h"
+#include "util.h"
+#include "worker.h"
+
+#define RETRY_MS 200
+
+enum job_state { JOB_STARTING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING };
+
+struct job {
+	struct worker *w;
+	struct job *prev, *next;
+	enum job_state state;
+	char entry_id[64];
+	char mid[ID_MAX + 1], sid[ID_MAX + 1], uid[ID_MAX + 1];
+	char owner[160];
+	char *prompt;
+	struct generator gen;
+	long next_index;               /* index of the next chunk to append */
+	char token[TOKEN_MAX];         /* the token being appended */
+	size_t token_len;
+	const char *end_status;        /* complete, cancelled, error */
+	uv_timer_t timer;
+	int waiting;                   /* a command is in flight */
+};
+
+static void step(struct job *j);
+
+static void job_closed(uv_handle_t *h)
+{
+	struct job *j = h->data;
+	free(j->prompt);
+	free(j);
+}
+
+static void job_end(struct job *j)
+{
+	struct worker *w = j->w;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		w->active = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	w->nactive--;
+	uv_timer_stop(&j->timer);
+	uv_close((uv_handle_t *)&j->timer, job_closed);
+	worker_want_jobs(w);
+}
+
+static void timer_cb(uv_timer_t *t) { step(t->data); }
+
+static void later(struct job *j, long ms)
+{
+	uv_timer_start(&j->timer, timer_cb, (uint64_t)ms, 0);
+}
+
+/* The reply was lost with the connection: try the same step again. */
+static int lost(struct job *j, redisReply *r)
+{
+	j->waiting = 0;
+	if (r)
+		return 0;
+	later(j, RETRY_MS);
+	return 1;
+}
+
+static void acked(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct job *j = priv;
+	(void)ac;
+	if (lost(j, reply))
+		return;
+	j->w->jobs_done++;
+	log_info("job done", "message=%s session=%s status=%s chunks=%ld", j->mid, j->sid,
+		 j->end_status ? j->end_status : "skipped", j->next_index);
+	job_end(j);
+}
+
+static void ack(struct job *j)
+{
+	j->state = JOB_ACKING;
+	step(j);
+}
+
+static void finished(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct job *j = priv;
+	redisReply *r = reply;
+	(void)ac;
+	if (lost(j, r))
+		return;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		ack(j);
+		return;
+	}
+	/* lease lost: another worker owns the message now; the job is theirs */
+	j->w->failures++;
+	log_warn("finish refused", "message=%s reason=\"%s\"", j->mid,
+		 r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	job_end(j);
+}
+
+static void finish(struct job *j, const char *status)
+{
+	j->state = JOB_FINISHING;
+	j->end_status = status;
+	step(j);
+}
+
+static void appended(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct job *j = priv;
+	redisReply *r = reply;
+	(void)ac;
+	if (lost(j, r))
+		return;
+	if (r->type == REDIS_REPLY_INTEGER ||
+	    (r->type == REDIS_REPLY_STRING && !strncmp(r->str, "index:", 6) &&
+	     atol(r->str + 6) == j->next_index + 1)) {
+		/* written (the second case: by our own earlier try whose reply was lost) */
+		j->next_index++;
+		j->token_len = 0;
+		j->w->chunks++;
+		later(j, j->w->cfg.token_delay_ms);
+		return;
+	}
+	const char *why = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ? r->str : "?";
+	if (!strcmp(why, "cancelled")) {
+		finish(j, "cancelled");
+		return;
+	}
+	j->w->failures++;
+	log_warn("append refused", "message=%s index=%ld reason=\"%s\"", j->mid, j->next_index, why);
+	job_end(j);
+}
+
+static void started(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct job *j = priv;
+	redisReply *r = reply;
+	(void)ac;
+	if (lost(j, r))
+		return;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		log_error("start failed", "message=%s error=\"%s\"", j->mid,
+			  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		j->w->failures++;
+		later(j, RETRY_MS * 5);
+		return;
+	}
+	const char *st = r->element[0]->str;
+	long written = (long)r->element[1]->integer;
+	if (!strcmp(st, "ok") || !strcmp(st, "cancelled")) {
+		j->next_index = written;
+		gen_skip(&j->gen, written);
+		log_info("job started", "message=%s session=%s resume_from=%ld", j->mid, j->sid, written);
+		if (!strcmp(st, "cancelled"))
+			finish(j, "cancelled");
+		else {
+			j->state = JOB_STREAMING;
+			later(j, written ? 0 : j->w->cfg.token_delay_ms);
+		}
+	} else if (!strcmp(st, "locked")) {
+		/* another worker holds it; if that one dies, recoverd re-queues it */
+		log_info("job skipped", "message=%s reason=locked", j->mid);
+		job_end(j);
+	} else {
+		log_info("job skipped", "message=%s reason=%s", j->mid, st);
+		j->end_status = NULL;
+		ack(j);
+	}
+}
+
+/* Sends the command of the job's current state. */
+static void step(struct job *j)
+{
+	struct worker *w = j->w;
+	char kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], kchunks[KEY_MAX], kchan[KEY_MAX];
+	char snow[24], slease[24], sidx[24];
+	int rc = -1;
+	if (j->waiting)
+		return;
+	snprintf(snow, sizeof snow, "%lld", (long long)now_ms());
+	snprintf(slease, sizeof slease, "%ld", w->cfg.lease_ms);
+	key_meta(kmeta, j->mid);
+	key_lock(klock, j->mid);
+	key_cancel(kcancel, j->mid);
+	key_chunks(kchunks, j->mid);
+	key_channel(kchan, j->sid);
+
+	switch (j->state) {
+	case JOB_STARTING: {
+		const char *keys[] = { kmeta, klock, kcancel, kchunks };
+		const char *args[] = { j->owner, slease, snow };
+		rc = aredis_eval(&w->cmd, started, j, SCRIPT_START, 4, keys, 3, args, NULL);
+		break;
+	}
+	case JOB_STREAMING: {
+		if (!j->token_len) {
+			j->token_len = gen_next(&j->gen, j->token);
+			if (!j->token_len) {
+				finish(j, "complete");
+				return;
+			}
+		}
+		struct strbuf frame = STRBUF_INIT;
+		frame_chunk(&frame, j->sid, j->mid, j->next_index, j->token, j->token_len);
+		snprintf(sidx, sizeof sidx, "%ld", j->next_index);
+		const char *keys[] = { kchunks, kmeta, klock, kcancel };
+		const char *args[] = { j->owner, sidx, j->token, kchan, frame.buf, slease, snow };
+		size_t lens[] = { strlen(j->owner), strlen(sidx), j->token_len, strlen(kchan),
+				  frame.len, strlen(slease), strlen(snow) };
+		rc = aredis_eval(&w->cmd, appended, j, SCRIPT_APPEND, 4, keys, 7, args, lens);
+		sb_release(&frame);
+		break;
+	}
+	case JOB_FINISHING: {
+		char khist[KEY_MAX], ksess[KEY_MAX], sttl[24], shist[24], stotal[24];
+		struct strbuf frame = STRBUF_INIT;
+		frame_end(&frame, j->end_status, j->sid, j->mid, j->next_index);
+		snprintf(sttl, sizeof sttl, "%ld", w->cfg.chunk_ttl_s);
+		snprintf(shist, sizeof shist, "%ld", w->cfg.history_max);
+		snprintf(stotal, sizeof stotal, "%ld", j->next_index);
+		const char *keys[] = { kchunks, kmeta, klock, kcancel, key_history(khist, j->sid),
+				       key_session(ksess, j->sid) };
+		const char *args[] = { j->owner, j->end_status, kchan, frame.buf, sttl, snow, shist,
+				       j->mid, stotal };
+		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 6, keys, 9, args, NULL);
+		sb_release(&frame);
+		break;
+	}
+	case JOB_ACKING: {
+		char kjobs[KEY_MAX];
+		if (w->cmd.ready && w->cmd.ac)
+			rc = redisAsyncCommand(w->cmd.ac, acked, j, "XACK %s %s %s", key_jobs(kjobs),
+					       JOBS_GROUP, j->entry_id) == REDIS_OK ? 0 : -1;
+		break;
+	}
+	}
+	if (rc == 0)
+		j->waiting = 1;
+	else
+		later(j, RETRY_MS);  /* Redis is away: try again when it is back */
+}
+
+static const char *field(char **fields, size_t *lens, size_t n, const char *name, size_t *len)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		if (!strcmp(fields[i], name)) {
+			*len = lens[i + 1];
+			return fields[i + 1];
+		}
+	return NULL;
+}
+
+void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *lens, size_t n)
+{
+	size_t ml = 0, sl = 0, ul = 0, pl = 0;
+	const char *mid = field(fields, lens, n, "message_id", &ml);
+	const char *sid = field(fields, lens, n, "session_id", &sl);
+	const char *uid = field(fields, lens, n, "user_id", &ul);
+	const char *prompt = field(fields, lens, n, "prompt", &pl);
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		abort();
+	j->w = w;
+	snprintf(j->entry_id, sizeof j->entry_id, "%s", entry_id);
+	uv_timer_init(w->loop, &j->timer);
+	j->timer.data = j;
+	j->next = w->active;
+	if (w->active)
+		w->active->prev = j;
+	w->active = j;
+	w->nactive++;
+
+	if (!mid || !valid_message_id(mid, ml) || !sid || !valid_id(sid, sl) || !uid ||
+	    !valid_id(uid, ul) || !prompt || !valid_utf8(prompt, pl)) {
+		/* a malformed entry can never succeed: acknowledge it so it is not retried */
+		log_warn("bad job entry dropped", "entry=%s", entry_id);
+		w->failures++;
+		ack(j);
+		return;
+	}
+	memcpy(j->mid, mid, ml + 1);
+	memcpy(j->sid, sid, sl + 1);
+	memcpy(j->uid, uid, ul + 1);
+	j->prompt = strndup(prompt, pl);
+	char rnd[17];
+	random_hex(rnd, 8);
+	snprintf(j->owner, sizeof j->owner, "%s:%s", w->node, rnd);
+	gen_init(&j->gen, prompt, pl, w->cfg.max_tokens);
+	j->state = JOB_STARTING;
+	step(j);
+}
+
+void jobs_resume(struct worker *w)
+{
+	for (struct job *j = w->active; j; j = j->next)
+		if (!j->waiting && !uv_is_active((uv_handle_t *)&j->timer))
+			step(j);
+}

@@ -1,0 +1,259 @@
+/* ai-streamer: takes reply jobs from the `jobs` stream and streams each
+ * reply, token by token, into Redis through the append script.
+ *
+ *   ai-streamer                 the worker daemon
+ *   ai-streamer --once PROMPT   one reply on stdout, as it is generated
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keys.h"
+#include "log.h"
+#include "scripts.h"
+#include "util.h"
+#include "worker.h"
+
+#ifndef VERSION
+#define VERSION "0.1.0"
+#endif
+
+#define HEARTBEAT_MS 1000
+#define HEARTBEAT_TTL_MS 5000
+#define READ_BLOCK_MS 2000
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ai-streamer [--once PROMPT] [--help] [--version]\n"
+		"Streams AI replies for the jobs in Redis (built-in offline generator).\n"
+		"  --once PROMPT   print one reply to stdout as it streams, no Redis\n\n"
+		"environment (default):\n"
+		"  REDIS_URL        redis://127.0.0.1:6379/0\n"
+		"  KEY_PREFIX       \"\"\n"
+		"  AI_BACKEND       builtin\n"
+		"  AI_CONCURRENCY   64     replies streamed at once by this process\n"
+		"  AI_MAX_TOKENS    512    longest reply, in tokens\n"
+		"  TOKEN_DELAY_MS   20     pause between tokens (0 for benchmarks)\n"
+		"  LEASE_MS         10000  lease on a message, renewed with every chunk\n"
+		"  CHUNK_TTL_S      300    how long the chunks of a finished reply are kept\n"
+		"  HISTORY_MAX      1000   messages kept per session\n"
+		"  DRAIN_MS         5000   on SIGTERM, time given to replies in flight\n"
+		"  NODE_ID          hostname-pid\n"
+		"  LOG_LEVEL        info\n");
+}
+
+static void read_jobs(struct worker *w);
+
+static void got_jobs(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct worker *w = priv;
+	redisReply *r = reply;
+	(void)ac;
+	w->reading = 0;
+	if (!r)
+		return;  /* connection lost; on_ready starts reading again */
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_error("XREADGROUP failed", "error=\"%s\"", r->str);
+		if (!strncmp(r->str, "NOGROUP", 7) && w->jobs.ac) {
+			char k[KEY_MAX];
+			redisAsyncCommand(w->jobs.ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM",
+					  key_jobs(k), JOBS_GROUP);
+		}
+	} else if (r->type == REDIS_REPLY_ARRAY) {
+		for (size_t s = 0; s < r->elements; s++) {
+			redisReply *stream = r->element[s];
+			if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
+				continue;
+			redisReply *entries = stream->element[1];
+			for (size_t e = 0; e < entries->elements; e++) {
+				redisReply *ent = entries->element[e];
+				if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
+				    ent->element[1]->type != REDIS_REPLY_ARRAY)
+					continue;
+				redisReply *f = ent->element[1];
+				char *fields[64];
+				size_t lens[64], n = 0;
+				for (size_t i = 0; i < f->elements && n < 64; i++) {
+					fields[n] = f->element[i]->str ? f->element[i]->str : "";
+					lens[n++] = f->element[i]->len;
+				}
+				job_begin(w, ent->element[0]->str, fields, lens, n);
+			}
+		}
+	}
+	worker_want_jobs(w);
+}
+
+static void read_jobs(struct worker *w)
+{
+	char k[KEY_MAX];
+	long room = w->cfg.concurrency - w->nactive;
+	if (room <= 0 || w->reading || w->stopping || !w->jobs.ready)
+		return;
+	w->reading = 1;
+	redisAsyncCommand(w->jobs.ac, got_jobs, w,
+			  "XREADGROUP GROUP %s %s COUNT %ld BLOCK %d STREAMS %s >", JOBS_GROUP,
+			  w->node, room, READ_BLOCK_MS, key_jobs(k));
+}
+
+void worker_want_jobs(struct worker *w)
+{
+	if (w->stopping && w->nactive == 0) {
+		uv_stop(w->loop);
+		return;
+	}
+	read_jobs(w);
+}
+
+static void jobs_ready(struct aredis *ar)
+{
+	struct worker *w = ar->data;
+	char k[KEY_MAX];
+	/* from 0: jobs queued before any worker existed are served too */
+	redisAsyncCommand(ar->ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs(k),
+			  JOBS_GROUP);
+	w->reading = 0;
+	read_jobs(w);
+}
+
+static void cmd_ready(struct aredis *ar) { jobs_resume(ar->data); }
+
+static void heartbeat(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+	if (!w->cmd.ready)
+		return;
+	char k[KEY_MAX], kz[KEY_MAX];
+	long long now = now_ms();
+	key_node_ai(k, w->node);
+	redisAsyncCommand(w->cmd.ac, NULL, NULL,
+			  "HSET %s id %s last_seen_ms %lld started_ms %lld active_jobs %ld "
+			  "concurrency %ld jobs_done %llu chunks %llu failures %llu backend builtin "
+			  "status %s", k, w->node, now, (long long)w->started_ms, w->nactive,
+			  w->cfg.concurrency, (unsigned long long)w->jobs_done,
+			  (unsigned long long)w->chunks, (unsigned long long)w->failures,
+			  w->stopping ? "draining" : "ok");
+	redisAsyncCommand(w->cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
+	redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ai(kz), now, w->node);
+}
+
+static void drain_timeout(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+	log_warn("drain timed out", "active=%ld", w->nactive);
+	uv_stop(w->loop);
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+	struct worker *w = s->data;
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	log_info("stopping", "signal=%d active=%ld", sig, w->nactive);
+	/* leave the heartbeat so ai-health stops counting this node at once */
+	if (w->cmd.ready) {
+		char k[KEY_MAX], kz[KEY_MAX];
+		redisAsyncCommand(w->cmd.ac, NULL, NULL, "DEL %s", key_node_ai(k, w->node));
+		redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZREM %s %s", key_nodes_ai(kz), w->node);
+	}
+	uv_timer_start(&w->drain, drain_timeout, (uint64_t)w->cfg.drain_ms, 0);
+	worker_want_jobs(w);
+}
+
+static int run_once(const char *prompt, long max_tokens, long delay_ms)
+{
+	struct generator g;
+	char tok[TOKEN_MAX];
+	size_t n;
+	gen_init(&g, prompt, strlen(prompt), max_tokens);
+	while ((n = gen_next(&g, tok)) > 0) {
+		fwrite(tok, 1, n, stdout);
+		fflush(stdout);
+		if (delay_ms) {
+			struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	putchar('\n');
+	return fflush(stdout) == 0 ? 0 : 111;
+}
+
+int main(int argc, char **argv)
+{
+	static struct worker w;
+	const char *once = NULL;
+	log_init("ai-streamer");
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("ai-streamer %s\n", VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "--once") && i + 1 < argc) {
+			once = argv[++i];
+		} else {
+			usage(stderr);
+			return 100;
+		}
+	}
+	const char *backend = env_str("AI_BACKEND", "builtin");
+	if (strcmp(backend, "builtin") != 0)
+		die(100, "AI_BACKEND=%s: only builtin is available in this build", backend);
+	w.cfg.concurrency = env_long("AI_CONCURRENCY", 64, 1, 100000);
+	w.cfg.max_tokens = env_long("AI_MAX_TOKENS", 512, 1, 1000000);
+	w.cfg.token_delay_ms = env_long("TOKEN_DELAY_MS", 20, 0, 60000);
+	w.cfg.lease_ms = env_long("LEASE_MS", 10000, 100, 3600000);
+	w.cfg.chunk_ttl_s = env_long("CHUNK_TTL_S", 300, 1, 30L * 86400);
+	w.cfg.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);
+	w.cfg.drain_ms = env_long("DRAIN_MS", 5000, 0, 3600000);
+	if (once)
+		return run_once(once, w.cfg.max_tokens, w.cfg.token_delay_ms);
+
+	const char *url = env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), *err;
+	if (redis_url_parse(url, &w.cfg.redis, &err))
+		die(100, "REDIS_URL=%s: %s", url, err);
+	enum log_level lvl;
+	if (log_level_parse(env_str("LOG_LEVEL", "info"), &lvl))
+		die(100, "LOG_LEVEL must be debug, info, warn or error");
+	log_set_level(lvl);
+	default_node_id(w.node, sizeof w.node, "ai");
+	if (!valid_id(w.node, strlen(w.node)))
+		die(100, "NODE_ID=%s: must be 1-64 characters of [A-Za-z0-9_.:-]", w.node);
+	log_set_node(w.node);
+	keys_init(env_str("KEY_PREFIX", ""));
+	scripts_load(share_dir());
+	signal(SIGPIPE, SIG_IGN);
+
+	w.loop = uv_default_loop();
+	w.started_ms = now_ms();
+	w.jobs.data = w.cmd.data = &w;
+	w.jobs.on_ready = jobs_ready;
+	w.cmd.on_ready = cmd_ready;
+	aredis_start(&w.jobs, w.loop, &w.cfg.redis, "jobs");
+	aredis_start(&w.cmd, w.loop, &w.cfg.redis, "commands");
+	uv_timer_init(w.loop, &w.heartbeat);
+	w.heartbeat.data = &w;
+	uv_timer_start(&w.heartbeat, heartbeat, 0, HEARTBEAT_MS);
+	uv_timer_init(w.loop, &w.drain);
+	w.drain.data = &w;
+	uv_signal_init(w.loop, &w.sigterm);
+	uv_signal_init(w.loop, &w.sigint);
+	w.sigterm.data = w.sigint.data = &w;
+	uv_signal_start(&w.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&w.sigint, on_signal, SIGINT);
+	log_info("started", "version=%s backend=builtin concurrency=%ld token_delay_ms=%ld",
+		 VERSION, w.cfg.concurrency, w.cfg.token_delay_ms);
+
+	uv_run(w.loop, UV_RUN_DEFAULT);
+
+	aredis_stop(&w.jobs);
+	aredis_stop(&w.cmd);
+	log_info("stopped", "jobs_done=%llu active=%ld", (unsigned long long)w.jobs_done, w.nactive);
+	return 0;
+}

@@ -1,0 +1,52 @@
+/* One ai-streamer process: a libuv loop that streams up to `concurrency`
+ * replies at once, interleaved, each at its own pace. Two Redis
+ * connections: `jobs` blocks in XREADGROUP, `cmd` carries every write. */
+#ifndef SC_WORKER_H
+#define SC_WORKER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "aredis.h"
+#include "generator.h"
+#include "redis_url.h"
+#include "validate.h"
+
+struct worker_config {
+	struct redis_cfg redis;
+	long concurrency;
+	long token_delay_ms;
+	long max_tokens;
+	long lease_ms;
+	long chunk_ttl_s;
+	long history_max;
+	long drain_ms;
+};
+
+struct job;
+
+struct worker {
+	uv_loop_t *loop;
+	struct worker_config cfg;
+	char node[128];
+	struct aredis jobs;         /* XREADGROUP ... BLOCK */
+	struct aredis cmd;          /* scripts, XACK, heartbeat */
+	int reading;                /* an XREADGROUP is in flight */
+	int stopping;
+	struct job *active;         /* doubly linked */
+	long nactive;
+	uint64_t jobs_done, chunks, failures;
+	int64_t started_ms;
+	uv_timer_t heartbeat;
+	uv_timer_t drain;
+	uv_signal_t sigterm, sigint;
+};
+
+/* Takes one entry of the jobs stream: fields are name/value pairs. */
+void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *lens, size_t n);
+/* Called when Redis comes back, for jobs whose last command got no reply. */
+void jobs_resume(struct worker *w);
+/* Asks for more jobs if there is room. */
+void worker_want_jobs(struct worker *w);
+
+#endif

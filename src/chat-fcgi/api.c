@@ -1,0 +1,428 @@
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "keys.h"
+#include "log.h"
+#include "redis_sync.h"
+#include "request.h"
+#include "util.h"
+
+void api_error(struct http_response *res, int status, const char *code, const char *message)
+{
+	res->status = status;
+	sb_reset(&res->body);
+	sb_adds(&res->body, "{\"error\":{\"code\":");
+	sb_add_json_str(&res->body, code, strlen(code));
+	sb_adds(&res->body, ",\"message\":");
+	sb_add_json_str(&res->body, message, strlen(message));
+	sb_adds(&res->body, "}}");
+}
+
+static void unavailable(struct http_response *res, const char *why)
+{
+	api_error(res, 503, "unavailable", why);
+	snprintf(res->headers, sizeof res->headers, "Retry-After: 1\r\n");
+}
+
+/* The connection, reconnecting at most every 100 ms so that a dead Redis
+ * costs a request one short timeout, not a connect storm. */
+static redisContext *redis_of(struct api *api)
+{
+	if (api->redis)
+		return api->redis;
+	long long now = mono_us();
+	if (api->last_connect_us && now - api->last_connect_us < 100000)
+		return NULL;
+	api->last_connect_us = now;
+	char err[200];
+	api->redis = rs_connect(&api->cfg.redis, api->cfg.redis_timeout_ms, err, sizeof err);
+	if (!api->redis)
+		log_warn("redis unavailable", "error=\"%s\"", err);
+	else
+		log_info("redis connected", NULL);
+	return api->redis;
+}
+
+/* After an I/O error the connection is unusable: drop it and reconnect later. */
+static redisReply *checked(struct api *api, redisReply *r)
+{
+	if (!r) {
+		log_warn("redis command failed", "error=\"%s\"", api->redis->errstr);
+		redisFree(api->redis);
+		api->redis = NULL;
+	}
+	return r;
+}
+
+static void handle_chat(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	struct chat_request cr;
+	struct api_error err;
+	if (parse_chat_request(req->body, req->body_len, api->cfg.max_message, &cr, &err)) {
+		api_error(res, err.status, err.code, err.message);
+		return;
+	}
+	redisContext *c = redis_of(api);
+	if (!c) {
+		chat_request_release(&cr);
+		unavailable(res, "redis is unreachable");
+		return;
+	}
+	char mid[33];
+	if (new_message_id(mid)) {
+		chat_request_release(&cr);
+		api_error(res, 500, "internal", "no randomness for a message id");
+		return;
+	}
+	int64_t now = now_ms();
+	struct strbuf item = STRBUF_INIT;
+	history_item(&item, mid, "user", cr.message, cr.message_len, "complete", now);
+
+	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], knodes[KEY_MAX];
+	const char *keys[] = { key_session(ksession, cr.session_id), key_history(khist, cr.session_id),
+			       key_meta(kmeta, mid), key_jobs(kjobs), key_nodes_ai(knodes) };
+	char snow[24], sfresh[24], shist[24], sjobs[24];
+	snprintf(snow, sizeof snow, "%lld", (long long)now);
+	snprintf(sfresh, sizeof sfresh, "%lld", (long long)(now - api->cfg.node_stale_ms));
+	snprintf(shist, sizeof shist, "%ld", api->cfg.history_max);
+	snprintf(sjobs, sizeof sjobs, "%ld", api->cfg.jobs_maxlen);
+	const char *args[] = { cr.session_id, cr.user_id, mid, item.buf, cr.model, cr.message,
+			       snow, sfresh, shist, sjobs };
+	size_t lens[] = { strlen(cr.session_id), strlen(cr.user_id), strlen(mid), item.len,
+			  strlen(cr.model), cr.message_len, strlen(snow), strlen(sfresh),
+			  strlen(shist), strlen(sjobs) };
+	redisReply *r = checked(api, rs_eval(c, SCRIPT_ENQUEUE, 5, keys, 10, args, lens));
+	sb_release(&item);
+
+	if (!r)
+		unavailable(res, "redis is unreachable");
+	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		 r->element[0]->type != REDIS_REPLY_STRING) {
+		log_error("enqueue failed", "session=%s error=\"%s\"", cr.session_id,
+			  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		unavailable(res, "could not enqueue the message");
+	} else {
+		const char *status = r->element[0]->str;
+		const char *detail = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "";
+		if (strcmp(status, "ok") == 0) {
+			res->status = 202;
+			sb_addf(&res->body, "{\"message_id\":\"%s\",\"session_id\":\"%s\","
+				"\"status\":\"streaming\"}", mid, cr.session_id);
+			log_info("chat enqueued", "session=%s message=%s user=%s bytes=%zu",
+				 cr.session_id, mid, cr.user_id, cr.message_len);
+		} else if (strcmp(status, "forbidden") == 0) {
+			api_error(res, 403, "forbidden", "this session belongs to another user");
+		} else if (strcmp(status, "stream_in_progress") == 0) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "message %.64s is still streaming in this session",
+				 detail);
+			api_error(res, 409, "stream_in_progress", msg);
+		} else if (strcmp(status, "no_worker") == 0) {
+			unavailable(res, "no AI worker is running");
+		} else
+			unavailable(res, "could not enqueue the message");
+	}
+	if (r)
+		freeReplyObject(r);
+	chat_request_release(&cr);
+}
+
+/* The owner check of GET endpoints: a user_id on the query string must be
+ * the session's owner. Returns 0 when allowed, -1 with res filled. */
+static int check_reader(const struct http_request *req, const char *owner,
+			struct http_response *res)
+{
+	char user[ID_MAX + 1];
+	int q = query_get(req->query, "user_id", user, sizeof user);
+	if (q < 0 || (q == 1 && !valid_id(user, strlen(user)))) {
+		api_error(res, 400, "invalid_request", "user_id must be 1-64 characters of [A-Za-z0-9_.:-]");
+		return -1;
+	}
+	if (q == 1 && owner && *owner && strcmp(owner, user) != 0) {
+		api_error(res, 403, "forbidden", "this conversation belongs to another user");
+		return -1;
+	}
+	return 0;
+}
+
+static const char *hash_field(redisReply *h, const char *name)
+{
+	if (!h || h->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, name) == 0)
+			return h->element[i + 1]->str;
+	return NULL;
+}
+
+static int query_long(const struct http_request *req, const char *name, long def, long min,
+		      long max, long *out, struct http_response *res)
+{
+	char v[24];
+	int q = query_get(req->query, name, v, sizeof v);
+	*out = def;
+	if (q == 0)
+		return 0;
+	if (q < 0 || parse_long(v, min, max, out)) {
+		char msg[120];
+		snprintf(msg, sizeof msg, "%s must be an integer from %ld to %ld", name, min, max);
+		api_error(res, 400, "invalid_request", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void handle_history(struct api *api, const struct http_request *req, const char *sid,
+			   struct http_response *res)
+{
+	long limit;
+	char before[ID_MAX + 1];
+	if (query_long(req, "limit", 50, 1, 1000, &limit, res))
+		return;
+	int qb = query_get(req->query, "before", before, sizeof before);
+	if (qb < 0 || (qb == 1 && !valid_message_id(before, strlen(before)))) {
+		api_error(res, 400, "invalid_request", "before must be a message id");
+		return;
+	}
+	redisContext *c = redis_of(api);
+	if (!c) {
+		unavailable(res, "redis is unreachable");
+		return;
+	}
+	char ksession[KEY_MAX], khist[KEY_MAX];
+	redisAppendCommand(c, "HGETALL %s", key_session(ksession, sid));
+	redisAppendCommand(c, "LRANGE %s 0 -1", key_history(khist, sid));
+	redisReply *sess = NULL, *hist = NULL, *chunks = NULL, *meta = NULL;
+	if (redisGetReply(c, (void **)&sess) != REDIS_OK || redisGetReply(c, (void **)&hist) != REDIS_OK) {
+		checked(api, NULL);
+		unavailable(res, "redis is unreachable");
+		goto out;
+	}
+	if (sess->type != REDIS_REPLY_ARRAY || hist->type != REDIS_REPLY_ARRAY) {
+		unavailable(res, "unexpected reply from redis");
+		goto out;
+	}
+	if (check_reader(req, hash_field(sess, "userId"), res))
+		goto out;
+
+	/* the reply in progress, read after the history so that a reply that
+	 * finishes in between shows up in the history rather than nowhere */
+	const char *status = hash_field(sess, "status");
+	const char *cur = hash_field(sess, "messageId");
+	struct inprogress ip = { 0 };
+	const char **texts = NULL;
+	size_t *tlens = NULL;
+	if (cur && status && (!strcmp(status, "queued") || !strcmp(status, "streaming")) && qb == 0) {
+		char kchunks[KEY_MAX], kmeta[KEY_MAX];
+		redisAppendCommand(c, "LRANGE %s 0 -1", key_chunks(kchunks, cur));
+		redisAppendCommand(c, "HGETALL %s", key_meta(kmeta, cur));
+		if (redisGetReply(c, (void **)&chunks) != REDIS_OK ||
+		    redisGetReply(c, (void **)&meta) != REDIS_OK) {
+			checked(api, NULL);
+			unavailable(res, "redis is unreachable");
+			goto out;
+		}
+		const char *mstatus = hash_field(meta, "status");
+		if (chunks->type == REDIS_REPLY_ARRAY && mstatus &&
+		    (!strcmp(mstatus, "queued") || !strcmp(mstatus, "streaming"))) {
+			texts = calloc(chunks->elements + 1, sizeof *texts);
+			tlens = calloc(chunks->elements + 1, sizeof *tlens);
+			for (size_t i = 0; i < chunks->elements; i++) {
+				texts[i] = chunks->element[i]->str;
+				tlens[i] = chunks->element[i]->len;
+			}
+			const char *created = hash_field(meta, "created_at");
+			ip.message_id = cur;
+			ip.status = "streaming";
+			ip.created_at = created ? atol(created) : 0;
+			ip.chunks = texts;
+			ip.chunk_lens = tlens;
+			ip.nchunks = (long)chunks->elements;
+		}
+	}
+
+	size_t end = hist->elements;
+	if (qb == 1) {
+		char prefix[ID_MAX + 32];
+		int pl = snprintf(prefix, sizeof prefix, "{\"message_id\":\"%s\"", before);
+		for (end = 0; end < hist->elements; end++)
+			if (strncmp(hist->element[end]->str, prefix, (size_t)pl) == 0)
+				break;
+	}
+	size_t start = end > (size_t)limit ? end - (size_t)limit : 0;
+	size_t n = end - start;
+	const char **items = calloc(n + 1, sizeof *items);
+	size_t *lens = calloc(n + 1, sizeof *lens);
+	for (size_t i = 0; i < n; i++) {
+		items[i] = hist->element[start + i]->str;
+		lens[i] = hist->element[start + i]->len;
+	}
+	res->status = 200;
+	sb_addf(&res->body, "{\"session_id\":\"%s\",\"messages\":", sid);
+	history_items(&res->body, items, lens, n, ip.message_id ? &ip : NULL, 0);
+	sb_addc(&res->body, '}');
+	free(items);
+	free(lens);
+	free(texts);
+	free(tlens);
+out:
+	if (sess)
+		freeReplyObject(sess);
+	if (hist)
+		freeReplyObject(hist);
+	if (chunks)
+		freeReplyObject(chunks);
+	if (meta)
+		freeReplyObject(meta);
+}
+
+static void handle_stream(struct api *api, const struct http_request *req, const char *mid,
+			  struct http_response *res)
+{
+	long from;
+	if (query_long(req, "from", 0, 0, 10000000, &from, res))
+		return;
+	redisContext *c = redis_of(api);
+	if (!c) {
+		unavailable(res, "redis is unreachable");
+		return;
+	}
+	char kmeta[KEY_MAX], kchunks[KEY_MAX];
+	/* one transaction, so that status and chunks are of the same instant */
+	redisAppendCommand(c, "MULTI");
+	redisAppendCommand(c, "HGETALL %s", key_meta(kmeta, mid));
+	redisAppendCommand(c, "LRANGE %s %ld -1", key_chunks(kchunks, mid), from);
+	redisAppendCommand(c, "EXEC");
+	redisReply *r = NULL;
+	for (int i = 0; i < 4; i++) {
+		if (r)
+			freeReplyObject(r);
+		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+			checked(api, NULL);
+			unavailable(res, "redis is unreachable");
+			return;
+		}
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		unavailable(res, "unexpected reply from redis");
+		goto out;
+	}
+	redisReply *meta = r->element[0], *chunks = r->element[1];
+	if (meta->type != REDIS_REPLY_ARRAY || meta->elements == 0) {
+		api_error(res, 404, "not_found", "no such message, or its chunks have expired");
+		goto out;
+	}
+	if (check_reader(req, hash_field(meta, "user_id"), res))
+		goto out;
+	const char *status = hash_field(meta, "status");
+	const char *total = hash_field(meta, "total_chunks");
+	res->status = 200;
+	sb_addf(&res->body, "{\"message_id\":\"%s\",\"status\":\"%s\",\"total_chunks\":%ld,\"chunks\":[",
+		mid, status ? status : "unknown", total ? atol(total) : 0L);
+	for (size_t i = 0; chunks->type == REDIS_REPLY_ARRAY && i < chunks->elements; i++) {
+		sb_addf(&res->body, "%s{\"index\":%ld,\"content\":", i ? "," : "", from + (long)i);
+		sb_add_json_str(&res->body, chunks->element[i]->str, chunks->element[i]->len);
+		sb_addc(&res->body, '}');
+	}
+	sb_adds(&res->body, "]}");
+out:
+	freeReplyObject(r);
+}
+
+static void handle_health(struct api *api, struct http_response *res)
+{
+	redisContext *c = redis_of(api);
+	redisReply *r = c ? checked(api, redisCommand(c, "PING")) : NULL;
+	if (r && r->type == REDIS_REPLY_STATUS) {
+		res->status = 200;
+		sb_adds(&res->body, "{\"status\":\"ok\",\"redis\":\"ok\"}");
+	} else {
+		res->status = 503;
+		sb_adds(&res->body, "{\"status\":\"unavailable\",\"redis\":\"down\","
+			"\"error\":{\"code\":\"unavailable\",\"message\":\"redis is unreachable\"}}");
+	}
+	if (r)
+		freeReplyObject(r);
+}
+
+static void handle_ai_health(struct api *api, struct http_response *res)
+{
+	redisContext *c = redis_of(api);
+	if (!c) {
+		unavailable(res, "redis is unreachable");
+		return;
+	}
+	char knodes[KEY_MAX];
+	redisReply *ids = checked(api, redisCommand(c, "ZRANGE %s 0 -1 WITHSCORES", key_nodes_ai(knodes)));
+	if (!ids || ids->type != REDIS_REPLY_ARRAY) {
+		if (ids)
+			freeReplyObject(ids);
+		unavailable(res, "redis is unreachable");
+		return;
+	}
+	size_t n = ids->elements / 2;
+	for (size_t i = 0; i < n; i++) {
+		char k[KEY_MAX];
+		redisAppendCommand(c, "HMGET %s last_seen_ms active_jobs", key_node_ai(k, ids->element[2 * i]->str));
+	}
+	struct strbuf nodes = STRBUF_INIT;
+	long healthy = 0;
+	int64_t now = now_ms();
+	for (size_t i = 0; i < n; i++) {
+		redisReply *h = NULL;
+		if (redisGetReply(c, (void **)&h) != REDIS_OK) {
+			checked(api, NULL);
+			sb_release(&nodes);
+			freeReplyObject(ids);
+			unavailable(res, "redis is unreachable");
+			return;
+		}
+		const char *id = ids->element[2 * i]->str;
+		int alive = h->type == REDIS_REPLY_ARRAY && h->elements == 2 &&
+			    h->element[0]->type == REDIS_REPLY_STRING;
+		long long seen = alive ? atoll(h->element[0]->str) : atoll(ids->element[2 * i + 1]->str);
+		long active = alive && h->element[1]->type == REDIS_REPLY_STRING ? atol(h->element[1]->str) : 0;
+		const char *st = !alive ? "dead" : now - seen > api->cfg.node_stale_ms ? "stale" : "healthy";
+		if (!strcmp(st, "healthy"))
+			healthy++;
+		sb_addf(&nodes, "%s{\"id\":", i ? "," : "");
+		sb_add_json_str(&nodes, id, strlen(id));
+		sb_addf(&nodes, ",\"status\":\"%s\",\"last_seen_ms\":%lld,\"age_ms\":%lld,\"active_jobs\":%ld}",
+			st, seen, (long long)(now - seen), active);
+		freeReplyObject(h);
+	}
+	res->status = healthy > 0 ? 200 : 503;
+	sb_addf(&res->body, "{\"total_nodes\":%zu,\"healthy_nodes\":%ld,\"nodes\":[", n, healthy);
+	sb_add(&res->body, nodes.buf ? nodes.buf : "", nodes.len);
+	sb_adds(&res->body, "]}");
+	sb_release(&nodes);
+	freeReplyObject(ids);
+}
+
+void api_handle(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	char id[ID_MAX + 1];
+	struct api_error err;
+	res->status = 500;
+	res->headers[0] = '\0';
+	switch (route_match(req->path, req->method, id, &err)) {
+	case ROUTE_CHAT: handle_chat(api, req, res); break;
+	case ROUTE_HISTORY: handle_history(api, req, id, res); break;
+	case ROUTE_STREAM: handle_stream(api, req, id, res); break;
+	case ROUTE_HEALTH: handle_health(api, res); break;
+	case ROUTE_AI_HEALTH: handle_ai_health(api, res); break;
+	case ROUTE_CANCEL:
+		api_error(res, 501, "not_implemented", "cancel is not available yet");
+		break;
+	case ROUTE_NONE:
+		api_error(res, err.status, err.code, err.message);
+		if (err.status == 405)
+			snprintf(res->headers, sizeof res->headers, "Allow: %s\r\n",
+				 strstr(err.message, "POST") ? "POST" : "GET, HEAD");
+		break;
+	}
+}

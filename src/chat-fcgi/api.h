@@ -1,0 +1,45 @@
+/* The /api endpoints: each takes a parsed request, talks to Redis, and
+ * fills a response. No FastCGI here, so the handlers read as the contract. */
+#ifndef SC_API_H
+#define SC_API_H
+
+#include <hiredis.h>
+#include <stddef.h>
+
+#include "redis_url.h"
+#include "strbuf.h"
+
+struct api_config {
+	struct redis_cfg redis;
+	size_t max_body;
+	size_t max_message;
+	long history_max;          /* messages kept per session */
+	long jobs_maxlen;          /* approximate cap of the jobs stream */
+	long node_stale_ms;        /* heartbeat age past which a node is unhealthy */
+	int redis_timeout_ms;
+};
+
+struct api {
+	struct api_config cfg;
+	redisContext *redis;       /* NULL while Redis is unreachable */
+	long long last_connect_us;
+};
+
+struct http_request {
+	const char *method;
+	const char *path;          /* without the query string */
+	const char *query;         /* may be "" */
+	const char *body;
+	size_t body_len;
+};
+
+struct http_response {
+	int status;
+	struct strbuf body;
+	char headers[256];         /* extra header lines, each ending in \r\n */
+};
+
+void api_handle(struct api *api, const struct http_request *req, struct http_response *res);
+void api_error(struct http_response *res, int status, const char *code, const char *message);
+
+#endif

@@ -1,0 +1,207 @@
+/* chat-fcgi: the /api HTTP API as a FastCGI responder behind nginx.
+ *
+ * It validates, authorises, enqueues and reads; it never streams, so each
+ * request is a few Redis round trips on one blocking connection, and many
+ * processes (supervisord's numprocs) serve in parallel. Run by supervisord
+ * the listening socket is fd 0; --listen makes it open its own. */
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "keys.h"
+#include "log.h"
+#include "request.h"
+#include "scripts.h"
+#include "util.h"
+
+#ifndef VERSION
+#define VERSION "0.1.0"
+#endif
+
+static volatile sig_atomic_t stopping, busy;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	if (!busy)
+		_exit(0);  /* idle in accept(): nothing to finish */
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: chat-fcgi [--listen PATH|:PORT] [--help] [--version]\n"
+		"FastCGI responder for /api. Without --listen the socket is fd 0 (supervisord\n"
+		"fcgi-program, spawn-fcgi).\n\n"
+		"environment (default):\n"
+		"  REDIS_URL          redis://127.0.0.1:6379/0  (or unix:/path)\n"
+		"  KEY_PREFIX         \"\"   prefix of every Redis key\n"
+		"  MAX_BODY_BYTES     65536\n"
+		"  MAX_MESSAGE_BYTES  16384\n"
+		"  HISTORY_MAX        1000  messages kept per session\n"
+		"  JOBS_MAXLEN        100000\n"
+		"  NODE_STALE_MS      3000  heartbeat age past which a worker is unhealthy\n"
+		"  REDIS_TIMEOUT_MS   500\n"
+		"  NODE_ID            hostname-pid\n"
+		"  LOG_LEVEL          info  (debug, info, warn, error)\n");
+}
+
+static void respond(FCGX_Request *rq, struct http_response *res, int head_only)
+{
+	static const struct { int code; const char *text; } reasons[] = {
+		{ 200, "OK" }, { 202, "Accepted" }, { 400, "Bad Request" },
+		{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" },
+		{ 405, "Method Not Allowed" }, { 409, "Conflict" }, { 413, "Payload Too Large" },
+		{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
+		{ 501, "Not Implemented" }, { 503, "Service Unavailable" },
+	};
+	const char *reason = "Unknown";
+	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+		if (reasons[i].code == res->status)
+			reason = reasons[i].text;
+	FCGX_FPrintF(rq->out,
+		     "Status: %d %s\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+		     res->status, reason, res->body.len, res->headers);
+	if (!head_only && res->body.len)
+		FCGX_PutStr(res->body.buf, (int)res->body.len, rq->out);
+}
+
+static void serve(struct api *api, FCGX_Request *rq)
+{
+	const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
+	const char *uri = FCGX_GetParam("REQUEST_URI", rq->envp);
+	const char *clen = FCGX_GetParam("CONTENT_LENGTH", rq->envp);
+	struct http_response res = { 0 };
+	sb_init(&res.body, 256);
+	char path[1024];
+	const char *query = "";
+	char *body = NULL;
+	long len = 0;
+	int64_t t0 = mono_us();
+
+	if (!method || !uri) {
+		api_error(&res, 400, "invalid_request", "missing request line");
+		goto send;
+	}
+	const char *q = strchr(uri, '?');
+	size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+	if (plen >= sizeof path) {
+		api_error(&res, 400, "invalid_request", "path too long");
+		goto send;
+	}
+	memcpy(path, uri, plen);
+	path[plen] = '\0';
+	if (q)
+		query = q + 1;
+	if (clen && *clen && parse_long(clen, 0, 1L << 40, &len)) {
+		api_error(&res, 400, "invalid_request", "bad Content-Length");
+		goto send;
+	}
+	if ((size_t)len > api->cfg.max_body) {
+		char msg[80];
+		snprintf(msg, sizeof msg, "request body is larger than %zu bytes", api->cfg.max_body);
+		api_error(&res, 413, "too_large", msg);
+		goto send;
+	}
+	body = malloc((size_t)len + 1);
+	if (!body) {
+		api_error(&res, 500, "internal", "out of memory");
+		goto send;
+	}
+	long got = 0;
+	while (got < len) {
+		int n = FCGX_GetStr(body + got, (int)(len - got), rq->in);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	if (got != len) {
+		api_error(&res, 400, "invalid_request", "request body shorter than Content-Length");
+		goto send;
+	}
+	body[len] = '\0';
+	struct http_request req = { method, path, query, body, (size_t)len };
+	api_handle(api, &req, &res);
+send:
+	respond(rq, &res, method && strcmp(method, "HEAD") == 0);
+	log_msg(res.status >= 500 ? LOG_WARN : LOG_DEBUG, "request",
+		"method=%s path=%.200s status=%d us=%lld", method ? method : "-",
+		uri ? uri : "-", res.status, (long long)(mono_us() - t0));
+	sb_release(&res.body);
+	free(body);
+}
+
+int main(int argc, char **argv)
+{
+	const char *listen_on = NULL;
+	log_init("chat-fcgi");
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("chat-fcgi %s\n", VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
+			listen_on = argv[++i];
+		} else {
+			usage(stderr);
+			return 100;
+		}
+	}
+
+	struct api api = { 0 };
+	const char *url = env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), *err;
+	if (redis_url_parse(url, &api.cfg.redis, &err))
+		die(100, "REDIS_URL=%s: %s", url, err);
+	api.cfg.max_body = (size_t)env_long("MAX_BODY_BYTES", 65536, 64, 64L << 20);
+	api.cfg.max_message = (size_t)env_long("MAX_MESSAGE_BYTES", 16384, 1, 1L << 20);
+	api.cfg.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);
+	api.cfg.jobs_maxlen = env_long("JOBS_MAXLEN", 100000, 100, 100000000);
+	api.cfg.node_stale_ms = env_long("NODE_STALE_MS", 3000, 100, 3600000);
+	api.cfg.redis_timeout_ms = (int)env_long("REDIS_TIMEOUT_MS", 500, 10, 60000);
+	enum log_level lvl;
+	if (log_level_parse(env_str("LOG_LEVEL", "info"), &lvl))
+		die(100, "LOG_LEVEL must be debug, info, warn or error");
+	log_set_level(lvl);
+	char node[128];
+	default_node_id(node, sizeof node, "api");
+	log_set_node(node);
+	keys_init(env_str("KEY_PREFIX", ""));
+	scripts_load(share_dir());
+
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (FCGX_Init() != 0)
+		die(111, "FCGX_Init failed");
+	int fd = 0;
+	if (listen_on) {
+		fd = FCGX_OpenSocket(listen_on, 128);
+		if (fd < 0)
+			die(111, "unable to listen on %s", listen_on);
+	}
+	FCGX_Request rq;
+	FCGX_InitRequest(&rq, fd, 0);
+	log_info("started", "version=%s redis=%s:%d auth=development", VERSION,
+		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port);
+	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
+		busy = 1;
+		serve(&api, &rq);
+		FCGX_Finish_r(&rq);
+		busy = 0;
+	}
+	log_info("stopped", NULL);
+	if (api.redis)
+		redisFree(api.redis);
+	return 0;
+}

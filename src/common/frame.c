@@ -1,0 +1,359 @@
+#include "frame.h"
+
+#include <string.h>
+
+void frame_welcome(struct strbuf *sb, const char *sid, const char *node)
+{
+	sb_adds(sb, "{\"type\":\"welcome\",\"sessionId\":");
+	sb_add_json_str(sb, sid, strlen(sid));
+	sb_adds(sb, ",\"nodeId\":");
+	sb_add_json_str(sb, node, strlen(node));
+	sb_addc(sb, '}');
+}
+
+/* Ids are validated before they reach a frame, so they need no escaping. */
+void frame_chunk(struct strbuf *sb, const char *sid, const char *mid, long index,
+		 const char *content, size_t len)
+{
+	sb_addf(sb, "{\"type\":\"chunk\",\"sessionId\":\"%s\",\"messageId\":\"%s\",\"index\":%ld,"
+		"\"content\":", sid, mid, index);
+	sb_add_json_str(sb, content, len);
+	sb_addc(sb, '}');
+}
+
+void frame_end(struct strbuf *sb, const char *type, const char *sid, const char *mid, long total)
+{
+	sb_addf(sb, "{\"type\":\"%s\",\"sessionId\":\"%s\",\"messageId\":\"%s\",\"totalChunks\":%ld}",
+		type, sid, mid, total);
+}
+
+void frame_error(struct strbuf *sb, const char *sid, const char *mid, const char *code,
+		 const char *message)
+{
+	sb_adds(sb, "{\"type\":\"error\",\"sessionId\":");
+	sb_add_json_str(sb, sid ? sid : "", sid ? strlen(sid) : 0);
+	sb_adds(sb, ",\"messageId\":");
+	sb_add_json_str(sb, mid ? mid : "", mid ? strlen(mid) : 0);
+	sb_adds(sb, ",\"code\":");
+	sb_add_json_str(sb, code, strlen(code));
+	sb_adds(sb, ",\"message\":");
+	sb_add_json_str(sb, message, strlen(message));
+	sb_addc(sb, '}');
+}
+
+void frame_recovery_status(struct strbuf *sb, const char *mid, const char *status, long recovered)
+{
+	sb_adds(sb, "{\"type\":\"recovery_status\",\"messageId\":");
+	sb_add_json_str(sb, mid, strlen(mid));
+	sb_addf(sb, ",\"status\":\"%s\",\"chunksRecovered\":%ld}", status, recovered);
+}
+
+void history_item(struct strbuf *sb, const char *mid, const char *role, const char *content,
+		  size_t len, const char *status, int64_t created_at)
+{
+	sb_addf(sb, "{\"message_id\":\"%s\",\"role\":\"%s\",\"content\":", mid, role);
+	sb_add_json_str(sb, content, len);
+	sb_addf(sb, ",\"status\":\"%s\",\"created_at\":%lld}", status, (long long)created_at);
+}
+
+void history_items(struct strbuf *sb, const char *const *items, const size_t *lens,
+		   size_t nitems, const struct inprogress *ip, int camel)
+{
+	sb_addc(sb, '[');
+	for (size_t i = 0; i < nitems; i++) {
+		if (i)
+			sb_addc(sb, ',');
+		sb_add(sb, items[i], lens[i]);
+	}
+	if (ip) {
+		if (nitems)
+			sb_addc(sb, ',');
+		sb_addf(sb, "{\"message_id\":\"%s\",\"role\":\"assistant\",\"content\":\"",
+			ip->message_id);
+		/* the chunks joined, escaped as one string */
+		for (long i = 0; i < ip->nchunks; i++) {
+			size_t at = sb->len;
+			sb_add_json_str(sb, ip->chunks[i], ip->chunk_lens[i]);
+			/* drop the quotes sb_add_json_str put around this piece */
+			memmove(sb->buf + at, sb->buf + at + 1, sb->len - at - 2);
+			sb->len -= 2;
+			sb->buf[sb->len] = '\0';
+		}
+		sb_addf(sb, "\",\"status\":\"%s\",\"created_at\":%ld,\"%s\":%ld}", ip->status,
+			ip->created_at, camel ? "lastChunkIndex" : "last_chunk_index",
+			ip->nchunks - 1);
+	}
+	sb_addc(sb, ']');
+}
+
+void frame_history(struct strbuf *sb, const char *sid, const char *items_json, size_t len)
+{
+	sb_addf(sb, "{\"type\":\"history\",\"sessionId\":\"%s\",\"messages\":", sid);
+	sb_add(sb, items_json, len);
+	sb_addc(sb, '}');
+}
+
+static const struct {
+	const char *name;
+	enum frame_type type;
+} type_names[] = {
+	{ "welcome", FT_WELCOME }, { "history", FT_HISTORY }, { "chunk", FT_CHUNK },
+	{ "complete", FT_COMPLETE }, { "cancelled", FT_CANCELLED }, { "error", FT_ERROR },
+	{ "recovery_status", FT_RECOVERY_STATUS }, { "pong", FT_PONG },
+	{ "heartbeat_ack", FT_HEARTBEAT_ACK }, { "reconnect", FT_RECONNECT },
+	{ "heartbeat", FT_HEARTBEAT }, { "ping", FT_PING },
+};
+
+enum frame_type frame_type_of(const char *s, size_t n)
+{
+	for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
+		if (strlen(type_names[i].name) == n && memcmp(type_names[i].name, s, n) == 0)
+			return type_names[i].type;
+	return FT_UNKNOWN;
+}
+
+/* A small JSON scanner: enough to validate structure and find top-level
+ * values, with no allocation. */
+struct scan {
+	const char *p, *end;
+	int depth;
+};
+
+static void ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+/* On success raw and rawlen give the string's content between the quotes and
+ * *escaped tells whether it holds backslash escapes. */
+static int scan_string(struct scan *s, const char **raw, size_t *rawlen, int *escaped)
+{
+	if (s->p >= s->end || *s->p != '"')
+		return -1;
+	const char *start = ++s->p;
+	*escaped = 0;
+	while (s->p < s->end) {
+		unsigned char c = (unsigned char)*s->p;
+		if (c == '"') {
+			*raw = start;
+			*rawlen = (size_t)(s->p - start);
+			s->p++;
+			return 0;
+		}
+		if (c < 0x20)
+			return -1;
+		if (c == '\\') {
+			*escaped = 1;
+			if (++s->p >= s->end)
+				return -1;
+			c = (unsigned char)*s->p;
+			if (c == 'u') {
+				if (s->end - s->p < 5)
+					return -1;
+				for (int i = 1; i <= 4; i++) {
+					char h = s->p[i];
+					if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') ||
+					      (h >= 'A' && h <= 'F')))
+						return -1;
+				}
+				s->p += 4;
+			} else if (!strchr("\"\\/bfnrt", c))
+				return -1;
+		}
+		s->p++;
+	}
+	return -1;
+}
+
+static int scan_number(struct scan *s, long *out, int *is_int)
+{
+	const char *start = s->p;
+	int neg = 0, digits = 0;
+	long v = 0;
+	*is_int = 1;
+	if (s->p < s->end && *s->p == '-') {
+		neg = 1;
+		s->p++;
+	}
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+		if (v < 100000000000L)
+			v = v * 10 + (*s->p - '0');
+		else
+			*is_int = 0;
+		digits++;
+		s->p++;
+	}
+	if (!digits)
+		return -1;
+	if (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E')) {
+		*is_int = 0;
+		s->p++;
+		while (s->p < s->end && ((*s->p >= '0' && *s->p <= '9') || *s->p == '.' ||
+					 *s->p == 'e' || *s->p == 'E' || *s->p == '+' || *s->p == '-'))
+			s->p++;
+	}
+	(void)start;
+	*out = neg ? -v : v;
+	return 0;
+}
+
+static int scan_value(struct scan *s);
+
+static int scan_container(struct scan *s, char close)
+{
+	if (++s->depth > 32)
+		return -1;
+	s->p++;
+	ws(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		s->depth--;
+		return 0;
+	}
+	for (;;) {
+		if (close == '}') {
+			const char *k;
+			size_t kl;
+			int esc;
+			ws(s);
+			if (scan_string(s, &k, &kl, &esc))
+				return -1;
+			ws(s);
+			if (s->p >= s->end || *s->p != ':')
+				return -1;
+			s->p++;
+		}
+		if (scan_value(s))
+			return -1;
+		ws(s);
+		if (s->p >= s->end)
+			return -1;
+		if (*s->p == ',') {
+			s->p++;
+			continue;
+		}
+		if (*s->p == close) {
+			s->p++;
+			s->depth--;
+			return 0;
+		}
+		return -1;
+	}
+}
+
+static int scan_literal(struct scan *s, const char *lit)
+{
+	size_t n = strlen(lit);
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+		return -1;
+	s->p += n;
+	return 0;
+}
+
+static int scan_value(struct scan *s)
+{
+	ws(s);
+	if (s->p >= s->end)
+		return -1;
+	switch (*s->p) {
+	case '{': return scan_container(s, '}');
+	case '[': return scan_container(s, ']');
+	case '"': {
+		const char *r;
+		size_t rl;
+		int esc;
+		return scan_string(s, &r, &rl, &esc);
+	}
+	case 't': return scan_literal(s, "true");
+	case 'f': return scan_literal(s, "false");
+	case 'n': return scan_literal(s, "null");
+	default: {
+		long v;
+		int is_int;
+		return scan_number(s, &v, &is_int);
+	}
+	}
+}
+
+int frame_peek(const char *buf, size_t len, struct frame_info *fi)
+{
+	struct scan s = { buf, buf + len, 0 };
+	memset(fi, 0, sizeof *fi);
+	fi->type = FT_UNKNOWN;
+	fi->index = -2;
+	fi->total = -1;
+	fi->last_chunk_index = -2;
+
+	ws(&s);
+	if (s.p >= s.end || *s.p != '{')
+		return -1;
+	s.p++;
+	s.depth = 1;
+	ws(&s);
+	if (s.p < s.end && *s.p == '}') {
+		s.p++;
+		goto tail;
+	}
+	for (;;) {
+		const char *k;
+		size_t kl;
+		int kesc;
+		ws(&s);
+		if (scan_string(&s, &k, &kl, &kesc))
+			return -1;
+		ws(&s);
+		if (s.p >= s.end || *s.p != ':')
+			return -1;
+		s.p++;
+		ws(&s);
+		if (s.p >= s.end)
+			return -1;
+		if (*s.p == '"' && !kesc && ((kl == 4 && !memcmp(k, "type", 4)) ||
+					     (kl == 9 && !memcmp(k, "messageId", 9)))) {
+			const char *v;
+			size_t vl;
+			int vesc;
+			if (scan_string(&s, &v, &vl, &vesc))
+				return -1;
+			if (!vesc && kl == 4)
+				fi->type = frame_type_of(v, vl);
+			else if (!vesc) {
+				fi->message_id = v;
+				fi->message_id_len = vl;
+			}
+		} else if ((*s.p == '-' || (*s.p >= '0' && *s.p <= '9')) && !kesc &&
+			   ((kl == 5 && !memcmp(k, "index", 5)) ||
+			    (kl == 11 && !memcmp(k, "totalChunks", 11)) ||
+			    (kl == 14 && !memcmp(k, "lastChunkIndex", 14)))) {
+			long v;
+			int is_int;
+			if (scan_number(&s, &v, &is_int))
+				return -1;
+			if (is_int && v >= -1) {
+				if (kl == 5)
+					fi->index = v;
+				else if (kl == 11)
+					fi->total = v;
+				else
+					fi->last_chunk_index = v;
+			}
+		} else if (scan_value(&s))
+			return -1;
+		ws(&s);
+		if (s.p >= s.end)
+			return -1;
+		if (*s.p == ',') {
+			s.p++;
+			continue;
+		}
+		if (*s.p == '}') {
+			s.p++;
+			break;
+		}
+		return -1;
+	}
+tail:
+	ws(&s);
+	return s.p == s.end ? 0 : -1;
+}

@@ -1,0 +1,38 @@
+/* Every Redis key and channel name of streamchat, in one place (DESIGN.md
+ * "Redis"). Ids go in literal braces so that all keys of one message, or of
+ * one session, share a Redis Cluster hash slot. KEY_PREFIX, if set, precedes
+ * every key and channel. */
+#ifndef SC_KEYS_H
+#define SC_KEYS_H
+
+#include <stddef.h>
+
+#define KEY_MAX 256
+#define JOBS_GROUP "ai-streamers"
+
+void keys_init(const char *prefix);
+const char *keys_prefix(void);
+
+/* Each writes the name into out (KEY_MAX bytes) and returns out. */
+char *key_jobs(char *out);
+char *key_chunks(char *out, const char *message_id);
+char *key_meta(char *out, const char *message_id);
+char *key_lock(char *out, const char *message_id);
+char *key_cancel(char *out, const char *message_id);
+char *key_session(char *out, const char *session_id);
+char *key_channel(char *out, const char *session_id);
+char *key_history(char *out, const char *session_id);
+char *key_sessions_active(char *out);
+char *key_sessions_user(char *out, const char *user_id);
+char *key_sessions_node(char *out, const char *node_id);
+char *key_node_ws(char *out, const char *node_id);
+char *key_node_ai(char *out, const char *node_id);
+/* Sorted sets of node ids scored by last heartbeat (ms): how /api/ai-health
+ * and recoverd find nodes whose heartbeat hash has already expired. */
+char *key_nodes_ws(char *out);
+char *key_nodes_ai(char *out);
+
+/* The session id inside a channel name, or NULL if it is not one of ours. */
+const char *channel_session(const char *channel, size_t len, size_t *id_len);
+
+#endif

@@ -1,0 +1,86 @@
+#include "scripts.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sha1.h"
+#include "strbuf.h"
+
+static struct script scripts[SCRIPT_COUNT] = {
+	[SCRIPT_ENQUEUE] = { "enqueue", NULL, 0, "" },
+	[SCRIPT_START] = { "start", NULL, 0, "" },
+	[SCRIPT_APPEND] = { "append", NULL, 0, "" },
+	[SCRIPT_FINISH] = { "finish", NULL, 0, "" },
+	[SCRIPT_RENEW] = { "renew", NULL, 0, "" },
+};
+
+const char *share_dir(void)
+{
+	static char dir[PATH_MAX];
+	if (dir[0])
+		return dir;
+	const char *env = getenv("SHARE_DIR");
+	if (env && *env) {
+		snprintf(dir, sizeof dir, "%s", env);
+		return dir;
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0) {
+		snprintf(dir, sizeof dir, "share");
+		return dir;
+	}
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(dir, sizeof dir, "%.*s/../share", (int)(sizeof dir - 10), exe);
+	return dir;
+}
+
+void scripts_load(const char *dir)
+{
+	for (int i = 0; i < SCRIPT_COUNT; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/lua/%s.lua", dir, scripts[i].name);
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			die(111, "unable to read %s: %m", path);
+		struct strbuf sb = STRBUF_INIT;
+		char buf[4096];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+			sb_add(&sb, buf, n);
+		fclose(f);
+		scripts[i].body = sb_detach(&sb, &scripts[i].len);
+		sha1_hex(scripts[i].body, scripts[i].len, scripts[i].sha);
+	}
+}
+
+const struct script *script_get(enum script_id id) { return &scripts[id]; }
+
+void script_argv(enum script_id id, int nkeys, const char *const *keys, int nargs,
+		 const char *const *args, const size_t *lens, const char **argv, size_t *argl,
+		 char *nkbuf)
+{
+	const struct script *s = &scripts[id];
+	snprintf(nkbuf, 16, "%d", nkeys);
+	argv[0] = "EVALSHA";
+	argl[0] = 7;
+	argv[1] = s->sha;
+	argl[1] = 40;
+	argv[2] = nkbuf;
+	argl[2] = strlen(nkbuf);
+	for (int i = 0; i < nkeys; i++) {
+		argv[3 + i] = keys[i];
+		argl[3 + i] = strlen(keys[i]);
+	}
+	for (int i = 0; i < nargs; i++) {
+		argv[3 + nkeys + i] = args[i];
+		argl[3 + nkeys + i] = lens ? lens[i] : strlen(args[i]);
+	}
+}

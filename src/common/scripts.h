@@ -1,0 +1,32 @@
+/* The Lua scripts of share/lua, read once at startup and called by SHA.
+ * Each connection loads them (SCRIPT LOAD) right after it connects, so an
+ * EVALSHA never meets an empty script cache, even after a Redis restart. */
+#ifndef SC_SCRIPTS_H
+#define SC_SCRIPTS_H
+
+#include <stddef.h>
+
+enum script_id { SCRIPT_ENQUEUE, SCRIPT_START, SCRIPT_APPEND, SCRIPT_FINISH, SCRIPT_RENEW,
+		 SCRIPT_COUNT };
+
+struct script {
+	const char *name;
+	char *body;
+	size_t len;
+	char sha[41];
+};
+
+/* Reads every script from dir; dies if one is missing. */
+void scripts_load(const char *dir);
+const struct script *script_get(enum script_id id);
+
+/* Fills argv/argl (3 + nkeys + nargs entries) for EVALSHA of script id.
+ * nkbuf (16 bytes) holds the key count's text. */
+void script_argv(enum script_id id, int nkeys, const char *const *keys, int nargs,
+		 const char *const *args, const size_t *lens, const char **argv, size_t *argl,
+		 char *nkbuf);
+
+/* The directory of shared files: SHARE_DIR, or ../share beside the binary. */
+const char *share_dir(void);
+
+#endif

@@ -1,0 +1,94 @@
+#include "util.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *env_str(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : def;
+}
+
+int parse_long(const char *s, long min, long max, long *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+long env_long(const char *name, long def, long min, long max)
+{
+	const char *v = getenv(name);
+	long out;
+	if (!v || !*v)
+		return def;
+	if (parse_long(v, min, max, &out))
+		die(100, "%s=%s: expected an integer from %ld to %ld", name, v, min, max);
+	return out;
+}
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int random_hex(char *out, size_t nbytes)
+{
+	unsigned char raw[64];
+	static const char hex[] = "0123456789abcdef";
+	if (nbytes > sizeof raw)
+		return -1;
+	if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+		return -1;
+	for (size_t i = 0; i < nbytes; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[2 * nbytes] = '\0';
+	return 0;
+}
+
+int new_message_id(char out[33])
+{
+	snprintf(out, 13, "%012llx", (unsigned long long)now_ms() & 0xffffffffffffULL);
+	return random_hex(out + 12, 10);
+}
+
+void default_node_id(char *out, size_t len, const char *kind)
+{
+	const char *id = getenv("NODE_ID");
+	if (id && *id) {
+		snprintf(out, len, "%s", id);
+		return;
+	}
+	char host[64];
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "host");
+	host[sizeof host - 1] = '\0';
+	for (char *p = host; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			*p = '_';
+	snprintf(out, len, "%s-%s-%ld", kind, host, (long)getpid());
+}

@@ -1,0 +1,21 @@
+/* Checks on everything that comes from outside. Pure functions: they take
+ * bytes and answer, so unit tests and fuzzers drive them directly. */
+#ifndef SC_VALIDATE_H
+#define SC_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define ID_MAX 64
+
+/* session_id, user_id: 1-64 chars of [A-Za-z0-9_.:-]. */
+bool valid_id(const char *s, size_t n);
+/* message_id: 1-64 chars of [A-Za-z0-9_-]. */
+bool valid_message_id(const char *s, size_t n);
+/* Well-formed UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
+bool valid_utf8(const char *s, size_t n);
+/* Length of the longest prefix of s[0..n) that ends on a whole UTF-8
+ * character, so that text cut by a byte limit stays valid. */
+size_t utf8_clip(const char *s, size_t n);
+
+#endif
