@@ -72,15 +72,15 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 		unavailable(res, "redis is unreachable");
 		return;
 	}
-	char mid[33];
-	if (new_message_id(mid)) {
+	char mid[33], user_mid[33];
+	if (new_message_id(mid) || new_message_id(user_mid)) {
 		chat_request_release(&cr);
 		api_error(res, 500, "internal", "no randomness for a message id");
 		return;
 	}
 	int64_t now = now_ms();
 	struct strbuf item = STRBUF_INIT;
-	history_item(&item, mid, "user", cr.message, cr.message_len, "complete", now);
+	history_item(&item, user_mid, "user", cr.message, cr.message_len, "complete", now);
 
 	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], knodes[KEY_MAX];
 	const char *keys[] = { key_session(ksession, cr.session_id), key_history(khist, cr.session_id),

@@ -64,10 +64,13 @@ static void respond(FCGX_Request *rq, struct http_response *res, int head_only)
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (reasons[i].code == res->status)
 			reason = reasons[i].text;
-	FCGX_FPrintF(rq->out,
-		     "Status: %d %s\r\nContent-Type: application/json\r\n"
-		     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
-		     res->status, reason, res->body.len, res->headers);
+	/* formatted here: FCGX_FPrintF knows no %zu */
+	char head[512];
+	int n = snprintf(head, sizeof head,
+			 "Status: %d %s\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+			 res->status, reason, res->body.len, res->headers);
+	FCGX_PutStr(head, n, rq->out);
 	if (!head_only && res->body.len)
 		FCGX_PutStr(res->body.buf, (int)res->body.len, rq->out);
 }

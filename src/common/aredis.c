@@ -1,10 +1,10 @@
 #include "aredis.h"
 
-#include <adapters/libuv.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "log.h"
+#include "redis_uv.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -102,7 +102,11 @@ static void connect_now(struct aredis *ar)
 		return;
 	}
 	ac->data = ar;
-	redisLibuvAttach(ac, ar->loop);
+	if (redis_uv_attach(ac, ar->loop) != REDIS_OK) {
+		redisAsyncFree(ac);
+		schedule_retry(ar);
+		return;
+	}
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	ar->ac = ac;

@@ -1,0 +1,32 @@
+/* A small blocking WebSocket client (RFC 6455) for chat-cli and tests:
+ * text frames, masking, ping/pong and close codes. */
+#ifndef SC_WSCLIENT_H
+#define SC_WSCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wsclient {
+	int fd;
+	unsigned char *buf;   /* bytes read and not yet consumed */
+	size_t len, cap;
+	char *msg;            /* the last message returned by ws_recv */
+	size_t msglen;
+	int close_code;       /* from the server's close frame, or 1006 */
+	char close_reason[124];
+};
+
+/* Connects to host:port and upgrades GET path (with its query). Returns 0,
+ * or -1 with a reason in err. */
+int ws_connect(struct wsclient *ws, const char *host, int port, const char *path, int timeout_ms,
+	       char *err, size_t errlen);
+int ws_send_text(struct wsclient *ws, const char *data, size_t len);
+/* Waits up to timeout_ms for the next text message: 1 with ws->msg set,
+ * 0 on timeout, -1 when the connection closed (close_code says why). */
+int ws_recv(struct wsclient *ws, int timeout_ms);
+void ws_close(struct wsclient *ws);
+
+/* Splits ws://host:port/path or http://host:port (pure, for tests). */
+int url_split(const char *url, char *host, size_t hostlen, int *port, char *path, size_t pathlen);
+
+#endif

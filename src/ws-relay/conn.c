@@ -1,0 +1,352 @@
+/* One WebSocket: its admission, its bounded send queue, the frames a client
+ * may send, and the plain HTTP /health of the relay.
+ *
+ * Frames go out only from LWS_CALLBACK_SERVER_WRITEABLE, one per callback,
+ * from a ring of shared buffers. A socket whose queue passes its bound is
+ * closed with 4408: one slow reader never holds memory or time that the
+ * other sockets need, and it recovers what it missed when it reconnects. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "log.h"
+#include "relay.h"
+#include "strbuf.h"
+#include "util.h"
+
+struct pss {
+	struct conn *c;
+	int http_status;              /* /health answer pending */
+	char http_body[256];
+};
+
+struct msgbuf *msgbuf_new(const char *payload, size_t len)
+{
+	struct msgbuf *m = malloc(sizeof *m + LWS_PRE + len);
+	if (!m)
+		abort();
+	m->refs = 1;
+	m->len = len;
+	memcpy(m->data + LWS_PRE, payload, len);
+	return m;
+}
+
+void msgbuf_unref(struct msgbuf *m)
+{
+	if (m && --m->refs == 0)
+		free(m);
+}
+
+static void queue_clear(struct conn *c)
+{
+	for (size_t i = 0; i < c->qlen; i++)
+		msgbuf_unref(c->q[(c->qhead + i) % c->qcap]);
+	c->qlen = c->qbytes = 0;
+	for (size_t i = 0; i < c->nheld; i++)
+		msgbuf_unref(c->held[i]);
+	c->nheld = 0;
+}
+
+void conn_unref(struct conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	queue_clear(c);
+	free(c->q);
+	free(c->held);
+	free(c->rx);
+	free(c);
+}
+
+void conn_close(struct conn *c, int code, const char *reason)
+{
+	if (!c->wsi || c->state == CONN_CLOSING)
+		return;
+	c->state = CONN_CLOSING;
+	c->close_code = code;
+	c->close_reason = reason;
+	queue_clear(c);
+	lws_callback_on_writable(c->wsi);
+}
+
+int conn_send(struct conn *c, struct msgbuf *m)
+{
+	if (!c->wsi || c->state == CONN_CLOSING)
+		return -1;
+	if ((long)c->qlen >= relay.cfg.queue_frames ||
+	    (long)(c->qbytes + m->len) > relay.cfg.queue_bytes) {
+		relay.slow_closes++;
+		log_warn("slow consumer closed", "session=%s queued=%zu bytes=%zu", c->sid, c->qlen,
+			 c->qbytes);
+		conn_close(c, 4408, "too slow: reconnect and recover");
+		return -1;
+	}
+	if (c->qlen == c->qcap) {
+		size_t ncap = c->qcap ? c->qcap * 2 : 8;
+		struct msgbuf **nq = malloc(ncap * sizeof *nq);
+		if (!nq)
+			abort();
+		for (size_t i = 0; i < c->qlen; i++)
+			nq[i] = c->q[(c->qhead + i) % c->qcap];
+		free(c->q);
+		c->q = nq;
+		c->qcap = ncap;
+		c->qhead = 0;
+	}
+	m->refs++;
+	c->q[(c->qhead + c->qlen) % c->qcap] = m;
+	c->qlen++;
+	c->qbytes += m->len;
+	if (c->qlen == 1)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+int conn_send_text(struct conn *c, const char *s, size_t len)
+{
+	struct msgbuf *m = msgbuf_new(s, len);
+	int rc = conn_send(c, m);
+	msgbuf_unref(m);
+	return rc;
+}
+
+static int write_one(struct conn *c)
+{
+	if (c->state == CONN_CLOSING) {
+		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+				 (unsigned char *)c->close_reason, strlen(c->close_reason));
+		return -1;
+	}
+	if (!c->qlen)
+		return 0;
+	struct msgbuf *m = c->q[c->qhead];
+	c->qhead = (c->qhead + 1) % c->qcap;
+	c->qlen--;
+	c->qbytes -= m->len;
+	int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+	msgbuf_unref(m);
+	if (n < 0)
+		return -1;
+	c->frames_sent++;
+	relay.frames_sent++;
+	if (c->qlen)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static void send_small(struct conn *c, const char *json)
+{
+	conn_send_text(c, json, strlen(json));
+}
+
+/* A frame from the client. Bad input closes only this socket (4400). */
+static void client_frame(struct conn *c, const char *buf, size_t len)
+{
+	struct frame_info fi;
+	if (!valid_utf8(buf, len) || frame_peek(buf, len, &fi) != 0) {
+		relay.bad_frames++;
+		conn_close(c, 4400, "frames must be JSON objects");
+		return;
+	}
+	switch (fi.type) {
+	case FT_PING:
+		send_small(c, "{\"type\":\"pong\"}");
+		break;
+	case FT_HEARTBEAT:
+		send_small(c, "{\"type\":\"heartbeat_ack\"}");
+		break;
+	case FT_RECONNECT: {
+		char mid[ID_MAX + 1];
+		if (!fi.message_id || !valid_message_id(fi.message_id, fi.message_id_len) ||
+		    fi.last_chunk_index < -1) {
+			relay.bad_frames++;
+			conn_close(c, 4400, "reconnect needs messageId and lastChunkIndex");
+			return;
+		}
+		memcpy(mid, fi.message_id, fi.message_id_len);
+		mid[fi.message_id_len] = '\0';
+		conn_recover(c, mid, fi.last_chunk_index);
+		break;
+	}
+	default: {
+		struct strbuf sb = STRBUF_INIT;
+		frame_error(&sb, c->sid, NULL, "unknown_type",
+			    "expected reconnect, heartbeat or ping");
+		conn_send_text(c, sb.buf, sb.len);
+		sb_release(&sb);
+		relay.bad_frames++;
+	}
+	}
+}
+
+static int path_ok(struct lws *wsi)
+{
+	char uri[128];
+	if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+		return 0;
+	return !strcmp(uri, "/ws/chat") || !strcmp(uri, "/ws/chat/v2") || !strcmp(uri, "/ws/chat/") ||
+	       !strcmp(uri, "/ws/chat/v2/");
+}
+
+/* Reads name from the query string into out; 1 found, 0 absent or bad. */
+static int urlarg(struct lws *wsi, const char *name, char *out, size_t outlen)
+{
+	char buf[256];
+	char key[32];
+	snprintf(key, sizeof key, "%s=", name);
+	const char *v = lws_get_urlarg_by_name(wsi, key, buf, sizeof buf);
+	if (!v || strlen(v) >= outlen)
+		return 0;
+	snprintf(out, outlen, "%s", v);
+	return 1;
+}
+
+static int established(struct lws *wsi, struct pss *pss)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c)
+		abort();
+	c->refs = 1;
+	c->wsi = wsi;
+	c->cur_sent = c->cur_hist = -1;
+	pss->c = c;
+	relay.nconns++;
+	if (relay.stopping) {
+		conn_close(c, 1001, "node draining: reconnect");
+		return 0;
+	}
+	if (!path_ok(wsi)) {
+		conn_close(c, 4400, "unknown path: use /ws/chat");
+		return 0;
+	}
+	if (!urlarg(wsi, "session_id", c->sid, sizeof c->sid) || !valid_id(c->sid, strlen(c->sid)) ||
+	    !urlarg(wsi, "user_id", c->uid, sizeof c->uid) || !valid_id(c->uid, strlen(c->uid))) {
+		relay.bad_frames++;
+		conn_close(c, 4400, "session_id and user_id: 1-64 of [A-Za-z0-9_.:-]");
+		return 0;
+	}
+	char mid[ID_MAX + 1], last[24];
+	long li = -1;
+	int has_mid = urlarg(wsi, "messageId", mid, sizeof mid);
+	int has_last = urlarg(wsi, "lastChunkIndex", last, sizeof last);
+	if (has_mid != has_last || (has_mid && (!valid_message_id(mid, strlen(mid)) ||
+						parse_long(last, -1, 100000000, &li)))) {
+		conn_close(c, 4400, "messageId and lastChunkIndex go together");
+		return 0;
+	}
+	if (has_mid) {
+		/* resume: once greeted, replay what follows chunk li of mid */
+		snprintf(c->resume_mid, sizeof c->resume_mid, "%s", mid);
+		c->resume_last = li;
+	}
+	session_attach(c);
+	return 0;
+}
+
+static void closed(struct pss *pss)
+{
+	struct conn *c = pss->c;
+	if (!c)
+		return;
+	pss->c = NULL;
+	relay.nconns--;
+	session_detach(c);
+	c->wsi = NULL;
+	c->state = CONN_CLOSING;
+	conn_unref(c);
+}
+
+static int receive(struct lws *wsi, struct conn *c, const char *in, size_t len)
+{
+	if (!c || c->state == CONN_CLOSING)
+		return 0;
+	if (lws_frame_is_binary(wsi)) {
+		relay.bad_frames++;
+		conn_close(c, 4400, "binary frames are not accepted");
+		return 0;
+	}
+	if ((long)(c->rxlen + len) > relay.cfg.max_client_frame) {
+		relay.bad_frames++;
+		free(c->rx);
+		c->rx = NULL;
+		c->rxlen = 0;
+		conn_close(c, 1009, "frame too large");
+		return 0;
+	}
+	int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+	if (final && !c->rx) {
+		client_frame(c, in, len);
+		return 0;
+	}
+	char *p = realloc(c->rx, c->rxlen + len + 1);
+	if (!p)
+		abort();
+	c->rx = p;
+	memcpy(c->rx + c->rxlen, in, len);
+	c->rxlen += len;
+	if (final) {
+		client_frame(c, c->rx, c->rxlen);
+		free(c->rx);
+		c->rx = NULL;
+		c->rxlen = 0;
+	}
+	return 0;
+}
+
+static int http_health(struct lws *wsi, struct pss *pss, const char *uri)
+{
+	int ok = relay.sub.ready && relay.cmd.ready && !relay.stopping;
+	if (strcmp(uri, "/health") != 0) {
+		pss->http_status = 404;
+		snprintf(pss->http_body, sizeof pss->http_body,
+			 "{\"error\":{\"code\":\"not_found\",\"message\":\"try /health or /ws/chat\"}}");
+	} else {
+		pss->http_status = ok ? 200 : 503;
+		snprintf(pss->http_body, sizeof pss->http_body,
+			 "{\"status\":\"%s\",\"redis\":\"%s\",\"node\":\"%s\",\"connections\":%ld,"
+			 "\"sessions\":%ld}", relay.stopping ? "draining" : ok ? "ok" : "unavailable",
+			 relay.sub.ready && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
+			 relay.nsessions);
+	}
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int http_write(struct lws *wsi, struct pss *pss)
+{
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+		      *end = buf + sizeof buf - 1;
+	size_t n = strlen(pss->http_body);
+	if (lws_add_http_common_headers(wsi, (unsigned)pss->http_status, "application/json", n, &p,
+					end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return 1;
+	memcpy(buf + LWS_PRE, pss->http_body, n);
+	if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+		return 1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		   size_t len)
+{
+	struct pss *pss = user;
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return http_health(wsi, pss, in ? (const char *)in : "");
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return pss->http_status ? http_write(wsi, pss) : 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		return established(wsi, pss);
+	case LWS_CALLBACK_CLOSED:
+		closed(pss);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		return receive(wsi, pss->c, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return pss->c ? write_one(pss->c) : 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}

@@ -1,0 +1,182 @@
+/* ws-relay: the WebSocket server. Clients connect to /ws/chat with their
+ * session; the relay forwards the frames published on the session's Redis
+ * channel to them, byte for byte, and replays from the chunk cache whatever
+ * a socket missed. One process holds many thousands of sockets on one
+ * libuv loop shared by libwebsockets and hiredis. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "relay.h"
+#include "scripts.h"
+#include "util.h"
+
+#ifndef VERSION
+#define VERSION "0.1.0"
+#endif
+
+#define HEARTBEAT_MS 1000
+#define HEARTBEAT_TTL_MS 5000
+
+struct relay relay;
+
+static uv_timer_t heartbeat_timer, drain_timer;
+static uv_signal_t sigterm_watch, sigint_watch;
+
+static const struct lws_protocols protocols[] = {
+	{ "chat", relay_callback, 320, 1024, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ws-relay [--port N] [--help] [--version]\n"
+		"WebSocket server for /ws/chat and /ws/chat/v2, and GET /health.\n\n"
+		"environment (default):\n"
+		"  PORT                  8081\n"
+		"  REDIS_URL             redis://127.0.0.1:6379/0\n"
+		"  KEY_PREFIX            \"\"\n"
+		"  SEND_QUEUE_FRAMES     4096     per socket; past it the socket is closed 4408\n"
+		"  SEND_QUEUE_BYTES      4194304  per socket\n"
+		"  MAX_CLIENT_FRAME      4096     bytes of one client frame\n"
+		"  HISTORY_LIMIT         100      messages in the history frame\n"
+		"  DRAIN_MS              3000     on SIGTERM, time to close sockets with 1001\n"
+		"  NODE_ID               ws-hostname-pid\n"
+		"  LOG_LEVEL             info\n");
+}
+
+static void heartbeat(uv_timer_t *t)
+{
+	(void)t;
+	if (!relay.cmd.ready)
+		return;
+	char k[KEY_MAX], kz[KEY_MAX];
+	long long now = now_ms();
+	key_node_ws(k, relay.node);
+	redisAsyncCommand(relay.cmd.ac, NULL, NULL,
+			  "HSET %s id %s port %d last_seen_ms %lld started_ms %lld connections %ld "
+			  "sessions %ld frames_sent %llu recoveries %llu slow_closes %llu "
+			  "redis_reconnects %u status %s", k, relay.node, relay.cfg.port, now,
+			  (long long)relay.started_ms, relay.nconns, relay.nsessions,
+			  (unsigned long long)relay.frames_sent, (unsigned long long)relay.recoveries,
+			  (unsigned long long)relay.slow_closes, relay.sub.reconnects,
+			  relay.stopping ? "draining" : "ok");
+	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
+	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ws(kz), now,
+			  relay.node);
+}
+
+static void sub_ready(struct aredis *ar) { (void)ar; sessions_redis_ready(); }
+static void sub_lost(struct aredis *ar) { (void)ar; sessions_redis_lost(); }
+static void cmd_ready(struct aredis *ar) { (void)ar; sessions_cmd_ready(); }
+
+static void drain_check(uv_timer_t *t)
+{
+	(void)t;
+	static int ticks;
+	if (relay.nconns == 0 || ++ticks * 50 >= relay.cfg.drain_ms)
+		uv_stop(relay.loop);
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+	(void)s;
+	if (relay.stopping)
+		return;
+	relay.stopping = 1;
+	log_info("draining", "signal=%d connections=%ld", sig, relay.nconns);
+	conns_close_all(1001, "node draining: reconnect");
+	uv_timer_start(&drain_timer, drain_check, 0, 50);
+}
+
+int main(int argc, char **argv)
+{
+	log_init("ws-relay");
+	relay.cfg.port = (int)env_long("PORT", 8081, 1, 65535);
+	for (int i = 1; i < argc; i++) {
+		long v;
+		if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("ws-relay %s\n", VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "--port") && i + 1 < argc &&
+			   !parse_long(argv[i + 1], 1, 65535, &v)) {
+			relay.cfg.port = (int)v;
+			i++;
+		} else {
+			usage(stderr);
+			return 100;
+		}
+	}
+	const char *url = env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), *err;
+	if (redis_url_parse(url, &relay.cfg.redis, &err))
+		die(100, "REDIS_URL=%s: %s", url, err);
+	relay.cfg.queue_frames = env_long("SEND_QUEUE_FRAMES", 4096, 1, 10000000);
+	relay.cfg.queue_bytes = env_long("SEND_QUEUE_BYTES", 4L << 20, 1024, 1L << 32);
+	relay.cfg.max_client_frame = env_long("MAX_CLIENT_FRAME", 4096, 64, 1L << 20);
+	relay.cfg.history_limit = env_long("HISTORY_LIMIT", 100, 1, 100000);
+	relay.cfg.drain_ms = env_long("DRAIN_MS", 3000, 0, 600000);
+	enum log_level lvl;
+	if (log_level_parse(env_str("LOG_LEVEL", "info"), &lvl))
+		die(100, "LOG_LEVEL must be debug, info, warn or error");
+	log_set_level(lvl);
+	default_node_id(relay.node, sizeof relay.node, "ws");
+	if (!valid_id(relay.node, strlen(relay.node)))
+		die(100, "NODE_ID=%s: must be 1-64 characters of [A-Za-z0-9_.:-]", relay.node);
+	log_set_node(relay.node);
+	keys_init(env_str("KEY_PREFIX", ""));
+	scripts_load(share_dir());
+	signal(SIGPIPE, SIG_IGN);
+
+	relay.loop = uv_default_loop();
+	relay.started_ms = now_ms();
+	lws_set_log_level(LLL_ERR, NULL);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	void *loops[] = { relay.loop };
+	info.port = relay.cfg.port;
+	info.protocols = protocols;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	info.foreign_loops = loops;
+	info.timeout_secs = 10;
+	info.ka_time = 60;
+	info.ka_probes = 3;
+	info.ka_interval = 10;
+	relay.lws = lws_create_context(&info);
+	if (!relay.lws)
+		die(111, "unable to listen on port %d", relay.cfg.port);
+
+	relay.sub.on_ready = sub_ready;
+	relay.sub.on_lost = sub_lost;
+	relay.cmd.on_ready = cmd_ready;
+	aredis_start(&relay.sub, relay.loop, &relay.cfg.redis, "subscriber");
+	aredis_start(&relay.cmd, relay.loop, &relay.cfg.redis, "commands");
+	uv_timer_init(relay.loop, &heartbeat_timer);
+	uv_timer_start(&heartbeat_timer, heartbeat, 0, HEARTBEAT_MS);
+	uv_timer_init(relay.loop, &drain_timer);
+	uv_signal_init(relay.loop, &sigterm_watch);
+	uv_signal_init(relay.loop, &sigint_watch);
+	uv_signal_start(&sigterm_watch, on_signal, SIGTERM);
+	uv_signal_start(&sigint_watch, on_signal, SIGINT);
+	log_info("started", "version=%s port=%d auth=development", VERSION, relay.cfg.port);
+
+	uv_run(relay.loop, UV_RUN_DEFAULT);
+
+	if (relay.cmd.ready) {
+		char k[KEY_MAX], kz[KEY_MAX];
+		redisAsyncCommand(relay.cmd.ac, NULL, NULL, "DEL %s", key_node_ws(k, relay.node));
+		redisAsyncCommand(relay.cmd.ac, NULL, NULL, "ZREM %s %s", key_nodes_ws(kz), relay.node);
+	}
+	aredis_stop(&relay.sub);
+	aredis_stop(&relay.cmd);
+	lws_context_destroy(relay.lws);
+	log_info("stopped", "frames_sent=%llu", (unsigned long long)relay.frames_sent);
+	return 0;
+}

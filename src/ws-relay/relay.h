@@ -1,0 +1,116 @@
+/* ws-relay's shared state: one libuv loop carries the WebSocket server
+ * (libwebsockets) and both Redis connections (hiredis async). Nothing here
+ * blocks. */
+#ifndef SC_RELAY_H
+#define SC_RELAY_H
+
+#include <libwebsockets.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "aredis.h"
+#include "redis_url.h"
+#include "validate.h"
+
+struct relay_config {
+	struct redis_cfg redis;
+	int port;
+	long queue_frames;        /* per-socket send queue bound, in frames */
+	long queue_bytes;         /* and in bytes */
+	long max_client_frame;    /* largest frame a client may send */
+	long history_limit;       /* messages sent in the history frame */
+	long drain_ms;
+};
+
+/* A frame to send, shared by every socket that sends it; LWS_PRE bytes of
+ * headroom precede the payload as lws_write() requires. */
+struct msgbuf {
+	int refs;
+	size_t len;
+	unsigned char data[];     /* LWS_PRE + len */
+};
+
+struct msgbuf *msgbuf_new(const char *payload, size_t len);
+void msgbuf_unref(struct msgbuf *m);
+static inline char *msgbuf_payload(struct msgbuf *m) { return (char *)m->data + LWS_PRE; }
+
+struct session;
+
+enum conn_state {
+	CONN_WAIT_SUB,    /* waiting for Redis to confirm the session's subscription */
+	CONN_SYNCING,     /* reading history/chunks; live frames are held */
+	CONN_LIVE,
+	CONN_CLOSING,
+};
+
+struct conn {
+	int refs;                     /* lws + each Redis request in flight */
+	struct lws *wsi;              /* NULL once the socket closed */
+	struct session *sess;
+	struct conn *sprev, *snext;   /* in the session's list */
+	enum conn_state state;
+	int greeted;                  /* welcome and history sent */
+	char sid[ID_MAX + 1], uid[ID_MAX + 1];
+
+	/* What this socket has sent of the session's current reply: every
+	 * chunk frame up to cur_sent, and its end frame if cur_done. */
+	char cur_mid[ID_MAX + 1];
+	long cur_sent;
+	long cur_hist;                /* chunks up to here went out only as history text */
+	int cur_done;
+	int fills;                    /* fills since the socket was last live */
+	char resume_mid[ID_MAX + 1];  /* position given on the URL, replayed once greeted */
+	long resume_last;
+
+	struct msgbuf **held;         /* frames that arrived while syncing */
+	size_t nheld, capheld;
+
+	struct msgbuf **q;            /* send queue, a ring */
+	size_t qhead, qlen, qcap, qbytes;
+
+	char *rx;                     /* a client frame being reassembled */
+	size_t rxlen;
+
+	int close_code;
+	const char *close_reason;
+	uint64_t frames_sent;
+};
+
+struct relay {
+	uv_loop_t *loop;
+	struct relay_config cfg;
+	char node[128];
+	struct lws_context *lws;
+	struct aredis sub;            /* the one subscriber connection */
+	struct aredis cmd;            /* reads and registry writes */
+	long nconns, nsessions;
+	uint64_t frames_sent, recoveries, slow_closes, bad_frames;
+	int stopping;
+	int64_t started_ms;
+};
+
+extern struct relay relay;
+
+/* session.c */
+void session_attach(struct conn *c);
+void session_detach(struct conn *c);
+void sessions_redis_ready(void);
+void sessions_redis_lost(void);
+void sessions_cmd_ready(void);
+void session_on_message(const char *channel, size_t chlen, const char *payload, size_t len);
+
+/* sync.c: bring a socket up to date from Redis, holding live frames meanwhile */
+void conn_sync(struct conn *c);
+void conn_recover(struct conn *c, const char *mid, long last_index);
+void conn_deliver(struct conn *c, struct msgbuf *m);
+
+/* conn.c */
+int conn_send(struct conn *c, struct msgbuf *m);
+int conn_send_text(struct conn *c, const char *s, size_t len);
+void conn_close(struct conn *c, int code, const char *reason);
+void conn_unref(struct conn *c);
+void conns_close_all(int code, const char *reason);
+int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		   size_t len);
+
+#endif

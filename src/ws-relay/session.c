@@ -1,0 +1,224 @@
+/* Sessions of this relay and their subscriptions on the one subscriber
+ * connection.
+ *
+ * A session's channel is subscribed when its first socket arrives and
+ * unsubscribed after its last one leaves. A socket starts reading Redis only
+ * once Redis has confirmed the subscription: anything published after the
+ * confirmation reaches us, anything before it is in what we read, so the
+ * two together have no hole (DESIGN.md guarantee 1). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "relay.h"
+
+enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
+
+struct session {
+	char sid[ID_MAX + 1];
+	struct session *hnext;
+	struct conn *conns;
+	long nconns;
+	enum sub_state sub;
+};
+
+#define NBUCKETS 65536
+static struct session *buckets[NBUCKETS];
+
+static unsigned hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h & (NBUCKETS - 1);
+}
+
+static struct session *lookup(const char *sid, size_t n)
+{
+	for (struct session *s = buckets[hash(sid, n)]; s; s = s->hnext)
+		if (strlen(s->sid) == n && memcmp(s->sid, sid, n) == 0)
+			return s;
+	return NULL;
+}
+
+static void session_free(struct session *s)
+{
+	struct session **pp = &buckets[hash(s->sid, strlen(s->sid))];
+	while (*pp != s)
+		pp = &(*pp)->hnext;
+	*pp = s->hnext;
+	relay.nsessions--;
+	free(s);
+}
+
+static void on_channel(redisAsyncContext *ac, void *reply, void *priv);
+
+static void subscribe(struct session *s)
+{
+	char ch[KEY_MAX];
+	if (!relay.sub.ready) {
+		s->sub = SUB_NONE;  /* sessions_redis_ready subscribes it */
+		return;
+	}
+	s->sub = SUB_PENDING;
+	redisAsyncCommand(relay.sub.ac, on_channel, NULL, "SUBSCRIBE %s", key_channel(ch, s->sid));
+}
+
+static void unsubscribe(struct session *s)
+{
+	char ch[KEY_MAX];
+	if (!relay.sub.ready) {
+		session_free(s);
+		return;
+	}
+	s->sub = SUB_LEAVING;
+	redisAsyncCommand(relay.sub.ac, on_channel, NULL, "UNSUBSCRIBE %s", key_channel(ch, s->sid));
+}
+
+static void on_confirmed(struct session *s)
+{
+	s->sub = SUB_ACTIVE;
+	for (struct conn *c = s->conns; c; c = c->snext)
+		if (c->state == CONN_WAIT_SUB)
+			conn_sync(c);
+}
+
+static void on_unsubscribed(struct session *s)
+{
+	if (s->nconns > 0)
+		subscribe(s);  /* a socket arrived while we were leaving */
+	else
+		session_free(s);
+}
+
+static void on_channel(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	(void)ac;
+	(void)priv;
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
+		return;
+	const char *kind = r->element[0]->str;
+	redisReply *ch = r->element[1];
+	if (!strcmp(kind, "message")) {
+		if (r->element[2]->type == REDIS_REPLY_STRING)
+			session_on_message(ch->str, ch->len, r->element[2]->str, r->element[2]->len);
+		return;
+	}
+	size_t idlen;
+	const char *sid = channel_session(ch->str, ch->len, &idlen);
+	struct session *s = sid ? lookup(sid, idlen) : NULL;
+	if (!s)
+		return;
+	if (!strcmp(kind, "subscribe") && s->sub == SUB_PENDING)
+		on_confirmed(s);
+	else if (!strcmp(kind, "unsubscribe") && s->sub == SUB_LEAVING)
+		on_unsubscribed(s);
+}
+
+void session_on_message(const char *channel, size_t chlen, const char *payload, size_t len)
+{
+	size_t idlen;
+	const char *sid = channel_session(channel, chlen, &idlen);
+	struct session *s = sid ? lookup(sid, idlen) : NULL;
+	if (!s || s->sub != SUB_ACTIVE || !s->conns)
+		return;
+	struct msgbuf *m = msgbuf_new(payload, len);
+	for (struct conn *c = s->conns; c; c = c->snext)
+		conn_deliver(c, m);
+	msgbuf_unref(m);
+}
+
+void session_attach(struct conn *c)
+{
+	size_t n = strlen(c->sid);
+	struct session *s = lookup(c->sid, n);
+	if (!s) {
+		s = calloc(1, sizeof *s);
+		if (!s)
+			abort();
+		memcpy(s->sid, c->sid, n + 1);
+		unsigned h = hash(c->sid, n);
+		s->hnext = buckets[h];
+		buckets[h] = s;
+		relay.nsessions++;
+	}
+	c->sess = s;
+	c->sprev = NULL;
+	c->snext = s->conns;
+	if (s->conns)
+		s->conns->sprev = c;
+	s->conns = c;
+	s->nconns++;
+	c->state = CONN_WAIT_SUB;
+	if (s->sub == SUB_ACTIVE)
+		conn_sync(c);
+	else if (s->sub == SUB_NONE)
+		subscribe(s);
+	/* SUB_PENDING: on_confirmed syncs it; SUB_LEAVING: on_unsubscribed resubscribes */
+}
+
+void session_detach(struct conn *c)
+{
+	struct session *s = c->sess;
+	if (!s)
+		return;
+	if (c->sprev)
+		c->sprev->snext = c->snext;
+	else
+		s->conns = c->snext;
+	if (c->snext)
+		c->snext->sprev = c->sprev;
+	c->sess = NULL;
+	if (--s->nconns == 0 && s->sub == SUB_ACTIVE)
+		unsubscribe(s);
+	else if (s->nconns == 0 && s->sub == SUB_NONE)
+		session_free(s);
+}
+
+/* The subscriber connection is back: subscribe every session again. Each
+ * socket then reads what it missed (conn_sync) before live frames flow. */
+void sessions_redis_ready(void)
+{
+	for (size_t i = 0; i < NBUCKETS; i++)
+		for (struct session *s = buckets[i], *next; s; s = next) {
+			next = s->hnext;
+			if (s->nconns == 0) {
+				session_free(s);
+				continue;
+			}
+			for (struct conn *c = s->conns; c; c = c->snext)
+				if (c->state != CONN_CLOSING)
+					c->state = CONN_WAIT_SUB;
+			subscribe(s);
+		}
+}
+
+void sessions_redis_lost(void)
+{
+	for (size_t i = 0; i < NBUCKETS; i++)
+		for (struct session *s = buckets[i]; s; s = s->hnext)
+			s->sub = SUB_NONE;
+}
+
+/* The command connection is back: sockets that could not read their
+ * snapshot while it was away read it now. */
+void sessions_cmd_ready(void)
+{
+	for (size_t i = 0; i < NBUCKETS; i++)
+		for (struct session *s = buckets[i]; s; s = s->hnext)
+			if (s->sub == SUB_ACTIVE)
+				for (struct conn *c = s->conns; c; c = c->snext)
+					if (c->state == CONN_WAIT_SUB)
+						conn_sync(c);
+}
+
+void conns_close_all(int code, const char *reason)
+{
+	for (size_t i = 0; i < NBUCKETS; i++)
+		for (struct session *s = buckets[i]; s; s = s->hnext)
+			for (struct conn *c = s->conns; c; c = c->snext)
+				conn_close(c, code, reason);
+}
