@@ -28,7 +28,7 @@ enum { EXIT_OK, EXIT_ERR, EXIT_USAGE, EXIT_GAP, EXIT_CANCELLED, EXIT_ERRFRAME, E
        EXIT_CLOSED };
 
 struct opts {
-	const char *url, *ws_url, *session, *user, *message, *model;
+	const char *url, *ws_url, *session, *user, *message, *model, *follow_mid;
 	int raw, watch, timeout_s;
 };
 
@@ -43,6 +43,7 @@ static void usage(FILE *f)
 		"  --model M        model to ask for\n"
 		"  --raw            print every frame as one JSON line\n"
 		"  --watch          do not send; follow the reply in progress or the next one\n"
+		"  --message M      with --watch: follow reply M (it may have ended already)\n"
 		"  --timeout SEC    give up after SEC seconds (default 60)\n");
 }
 
@@ -134,21 +135,34 @@ static int on_frame(const struct opts *o, struct follow *f, const char *msg, siz
 	const char *type = jstr(j, "type"), *mid = jstr(j, "messageId");
 	if (!type)
 		goto out;
-	if (!strcmp(type, "history") && o->watch && !f->mid[0]) {
-		json_object *msgs, *last;
-		if (json_object_object_get_ex(j, "messages", &msgs) &&
-		    json_object_array_length(msgs) > 0 &&
-		    (last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1)) &&
-		    jstr(last, "status") && !strcmp(jstr(last, "status"), "streaming")) {
-			snprintf(f->mid, sizeof f->mid, "%s", jstr(last, "message_id"));
-			f->next = jlong(last, "lastChunkIndex", -1) + 1;
-			const char *t = jstr(last, "content");
-			sb_adds(&f->text, t ? t : "");
-			if (!o->raw) {
-				fputs(t ? t : "", stdout);
-				fflush(stdout);
-			}
+	if (!strcmp(type, "history") && o->watch) {
+		json_object *msgs, *it = NULL;
+		size_t n = json_object_object_get_ex(j, "messages", &msgs) ?
+			   json_object_array_length(msgs) : 0;
+		for (size_t i = n; i-- > 0 && !it;) {
+			json_object *m = json_object_array_get_idx(msgs, i);
+			const char *id = jstr(m, "message_id"), *st = jstr(m, "status");
+			if (o->follow_mid ? id && !strcmp(id, o->follow_mid)
+					  : i == n - 1 && st && !strcmp(st, "streaming"))
+				it = m;
 		}
+		if (it) {
+			const char *t = jstr(it, "content"), *st = jstr(it, "status");
+			snprintf(f->mid, sizeof f->mid, "%s", jstr(it, "message_id"));
+			sb_adds(&f->text, t ? t : "");
+			if (!o->raw)
+				fputs(t ? t : "", stdout);
+			if (st && strcmp(st, "streaming") != 0) {
+				/* it has ended: the history holds all of it */
+				if (!o->raw)
+					putchar('\n');
+				rc = !strcmp(st, "complete") ? EXIT_OK : !strcmp(st, "cancelled")
+					? EXIT_CANCELLED : EXIT_ERRFRAME;
+			}
+			f->next = jlong(it, "lastChunkIndex", -1) + 1;
+			fflush(stdout);
+		} else if (o->follow_mid)
+			snprintf(f->mid, sizeof f->mid, "%s", o->follow_mid);
 		goto out;
 	}
 	if (!mid)
@@ -193,7 +207,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "http://127.0.0.1:8080", NULL, NULL, NULL, NULL, NULL, 0, 0, 60 };
+	struct opts o = { "http://127.0.0.1:8080", NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 60 };
 	o.user = env_str("USER", "cli");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -213,6 +227,8 @@ int main(int argc, char **argv)
 			o.session = argv[++i];
 		else if (!strcmp(a, "--user") && has)
 			o.user = argv[++i];
+		else if (!strcmp(a, "--message") && has)
+			o.follow_mid = argv[++i];
 		else if (!strcmp(a, "--model") && has)
 			o.model = argv[++i];
 		else if (!strcmp(a, "--timeout") && has && !parse_long(argv[i + 1], 1, 86400, &v)) {

@@ -202,39 +202,43 @@ static int urlarg(struct lws *wsi, const char *name, char *out, size_t outlen)
 	return 1;
 }
 
+/* Refuses a socket at once: the close frame goes out as we return -1. */
+static int refuse(struct lws *wsi, int code, const char *reason)
+{
+	lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+	return -1;
+}
+
 static int established(struct lws *wsi, struct pss *pss)
 {
+	char sid[ID_MAX + 1], uid[ID_MAX + 1], mid[ID_MAX + 1], last[24];
+	long li = -1;
+	if (relay.stopping)
+		return refuse(wsi, 1001, "node draining: reconnect");
+	if (!path_ok(wsi))
+		return refuse(wsi, 4400, "unknown path: use /ws/chat");
+	if (!urlarg(wsi, "session_id", sid, sizeof sid) || !valid_id(sid, strlen(sid)) ||
+	    !urlarg(wsi, "user_id", uid, sizeof uid) || !valid_id(uid, strlen(uid))) {
+		relay.bad_frames++;
+		return refuse(wsi, 4400, "session_id and user_id: 1-64 of [A-Za-z0-9_.:-]");
+	}
+	int has_mid = urlarg(wsi, "messageId", mid, sizeof mid);
+	int has_last = urlarg(wsi, "lastChunkIndex", last, sizeof last);
+	if (has_mid != has_last || (has_mid && (!valid_message_id(mid, strlen(mid)) ||
+						parse_long(last, -1, 100000000, &li)))) {
+		relay.bad_frames++;
+		return refuse(wsi, 4400, "messageId and lastChunkIndex go together");
+	}
 	struct conn *c = calloc(1, sizeof *c);
 	if (!c)
 		abort();
 	c->refs = 1;
 	c->wsi = wsi;
 	c->cur_sent = c->cur_hist = -1;
+	memcpy(c->sid, sid, sizeof sid);
+	memcpy(c->uid, uid, sizeof uid);
 	pss->c = c;
 	relay.nconns++;
-	if (relay.stopping) {
-		conn_close(c, 1001, "node draining: reconnect");
-		return 0;
-	}
-	if (!path_ok(wsi)) {
-		conn_close(c, 4400, "unknown path: use /ws/chat");
-		return 0;
-	}
-	if (!urlarg(wsi, "session_id", c->sid, sizeof c->sid) || !valid_id(c->sid, strlen(c->sid)) ||
-	    !urlarg(wsi, "user_id", c->uid, sizeof c->uid) || !valid_id(c->uid, strlen(c->uid))) {
-		relay.bad_frames++;
-		conn_close(c, 4400, "session_id and user_id: 1-64 of [A-Za-z0-9_.:-]");
-		return 0;
-	}
-	char mid[ID_MAX + 1], last[24];
-	long li = -1;
-	int has_mid = urlarg(wsi, "messageId", mid, sizeof mid);
-	int has_last = urlarg(wsi, "lastChunkIndex", last, sizeof last);
-	if (has_mid != has_last || (has_mid && (!valid_message_id(mid, strlen(mid)) ||
-						parse_long(last, -1, 100000000, &li)))) {
-		conn_close(c, 4400, "messageId and lastChunkIndex go together");
-		return 0;
-	}
 	if (has_mid) {
 		/* resume: once greeted, replay what follows chunk li of mid */
 		snprintf(c->resume_mid, sizeof c->resume_mid, "%s", mid);

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages streamchat builds and tests with. Idempotent
+# and quick when everything is there: it asks apt only for what is missing.
+set -e
+PKGS="build-essential pkg-config libfcgi-dev libwebsockets-dev libhiredis-dev libjson-c-dev
+libcurl4-openssl-dev libuv1-dev redis-server redis-tools nginx supervisor bats bats-assert
+bats-support curl jq docker-compose procps iproute2"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# services must not start on install: the stacks start their own
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod +x /usr/sbin/policy-rc.d
+	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

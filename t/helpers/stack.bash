@@ -1,0 +1,77 @@
+# Helpers for integration tests: each test file starts its own stack with
+# bin/chatctl on free ports in a temporary directory and tears it down.
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+ROOT=$(cd "$(dirname "${BATS_TEST_FILENAME}")/.." && pwd)
+PATH=$ROOT/bin:$PATH
+export USER=tester
+
+port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+
+# Echoes a base port with $1 free ports from it.
+free_ports() {
+	local n=$1 base i ok
+	for _ in $(seq 1 200); do
+		base=$((20000 + RANDOM % 40000))
+		ok=1
+		for ((i = 0; i < n; i++)); do port_free $((base + i)) || { ok=0; break; }; done
+		[ $ok = 1 ] && { echo "$base"; return 0; }
+	done
+	return 1
+}
+
+# stack_up [chatctl up options]: exports STACK_DIR HTTP_PORT REDIS_PORT RELAY_BASE API
+stack_up() {
+	local base
+	base=$(free_ports 6) || return 1
+	export HTTP_PORT=$base REDIS_PORT=$((base + 1)) RELAY_BASE=$((base + 2))
+	export STACK_DIR
+	STACK_DIR=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/stack.XXXXXX")
+	export API=http://127.0.0.1:$HTTP_PORT
+	chatctl up --dir "$STACK_DIR" --http-port "$HTTP_PORT" --redis-port "$REDIS_PORT" \
+		--relay-port-base "$RELAY_BASE" "$@" >"$STACK_DIR/up.log" 2>&1 || {
+		cat "$STACK_DIR/up.log" >&2
+		return 1
+	}
+}
+
+stack_down() {
+	[ -n "${STACK_DIR:-}" ] || return 0
+	chatctl down --dir "$STACK_DIR" >/dev/null 2>&1 || true
+	rm -rf "$STACK_DIR/redis" "$STACK_DIR/nginx"
+}
+
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+sctl() { supervisorctl -c "$STACK_DIR/etc/supervisord.conf" "$@"; }
+
+# post_chat SESSION MESSAGE [USER]: the message id on stdout
+post_chat() {
+	local body
+	body=$(jq -cn --arg s "$1" --arg m "$2" --arg u "${3:-tester}" \
+		'{session_id: $s, message: $m, user_id: $u}')
+	curl -sf -X POST -H 'Content-Type: application/json' -d "$body" "$API/api/chat" |
+		jq -r .message_id
+}
+
+# api METHOD PATH [BODY]: prints "STATUS BODY"
+api() {
+	local out
+	out=$(curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' -X "$1" \
+		-H 'Content-Type: application/json' ${3:+--data-binary "$3"} "$API$2")
+	echo "$out $(cat "$BATS_TEST_TMPDIR/body")"
+}
+
+# wait_for SECONDS COMMAND...: retries until the command succeeds
+wait_for() {
+	local limit=$1 t=0
+	shift
+	until "$@"; do
+		t=$((t + 1))
+		[ $t -lt $((limit * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+
+# A prompt of n words: the built-in generator replies with 8 + 2n tokens.
+words() { local i; for ((i = 0; i < $1; i++)); do printf 'w%d ' "$i"; done; }

@@ -1,0 +1,13 @@
+#include "tap.h"
+
+int tap_n, tap_failed;
+
+int main(void)
+{
+	test_validate();
+	test_frame();
+	test_request();
+	test_misc();
+	printf("1..%d\n", tap_n);
+	return tap_failed ? 1 : 0;
+}

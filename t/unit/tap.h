@@ -1,0 +1,22 @@
+/* A tiny TAP producer for the unit tests: `ok N - name` per check. */
+#ifndef SC_TAP_H
+#define SC_TAP_H
+#include <stdio.h>
+#include <string.h>
+
+extern int tap_n, tap_failed;
+
+#define CHECK(cond, name) do { \
+	tap_n++; \
+	if (cond) printf("ok %d - %s\n", tap_n, name); \
+	else { tap_failed++; printf("not ok %d - %s\n# at %s:%d: %s\n", tap_n, name, __FILE__, __LINE__, #cond); } \
+} while (0)
+
+#define CHECK_STR(got, want, name) CHECK(strcmp((got), (want)) == 0, name)
+
+void test_validate(void);
+void test_frame(void);
+void test_request(void);
+void test_misc(void);
+
+#endif

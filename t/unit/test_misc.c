@@ -1,0 +1,89 @@
+#include <stdlib.h>
+
+#include "ai-streamer/generator.h"
+#include "keys.h"
+#include "redis_url.h"
+#include "sha1.h"
+#include "strbuf.h"
+#include "tap.h"
+#include "validate.h"
+#include "wsclient.h"
+
+void test_misc(void)
+{
+	struct redis_cfg c;
+	const char *err;
+	CHECK(redis_url_parse("redis://127.0.0.1:6390/2", &c, &err) == 0 && c.port == 6390 && c.db == 2 &&
+	      !strcmp(c.host, "127.0.0.1"), "REDIS_URL host, port and db");
+	CHECK(redis_url_parse("redis://:s%40cret@h", &c, &err) == 0 && !strcmp(c.password, "s@cret") &&
+	      c.port == 6379 && !strcmp(c.host, "h"), "REDIS_URL password, percent-decoded");
+	CHECK(redis_url_parse("redis://app:pw@h:1/0", &c, &err) == 0 && !strcmp(c.user, "app"), "REDIS_URL ACL user");
+	CHECK(redis_url_parse("unix:/run/redis.sock?db=3", &c, &err) == 0 && !strcmp(c.path, "/run/redis.sock") &&
+	      c.db == 3, "REDIS_URL unix socket");
+	CHECK(redis_url_parse("http://x", &c, &err) == -1, "a foreign scheme is refused");
+	CHECK(redis_url_parse("redis://h:99999", &c, &err) == -1, "a bad port is refused");
+	CHECK(redis_url_parse("redis://h/x", &c, &err) == -1, "a bad db is refused");
+
+	char hex[41];
+	sha1_hex("abc", 3, hex);
+	CHECK_STR(hex, "a9993e364706816aba3e25717850c26c9cd0d89d", "sha1 of abc");
+	sha1_hex("", 0, hex);
+	CHECK_STR(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709", "sha1 of nothing");
+	const char *l = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	sha1_hex(l, strlen(l), hex);
+	CHECK_STR(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1", "sha1 across two blocks");
+
+	keys_init("p:");
+	char k[KEY_MAX];
+	CHECK_STR(key_chunks(k, "m1"), "p:stream:chunks:{m1}", "keys put ids in braces after the prefix");
+	size_t n;
+	const char *sid = channel_session("p:stream:channel:{abc}", 22, &n);
+	CHECK(sid && n == 3 && !memcmp(sid, "abc", 3), "channel_session finds the session id");
+	CHECK(channel_session("x:stream:channel:{abc}", 22, &n) == NULL, "another prefix is not ours");
+	keys_init("");
+
+	struct generator g1, g2;
+	char t1[TOKEN_MAX], t2[TOKEN_MAX];
+	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT;
+	gen_init(&g1, "hello world", 11, 512);
+	CHECK(g1.total == 12, "the reply has 8 + 2 tokens per word of the prompt");
+	size_t len;
+	long count = 0;
+	int all_utf8 = 1;
+	while ((len = gen_next(&g1, t1)) > 0) {
+		sb_add(&a, t1, len);
+		all_utf8 &= valid_utf8(t1, len);
+		count++;
+	}
+	CHECK(count == 12 && all_utf8, "every token is valid UTF-8");
+	gen_init(&g2, "hello world", 11, 512);
+	gen_skip(&g2, 5);
+	for (int i = 0; i < 5; i++) {
+		struct generator g3;
+		gen_init(&g3, "hello world", 11, 512);
+		(void)g3;
+	}
+	gen_init(&g1, "hello world", 11, 512);
+	for (int i = 0; i < 5; i++)
+		sb_add(&b, t1, gen_next(&g1, t1));
+	while ((len = gen_next(&g2, t2)) > 0)
+		sb_add(&b, t2, len);
+	CHECK(a.len == b.len && !memcmp(a.buf, b.buf, a.len), "resuming after n tokens continues exactly");
+	gen_init(&g1, "x", 1, 3);
+	CHECK(g1.total == 3, "AI_MAX_TOKENS caps the reply");
+	sb_release(&a);
+	sb_release(&b);
+
+	char host[64], path[64];
+	int port;
+	CHECK(url_split("ws://127.0.0.1:8081/ws/chat", host, sizeof host, &port, path, sizeof path) == 0 &&
+	      port == 8081 && !strcmp(path, "/ws/chat") && !strcmp(host, "127.0.0.1"), "url_split");
+	CHECK(url_split("http://localhost", host, sizeof host, &port, path, sizeof path) == 0 && port == 80 &&
+	      !strcmp(path, "/"), "url_split defaults");
+	CHECK(url_split("wss://x", host, sizeof host, &port, path, sizeof path) == -1, "TLS URLs are refused");
+
+	struct strbuf j = STRBUF_INIT;
+	sb_add_json_str(&j, "\xe6\x97\xa5\t</", 6);
+	CHECK_STR(j.buf, "\"\xe6\x97\xa5\\t</\"", "JSON strings keep UTF-8 and escape tabs");
+	sb_release(&j);
+}
