@@ -166,13 +166,13 @@ int ws_connect(struct wsclient *ws, const char *host, int port, const char *path
 			consume(ws, hl);
 			return 0;
 		}
+		if (ws->len > 16384) {
+			snprintf(err, errlen, "upgrade answer too long");
+			goto fail;
+		}
 		int left = (int)((deadline - mono_us()) / 1000);
 		if (left <= 0 || fill(ws, left) <= 0) {
 			snprintf(err, errlen, "no upgrade answer from %s:%d", host, port);
-			goto fail;
-		}
-		if (ws->len > 16384) {
-			snprintf(err, errlen, "upgrade answer too long");
 			goto fail;
 		}
 	}

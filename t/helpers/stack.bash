@@ -13,7 +13,7 @@ port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 free_ports() {
 	local n=$1 base i ok
 	for _ in $(seq 1 200); do
-		base=$((20000 + RANDOM % 40000))
+		base=$((12000 + RANDOM % 20000))  # below the ephemeral range
 		ok=1
 		for ((i = 0; i < n; i++)); do port_free $((base + i)) || { ok=0; break; }; done
 		[ $ok = 1 ] && { echo "$base"; return 0; }

@@ -1,0 +1,83 @@
+# Bad input gets a clear JSON error and changes nothing.
+
+load helpers/stack
+
+setup_file() { stack_up --token-delay-ms 0 --relays 1 --streamers 1; }
+teardown_file() { stack_down; }
+
+# expect_rejected STATUS METHOD PATH [BODY]: the status, a JSON error, nothing enqueued
+expect_rejected() {
+	local want=$1 before after
+	shift
+	before=$(rcli xlen jobs)
+	run api "$@"
+	echo "$output"
+	[ "${output%% *}" = "$want" ]
+	echo "${output#* }" | jq -e '.error.code and .error.message' >/dev/null
+	after=$(rcli xlen jobs)
+	[ "$before" = "$after" ]
+}
+
+@test "invalid JSON is 400 and enqueues nothing" {
+	expect_rejected 400 POST /api/chat '{"session_id": "v1", "user_id": "u", "message": '
+	expect_rejected 400 POST /api/chat 'hello'
+	expect_rejected 400 POST /api/chat ''
+	expect_rejected 400 POST /api/chat '[]'
+	expect_rejected 400 POST /api/chat '{"session_id":"v1","user_id":"u","message":"a",}'
+}
+
+@test "wrong types are 400 and enqueue nothing" {
+	expect_rejected 400 POST /api/chat '{"session_id":1,"user_id":"u","message":"hi"}'
+	expect_rejected 400 POST /api/chat '{"session_id":"v1","user_id":["u"],"message":"hi"}'
+	expect_rejected 400 POST /api/chat '{"session_id":"v1","user_id":"u","message":{"a":1}}'
+	expect_rejected 400 POST /api/chat '{"session_id":"v1","user_id":"u","message":null}'
+	expect_rejected 400 POST /api/chat '{"session_id":"v1","user_id":"u","message":"hi","model":7}'
+}
+
+@test "bad ids are 400 and enqueue nothing" {
+	expect_rejected 400 POST /api/chat '{"session_id":"../etc","user_id":"u","message":"hi"}'
+	expect_rejected 400 POST /api/chat '{"session_id":"","user_id":"u","message":"hi"}'
+	expect_rejected 400 POST /api/chat '{"session_id":"a b","user_id":"u","message":"hi"}'
+	long=$(printf 'x%.0s' $(seq 1 65))
+	expect_rejected 400 POST /api/chat '{"session_id":"'"$long"'","user_id":"u","message":"hi"}'
+	expect_rejected 400 POST /api/chat '{"session_id":"v1","user_id":"u\u0000","message":"hi"}'
+	expect_rejected 400 GET '/api/history/a%2F..%2Fb'
+	expect_rejected 400 GET '/api/stream/m.1'
+	expect_rejected 400 GET '/api/history/ok?limit=-1'
+	expect_rejected 400 GET '/api/stream/m1?from=x'
+}
+
+@test "invalid UTF-8 is 400 and enqueues nothing" {
+	before=$(rcli xlen jobs)
+	status=$(printf '{"session_id":"v1","user_id":"u","message":"bad \xff\xfe"}' |
+		curl -s -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' -X POST --data-binary @- "$API/api/chat")
+	[ "$status" = 400 ]
+	jq -e '.error.code == "invalid_request"' "$BATS_TEST_TMPDIR/b"
+	[ "$(rcli xlen jobs)" = "$before" ]
+	[ "$(rcli exists 'chat:history:{v1}')" = 0 ]
+}
+
+@test "a message over the limit is 413, a body over 1 MB is refused by nginx" {
+	big=$(head -c 20000 /dev/zero | tr '\0' a)
+	expect_rejected 413 POST /api/chat '{"session_id":"v1","user_id":"u","message":"'"$big"'"}'
+	head -c 2000000 /dev/zero | tr '\0' a > "$BATS_TEST_TMPDIR/huge"
+	status=$(curl -s -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' -X POST \
+		--data-binary @"$BATS_TEST_TMPDIR/huge" "$API/api/chat")
+	[ "$status" = 413 ]
+	jq -e '.error.code == "too_large"' "$BATS_TEST_TMPDIR/b"
+}
+
+@test "unknown paths are 404 and wrong methods 405, as JSON" {
+	expect_rejected 404 GET /api/nothing
+	expect_rejected 405 GET /api/chat
+	expect_rejected 405 POST /api/history/v1
+	expect_rejected 404 GET /api/stream/nosuchmessage
+}
+
+@test "after all of it the stack is healthy and a chat works" {
+	run chat-cli --url "$API" --session v-after "still fine"
+	assert_success
+	[ "$(rcli exists 'chat:history:{v1}')" = 0 ]
+	run chatctl status --dir "$STACK_DIR"
+	assert_success
+}
