@@ -42,8 +42,11 @@ void sb_grow(struct strbuf *sb, size_t n)
 
 void sb_add(struct strbuf *sb, const void *data, size_t n)
 {
+	if (!n && sb->buf)
+		return;
 	sb_grow(sb, n);
-	memcpy(sb->buf + sb->len, data, n);
+	if (n)
+		memcpy(sb->buf + sb->len, data, n);
 	sb->len += n;
 	sb->buf[sb->len] = '\0';
 }

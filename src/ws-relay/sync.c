@@ -123,7 +123,8 @@ static void drain_held(struct conn *c)
 		}
 		msgbuf_unref(m);
 	}
-	memmove(c->held, c->held + i, (c->nheld - i) * sizeof *c->held);
+	if (i && c->nheld > i)
+		memmove(c->held, c->held + i, (c->nheld - i) * sizeof *c->held);
 	c->nheld -= i;
 	if (c->state == CONN_LIVE) {
 		c->fills = 0;
