@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "keys.h"
 #include "log.h"
 #include "scripts.h"
@@ -215,19 +216,7 @@ int main(int argc, char **argv)
 	if (once)
 		return run_once(once, w.cfg.max_tokens, w.cfg.token_delay_ms);
 
-	const char *url = env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), *err;
-	if (redis_url_parse(url, &w.cfg.redis, &err))
-		die(100, "REDIS_URL=%s: %s", url, err);
-	enum log_level lvl;
-	if (log_level_parse(env_str("LOG_LEVEL", "info"), &lvl))
-		die(100, "LOG_LEVEL must be debug, info, warn or error");
-	log_set_level(lvl);
-	default_node_id(w.node, sizeof w.node, "ai");
-	if (!valid_id(w.node, strlen(w.node)))
-		die(100, "NODE_ID=%s: must be 1-64 characters of [A-Za-z0-9_.:-]", w.node);
-	log_set_node(w.node);
-	keys_init(env_str("KEY_PREFIX", ""));
-	scripts_load(share_dir());
+	daemon_setup("ai", w.node, sizeof w.node, &w.cfg.redis);
 	signal(SIGPIPE, SIG_IGN);
 
 	w.loop = uv_default_loop();

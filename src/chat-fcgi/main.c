@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "daemon.h"
 #include "keys.h"
 #include "log.h"
 #include "request.h"
@@ -160,24 +161,14 @@ int main(int argc, char **argv)
 	}
 
 	struct api api = { 0 };
-	const char *url = env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), *err;
-	if (redis_url_parse(url, &api.cfg.redis, &err))
-		die(100, "REDIS_URL=%s: %s", url, err);
+	char node[128];
+	daemon_setup("api", node, sizeof node, &api.cfg.redis);
 	api.cfg.max_body = (size_t)env_long("MAX_BODY_BYTES", 65536, 64, 64L << 20);
 	api.cfg.max_message = (size_t)env_long("MAX_MESSAGE_BYTES", 16384, 1, 1L << 20);
 	api.cfg.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);
 	api.cfg.jobs_maxlen = env_long("JOBS_MAXLEN", 100000, 100, 100000000);
 	api.cfg.node_stale_ms = env_long("NODE_STALE_MS", 3000, 100, 3600000);
 	api.cfg.redis_timeout_ms = (int)env_long("REDIS_TIMEOUT_MS", 500, 10, 60000);
-	enum log_level lvl;
-	if (log_level_parse(env_str("LOG_LEVEL", "info"), &lvl))
-		die(100, "LOG_LEVEL must be debug, info, warn or error");
-	log_set_level(lvl);
-	char node[128];
-	default_node_id(node, sizeof node, "api");
-	log_set_node(node);
-	keys_init(env_str("KEY_PREFIX", ""));
-	scripts_load(share_dir());
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;

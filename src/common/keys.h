@@ -27,6 +27,7 @@ char *key_sessions_user(char *out, const char *user_id);
 char *key_sessions_node(char *out, const char *node_id);
 char *key_node_ws(char *out, const char *node_id);
 char *key_node_ai(char *out, const char *node_id);
+char *key_node_recoverd(char *out, const char *node_id);
 /* Sorted sets of node ids scored by last heartbeat (ms): how /api/ai-health
  * and recoverd find nodes whose heartbeat hash has already expired. */
 char *key_nodes_ws(char *out);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon.h"
 #include "keys.h"
 #include "log.h"
 #include "redis_sync.h"
@@ -61,7 +62,7 @@ static int pass(redisContext *c, const char *node, long forget_ms)
 			log_info("forgot silent nodes", "registry=%s count=%lld", kz, r->integer);
 		freeReplyObject(r);
 	}
-	snprintf(k, sizeof k, "%snode:recoverd:{%s}", keys_prefix(), node);
+	key_node_recoverd(k, node);
 	r = redisCommand(c, "HSET %s id %s last_seen_ms %lld", k, node, now);
 	if (!r)
 		return -1;
@@ -88,20 +89,10 @@ int main(int argc, char **argv)
 		return 100;
 	}
 	struct redis_cfg cfg;
-	const char *url = env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), *err;
-	if (redis_url_parse(url, &cfg, &err))
-		die(100, "REDIS_URL=%s: %s", url, err);
+	char node[128];
+	daemon_setup("rec", node, sizeof node, &cfg);
 	long interval = env_long("INTERVAL_MS", 1000, 10, 3600000);
 	long forget = env_long("NODE_FORGET_MS", 3600000, 1000, 30L * 86400000);
-	enum log_level lvl;
-	if (log_level_parse(env_str("LOG_LEVEL", "info"), &lvl))
-		die(100, "LOG_LEVEL must be debug, info, warn or error");
-	log_set_level(lvl);
-	char node[128];
-	default_node_id(node, sizeof node, "rec");
-	log_set_node(node);
-	keys_init(env_str("KEY_PREFIX", ""));
-	scripts_load(share_dir());
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;

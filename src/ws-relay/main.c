@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "keys.h"
 #include "log.h"
 #include "relay.h"
@@ -114,24 +115,12 @@ int main(int argc, char **argv)
 			return 100;
 		}
 	}
-	const char *url = env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), *err;
-	if (redis_url_parse(url, &relay.cfg.redis, &err))
-		die(100, "REDIS_URL=%s: %s", url, err);
+	daemon_setup("ws", relay.node, sizeof relay.node, &relay.cfg.redis);
 	relay.cfg.queue_frames = env_long("SEND_QUEUE_FRAMES", 4096, 1, 10000000);
 	relay.cfg.queue_bytes = env_long("SEND_QUEUE_BYTES", 4L << 20, 1024, 1L << 32);
 	relay.cfg.max_client_frame = env_long("MAX_CLIENT_FRAME", 4096, 64, 1L << 20);
 	relay.cfg.history_limit = env_long("HISTORY_LIMIT", 100, 1, 100000);
 	relay.cfg.drain_ms = env_long("DRAIN_MS", 3000, 0, 600000);
-	enum log_level lvl;
-	if (log_level_parse(env_str("LOG_LEVEL", "info"), &lvl))
-		die(100, "LOG_LEVEL must be debug, info, warn or error");
-	log_set_level(lvl);
-	default_node_id(relay.node, sizeof relay.node, "ws");
-	if (!valid_id(relay.node, strlen(relay.node)))
-		die(100, "NODE_ID=%s: must be 1-64 characters of [A-Za-z0-9_.:-]", relay.node);
-	log_set_node(relay.node);
-	keys_init(env_str("KEY_PREFIX", ""));
-	scripts_load(share_dir());
 	signal(SIGPIPE, SIG_IGN);
 
 	relay.loop = uv_default_loop();

@@ -1,0 +1,14 @@
+/* What every daemon of the suite does first: log level, node id, key
+ * prefix, scripts and REDIS_URL, from the environment, dying with a clear
+ * message on a bad value. */
+#ifndef SC_DAEMON_H
+#define SC_DAEMON_H
+
+#include <stddef.h>
+
+#include "redis_url.h"
+
+/* kind prefixes the default node id (kind-hostname-pid). */
+void daemon_setup(const char *kind, char *node, size_t nodelen, struct redis_cfg *redis);
+
+#endif
