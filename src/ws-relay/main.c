@@ -39,6 +39,7 @@ static void usage(FILE *f)
 		"WebSocket server for /ws/chat and /ws/chat/v2, and GET /health.\n\n"
 		"environment (default):\n"
 		"  PORT                  8081\n"
+		"  LISTEN_IFACE          all      network interface to listen on (chatctl: lo)\n"
 		"  REDIS_URL             redis://127.0.0.1:6379/0\n"
 		"  KEY_PREFIX            \"\"\n"
 		"  SEND_QUEUE_FRAMES     4096     per socket; past it the socket is closed 4408\n"
@@ -131,6 +132,7 @@ int main(int argc, char **argv)
 	memset(&info, 0, sizeof info);
 	void *loops[] = { relay.loop };
 	info.port = relay.cfg.port;
+	info.iface = env_str("LISTEN_IFACE", NULL);  /* e.g. lo; NULL: all interfaces */
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.foreign_loops = loops;
