@@ -43,16 +43,17 @@ static void queue_clear(struct conn *c)
 	for (size_t i = 0; i < c->qlen; i++)
 		msgbuf_unref(c->q[(c->qhead + i) % c->qcap]);
 	c->qlen = c->qbytes = 0;
-	for (size_t i = 0; i < c->nheld; i++)
-		msgbuf_unref(c->held[i]);
-	c->nheld = 0;
 }
 
+/* Held frames are freed only with the conn: drain_held may be walking them
+ * when a send closes the socket. */
 void conn_unref(struct conn *c)
 {
 	if (--c->refs > 0)
 		return;
 	queue_clear(c);
+	for (size_t i = 0; i < c->nheld; i++)
+		msgbuf_unref(c->held[i]);
 	free(c->q);
 	free(c->held);
 	free(c->rx);

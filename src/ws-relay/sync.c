@@ -28,6 +28,7 @@ struct fill {
 	char mid[ID_MAX + 1];
 	long from;                /* first chunk index read */
 	long recover_last;        /* FILL_RECOVER: the client's lastChunkIndex */
+	char then_mid[ID_MAX + 1];/* a newer reply to fill from 0 once this one is done */
 	struct strbuf items;      /* FILL_SNAPSHOT: stored history items, joined */
 };
 
@@ -117,10 +118,8 @@ static void drain_held(struct conn *c)
 			start_fill(c, FILL_GAP, mid, is_cur(c, mid, strlen(mid)) ? c->cur_sent + 1 : 0);
 			break;  /* this frame and the rest stay held */
 		}
-		if (a != ADMIT_DROP && conn_send(c, m) != 0) {
-			i++;
-			break;
-		}
+		if (a != ADMIT_DROP)
+			conn_send(c, m);  /* on overflow the socket closes and the loop ends */
 		msgbuf_unref(m);
 	}
 	if (i && c->nheld > i)
@@ -285,8 +284,12 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 		}
 	}
 	sb_release(&sb);
-	if (c->wsi && c->state == CONN_SYNCING)
-		drain_held(c);
+	if (c->wsi && c->state == CONN_SYNCING) {
+		if (f->then_mid[0])
+			start_fill(c, FILL_GAP, f->then_mid, 0);
+		else
+			drain_held(c);
+	}
 out:
 	fill_free(f);
 }
@@ -368,13 +371,19 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 		mid = NULL;
 
 	if (c->greeted) {
-		/* back from a Redis outage: fill what this socket missed */
-		if (c->cur_mid[0] && !c->cur_done && (!mid || strcmp(mid, c->cur_mid) != 0))
-			start_fill_of(fill_new(c, FILL_GAP, c->cur_mid, c->cur_sent + 1));
-		if (mid && strcmp(mid, c->cur_mid) != 0)
-			set_cur(c, mid, strlen(mid));
-		if (mid)
-			start_fill_of(fill_new(c, FILL_GAP, mid, c->cur_sent + 1));
+		/* back from a Redis outage: fill what this socket missed of the reply
+		 * it was following, then all of a newer one, one after the other so
+		 * that their frames keep their order */
+		int newer = mid && strcmp(mid, c->cur_mid) != 0;
+		if (c->cur_mid[0] && !c->cur_done) {
+			struct fill *g = fill_new(c, FILL_GAP, c->cur_mid, c->cur_sent + 1);
+			if (newer)
+				snprintf(g->then_mid, sizeof g->then_mid, "%s", mid);
+			start_fill_of(g);
+		} else if (newer)
+			start_fill(c, FILL_GAP, mid, 0);
+		else if (mid)
+			start_fill(c, FILL_GAP, mid, c->cur_sent + 1);
 		else
 			drain_held(c);
 		goto out;
@@ -389,8 +398,7 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 		f->kind = FILL_SNAPSHOT;
 		snprintf(f->mid, sizeof f->mid, "%s", mid);
 		f->from = 0;
-		c->refs++;
-		start_fill_of(f);
+		start_fill_of(f);  /* f keeps the reference conn_sync took */
 		f = NULL;
 		goto out;
 	}
