@@ -28,7 +28,15 @@ struct msgbuf *msgbuf_new(const char *payload, size_t len)
 		abort();
 	m->refs = 1;
 	m->len = len;
+	m->peeked = 0;
 	memcpy(m->data + LWS_PRE, payload, len);
+	return m;
+}
+
+struct msgbuf *msgbuf_new_peeked(const char *payload, size_t len)
+{
+	struct msgbuf *m = msgbuf_new(payload, len);
+	m->peeked = frame_peek(msgbuf_payload(m), len, &m->fi) == 0;
 	return m;
 }
 

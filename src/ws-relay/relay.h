@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "aredis.h"
+#include "frame.h"
 #include "redis_url.h"
 #include "validate.h"
 
@@ -27,10 +28,15 @@ struct relay_config {
 struct msgbuf {
 	int refs;
 	size_t len;
+	int peeked;               /* fi is valid: a well-formed frame */
+	struct frame_info fi;     /* its message_id points into data */
 	unsigned char data[];     /* LWS_PRE + len */
 };
 
 struct msgbuf *msgbuf_new(const char *payload, size_t len);
+/* A frame published on a channel, read once by frame_peek() for every
+ * socket that will judge it. */
+struct msgbuf *msgbuf_new_peeked(const char *payload, size_t len);
 void msgbuf_unref(struct msgbuf *m);
 static inline char *msgbuf_payload(struct msgbuf *m) { return (char *)m->data + LWS_PRE; }
 

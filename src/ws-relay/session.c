@@ -125,8 +125,10 @@ void session_on_message(const char *channel, size_t chlen, const char *payload, 
 	struct session *s = sid ? lookup(sid, idlen) : NULL;
 	if (!s || s->sub != SUB_ACTIVE || !s->conns)
 		return;
-	struct msgbuf *m = msgbuf_new(payload, len);
-	for (struct conn *c = s->conns; c; c = c->snext)
+	struct msgbuf *m = msgbuf_new_peeked(payload, len);
+	if (!m->peeked)
+		log_warn("malformed frame on channel dropped", "session=%s bytes=%zu", s->sid, len);
+	for (struct conn *c = s->conns; m->peeked && c; c = c->snext)
 		conn_deliver(c, m);
 	msgbuf_unref(m);
 }

@@ -105,16 +105,15 @@ static void drain_held(struct conn *c)
 	c->state = CONN_LIVE;
 	for (; i < c->nheld && c->state == CONN_LIVE; i++) {
 		struct msgbuf *m = c->held[i];
-		struct frame_info fi;
-		if (frame_peek(msgbuf_payload(m), m->len, &fi) != 0) {
-			msgbuf_unref(m);
-			continue;
-		}
-		enum admit a = admit(c, fi.type, fi.message_id, fi.message_id_len, fi.index, fi.total);
+		const struct frame_info *fi = &m->fi;
+		enum admit a = admit(c, fi->type, fi->message_id, fi->message_id_len, fi->index,
+				     fi->total);
+		/* Past a few fills in a row the hole cannot be filled (its chunks
+		 * expired): let the frame through rather than stall the socket. */
 		if (a == ADMIT_GAP && c->fills < MAX_FILLS_PER_DRAIN) {
 			char mid[ID_MAX + 1];
-			memcpy(mid, fi.message_id, fi.message_id_len);
-			mid[fi.message_id_len] = '\0';
+			memcpy(mid, fi->message_id, fi->message_id_len);
+			mid[fi->message_id_len] = '\0';
 			start_fill(c, FILL_GAP, mid, is_cur(c, mid, strlen(mid)) ? c->cur_sent + 1 : 0);
 			break;  /* this frame and the rest stay held */
 		}
@@ -144,12 +143,8 @@ void conn_deliver(struct conn *c, struct msgbuf *m)
 	}
 	if (c->state != CONN_LIVE)
 		return;  /* WAIT_SUB: its snapshot will include this */
-	struct frame_info fi;
-	if (frame_peek(msgbuf_payload(m), m->len, &fi) != 0) {
-		log_warn("malformed frame on channel dropped", "session=%s bytes=%zu", c->sid, m->len);
-		return;
-	}
-	switch (admit(c, fi.type, fi.message_id, fi.message_id_len, fi.index, fi.total)) {
+	const struct frame_info *fi = &m->fi;
+	switch (admit(c, fi->type, fi->message_id, fi->message_id_len, fi->index, fi->total)) {
 	case ADMIT_SEND:
 		conn_send(c, m);
 		break;
@@ -157,8 +152,8 @@ void conn_deliver(struct conn *c, struct msgbuf *m)
 		break;
 	case ADMIT_GAP: {
 		char mid[ID_MAX + 1];
-		memcpy(mid, fi.message_id, fi.message_id_len);
-		mid[fi.message_id_len] = '\0';
+		memcpy(mid, fi->message_id, fi->message_id_len);
+		mid[fi->message_id_len] = '\0';
 		hold(c, m);
 		start_fill(c, FILL_GAP, mid, is_cur(c, mid, strlen(mid)) ? c->cur_sent + 1 : 0);
 		break;
@@ -175,6 +170,23 @@ static void send_built(struct conn *c, struct strbuf *sb)
 {
 	conn_send_text(c, sb->buf, sb->len);
 	sb_reset(sb);
+}
+
+/* welcome, then the history frame: the stored items (joined) and the reply
+ * in progress, if any, as its text so far. */
+static void greet(struct conn *c, const struct strbuf *items, const struct inprogress *ip)
+{
+	struct strbuf sb = STRBUF_INIT, msgs = STRBUF_INIT;
+	const char *joined[1] = { items->buf };
+	size_t lens[1] = { items->len };
+	history_items(&msgs, joined, lens, items->len ? 1 : 0, ip, 1);
+	frame_welcome(&sb, c->sid, relay.node);
+	send_built(c, &sb);
+	frame_history(&sb, c->sid, msgs.buf, msgs.len);
+	send_built(c, &sb);
+	sb_release(&sb);
+	sb_release(&msgs);
+	c->greeted = 1;
 }
 
 static void fill_free(struct fill *f)
@@ -221,23 +233,18 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 
 	if (f->kind == FILL_SNAPSHOT) {
 		/* the reply in progress goes into the history frame as text */
-		const char *texts[n + 1];
-		size_t lens[n + 1];
+		const char **texts = malloc((n + 1) * sizeof *texts);
+		size_t *lens = malloc((n + 1) * sizeof *lens);
+		if (!texts || !lens)
+			abort();
 		for (size_t i = 0; i < n; i++) {
 			texts[i] = chunks->element[i]->str;
 			lens[i] = chunks->element[i]->len;
 		}
 		struct inprogress ip = { f->mid, "streaming", 0, texts, lens, (long)n };
-		const char *items[1] = { f->items.buf };
-		size_t ilens[1] = { f->items.len };
-		struct strbuf msgs = STRBUF_INIT;
-		history_items(&msgs, items, ilens, f->items.len ? 1 : 0, status ? &ip : NULL, 1);
-		frame_welcome(&sb, c->sid, relay.node);
-		send_built(c, &sb);
-		frame_history(&sb, c->sid, msgs.buf, msgs.len);
-		send_built(c, &sb);
-		sb_release(&msgs);
-		c->greeted = 1;
+		greet(c, &f->items, status ? &ip : NULL);
+		free(texts);
+		free(lens);
 		set_cur(c, f->mid, ml);
 		c->cur_sent = c->cur_hist = (long)n - 1;
 	} else if (!status) {
@@ -402,17 +409,7 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 		f = NULL;
 		goto out;
 	}
-	struct strbuf sb = STRBUF_INIT, msgs = STRBUF_INIT;
-	const char *items[1] = { f->items.buf };
-	size_t ilens[1] = { f->items.len };
-	history_items(&msgs, items, ilens, f->items.len ? 1 : 0, NULL, 1);
-	frame_welcome(&sb, c->sid, relay.node);
-	send_built(c, &sb);
-	frame_history(&sb, c->sid, msgs.buf, msgs.len);
-	send_built(c, &sb);
-	sb_release(&sb);
-	sb_release(&msgs);
-	c->greeted = 1;
+	greet(c, &f->items, NULL);
 	if (mid) {
 		/* the last reply has ended and is in the history */
 		set_cur(c, mid, strlen(mid));
