@@ -71,14 +71,8 @@ void history_items(struct strbuf *sb, const char *const *items, const size_t *le
 		sb_addf(sb, "{\"message_id\":\"%s\",\"role\":\"assistant\",\"content\":\"",
 			ip->message_id);
 		/* the chunks joined, escaped as one string */
-		for (long i = 0; i < ip->nchunks; i++) {
-			size_t at = sb->len;
-			sb_add_json_str(sb, ip->chunks[i], ip->chunk_lens[i]);
-			/* drop the quotes sb_add_json_str put around this piece */
-			memmove(sb->buf + at, sb->buf + at + 1, sb->len - at - 2);
-			sb->len -= 2;
-			sb->buf[sb->len] = '\0';
-		}
+		for (long i = 0; i < ip->nchunks; i++)
+			sb_add_json_chars(sb, ip->chunks[i], ip->chunk_lens[i]);
 		sb_addf(sb, "\",\"status\":\"%s\",\"created_at\":%ld,\"%s\":%ld}", ip->status,
 			ip->created_at, camel ? "lastChunkIndex" : "last_chunk_index",
 			ip->nchunks - 1);

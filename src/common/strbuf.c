@@ -77,9 +77,15 @@ void sb_addf(struct strbuf *sb, const char *fmt, ...)
 
 void sb_add_json_str(struct strbuf *sb, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	sb_grow(sb, n + 2);
 	sb->buf[sb->len++] = '"';
+	sb_add_json_chars(sb, s, n);
+	sb_addc(sb, '"');
+}
+
+void sb_add_json_chars(struct strbuf *sb, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
 	size_t run = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -106,7 +112,6 @@ void sb_add_json_str(struct strbuf *sb, const char *s, size_t n)
 		sb_add(sb, esc, 2);
 	}
 	sb_add(sb, s + run, n - run);
-	sb_addc(sb, '"');
 }
 
 char *sb_detach(struct strbuf *sb, size_t *len)

@@ -26,6 +26,8 @@ void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(prin
 /* Appends s as a JSON string literal, quotes included. The input must be
  * valid UTF-8 (validated where it enters); control characters are escaped. */
 void sb_add_json_str(struct strbuf *sb, const char *s, size_t n);
+/* The same without the quotes, to build one string from several pieces. */
+void sb_add_json_chars(struct strbuf *sb, const char *s, size_t n);
 /* Gives the buffer to the caller (NUL-terminated) and resets sb. */
 char *sb_detach(struct strbuf *sb, size_t *len);
 
