@@ -13,11 +13,13 @@ static void connect_now(struct aredis *ar);
 
 static void retry_cb(uv_timer_t *t) { connect_now(t->data); }
 
-static void schedule_retry(struct aredis *ar)
+/* Logs why the connection is not there and when the next try comes. */
+static void schedule_retry(struct aredis *ar, const char *what, const char *why)
 {
 	ar->backoff_ms = ar->backoff_ms ? ar->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (ar->backoff_ms > BACKOFF_MAX_MS)
 		ar->backoff_ms = BACKOFF_MAX_MS;
+	log_warn(what, "conn=%s error=\"%s\" retry_ms=%d", ar->name, why, ar->backoff_ms);
 	uv_timer_start(&ar->retry, retry_cb, (uint64_t)ar->backoff_ms, 0);
 }
 
@@ -48,10 +50,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
 	struct aredis *ar = cac->data;
 	redisAsyncContext *ac = (redisAsyncContext *)cac;
 	if (status != REDIS_OK) {
-		log_warn("redis connect failed", "conn=%s error=\"%s\" retry_ms=%d", ar->name,
-			 cac->errstr, ar->backoff_ms ? ar->backoff_ms * 2 : BACKOFF_MIN_MS);
 		ar->ac = NULL;
-		schedule_retry(ar);
+		schedule_retry(ar, "redis connect failed", cac->errstr);
 		return;
 	}
 	const struct redis_cfg *cfg = ar->cfg;
@@ -81,11 +81,9 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
 	if (!ar->loop)
 		return;  /* aredis_stop */
 	ar->reconnects++;
-	log_warn("redis connection lost", "conn=%s error=\"%s\"", ar->name,
-		 cac->errstr[0] ? cac->errstr : "closed");
 	if (was_ready && ar->on_lost)
 		ar->on_lost(ar);
-	schedule_retry(ar);
+	schedule_retry(ar, "redis connection lost", cac->errstr[0] ? cac->errstr : "closed");
 }
 
 static void connect_now(struct aredis *ar)
@@ -94,17 +92,15 @@ static void connect_now(struct aredis *ar)
 	redisAsyncContext *ac = cfg->path[0] ? redisAsyncConnectUnix(cfg->path)
 					     : redisAsyncConnect(cfg->host, cfg->port);
 	if (!ac || ac->err) {
-		log_warn("redis connect failed", "conn=%s error=\"%s\"", ar->name,
-			 ac ? ac->errstr : "out of memory");
+		schedule_retry(ar, "redis connect failed", ac ? ac->errstr : "out of memory");
 		if (ac)
 			redisAsyncFree(ac);
-		schedule_retry(ar);
 		return;
 	}
 	ac->data = ar;
 	if (redis_uv_attach(ac, ar->loop) != REDIS_OK) {
 		redisAsyncFree(ac);
-		schedule_retry(ar);
+		schedule_retry(ar, "redis connect failed", "cannot watch the socket");
 		return;
 	}
 	redisAsyncSetConnectCallback(ac, on_connect);

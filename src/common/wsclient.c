@@ -221,9 +221,12 @@ int ws_send_text(struct wsclient *ws, const char *data, size_t len)
 int ws_recv(struct wsclient *ws, int timeout_ms)
 {
 	int64_t deadline = mono_us() + (int64_t)timeout_ms * 1000;
-	free(ws->msg);
-	ws->msg = NULL;
-	ws->msglen = 0;
+	if (!ws->partial) {
+		/* keep fragments across a timeout; drop only a message returned */
+		free(ws->msg);
+		ws->msg = NULL;
+		ws->msglen = 0;
+	}
 	if (ws->fd < 0)
 		return -1;
 	for (;;) {
@@ -273,8 +276,11 @@ int ws_recv(struct wsclient *ws, int timeout_ms)
 					ws->msg[ws->msglen] = '\0';
 				}
 				consume(ws, h + plen);
-				if ((opcode == 1 || opcode == 0) && fin)
-					return 1;
+				if (opcode == 1 || opcode == 0) {
+					ws->partial = !fin;
+					if (fin)
+						return 1;
+				}
 				continue;
 			}
 		}

@@ -12,6 +12,7 @@ struct wsclient {
 	size_t len, cap;
 	char *msg;            /* the last message returned by ws_recv */
 	size_t msglen;
+	int partial;          /* msg holds the first fragments of a message */
 	int close_code;       /* from the server's close frame, or 1006 */
 	char close_reason[124];
 };
