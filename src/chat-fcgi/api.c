@@ -58,6 +58,23 @@ static redisReply *checked(struct api *api, redisReply *r)
 	return r;
 }
 
+/* Reads the replies of n pipelined commands. On a broken connection it
+ * frees what it read, drops the connection and answers 503. */
+static int read_replies(struct api *api, int n, redisReply **out, struct http_response *res)
+{
+	for (int i = 0; i < n; i++) {
+		out[i] = NULL;
+		if (redisGetReply(api->redis, (void **)&out[i]) != REDIS_OK) {
+			while (i-- > 0)
+				freeReplyObject(out[i]);
+			checked(api, NULL);
+			unavailable(res, "redis is unreachable");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void handle_chat(struct api *api, const struct http_request *req, struct http_response *res)
 {
 	struct chat_request cr;
@@ -196,12 +213,11 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 	char ksession[KEY_MAX], khist[KEY_MAX];
 	redisAppendCommand(c, "HGETALL %s", key_session(ksession, sid));
 	redisAppendCommand(c, "LRANGE %s 0 -1", key_history(khist, sid));
-	redisReply *sess = NULL, *hist = NULL, *chunks = NULL, *meta = NULL;
-	if (redisGetReply(c, (void **)&sess) != REDIS_OK || redisGetReply(c, (void **)&hist) != REDIS_OK) {
-		checked(api, NULL);
-		unavailable(res, "redis is unreachable");
-		goto out;
-	}
+	redisReply *sh[2], *sess = NULL, *hist = NULL, *chunks = NULL, *meta = NULL;
+	if (read_replies(api, 2, sh, res))
+		return;
+	sess = sh[0];
+	hist = sh[1];
 	if (sess->type != REDIS_REPLY_ARRAY || hist->type != REDIS_REPLY_ARRAY) {
 		unavailable(res, "unexpected reply from redis");
 		goto out;
@@ -220,12 +236,11 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 		char kchunks[KEY_MAX], kmeta[KEY_MAX];
 		redisAppendCommand(c, "LRANGE %s 0 -1", key_chunks(kchunks, cur));
 		redisAppendCommand(c, "HGETALL %s", key_meta(kmeta, cur));
-		if (redisGetReply(c, (void **)&chunks) != REDIS_OK ||
-		    redisGetReply(c, (void **)&meta) != REDIS_OK) {
-			checked(api, NULL);
-			unavailable(res, "redis is unreachable");
+		redisReply *cm[2];
+		if (read_replies(api, 2, cm, res))
 			goto out;
-		}
+		chunks = cm[0];
+		meta = cm[1];
 		const char *mstatus = hash_field(meta, "status");
 		if (chunks->type == REDIS_REPLY_ARRAY && mstatus &&
 		    (!strcmp(mstatus, "queued") || !strcmp(mstatus, "streaming"))) {
@@ -297,16 +312,12 @@ static void handle_stream(struct api *api, const struct http_request *req, const
 	redisAppendCommand(c, "HGETALL %s", key_meta(kmeta, mid));
 	redisAppendCommand(c, "LRANGE %s %ld -1", key_chunks(kchunks, mid), from);
 	redisAppendCommand(c, "EXEC");
-	redisReply *r = NULL;
-	for (int i = 0; i < 4; i++) {
-		if (r)
-			freeReplyObject(r);
-		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-			checked(api, NULL);
-			unavailable(res, "redis is unreachable");
-			return;
-		}
-	}
+	redisReply *rs[4], *r;
+	if (read_replies(api, 4, rs, res))
+		return;
+	for (int i = 0; i < 3; i++)
+		freeReplyObject(rs[i]);  /* +OK, +QUEUED, +QUEUED */
+	r = rs[3];
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 		unavailable(res, "unexpected reply from redis");
 		goto out;
@@ -373,12 +384,10 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 	long healthy = 0;
 	int64_t now = now_ms();
 	for (size_t i = 0; i < n; i++) {
-		redisReply *h = NULL;
-		if (redisGetReply(c, (void **)&h) != REDIS_OK) {
-			checked(api, NULL);
+		redisReply *h;
+		if (read_replies(api, 1, &h, res)) {
 			sb_release(&nodes);
 			freeReplyObject(ids);
-			unavailable(res, "redis is unreachable");
 			return;
 		}
 		const char *id = ids->element[2 * i]->str;
