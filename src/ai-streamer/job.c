@@ -32,6 +32,8 @@ struct job {
 	char entry_id[64];
 	char mid[ID_MAX + 1], sid[ID_MAX + 1], uid[ID_MAX + 1];
 	char owner[160];
+	/* the message's keys and the session's channel, named once */
+	char kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], kchunks[KEY_MAX], kchan[KEY_MAX];
 	char *prompt;
 	struct generator gen;
 	long next_index;               /* index of the next chunk to append */
@@ -195,18 +197,16 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 static void step(struct job *j)
 {
 	struct worker *w = j->w;
-	char kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], kchunks[KEY_MAX], kchan[KEY_MAX];
+	const char *kmeta = j->kmeta, *klock = j->klock, *kcancel = j->kcancel,
+		   *kchunks = j->kchunks, *kchan = j->kchan;
 	char snow[24], slease[24], sidx[24];
+	struct strbuf *frame = &w->scratch;
 	int rc = -1;
 	if (j->waiting)
 		return;
 	snprintf(snow, sizeof snow, "%lld", (long long)now_ms());
 	snprintf(slease, sizeof slease, "%ld", w->cfg.lease_ms);
-	key_meta(kmeta, j->mid);
-	key_lock(klock, j->mid);
-	key_cancel(kcancel, j->mid);
-	key_chunks(kchunks, j->mid);
-	key_channel(kchan, j->sid);
+	sb_reset(frame);  /* hiredis copies a command's arguments as it is sent */
 
 	switch (j->state) {
 	case JOB_STARTING: {
@@ -223,30 +223,26 @@ static void step(struct job *j)
 				return;
 			}
 		}
-		struct strbuf frame = STRBUF_INIT;
-		frame_chunk(&frame, j->sid, j->mid, j->next_index, j->token, j->token_len);
+		frame_chunk(frame, j->sid, j->mid, j->next_index, j->token, j->token_len);
 		snprintf(sidx, sizeof sidx, "%ld", j->next_index);
 		const char *keys[] = { kchunks, kmeta, klock, kcancel };
-		const char *args[] = { j->owner, sidx, j->token, kchan, frame.buf, slease, snow };
+		const char *args[] = { j->owner, sidx, j->token, kchan, frame->buf, slease, snow };
 		size_t lens[] = { strlen(j->owner), strlen(sidx), j->token_len, strlen(kchan),
-				  frame.len, strlen(slease), strlen(snow) };
+				  frame->len, strlen(slease), strlen(snow) };
 		rc = aredis_eval(&w->cmd, appended, j, SCRIPT_APPEND, 4, keys, 7, args, lens);
-		sb_release(&frame);
 		break;
 	}
 	case JOB_FINISHING: {
 		char khist[KEY_MAX], ksess[KEY_MAX], sttl[24], shist[24], stotal[24];
-		struct strbuf frame = STRBUF_INIT;
-		frame_end(&frame, j->end_status, j->sid, j->mid, j->next_index);
+		frame_end(frame, j->end_status, j->sid, j->mid, j->next_index);
 		snprintf(sttl, sizeof sttl, "%ld", w->cfg.chunk_ttl_s);
 		snprintf(shist, sizeof shist, "%ld", w->cfg.history_max);
 		snprintf(stotal, sizeof stotal, "%ld", j->next_index);
 		const char *keys[] = { kchunks, kmeta, klock, kcancel, key_history(khist, j->sid),
 				       key_session(ksess, j->sid) };
-		const char *args[] = { j->owner, j->end_status, kchan, frame.buf, sttl, snow, shist,
+		const char *args[] = { j->owner, j->end_status, kchan, frame->buf, sttl, snow, shist,
 				       j->mid, stotal };
 		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 6, keys, 9, args, NULL);
-		sb_release(&frame);
 		break;
 	}
 	case JOB_ACKING: {
@@ -304,6 +300,11 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	memcpy(j->mid, mid, ml + 1);
 	memcpy(j->sid, sid, sl + 1);
 	memcpy(j->uid, uid, ul + 1);
+	key_meta(j->kmeta, j->mid);
+	key_lock(j->klock, j->mid);
+	key_cancel(j->kcancel, j->mid);
+	key_chunks(j->kchunks, j->mid);
+	key_channel(j->kchan, j->sid);
 	j->prompt = strndup(prompt, pl);
 	char rnd[17];
 	random_hex(rnd, 8);

@@ -243,6 +243,7 @@ int main(int argc, char **argv)
 
 	aredis_stop(&w.jobs);
 	aredis_stop(&w.cmd);
+	sb_release(&w.scratch);
 	log_info("stopped", "jobs_done=%llu active=%ld", (unsigned long long)w.jobs_done, w.nactive);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include "aredis.h"
 #include "generator.h"
 #include "redis_url.h"
+#include "strbuf.h"
 #include "validate.h"
 
 struct worker_config {
@@ -37,6 +38,7 @@ struct worker {
 	long nactive;
 	uint64_t jobs_done, chunks, failures;
 	int64_t started_ms;
+	struct strbuf scratch;      /* frames being built; reused for every command */
 	uv_timer_t heartbeat;
 	uv_timer_t drain;
 	uv_signal_t sigterm, sigint;
