@@ -82,6 +82,8 @@ static int get_string(json_object *obj, const char *key, int required, const cha
 	*len = (size_t)json_object_get_string_len(v);
 	if (strlen(*out) != *len)
 		return fail(err, 400, "invalid_request", "%s must not contain NUL", key);
+	/* checked again after the body was: \u escapes can decode to what the
+	 * raw bytes could not hold (surrogates) */
 	if (!valid_utf8(*out, *len))
 		return fail(err, 400, "invalid_request", "%s must be valid UTF-8", key);
 	return 0;
