@@ -98,7 +98,11 @@ teardown_file() { stack_down; }
 	max0=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$BATS_TEST_TMPDIR/active")
 	max1=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$BATS_TEST_TMPDIR/active")
 	echo "100 replies in ${elapsed}s, $fails failed; most at once: ai-0 $max0, ai-1 $max1" >&3
-	[ "$fails" -eq 0 ]
+	if [ "$fails" -ne 0 ]; then
+		# say how the failures ended, so a CI log is enough to diagnose them
+		grep -h -i -E 'error|refused|timeout|closed|gap' "$BATS_TEST_TMPDIR"/c*.out | sort | uniq -c | head -20 >&3
+		false
+	fi
 	# interleaved, not one after another: each worker streamed many replies at once
 	[ "$max0" -gt 2 ]
 	[ "$max1" -gt 2 ]

@@ -63,3 +63,21 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
 	run chat-cli --url "$API" --session h6 "after the kill"
 	assert_success
 }
+
+@test "Redis freezing for 0.8 s at a time under 100 concurrent chats fails none of them" {
+	pid=$(sctl pid redis)
+	( for _ in 1 2 3 4 5; do kill -STOP "$pid"; sleep 0.8; kill -CONT "$pid"; sleep 0.2; done ) &
+	freezer=$!
+	pids=()
+	for i in $(seq 1 100); do
+		chat-cli --url "$API" --session "f$i" --timeout 60 "$(words 40)" >"$BATS_TEST_TMPDIR/f$i.out" 2>&1 &
+		pids+=($!)
+	done
+	fails=0
+	for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+	wait "$freezer"
+	if [ "$fails" -ne 0 ]; then
+		grep -h 'chat-cli:' "$BATS_TEST_TMPDIR"/f*.out | sort | uniq -c | head >&3
+		false
+	fi
+}
