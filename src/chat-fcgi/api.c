@@ -1,5 +1,8 @@
 #include "api.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +31,25 @@ static void unavailable(struct http_response *res, const char *why)
 	snprintf(res->headers, sizeof res->headers, "Retry-After: 1\r\n");
 }
 
+/* Whether Redis has closed the connection (a restart does) while it sat
+ * idle between requests: then the next command would fail for nothing. */
+static int closed_by_peer(int fd)
+{
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* The connection, reconnecting at most every 100 ms so that a dead Redis
  * costs a request one short timeout, not a connect storm. */
 static redisContext *redis_of(struct api *api)
 {
+	if (api->redis && closed_by_peer(api->redis->fd)) {
+		log_info("redis closed the connection; reconnecting", NULL);
+		redisFree(api->redis);
+		api->redis = NULL;
+		api->last_connect_us = 0;
+	}
 	if (api->redis)
 		return api->redis;
 	long long now = mono_us();
