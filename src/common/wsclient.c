@@ -105,7 +105,7 @@ static void consume(struct wsclient *ws, size_t n)
 }
 
 int ws_connect(struct wsclient *ws, const char *host, int port, const char *path, int timeout_ms,
-	       char *err, size_t errlen)
+	       int rcvbuf, char *err, size_t errlen)
 {
 	memset(ws, 0, sizeof *ws);
 	ws->fd = -1;
@@ -119,6 +119,9 @@ int ws_connect(struct wsclient *ws, const char *host, int port, const char *path
 		return -1;
 	}
 	int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	/* before connect, so that the window offered to the server is small too */
+	if (fd >= 0 && rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 		snprintf(err, errlen, "connect %s:%d: %s", host, port, strerror(errno));
 		freeaddrinfo(ai);

@@ -17,10 +17,11 @@ struct wsclient {
 	char close_reason[124];
 };
 
-/* Connects to host:port and upgrades GET path (with its query). Returns 0,
- * or -1 with a reason in err. */
+/* Connects to host:port and upgrades GET path (with its query). rcvbuf > 0
+ * sets the socket's receive buffer (a client that means to read slowly).
+ * Returns 0, or -1 with a reason in err. */
 int ws_connect(struct wsclient *ws, const char *host, int port, const char *path, int timeout_ms,
-	       char *err, size_t errlen);
+	       int rcvbuf, char *err, size_t errlen);
 int ws_send_text(struct wsclient *ws, const char *data, size_t len);
 /* Waits up to timeout_ms for the next text message: 1 with ws->msg set,
  * 0 on timeout, -1 when the connection closed (close_code says why). */

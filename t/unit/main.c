@@ -8,6 +8,7 @@ int main(void)
 	test_frame();
 	test_request();
 	test_misc();
+	test_reply();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

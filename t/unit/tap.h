@@ -18,5 +18,6 @@ void test_validate(void);
 void test_frame(void);
 void test_request(void);
 void test_misc(void);
+void test_reply(void);
 
 #endif
