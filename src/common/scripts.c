@@ -16,6 +16,7 @@ static struct script scripts[SCRIPT_COUNT] = {
 	[SCRIPT_APPEND] = { "append", NULL, 0, "" },
 	[SCRIPT_FINISH] = { "finish", NULL, 0, "" },
 	[SCRIPT_RENEW] = { "renew", NULL, 0, "" },
+	[SCRIPT_SESSIONS_LEAVE] = { "sessions_leave", NULL, 0, "" },
 };
 
 const char *share_dir(void)

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 enum script_id { SCRIPT_ENQUEUE, SCRIPT_START, SCRIPT_APPEND, SCRIPT_FINISH, SCRIPT_RENEW,
-		 SCRIPT_COUNT };
+		 SCRIPT_SESSIONS_LEAVE, SCRIPT_COUNT };
 
 struct script {
 	const char *name;

@@ -44,11 +44,27 @@ static void usage(FILE *f)
 		"  KEY_PREFIX            \"\"\n"
 		"  SEND_QUEUE_FRAMES     4096     per socket; past it the socket is closed 4408\n"
 		"  SEND_QUEUE_BYTES      4194304  per socket\n"
+		"  SOCKET_SNDBUF         0        kernel send buffer per socket (0: autotuned)\n"
 		"  MAX_CLIENT_FRAME      4096     bytes of one client frame\n"
 		"  HISTORY_LIMIT         100      messages in the history frame\n"
 		"  DRAIN_MS              3000     on SIGTERM, time to close sockets with 1001\n"
 		"  NODE_ID               ws-hostname-pid\n"
 		"  LOG_LEVEL             info\n");
+}
+
+/* recoverd drops the sessions of a relay it thought dead (one frozen past
+ * RELAY_DEAD_MS, say); if this one is alive after all, it registers them
+ * again. */
+static void registry_check(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	(void)ac;
+	(void)priv;
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer < relay.nsessions) {
+		log_warn("registry lost this relay's sessions; registering them again",
+			 "registered=%lld sessions=%ld", r->integer, relay.nsessions);
+		sessions_rejoin();
+	}
 }
 
 static void heartbeat(uv_timer_t *t)
@@ -70,6 +86,9 @@ static void heartbeat(uv_timer_t *t)
 	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
 	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ws(kz), now,
 			  relay.node);
+	if (relay.nsessions > 0)
+		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "SCARD %s",
+				  key_sessions_node(k, relay.node));
 }
 
 static void sub_ready(struct aredis *ar) { (void)ar; sessions_redis_ready(); }
@@ -82,6 +101,16 @@ static void drain_check(uv_timer_t *t)
 	static int ticks;
 	if (relay.nconns == 0 || ++ticks * 50 >= relay.cfg.drain_ms)
 		uv_stop(relay.loop);
+}
+
+static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
+
+static void stop_loop_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+	(void)ac;
+	(void)reply;
+	(void)priv;
+	uv_stop(relay.loop);
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -119,6 +148,7 @@ int main(int argc, char **argv)
 	daemon_setup("ws", relay.node, sizeof relay.node, &relay.cfg.redis);
 	relay.cfg.queue_frames = env_long("SEND_QUEUE_FRAMES", 4096, 1, 10000000);
 	relay.cfg.queue_bytes = env_long("SEND_QUEUE_BYTES", 4L << 20, 1024, 1L << 32);
+	relay.cfg.socket_sndbuf = env_long("SOCKET_SNDBUF", 0, 0, 64L << 20);
 	relay.cfg.max_client_frame = env_long("MAX_CLIENT_FRAME", 4096, 64, 1L << 20);
 	relay.cfg.history_limit = env_long("HISTORY_LIMIT", 100, 1, 100000);
 	relay.cfg.drain_ms = env_long("DRAIN_MS", 3000, 0, 600000);
@@ -161,9 +191,16 @@ int main(int argc, char **argv)
 	uv_run(relay.loop, UV_RUN_DEFAULT);
 
 	if (relay.cmd.ready) {
+		/* leave the registries now rather than when recoverd notices; the
+		 * loop runs until Redis has answered, or for a second at most */
 		char k[KEY_MAX], kz[KEY_MAX];
+		uv_timer_stop(&heartbeat_timer);
+		registry_forget_node(NULL);
 		redisAsyncCommand(relay.cmd.ac, NULL, NULL, "DEL %s", key_node_ws(k, relay.node));
-		redisAsyncCommand(relay.cmd.ac, NULL, NULL, "ZREM %s %s", key_nodes_ws(kz), relay.node);
+		redisAsyncCommand(relay.cmd.ac, stop_loop_reply, NULL, "ZREM %s %s", key_nodes_ws(kz),
+				  relay.node);
+		uv_timer_start(&drain_timer, stop_loop, 1000, 0);
+		uv_run(relay.loop, UV_RUN_DEFAULT);
 	}
 	aredis_stop(&relay.sub);
 	aredis_stop(&relay.cmd);

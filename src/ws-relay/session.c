@@ -17,6 +17,7 @@ enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
 
 struct session {
 	char sid[ID_MAX + 1];
+	char uid[ID_MAX + 1];     /* of its first socket, for the registry */
 	struct session *hnext;
 	struct conn *conns;
 	long nconns;
@@ -49,6 +50,7 @@ static void session_free(struct session *s)
 		pp = &(*pp)->hnext;
 	*pp = s->hnext;
 	relay.nsessions--;
+	registry_leave(s->sid);
 	free(s);
 }
 
@@ -142,10 +144,12 @@ void session_attach(struct conn *c)
 		if (!s)
 			abort();
 		memcpy(s->sid, c->sid, n + 1);
+		memcpy(s->uid, c->uid, sizeof s->uid);
 		unsigned h = hash(c->sid, n);
 		s->hnext = buckets[h];
 		buckets[h] = s;
 		relay.nsessions++;
+		registry_join(s->sid, s->uid);
 	}
 	c->sess = s;
 	c->sprev = NULL;
@@ -205,16 +209,27 @@ void sessions_redis_lost(void)
 			s->sub = SUB_NONE;
 }
 
-/* The command connection is back: sockets that could not read their
- * snapshot while it was away read it now. */
-void sessions_cmd_ready(void)
+void sessions_rejoin(void)
 {
 	for (size_t i = 0; i < NBUCKETS; i++)
 		for (struct session *s = buckets[i]; s; s = s->hnext)
+			registry_join(s->sid, s->uid);
+}
+
+/* The command connection is back: the registry learns this relay's
+ * sessions afresh, and sockets that could not read their snapshot while it
+ * was away read it now. */
+void sessions_cmd_ready(void)
+{
+	registry_forget_node(NULL);
+	sessions_rejoin();
+	for (size_t i = 0; i < NBUCKETS; i++)
+		for (struct session *s = buckets[i]; s; s = s->hnext) {
 			if (s->sub == SUB_ACTIVE)
 				for (struct conn *c = s->conns; c; c = c->snext)
 					if (c->state == CONN_WAIT_SUB)
 						conn_sync(c);
+		}
 }
 
 void conns_close_all(int code, const char *reason)
