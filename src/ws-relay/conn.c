@@ -8,12 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "frame.h"
 #include "log.h"
 #include "relay.h"
 #include "strbuf.h"
 #include "util.h"
+
+#define CLOSE_FLUSH_S 10
+/* The close opcode for lws_write(): lws-write.h reserves the value 4 for it
+ * but leaves it out of the public enum (see write_close). */
+#define LWS_WRITE_CLOSE_FRAME ((enum lws_write_protocol)4)
 
 struct pss {
 	struct conn *c;
@@ -79,16 +85,32 @@ void conn_close(struct conn *c, int code, const char *reason)
 	lws_callback_on_writable(c->wsi);
 }
 
+int queue_has_room(const struct conn *c, size_t len)
+{
+	return c->qlen == 0 || ((long)c->qlen < relay.cfg.queue_frames &&
+				(long)(c->qbytes + len) <= relay.cfg.queue_bytes);
+}
+
+int queue_drained(const struct conn *c)
+{
+	return (long)c->qlen <= relay.cfg.queue_frames / 2 &&
+	       (long)c->qbytes <= relay.cfg.queue_bytes / 2;
+}
+
+void conn_too_slow(struct conn *c)
+{
+	relay.slow_closes++;
+	log_warn("slow consumer closed", "session=%s queued=%zu bytes=%zu held=%zu", c->sid, c->qlen,
+		 c->qbytes, c->nheld);
+	conn_close(c, 4408, "too slow: reconnect and recover");
+}
+
 int conn_send(struct conn *c, struct msgbuf *m)
 {
 	if (!c->wsi || c->state == CONN_CLOSING)
 		return -1;
-	if ((long)c->qlen >= relay.cfg.queue_frames ||
-	    (long)(c->qbytes + m->len) > relay.cfg.queue_bytes) {
-		relay.slow_closes++;
-		log_warn("slow consumer closed", "session=%s queued=%zu bytes=%zu", c->sid, c->qlen,
-			 c->qbytes);
-		conn_close(c, 4408, "too slow: reconnect and recover");
+	if (!queue_has_room(c, m->len)) {
+		conn_too_slow(c);
 		return -1;
 	}
 	if (c->qlen == c->qcap) {
@@ -120,13 +142,34 @@ int conn_send_text(struct conn *c, const char *s, size_t len)
 	return rc;
 }
 
+/* Sends the close frame, then hangs up once it has left. Debian's
+ * libwebsockets 4.1 is a debug build whose libuv path closes a socket twice
+ * when a WRITEABLE callback returns -1, and the second close drops the frame
+ * that lws_close_reason() prepared: clients saw 1006 instead of our code. */
+static int write_close(struct conn *c)
+{
+	unsigned char buf[LWS_PRE + 125];
+	size_t rl = strlen(c->close_reason);
+	if (c->close_sent)
+		return -1;  /* lws calls us only once what it buffered is written */
+	if (rl > sizeof buf - LWS_PRE - 2)
+		rl = sizeof buf - LWS_PRE - 2;
+	buf[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+	buf[LWS_PRE + 1] = (unsigned char)c->close_code;
+	memcpy(buf + LWS_PRE + 2, c->close_reason, rl);
+	if (lws_write(c->wsi, buf + LWS_PRE, rl + 2, LWS_WRITE_CLOSE_FRAME) < 0)
+		return -1;
+	c->close_sent = 1;
+	/* a client that does not read gets its TCP connection cut instead */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_FLUSH_S);
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
 static int write_one(struct conn *c)
 {
-	if (c->state == CONN_CLOSING) {
-		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-				 (unsigned char *)c->close_reason, strlen(c->close_reason));
-		return -1;
-	}
+	if (c->state == CONN_CLOSING)
+		return write_close(c);
 	if (!c->qlen)
 		return 0;
 	struct msgbuf *m = c->q[c->qhead];
@@ -139,6 +182,8 @@ static int write_one(struct conn *c)
 		return -1;
 	c->frames_sent++;
 	relay.frames_sent++;
+	if (c->paused_fill && queue_drained(c))
+		conn_fill_resume(c);
 	if (c->qlen)
 		lws_callback_on_writable(c->wsi);
 	return 0;
@@ -248,6 +293,12 @@ static int established(struct lws *wsi, struct pss *pss)
 	memcpy(c->uid, uid, sizeof uid);
 	pss->c = c;
 	relay.nconns++;
+	if (relay.cfg.socket_sndbuf > 0) {
+		/* caps the kernel's share of a slow socket's backlog, which would
+		 * otherwise grow to tcp_wmem's maximum before the queue bound acts */
+		int fd = (int)lws_get_socket_fd(wsi), v = (int)relay.cfg.socket_sndbuf;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+	}
 	if (has_mid) {
 		/* resume: once greeted, replay what follows chunk li of mid */
 		snprintf(c->resume_mid, sizeof c->resume_mid, "%s", mid);
@@ -264,6 +315,7 @@ static void closed(struct pss *pss)
 		return;
 	pss->c = NULL;
 	relay.nconns--;
+	conn_fill_drop(c);
 	session_detach(c);
 	c->wsi = NULL;
 	c->state = CONN_CLOSING;

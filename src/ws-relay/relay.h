@@ -18,6 +18,7 @@ struct relay_config {
 	int port;
 	long queue_frames;        /* per-socket send queue bound, in frames */
 	long queue_bytes;         /* and in bytes */
+	long socket_sndbuf;       /* SO_SNDBUF of each socket; 0: the kernel's autotuning */
 	long max_client_frame;    /* largest frame a client may send */
 	long history_limit;       /* messages sent in the history frame */
 	long drain_ms;
@@ -63,11 +64,12 @@ struct conn {
 	char cur_mid[ID_MAX + 1];
 	long cur_sent;
 	long cur_hist;                /* chunks up to here went out only as history text */
-	int cur_done;
+	enum { DONE_NOT, DONE_SENT, DONE_IN_HISTORY } cur_done;  /* its end frame */
 	int fills;                    /* fills since the socket was last live */
 	char resume_mid[ID_MAX + 1];  /* position given on the URL, replayed once greeted */
 	long resume_last;
 
+	struct fill *paused_fill;     /* a replay waiting for the queue to drain */
 	struct msgbuf **held;         /* frames that arrived while syncing */
 	size_t nheld, capheld;
 
@@ -78,6 +80,7 @@ struct conn {
 	size_t rxlen;
 
 	int close_code;
+	int close_sent;               /* the close frame is written or buffered */
 	const char *close_reason;
 	uint64_t frames_sent;
 };
@@ -103,15 +106,31 @@ void session_detach(struct conn *c);
 void sessions_redis_ready(void);
 void sessions_redis_lost(void);
 void sessions_cmd_ready(void);
+/* Every session of this relay joins the registry again. */
+void sessions_rejoin(void);
 void session_on_message(const char *channel, size_t chlen, const char *payload, size_t len);
+
+/* registry.c: sessions:active, sessions:user:{U}, sessions:node:{N} */
+void registry_join(const char *sid, const char *uid);
+void registry_leave(const char *sid);
+/* Every session of this relay leaves; done (or a logger) gets the reply. */
+void registry_forget_node(redisCallbackFn *done);
 
 /* sync.c: bring a socket up to date from Redis, holding live frames meanwhile */
 void conn_sync(struct conn *c);
 void conn_recover(struct conn *c, const char *mid, long last_index);
 void conn_deliver(struct conn *c, struct msgbuf *m);
+void conn_fill_resume(struct conn *c);
+void conn_fill_drop(struct conn *c);
 
 /* conn.c */
 int conn_send(struct conn *c, struct msgbuf *m);
+/* Whether a frame of len bytes fits the send queue's bounds (an empty
+ * queue takes any one frame). */
+int queue_has_room(const struct conn *c, size_t len);
+/* Half empty or better: a paused replay may go on. */
+int queue_drained(const struct conn *c);
+void conn_too_slow(struct conn *c);
 int conn_send_text(struct conn *c, const char *s, size_t len);
 void conn_close(struct conn *c, int code, const char *reason);
 void conn_unref(struct conn *c);

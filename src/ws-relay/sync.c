@@ -19,6 +19,7 @@
 #include "strbuf.h"
 
 #define MAX_FILLS_PER_DRAIN 4
+#define FILL_PAGE_MAX 1024
 
 enum fill_kind { FILL_GAP, FILL_SNAPSHOT, FILL_RECOVER };
 
@@ -27,6 +28,9 @@ struct fill {
 	enum fill_kind kind;
 	char mid[ID_MAX + 1];
 	long from;                /* first chunk index read */
+	long page;                /* chunks asked for; -1: to the end */
+	long pages;               /* read so far */
+	long sent;                /* chunk frames sent so far */
 	long recover_last;        /* FILL_RECOVER: the client's lastChunkIndex */
 	char then_mid[ID_MAX + 1];/* a newer reply to fill from 0 once this one is done */
 	struct strbuf items;      /* FILL_SNAPSHOT: stored history items, joined */
@@ -78,16 +82,22 @@ static enum admit admit(struct conn *c, enum frame_type t, const char *mid, size
 			return ADMIT_DROP;
 		if (total >= 0 && total - 1 > c->cur_sent)
 			return ADMIT_GAP;
-		c->cur_done = 1;
+		c->cur_done = DONE_SENT;
 		return ADMIT_SEND;
 	}
 	return ADMIT_SEND;
 }
 
 static void start_fill(struct conn *c, enum fill_kind kind, const char *mid, long from);
+static void start_fill_of(struct fill *f);
 
 static void hold(struct conn *c, struct msgbuf *m)
 {
+	if ((long)c->nheld >= relay.cfg.queue_frames) {
+		/* it cannot even take in the replay: as slow as a full queue */
+		conn_too_slow(c);
+		return;
+	}
 	if (c->nheld == c->capheld) {
 		c->capheld = c->capheld ? c->capheld * 2 : 16;
 		c->held = realloc(c->held, c->capheld * sizeof *c->held);
@@ -98,10 +108,21 @@ static void hold(struct conn *c, struct msgbuf *m)
 	c->held[c->nheld++] = m;
 }
 
-/* Live frames that arrived while the socket was reading Redis, in order. */
+static void start_recover(struct conn *c, const char *mid, long last);
+
+/* Live frames that arrived while the socket was reading Redis, in order.
+ * A position given on the URL is replayed first, so that its chunks come
+ * before any live one (guarantee 2). */
 static void drain_held(struct conn *c)
 {
 	size_t i = 0;
+	if (c->resume_mid[0]) {
+		char mid[ID_MAX + 1];
+		memcpy(mid, c->resume_mid, sizeof mid);
+		c->resume_mid[0] = '\0';
+		start_recover(c, mid, c->resume_last);
+		return;
+	}
 	c->state = CONN_LIVE;
 	for (; i < c->nheld && c->state == CONN_LIVE; i++) {
 		struct msgbuf *m = c->held[i];
@@ -124,15 +145,8 @@ static void drain_held(struct conn *c)
 	if (i && c->nheld > i)
 		memmove(c->held, c->held + i, (c->nheld - i) * sizeof *c->held);
 	c->nheld -= i;
-	if (c->state == CONN_LIVE) {
+	if (c->state == CONN_LIVE)
 		c->fills = 0;
-		if (c->resume_mid[0]) {
-			char mid[ID_MAX + 1];
-			memcpy(mid, c->resume_mid, sizeof mid);
-			c->resume_mid[0] = '\0';
-			conn_recover(c, mid, c->resume_last);
-		}
-	}
 }
 
 void conn_deliver(struct conn *c, struct msgbuf *m)
@@ -201,7 +215,7 @@ static void fill_free(struct fill *f)
  * this socket, which reconnects and recovers. */
 static int request_failed(struct conn *c, redisReply *r)
 {
-	if (!c->wsi)
+	if (!c->wsi || c->state == CONN_CLOSING)
 		return 1;
 	if (r && r->type != REDIS_REPLY_ERROR)
 		return 0;
@@ -213,7 +227,8 @@ static int request_failed(struct conn *c, redisReply *r)
 	return 1;
 }
 
-/* Reply to MULTI LRANGE chunks from -1, HMGET meta status total_chunks, EXEC. */
+/* Reply to MULTI LRANGE chunks from, HMGET meta status total_chunks
+ * session_id, EXEC. */
 static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct fill *f = priv;
@@ -224,8 +239,12 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 		goto out;
 	redisReply *chunks = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
 	redisReply *meta = chunks ? r->element[1] : NULL;
-	const char *status = meta && meta->type == REDIS_REPLY_ARRAY && meta->elements == 2 ?
+	const char *status = meta && meta->type == REDIS_REPLY_ARRAY && meta->elements == 3 ?
 			     meta->element[0]->str : NULL;
+	/* a socket recovers only its own session's messages */
+	if (status && f->kind == FILL_RECOVER &&
+	    (!meta->element[2]->str || strcmp(meta->element[2]->str, c->sid) != 0))
+		status = NULL;
 	long total = status && meta->element[1]->str ? atol(meta->element[1]->str) : 0;
 	size_t n = chunks && chunks->type == REDIS_REPLY_ARRAY ? chunks->elements : 0;
 	size_t ml = strlen(f->mid);
@@ -257,27 +276,46 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 				 f->mid);
 			set_cur(c, f->mid, ml);
 			c->cur_sent = LONG_MAX - 1;
-			c->cur_done = 1;
+			c->cur_done = DONE_SENT;
 		}
 	} else {
-		long sent = 0;
-		if (f->kind == FILL_RECOVER && !is_cur(c, f->mid, ml)) {
+		if (f->kind == FILL_RECOVER && f->pages == 1 && !is_cur(c, f->mid, ml)) {
 			set_cur(c, f->mid, ml);
 			c->cur_sent = f->recover_last;
 		}
-		for (size_t i = 0; i < n; i++) {
+		size_t i = 0;
+		for (; i < n && c->wsi && c->state == CONN_SYNCING; i++) {
 			long idx = f->from + (long)i;
 			int resend = f->kind == FILL_RECOVER && idx <= c->cur_hist;
-			if (!resend && admit(c, FT_CHUNK, f->mid, ml, idx, -1) != ADMIT_SEND)
-				continue;
 			frame_chunk(&sb, c->sid, f->mid, idx, chunks->element[i]->str,
 				    chunks->element[i]->len);
-			send_built(c, &sb);
-			sent++;
+			if (!queue_has_room(c, sb.len))
+				break;
+			if (resend || admit(c, FT_CHUNK, f->mid, ml, idx, -1) == ADMIT_SEND) {
+				send_built(c, &sb);
+				f->sent++;
+			}
+			sb_reset(&sb);
+		}
+		if (c->wsi && c->state == CONN_SYNCING &&
+		    (i < n || (f->page >= 0 && (long)n == f->page))) {
+			/* more to replay: now if the queue has drained, else once it has */
+			f->from += (long)i;
+			sb_release(&sb);
+			if (queue_drained(c))
+				start_fill_of(f);
+			else
+				c->paused_fill = f;
+			return;
 		}
 		if (f->kind == FILL_RECOVER && c->cur_hist > f->recover_last)
 			c->cur_hist = f->recover_last;
-		if (final_status(status) && admit(c, FT_COMPLETE, f->mid, ml, -2, total) == ADMIT_SEND) {
+		int end_resend = f->kind == FILL_RECOVER && c->cur_done == DONE_IN_HISTORY &&
+				 is_cur(c, f->mid, ml);
+		if (end_resend)
+			c->cur_done = DONE_SENT;
+		if (final_status(status) &&
+		    (end_resend || admit(c, FT_COMPLETE, f->mid, ml, -2, total) == ADMIT_SEND)) {
 			if (!strcmp(status, "error"))
 				frame_error(&sb, c->sid, f->mid, "error", "the reply ended with an error");
 			else
@@ -286,7 +324,7 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 		}
 		if (f->kind == FILL_RECOVER) {
 			relay.recoveries++;
-			frame_recovery_status(&sb, f->mid, "recovered", sent);
+			frame_recovery_status(&sb, f->mid, "recovered", f->sent);
 			send_built(c, &sb);
 		}
 	}
@@ -306,16 +344,27 @@ static void start_fill_of(struct fill *f)
 	struct conn *c = f->c;
 	char kchunks[KEY_MAX], kmeta[KEY_MAX];
 	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
+	if (!c->wsi || c->state == CONN_CLOSING) {
+		fill_free(f);
+		return;
+	}
 	c->state = CONN_SYNCING;
-	c->fills++;
+	if (f->pages++ == 0)
+		c->fills++;
 	if (!ac) {
 		c->state = CONN_WAIT_SUB;
 		fill_free(f);
 		return;
 	}
+	/* a replay goes out a queueful at a time (see conn_fill_resume); the
+	 * two frames of slack are for the end frame and recovery_status */
+	long room = relay.cfg.queue_frames - (long)c->qlen - 2;
+	f->page = f->kind == FILL_SNAPSHOT ? -1 : room < 1 ? 1 : room > FILL_PAGE_MAX ? FILL_PAGE_MAX : room;
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_chunks(kchunks, f->mid), f->from);
-	redisAsyncCommand(ac, NULL, NULL, "HMGET %s status total_chunks", key_meta(kmeta, f->mid));
+	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld %ld", key_chunks(kchunks, f->mid), f->from,
+			  f->page < 0 ? -1 : f->from + f->page - 1);
+	redisAsyncCommand(ac, NULL, NULL, "HMGET %s status total_chunks session_id",
+			  key_meta(kmeta, f->mid));
 	redisAsyncCommand(ac, fill_read, f, "EXEC");
 }
 
@@ -337,20 +386,41 @@ static void start_fill(struct conn *c, enum fill_kind kind, const char *mid, lon
 	start_fill_of(fill_new(c, kind, mid, from));
 }
 
-void conn_recover(struct conn *c, const char *mid, long last)
+static void start_recover(struct conn *c, const char *mid, long last)
 {
 	struct fill *f = fill_new(c, FILL_RECOVER, mid, last + 1);
 	f->recover_last = last;
+	start_fill_of(f);
+}
+
+/* The socket's queue has drained enough: the paused replay goes on. */
+void conn_fill_resume(struct conn *c)
+{
+	struct fill *f = c->paused_fill;
+	c->paused_fill = NULL;
+	start_fill_of(f);
+}
+
+void conn_fill_drop(struct conn *c)
+{
+	if (c->paused_fill) {
+		struct fill *f = c->paused_fill;
+		c->paused_fill = NULL;
+		fill_free(f);
+	}
+}
+
+void conn_recover(struct conn *c, const char *mid, long last)
+{
 	if (c->state != CONN_LIVE) {
 		/* after the snapshot: its answer would race with this one */
 		struct strbuf sb = STRBUF_INIT;
 		frame_error(&sb, c->sid, mid, "busy", "send reconnect after welcome");
 		send_built(c, &sb);
 		sb_release(&sb);
-		fill_free(f);
 		return;
 	}
-	start_fill_of(f);
+	start_recover(c, mid, last);
 }
 
 /* Reply to MULTI HGETALL session, LRANGE history, EXEC. */
@@ -414,7 +484,7 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 		/* the last reply has ended and is in the history */
 		set_cur(c, mid, strlen(mid));
 		c->cur_sent = c->cur_hist = total ? atol(total) - 1 : -1;
-		c->cur_done = 1;
+		c->cur_done = DONE_IN_HISTORY;
 	}
 	drain_held(c);
 out:
@@ -430,6 +500,7 @@ void conn_sync(struct conn *c)
 		c->state = CONN_WAIT_SUB;  /* sessions_cmd_ready retries */
 		return;
 	}
+	conn_fill_drop(c);  /* a resync replaces a replay cut short by a Redis outage */
 	c->state = CONN_SYNCING;
 	c->fills = 0;
 	struct fill *f = fill_new(c, FILL_GAP, "", 0);
