@@ -6,10 +6,10 @@ load helpers/stack
 setup_file() { AI_MAX_TOKENS=5000 stack_up --token-delay-ms 0 --streamers 1; }
 teardown_file() { stack_down; }
 
-@test "connecting while chunks are published at full speed never gives a gap or a duplicate (100 times)" {
+@test "connecting while chunks are published at full speed never gives a gap or a duplicate (200 times)" {
 	prompt=$(words 1500)   # 3008 tokens, written as fast as Redis takes them
 	midstream=0
-	for i in $(seq 1 100); do
+	for i in $(seq 1 200); do
 		mid=$(post_chat "race$i" "$prompt")
 		[ -n "$mid" ]
 		# chat-cli exits 3 on any gap or duplicate, and checks totalChunks
@@ -28,7 +28,7 @@ teardown_file() { stack_down; }
 			[ "$text" = "$final" ]
 		fi
 	done
-	echo "$midstream of 100 connected mid-stream" >&3
+	echo "$midstream of 200 connected mid-stream" >&3
 	# the race is only tested if it happened often enough
-	[ "$midstream" -ge 10 ]
+	[ "$midstream" -ge 20 ]
 }

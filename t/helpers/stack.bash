@@ -75,3 +75,12 @@ wait_for() {
 
 # A prompt of n words: the built-in generator replies with 8 + 2n tokens.
 words() { local i; for ((i = 0; i < $1; i++)); do printf 'w%d ' "$i"; done; }
+
+# chunks_written SESSION: how many chunks the session's current reply has so far.
+chunks_written() {
+	local mid
+	mid=$(rcli hget "stream:session:{$1}" messageId)
+	[ -n "$mid" ] || { echo 0; return; }
+	rcli llen "stream:chunks:{$mid}"
+}
+chunks_past() { [ "$(chunks_written "$1")" -gt "$2" ]; }
