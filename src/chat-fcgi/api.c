@@ -166,6 +166,53 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 	chat_request_release(&cr);
 }
 
+/* POST /api/cancel: the cancel mark, for the worker's next append to see. */
+static void handle_cancel(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	struct cancel_request cr;
+	struct api_error err;
+	if (parse_cancel_request(req->body, req->body_len, &cr, &err)) {
+		api_error(res, err.status, err.code, err.message);
+		return;
+	}
+	redisContext *c = redis_of(api);
+	if (!c) {
+		unavailable(res, "redis is unreachable");
+		return;
+	}
+	char ksession[KEY_MAX], kmeta[KEY_MAX], kcancel[KEY_MAX], sttl[24];
+	const char *keys[] = { key_session(ksession, cr.session_id), key_meta(kmeta, cr.message_id),
+			       key_cancel(kcancel, cr.message_id) };
+	snprintf(sttl, sizeof sttl, "%ld", api->cfg.cancel_ttl_s);
+	const char *args[] = { cr.session_id, cr.user_id, sttl };
+	redisReply *r = checked(api, rs_eval(c, SCRIPT_CANCEL, 3, keys, 3, args, NULL));
+	if (!r) {
+		unavailable(res, "redis is unreachable");
+		return;
+	}
+	const char *st = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+			 r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : NULL;
+	const char *detail = st && r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "";
+	if (!st) {
+		log_error("cancel failed", "session=%s message=%s error=\"%s\"", cr.session_id,
+			  cr.message_id, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		unavailable(res, "could not cancel the message");
+	} else if (!strcmp(st, "ok")) {
+		res->status = 200;
+		sb_addf(&res->body, "{\"message_id\":\"%s\",\"status\":\"cancelling\"}", cr.message_id);
+		log_info("cancel requested", "session=%s message=%s user=%s", cr.session_id,
+			 cr.message_id, cr.user_id);
+	} else if (!strcmp(st, "forbidden")) {
+		api_error(res, 403, "forbidden", "this session belongs to another user");
+	} else if (!strcmp(st, "finished")) {
+		char msg[120];
+		snprintf(msg, sizeof msg, "the message has already ended (%.20s)", detail);
+		api_error(res, 409, "not_streaming", msg);
+	} else
+		api_error(res, 404, "not_found", "no such message in this session");
+	freeReplyObject(r);
+}
+
 /* The owner check of GET endpoints: a user_id on the query string must be
  * the session's owner. Returns 0 when allowed, -1 with res filled. */
 static int check_reader(const struct http_request *req, const char *owner,
@@ -442,9 +489,7 @@ void api_handle(struct api *api, const struct http_request *req, struct http_res
 	case ROUTE_STREAM: handle_stream(api, req, id, res); break;
 	case ROUTE_HEALTH: handle_health(api, res); break;
 	case ROUTE_AI_HEALTH: handle_ai_health(api, res); break;
-	case ROUTE_CANCEL:
-		api_error(res, 501, "not_implemented", "cancel is not available yet");
-		break;
+	case ROUTE_CANCEL: handle_cancel(api, req, res); break;
 	case ROUTE_NONE:
 		api_error(res, err.status, err.code, err.message);
 		if (err.status == 405)

@@ -17,6 +17,7 @@ struct api_config {
 	long jobs_maxlen;          /* approximate cap of the jobs stream */
 	long node_stale_ms;        /* heartbeat age past which a node is unhealthy */
 	int redis_timeout_ms;
+	long cancel_ttl_s;
 };
 
 struct api {

@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"  HISTORY_MAX        1000  messages kept per session\n"
 		"  JOBS_MAXLEN        100000\n"
 		"  NODE_STALE_MS      3000  heartbeat age past which a worker is unhealthy\n"
+		"  CANCEL_TTL_S       300   how long a cancel mark waits for its worker\n"
 		"  REDIS_TIMEOUT_MS   2000  a Redis stall shorter than this delays a request, not fails it\n"
 		"  NODE_ID            hostname-pid\n"
 		"  LOG_LEVEL          info  (debug, info, warn, error)\n");
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
 	api.cfg.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);
 	api.cfg.jobs_maxlen = env_long("JOBS_MAXLEN", 100000, 100, 100000000);
 	api.cfg.node_stale_ms = env_long("NODE_STALE_MS", 3000, 100, 3600000);
+	api.cfg.cancel_ttl_s = env_long("CANCEL_TTL_S", 300, 1, 86400);
 	api.cfg.redis_timeout_ms = (int)env_long("REDIS_TIMEOUT_MS", 2000, 10, 60000);
 
 	struct sigaction sa = { 0 };

@@ -204,6 +204,28 @@ done:
 	return rc;
 }
 
+int parse_cancel_request(const char *body, size_t len, struct cancel_request *out,
+			 struct api_error *err)
+{
+	memset(out, 0, sizeof *out);
+	json_object *obj = parse_object(body, len, err);
+	if (!obj)
+		return -1;
+	int rc = -1;
+	if (get_id(obj, "session_id", 1, out->session_id, err) ||
+	    get_id(obj, "message_id", 1, out->message_id, err) ||
+	    get_id(obj, "user_id", 0, out->user_id, err))
+		goto done;
+	if (!valid_message_id(out->message_id, strlen(out->message_id))) {
+		fail(err, 400, "invalid_request", "message_id is not a message id");
+		goto done;
+	}
+	rc = 0;
+done:
+	json_object_put(obj);
+	return rc;
+}
+
 void chat_request_release(struct chat_request *r)
 {
 	free(r->message);

@@ -36,6 +36,15 @@ struct chat_request {
 
 int parse_chat_request(const char *body, size_t len, size_t max_message,
 		       struct chat_request *out, struct api_error *err);
+
+struct cancel_request {
+	char session_id[ID_MAX + 1];
+	char message_id[ID_MAX + 1];
+	char user_id[ID_MAX + 1];   /* "" when not given */
+};
+
+int parse_cancel_request(const char *body, size_t len, struct cancel_request *out,
+			 struct api_error *err);
 void chat_request_release(struct chat_request *r);
 
 /* Finds name in a query string and percent-decodes its value into out.

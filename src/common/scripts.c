@@ -17,6 +17,8 @@ static struct script scripts[SCRIPT_COUNT] = {
 	[SCRIPT_FINISH] = { "finish", NULL, 0, "" },
 	[SCRIPT_RENEW] = { "renew", NULL, 0, "" },
 	[SCRIPT_SESSIONS_LEAVE] = { "sessions_leave", NULL, 0, "" },
+	[SCRIPT_CANCEL] = { "cancel", NULL, 0, "" },
+	[SCRIPT_REQUEUE] = { "requeue", NULL, 0, "" },
 };
 
 const char *share_dir(void)

@@ -1,0 +1,23 @@
+-- POST /api/cancel: marks a message of the session as cancelled, if it is
+-- still queued or streaming. The worker's next append is refused and it
+-- ends the stream as cancelled; a worker that has not started yet finds the
+-- mark in start.lua.
+-- KEYS: 1 stream:session:{S}  2 stream:meta:{M}  3 stream:cancel:{M}
+-- ARGV: 1 S  2 U (may be empty)  3 mark TTL s
+-- Returns {"ok"|"forbidden"|"not_found"|"finished", status}.
+local owner = redis.call('HGET', KEYS[1], 'userId')
+if not owner then
+  return {'not_found', ''}
+end
+if ARGV[2] ~= '' and owner ~= ARGV[2] then
+  return {'forbidden', ''}
+end
+local meta = redis.call('HMGET', KEYS[2], 'session_id', 'status')
+if meta[1] ~= ARGV[1] then
+  return {'not_found', ''}
+end
+if meta[2] ~= 'queued' and meta[2] ~= 'streaming' then
+  return {'finished', meta[2]}
+end
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+return {'ok', meta[2]}
