@@ -1,9 +1,9 @@
-/* recoverd: the recovery daemon. In this version it keeps the registries
- * true: the sessions of a relay whose heartbeat lapsed leave
- * sessions:node/active/user (a relay that comes back re-registers its own),
- * and nodes silent for long leave nodes:ai and nodes:ws. It heartbeats
- * itself. Reclaiming the jobs of dead workers is the next step (DESIGN.md
- * "The life of a message", 4). */
+/* recoverd: the reason no stream is left hanging. Every pass it
+ *   - requeues the jobs of dead workers, to resume where they stopped
+ *     (reclaim.c);
+ *   - drops the sessions of relays whose heartbeat lapsed (registry.c);
+ *   - forgets nodes silent for long from nodes:ai and nodes:ws;
+ *   - heartbeats in node:recoverd:{N} with its counters. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "recoverd.h"
 #include "keys.h"
 #include "log.h"
 #include "redis_sync.h"
@@ -37,6 +38,7 @@ static void usage(FILE *f)
 		"  REDIS_URL          redis://127.0.0.1:6379/0\n"
 		"  KEY_PREFIX         \"\"\n"
 		"  INTERVAL_MS        1000     time between two passes\n"
+		"  LEASE_MS           10000    a job pending this long without a lease holder is requeued\n"
 		"  RELAY_DEAD_MS      15000    a relay silent this long loses its sessions\n"
 		"  NODE_FORGET_MS     3600000  a node silent this long leaves the registries\n"
 		"  NODE_ID            rec-hostname-pid\n"
@@ -50,48 +52,21 @@ static void nap(long ms)
 		;
 }
 
-/* The sessions of relays whose heartbeat lapsed leave the registry. */
-static int forget_dead_relays(redisContext *c, long long now, long dead_ms)
-{
-	char kz[KEY_MAX], knode[KEY_MAX], kactive[KEY_MAX];
-	redisReply *dead = redisCommand(c, "ZRANGEBYSCORE %s -inf %lld", key_nodes_ws(kz), now - dead_ms);
-	if (!dead)
-		return -1;
-	for (size_t i = 0; dead->type == REDIS_REPLY_ARRAY && i < dead->elements; i++) {
-		const char *n = dead->element[i]->str;
-		redisReply *e = redisCommand(c, "EXISTS %s", key_sessions_node(knode, n));
-		if (!e)
-			goto fail;
-		long long held = e->type == REDIS_REPLY_INTEGER ? e->integer : 0;
-		freeReplyObject(e);
-		if (!held)
-			continue;
-		const char *keys[3] = { knode, key_sessions_active(kactive), kz };
-		const char *args[2] = { n, keys_prefix() };
-		redisReply *r = rs_eval(c, SCRIPT_SESSIONS_LEAVE, 3, keys, 2, args, NULL);
-		if (!r)
-			goto fail;
-		if (r->type == REDIS_REPLY_INTEGER)
-			log_info("forgot the sessions of a silent relay", "relay=%s sessions_gone=%lld", n,
-				 r->integer);
-		else if (r->type == REDIS_REPLY_ERROR)
-			log_warn("registry cleanup failed", "relay=%s error=\"%s\"", n, r->str);
-		freeReplyObject(r);
-	}
-	freeReplyObject(dead);
-	return 0;
-fail:
-	freeReplyObject(dead);
-	return -1;
-}
-
 /* One pass; -1 if the connection failed. */
-static int pass(redisContext *c, const char *node, long dead_ms, long forget_ms)
+struct settings {
+	long lease_ms, dead_ms, forget_ms;
+};
+
+static struct reclaim reclaimed;
+
+static int pass(redisContext *c, const char *node, const struct settings *set)
 {
 	char kz[KEY_MAX], k[KEY_MAX];
 	long long now = now_ms();
 	redisReply *r;
-	if (forget_dead_relays(c, now, dead_ms))
+	long forget_ms = set->forget_ms;
+	if (reclaim_jobs(c, node, set->lease_ms, &reclaimed) ||
+	    forget_dead_relays(c, now, set->dead_ms))
 		return -1;
 	for (int i = 0; i < 2; i++) {
 		(i ? key_nodes_ws : key_nodes_ai)(kz);
@@ -103,7 +78,8 @@ static int pass(redisContext *c, const char *node, long dead_ms, long forget_ms)
 		freeReplyObject(r);
 	}
 	key_node_recoverd(k, node);
-	r = redisCommand(c, "HSET %s id %s last_seen_ms %lld", k, node, now);
+	r = redisCommand(c, "HSET %s id %s last_seen_ms %lld requeued %lld ended_acked %lld", k, node,
+			 now, reclaimed.requeued, reclaimed.finished);
 	if (!r)
 		return -1;
 	freeReplyObject(r);
@@ -132,8 +108,10 @@ int main(int argc, char **argv)
 	char node[128];
 	daemon_setup("rec", node, sizeof node, &cfg);
 	long interval = env_long("INTERVAL_MS", 1000, 10, 3600000);
-	long dead = env_long("RELAY_DEAD_MS", 15000, 1000, 30L * 86400000);
-	long forget = env_long("NODE_FORGET_MS", 3600000, 1000, 30L * 86400000);
+	struct settings set;
+	set.lease_ms = env_long("LEASE_MS", 10000, 100, 3600000);
+	set.dead_ms = env_long("RELAY_DEAD_MS", 15000, 1000, 30L * 86400000);
+	set.forget_ms = env_long("NODE_FORGET_MS", 3600000, 1000, 30L * 86400000);
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;
@@ -156,7 +134,7 @@ int main(int argc, char **argv)
 			backoff = 50;
 			log_info("redis connected", NULL);
 		}
-		if (pass(c, node, dead, forget) != 0) {
+		if (pass(c, node, &set) != 0) {
 			log_warn("redis connection lost", "error=\"%s\"", c->errstr);
 			redisFree(c);
 			c = NULL;
