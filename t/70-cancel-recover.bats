@@ -109,3 +109,22 @@ kill_streamers() {
 	[ "$rc" -eq 4 ] || { cat "$BATS_TEST_TMPDIR/err" >&3; grep "$mid" "$STACK_DIR"/log/*.log | grep -v debug >&3; false; }
 	[ "$(curl -sf "$API/api/history/cd1" | jq -r '.messages[-1].status')" = cancelled ]
 }
+
+@test "ai-streamer --pipe | redis-cli --pipe: the API, a watcher and a replay see a chatted message" {
+	chat-cli --url "$API" --session pp1 --watch --timeout 20 >"$BATS_TEST_TMPDIR/watch" 2>&1 &
+	watcher=$!
+	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget sessions:active pp1)\" = tester ]"
+	ai-streamer --pipe --session pp1 "piped in from a script" 2>/dev/null |
+		redis-cli -p "$REDIS_PORT" --pipe | grep -q 'errors: 0'
+	want=$(ai-streamer --once "piped in from a script")
+	wait "$watcher"
+	[ "$(cat "$BATS_TEST_TMPDIR/watch")" = "$want" ]
+	run curl -sf "$API/api/history/pp1"
+	[ "$(echo "$output" | jq -r '.messages[0].content')" = "piped in from a script" ]
+	[ "$(echo "$output" | jq -j '.messages[1].content')" = "$want" ]
+	mid=$(echo "$output" | jq -r '.messages[1].message_id')
+	[ "$(curl -sf "$API/api/stream/$mid" | jq -r .status)" = complete ]
+	run chat-cli --url "$API" --session pp1 --watch --message "$mid" --after -1
+	assert_success
+	[ "$output" = "$want" ]
+}

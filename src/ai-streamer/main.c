@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "keys.h"
 #include "log.h"
+#include "pipe.h"
 #include "scripts.h"
 #include "util.h"
 #include "worker.h"
@@ -29,9 +30,12 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ai-streamer [--once PROMPT] [--help] [--version]\n"
+		"usage: ai-streamer [--once PROMPT | --pipe --session S [--user U] PROMPT]\n"
+		"                   [--help] [--version]\n"
 		"Streams AI replies for the jobs in Redis (built-in offline generator).\n"
-		"  --once PROMPT   print one reply to stdout as it streams, no Redis\n\n"
+		"  --once PROMPT   print one reply to stdout as it streams, no Redis\n"
+		"  --pipe          print the Redis commands of one whole exchange in session S\n"
+		"                  (user U, default $USER) as RESP, for | redis-cli --pipe\n\n"
 		"environment (default):\n"
 		"  REDIS_URL        redis://127.0.0.1:6379/0\n"
 		"  KEY_PREFIX       \"\"\n"
@@ -187,7 +191,10 @@ static int run_once(const char *prompt, long max_tokens, long delay_ms)
 int main(int argc, char **argv)
 {
 	static struct worker w;
-	const char *once = NULL;
+	const char *once = NULL, *prompt = NULL;
+	struct pipe_job pj = { NULL, NULL, NULL, 0, 0, 0 };
+	int pipe_mode = 0;
+	pj.user = env_str("USER", "cli");
 	log_init("ai-streamer");
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help")) {
@@ -198,6 +205,14 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "--once") && i + 1 < argc) {
 			once = argv[++i];
+		} else if (!strcmp(argv[i], "--pipe")) {
+			pipe_mode = 1;
+		} else if (!strcmp(argv[i], "--session") && i + 1 < argc) {
+			pj.session = argv[++i];
+		} else if (!strcmp(argv[i], "--user") && i + 1 < argc) {
+			pj.user = argv[++i];
+		} else if (argv[i][0] != '-' && !prompt) {
+			prompt = argv[i];
 		} else {
 			usage(stderr);
 			return 100;
@@ -215,6 +230,19 @@ int main(int argc, char **argv)
 	w.cfg.drain_ms = env_long("DRAIN_MS", 5000, 0, 3600000);
 	if (once)
 		return run_once(once, w.cfg.max_tokens, w.cfg.token_delay_ms);
+	if (pipe_mode || prompt) {
+		if (!pipe_mode || !prompt || !pj.session || !valid_id(pj.session, strlen(pj.session)) ||
+		    !valid_id(pj.user, strlen(pj.user)) || !valid_utf8(prompt, strlen(prompt))) {
+			usage(stderr);
+			return 100;
+		}
+		keys_init(env_str("KEY_PREFIX", ""));
+		pj.prompt = prompt;
+		pj.max_tokens = w.cfg.max_tokens;
+		pj.chunk_ttl_s = w.cfg.chunk_ttl_s;
+		pj.history_max = w.cfg.history_max;
+		return run_pipe(stdout, &pj) == 0 ? 0 : 111;
+	}
 
 	daemon_setup("ai", w.node, sizeof w.node, &w.cfg.redis);
 	signal(SIGPIPE, SIG_IGN);
