@@ -59,7 +59,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 
 UNIT_SRC := $(wildcard t/unit/*.c)
 # the unit tests also cover pure parts of the programs
-UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-cli/reply.c
+UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-cli/reply.c src/ai-streamer/sse.c
 bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm
 

@@ -9,6 +9,7 @@ int main(void)
 	test_request();
 	test_misc();
 	test_reply();
+	test_sse();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

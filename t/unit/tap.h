@@ -19,5 +19,6 @@ void test_frame(void);
 void test_request(void);
 void test_misc(void);
 void test_reply(void);
+void test_sse(void);
 
 #endif
