@@ -32,7 +32,7 @@ LIBS_chat-cli := -ljson-c -lcurl
 LIBS_unit-tests := -luv -lhiredis -ljson-c
 
 .PHONY: all clean test test-asan unit run deps bench
-all: $(BINS)
+all: $(BINS) build/fake-openai
 
 # Rebuild the programs when switching between SAN=0 and SAN=1.
 bin/.variant: FORCE
@@ -62,6 +62,11 @@ UNIT_SRC := $(wildcard t/unit/*.c)
 UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-cli/reply.c src/ai-streamer/sse.c
 bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm
+
+# the stand-in OpenAI-compatible server the tests start (not a program of the suite)
+build/fake-openai: t/helpers/fake-openai.c
+	@mkdir -p build
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 

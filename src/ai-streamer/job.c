@@ -6,6 +6,13 @@
  *   finish.lua  history, final status, end frame, chunk TTL, lease released
  *   XACK        the job is done
  *
+ * With AI_BACKEND=openai a job first reads the session's history (the
+ * conversation), then streams a request to the next endpoint; tokens wait
+ * in a queue for their append. An endpoint that fails before the first
+ * token is skipped for the next; a failure after it ends the reply with
+ * `error`, keeping the partial text. A cancel or a lost lease closes the
+ * request's connection.
+ *
  * One command per job is in flight at a time, so a job's chunks are
  * written in order, while many jobs interleave on the connection. A command
  * whose reply is lost (Redis went away) is sent again after a pause; the
@@ -19,11 +26,13 @@
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
+#include "openai.h"
+#include "upstream.h"
 #include "worker.h"
 
 #define RETRY_MS 200
 
-enum job_state { JOB_STARTING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING };
+enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING };
 
 struct job {
 	struct worker *w;
@@ -35,11 +44,22 @@ struct job {
 	/* the message's keys and the session's channel, named once */
 	char kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], kchunks[KEY_MAX], kchan[KEY_MAX];
 	char *prompt;
+	char model[160];
 	struct generator gen;
 	long next_index;               /* index of the next chunk to append */
-	char token[TOKEN_MAX];         /* the token being appended */
+	char token[TOKEN_MAX];         /* the generator's token being appended */
+	char *up_token;                /* or the upstream's */
+	const char *tok;               /* whichever it is, token_len bytes */
 	size_t token_len;
 	const char *end_status;        /* complete, cancelled, error */
+	char err_code[32], err_msg[200];
+	/* openai */
+	struct upstream *up;
+	int up_ended, attempts;
+	char *body;                    /* the request, kept for the next endpoint */
+	size_t body_len;
+	char **tq;                     /* tokens waiting for their append, a FIFO */
+	size_t tq_head, tq_len, tq_cap;
 	uv_timer_t timer;
 	int waiting;                   /* a command is in flight */
 };
@@ -49,8 +69,19 @@ static void step(struct job *j);
 static void job_closed(uv_handle_t *h)
 {
 	struct job *j = h->data;
+	for (size_t i = 0; i < j->tq_len; i++)
+		free(j->tq[(j->tq_head + i) % j->tq_cap]);
+	free(j->tq);
+	free(j->up_token);
+	free(j->body);
 	free(j->prompt);
 	free(j);
+}
+
+static void stop_upstream(struct job *j)
+{
+	upstream_abort(j->up);
+	j->up = NULL;
 }
 
 static void job_end(struct job *j)
@@ -63,6 +94,7 @@ static void job_end(struct job *j)
 	if (j->next)
 		j->next->prev = j->prev;
 	w->nactive--;
+	stop_upstream(j);
 	uv_timer_stop(&j->timer);
 	uv_close((uv_handle_t *)&j->timer, job_closed);
 	worker_want_jobs(w);
@@ -123,9 +155,129 @@ static void finished(redisAsyncContext *ac, void *reply, void *priv)
 
 static void finish(struct job *j, const char *status)
 {
+	stop_upstream(j);
 	j->state = JOB_FINISHING;
 	j->end_status = status;
 	step(j);
+}
+
+static void fail(struct job *j, const char *code, const char *msg)
+{
+	if (code != j->err_code) {
+		snprintf(j->err_code, sizeof j->err_code, "%s", code);
+		snprintf(j->err_msg, sizeof j->err_msg, "%s", msg);
+	}
+	log_warn("reply ended with an error", "message=%s code=%s error=\"%s\" chunks=%ld", j->mid,
+		 code, msg, j->next_index);
+	finish(j, "error");
+}
+
+static void next_endpoint(struct job *j);
+
+static void up_token(void *ud, const char *tok, size_t len)
+{
+	struct job *j = ud;
+	if (j->tq_len == j->tq_cap) {
+		size_t ncap = j->tq_cap ? j->tq_cap * 2 : 16;
+		char **nq = malloc(ncap * sizeof *nq);
+		if (!nq)
+			abort();
+		for (size_t i = 0; i < j->tq_len; i++)
+			nq[i] = j->tq[(j->tq_head + i) % j->tq_cap];
+		free(j->tq);
+		j->tq = nq;
+		j->tq_cap = ncap;
+		j->tq_head = 0;
+	}
+	char *t = strndup(tok, len);
+	if (!t)
+		abort();
+	j->tq[(j->tq_head + j->tq_len++) % j->tq_cap] = t;
+	if (j->state == JOB_STREAMING && !j->waiting && !uv_is_active((uv_handle_t *)&j->timer))
+		step(j);
+}
+
+static void up_end(void *ud, int ok, const char *code, const char *msg)
+{
+	struct job *j = ud;
+	j->up = NULL;
+	if (ok || j->next_index > 0 || j->tq_len > 0) {
+		/* the tokens received stay: the reply ends after they are written */
+		j->up_ended = ok ? 1 : -1;
+		if (!ok) {
+			snprintf(j->err_code, sizeof j->err_code, "%s", code);
+			snprintf(j->err_msg, sizeof j->err_msg, "%s", msg);
+		}
+		if (j->state == JOB_STREAMING && !j->waiting && !uv_is_active((uv_handle_t *)&j->timer))
+			step(j);
+		return;
+	}
+	log_warn("AI endpoint failed; trying the next", "message=%s code=%s error=\"%s\" attempt=%d",
+		 j->mid, code, msg, j->attempts);
+	if (j->attempts >= j->w->cfg.nurls) {
+		fail(j, code, msg);
+		return;
+	}
+	next_endpoint(j);
+}
+
+static const struct upstream_cb up_callbacks = { up_token, up_end };
+
+static void next_endpoint(struct job *j)
+{
+	struct worker *w = j->w;
+	const char *url = w->cfg.base_urls[w->next_url++ % (unsigned)w->cfg.nurls];
+	j->attempts++;
+	log_debug("AI request", "message=%s endpoint=%s attempt=%d", j->mid, url, j->attempts);
+	j->up = upstream_start(url, w->cfg.api_key, j->body, j->body_len, w->cfg.timeout_ms,
+			       &up_callbacks, j);
+}
+
+/* Reply to LRANGE of the session's history: the conversation to send. */
+static void loaded(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct job *j = priv;
+	redisReply *r = reply;
+	(void)ac;
+	if (lost(j, r))
+		return;
+	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+	const char **items = malloc((n + 1) * sizeof *items);
+	size_t *lens = malloc((n + 1) * sizeof *lens);
+	if (!items || !lens)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		items[i] = r->element[i]->str ? r->element[i]->str : "";
+		lens[i] = r->element[i]->len;
+	}
+	struct strbuf body = STRBUF_INIT;
+	openai_request_body(&body, j->model[0] ? j->model : j->w->cfg.model, j->w->cfg.system_prompt,
+			    items, lens, n);
+	free(items);
+	free(lens);
+	j->body = body.buf;
+	j->body_len = body.len;
+	j->state = JOB_STREAMING;
+	next_endpoint(j);
+}
+
+/* The next token to append: 1, or 0 if none is ready yet. */
+static int take_token(struct job *j)
+{
+	if (!j->w->cfg.openai) {
+		j->token_len = gen_next(&j->gen, j->token);
+		j->tok = j->token;
+		return j->token_len > 0;
+	}
+	if (!j->tq_len)
+		return 0;
+	free(j->up_token);
+	j->up_token = j->tq[j->tq_head];
+	j->tq_head = (j->tq_head + 1) % j->tq_cap;
+	j->tq_len--;
+	j->tok = j->up_token;
+	j->token_len = strlen(j->up_token);
+	return 1;
 }
 
 static void appended(redisAsyncContext *ac, void *reply, void *priv)
@@ -142,7 +294,7 @@ static void appended(redisAsyncContext *ac, void *reply, void *priv)
 		j->next_index++;
 		j->token_len = 0;
 		j->w->chunks++;
-		later(j, j->w->cfg.token_delay_ms);
+		later(j, j->w->cfg.openai ? 0 : j->w->cfg.token_delay_ms);
 		return;
 	}
 	const char *why = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ? r->str : "?";
@@ -178,7 +330,13 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 		log_info("job started", "message=%s session=%s resume_from=%ld", j->mid, j->sid, written);
 		if (!strcmp(st, "cancelled"))
 			finish(j, "cancelled");
-		else {
+		else if (j->w->cfg.openai && written > 0)
+			/* an HTTP reply cannot be taken up again mid-way: keep what was written */
+			fail(j, "interrupted", "the worker streaming this reply stopped; it ends here");
+		else if (j->w->cfg.openai) {
+			j->state = JOB_LOADING;
+			step(j);
+		} else {
 			j->state = JOB_STREAMING;
 			later(j, written ? 0 : j->w->cfg.token_delay_ms);
 		}
@@ -215,18 +373,26 @@ static void step(struct job *j)
 		rc = aredis_eval(&w->cmd, started, j, SCRIPT_START, 4, keys, 3, args, NULL);
 		break;
 	}
+	case JOB_LOADING: {
+		char khist[KEY_MAX];
+		if (w->cmd.ready && w->cmd.ac)
+			rc = redisAsyncCommand(w->cmd.ac, loaded, j, "LRANGE %s %ld -1",
+					       key_history(khist, j->sid), -w->cfg.context_items) == REDIS_OK
+				     ? 0 : -1;
+		break;
+	}
 	case JOB_STREAMING: {
-		if (!j->token_len) {
-			j->token_len = gen_next(&j->gen, j->token);
-			if (!j->token_len) {
+		if (!j->token_len && !take_token(j)) {
+			if (!w->cfg.openai || j->up_ended > 0)
 				finish(j, "complete");
-				return;
-			}
+			else if (j->up_ended < 0)
+				fail(j, j->err_code, j->err_msg);
+			return;  /* openai: up_token calls again */
 		}
-		frame_chunk(frame, j->sid, j->mid, j->next_index, j->token, j->token_len);
+		frame_chunk(frame, j->sid, j->mid, j->next_index, j->tok, j->token_len);
 		snprintf(sidx, sizeof sidx, "%ld", j->next_index);
 		const char *keys[] = { kchunks, kmeta, klock, kcancel };
-		const char *args[] = { j->owner, sidx, j->token, kchan, frame->buf, slease, snow };
+		const char *args[] = { j->owner, sidx, j->tok, kchan, frame->buf, slease, snow };
 		size_t lens[] = { strlen(j->owner), strlen(sidx), j->token_len, strlen(kchan),
 				  frame->len, strlen(slease), strlen(snow) };
 		rc = aredis_eval(&w->cmd, appended, j, SCRIPT_APPEND, 4, keys, 7, args, lens);
@@ -234,7 +400,10 @@ static void step(struct job *j)
 	}
 	case JOB_FINISHING: {
 		char khist[KEY_MAX], ksess[KEY_MAX], sttl[24], shist[24], stotal[24];
-		frame_end(frame, j->end_status, j->sid, j->mid, j->next_index);
+		if (!strcmp(j->end_status, "error"))
+			frame_error(frame, j->sid, j->mid, j->err_code, j->err_msg);
+		else
+			frame_end(frame, j->end_status, j->sid, j->mid, j->next_index);
 		snprintf(sttl, sizeof sttl, "%ld", w->cfg.chunk_ttl_s);
 		snprintf(shist, sizeof shist, "%ld", w->cfg.history_max);
 		snprintf(stotal, sizeof stotal, "%ld", j->next_index);
@@ -276,6 +445,8 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	const char *sid = field(fields, lens, n, "session_id", &sl);
 	const char *uid = field(fields, lens, n, "user_id", &ul);
 	const char *prompt = field(fields, lens, n, "prompt", &pl);
+	size_t model_len = 0;
+	const char *model = field(fields, lens, n, "model", &model_len);
 	struct job *j = calloc(1, sizeof *j);
 	if (!j)
 		abort();
@@ -306,6 +477,8 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	key_chunks(j->kchunks, j->mid);
 	key_channel(j->kchan, j->sid);
 	j->prompt = strndup(prompt, pl);
+	if (model && model_len < sizeof j->model)
+		memcpy(j->model, model, model_len + 1);
 	char rnd[17];
 	random_hex(rnd, 8);
 	snprintf(j->owner, sizeof j->owner, "%s:%s", w->node, rnd);

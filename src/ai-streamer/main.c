@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pipe.h"
+#include "upstream.h"
 #include "scripts.h"
 #include "util.h"
 #include "worker.h"
@@ -39,7 +40,13 @@ static void usage(FILE *f)
 		"environment (default):\n"
 		"  REDIS_URL        redis://127.0.0.1:6379/0\n"
 		"  KEY_PREFIX       \"\"\n"
-		"  AI_BACKEND       builtin\n"
+		"  AI_BACKEND       builtin  or openai:\n"
+		"  AI_BASE_URLS     -      openai: comma-separated, e.g. http://127.0.0.1:8080/v1\n"
+		"  AI_API_KEY       -      sent as a bearer token\n"
+		"  AI_MODEL         gpt-4o-mini (a request's own model wins)\n"
+		"  AI_SYSTEM_PROMPT -\n"
+		"  AI_TIMEOUT_MS    30000  longest wait for the first byte, or between two\n"
+		"  AI_CONTEXT_MESSAGES 20  history messages sent as the conversation\n"
 		"  AI_CONCURRENCY   64     replies streamed at once by this process\n"
 		"  AI_MAX_TOKENS    512    longest reply, in tokens\n"
 		"  TOKEN_DELAY_MS   20     pause between tokens (0 for benchmarks)\n"
@@ -49,6 +56,33 @@ static void usage(FILE *f)
 		"  DRAIN_MS         5000   on SIGTERM, time given to replies in flight\n"
 		"  NODE_ID          hostname-pid\n"
 		"  LOG_LEVEL        info\n");
+}
+
+/* AI_BASE_URLS is a comma-separated list: each request goes to the next. */
+static void openai_config(struct worker_config *cfg)
+{
+	char *urls = strdup(env_str("AI_BASE_URLS", env_str("AI_BASE_URL", "")));
+	if (!urls)
+		abort();
+	for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
+		size_t n = strlen(u);
+		while (n && u[n - 1] == '/')
+			u[--n] = '\0';
+		if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+			die(100, "AI_BASE_URLS: %s is not an http(s) URL", u);
+		cfg->base_urls = realloc(cfg->base_urls, (size_t)(cfg->nurls + 1) * sizeof *cfg->base_urls);
+		if (!cfg->base_urls)
+			abort();
+		cfg->base_urls[cfg->nurls++] = u;
+	}
+	if (!cfg->nurls)
+		die(100, "AI_BACKEND=openai needs AI_BASE_URLS (e.g. http://127.0.0.1:8000/v1)");
+	cfg->openai = 1;
+	cfg->api_key = env_str("AI_API_KEY", "");
+	cfg->model = env_str("AI_MODEL", "gpt-4o-mini");
+	cfg->system_prompt = env_str("AI_SYSTEM_PROMPT", "");
+	cfg->timeout_ms = env_long("AI_TIMEOUT_MS", 30000, 100, 3600000);
+	cfg->context_items = env_long("AI_CONTEXT_MESSAGES", 20, 1, 1000);
 }
 
 static void read_jobs(struct worker *w);
@@ -137,11 +171,11 @@ static void heartbeat(uv_timer_t *t)
 	key_node_ai(k, w->node);
 	redisAsyncCommand(w->cmd.ac, NULL, NULL,
 			  "HSET %s id %s last_seen_ms %lld started_ms %lld active_jobs %ld "
-			  "concurrency %ld jobs_done %llu chunks %llu failures %llu backend builtin "
+			  "concurrency %ld jobs_done %llu chunks %llu failures %llu backend %s "
 			  "status %s", k, w->node, now, (long long)w->started_ms, w->nactive,
 			  w->cfg.concurrency, (unsigned long long)w->jobs_done,
 			  (unsigned long long)w->chunks, (unsigned long long)w->failures,
-			  w->stopping ? "draining" : "ok");
+			  w->cfg.openai ? "openai" : "builtin", w->stopping ? "draining" : "ok");
 	redisAsyncCommand(w->cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
 	redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ai(kz), now, w->node);
 }
@@ -219,8 +253,10 @@ int main(int argc, char **argv)
 		}
 	}
 	const char *backend = env_str("AI_BACKEND", "builtin");
-	if (strcmp(backend, "builtin") != 0)
-		die(100, "AI_BACKEND=%s: only builtin is available in this build", backend);
+	if (!strcmp(backend, "openai"))
+		openai_config(&w.cfg);
+	else if (strcmp(backend, "builtin") != 0)
+		die(100, "AI_BACKEND=%s: builtin or openai", backend);
 	w.cfg.concurrency = env_long("AI_CONCURRENCY", 64, 1, 100000);
 	w.cfg.max_tokens = env_long("AI_MAX_TOKENS", 512, 1, 1000000);
 	w.cfg.token_delay_ms = env_long("TOKEN_DELAY_MS", 20, 0, 60000);
@@ -249,6 +285,8 @@ int main(int argc, char **argv)
 
 	w.loop = uv_default_loop();
 	w.started_ms = now_ms();
+	if (w.cfg.openai && upstream_init(w.loop))
+		die(111, "libcurl failed to start");
 	w.jobs.data = w.cmd.data = &w;
 	w.jobs.on_ready = jobs_ready;
 	w.cmd.on_ready = cmd_ready;
@@ -264,8 +302,9 @@ int main(int argc, char **argv)
 	w.sigterm.data = w.sigint.data = &w;
 	uv_signal_start(&w.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&w.sigint, on_signal, SIGINT);
-	log_info("started", "version=%s backend=builtin concurrency=%ld token_delay_ms=%ld",
-		 VERSION, w.cfg.concurrency, w.cfg.token_delay_ms);
+	log_info("started", "version=%s backend=%s concurrency=%ld token_delay_ms=%ld endpoints=%d",
+		 VERSION, w.cfg.openai ? "openai" : "builtin", w.cfg.concurrency, w.cfg.token_delay_ms,
+		 w.cfg.nurls);
 
 	uv_run(w.loop, UV_RUN_DEFAULT);
 

@@ -22,6 +22,13 @@ struct worker_config {
 	long chunk_ttl_s;
 	long history_max;
 	long drain_ms;
+	/* AI_BACKEND=openai */
+	int openai;
+	char **base_urls;
+	int nurls;
+	const char *api_key, *model, *system_prompt;
+	long timeout_ms;
+	long context_items;       /* history items sent as the conversation */
 };
 
 struct job;
@@ -37,6 +44,7 @@ struct worker {
 	struct job *active;         /* doubly linked */
 	long nactive;
 	uint64_t jobs_done, chunks, failures;
+	unsigned next_url;          /* round robin over base_urls */
 	int64_t started_ms;
 	struct strbuf scratch;      /* frames being built; reused for every command */
 	uv_timer_t heartbeat;

@@ -1,0 +1,275 @@
+/* libcurl multi on libuv: curl tells which sockets to watch and when to
+ * wake it (socket_cb, timer_cb); uv_poll and uv_timer do the watching and
+ * hand control back with curl_multi_socket_action. */
+#include "upstream.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "openai.h"
+#include "sse.h"
+#include "strbuf.h"
+
+struct upstream {
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;
+	struct sse sse;
+	struct strbuf tok;
+	struct strbuf errbody;       /* the body of a non-200 answer, for the message */
+	uv_timer_t idle;
+	const struct upstream_cb *cb;
+	void *ud;
+	long timeout_ms, http;
+	int done, failed, timed_out;
+	char code[32], msg[200];
+};
+
+struct sock {
+	uv_poll_t poll;
+	curl_socket_t fd;
+};
+
+static CURLM *multi;
+static uv_loop_t *loop;
+static uv_timer_t multi_timer;
+
+static void upstream_free(struct upstream *u);
+
+static void finish(struct upstream *u, CURLcode res)
+{
+	int ok = u->done && !u->failed;
+	if (!ok && !u->code[0]) {
+		if (u->timed_out) {
+			snprintf(u->code, sizeof u->code, "timeout");
+			snprintf(u->msg, sizeof u->msg, "no answer from the AI server for %ld ms", u->timeout_ms);
+		} else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST) {
+			snprintf(u->code, sizeof u->code, "refused");
+			snprintf(u->msg, sizeof u->msg, "%s", curl_easy_strerror(res));
+		} else if (u->http && u->http != 200) {
+			snprintf(u->code, sizeof u->code, "http_%ld", u->http);
+			snprintf(u->msg, sizeof u->msg, "the AI server answered %ld: %.150s", u->http,
+				 u->errbody.buf ? u->errbody.buf : "");
+		} else {
+			snprintf(u->code, sizeof u->code, "upstream_error");
+			snprintf(u->msg, sizeof u->msg, "%s", res == CURLE_OK ? "the stream ended before [DONE]"
+									: curl_easy_strerror(res));
+		}
+	}
+	const struct upstream_cb *cb = u->cb;
+	void *ud = u->ud;
+	char code[32], msg[200];
+	memcpy(code, u->code, sizeof code);
+	memcpy(msg, u->msg, sizeof msg);
+	upstream_free(u);
+	cb->on_end(ud, ok, code, msg);
+}
+
+static void check_done(void)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct upstream *u;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&u);
+		finish(u, m->data.result);
+	}
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	struct sock *s = p->data;
+	int flags = status < 0 ? CURL_CSELECT_ERR : 0, running;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(multi, s->fd, flags, &running);
+	check_done();
+}
+
+static void sock_closed(uv_handle_t *h) { free(h->data); }
+
+static int socket_cb(CURL *e, curl_socket_t fd, int action, void *userp, void *socketp)
+{
+	struct sock *s = socketp;
+	(void)e;
+	(void)userp;
+	if (action == CURL_POLL_REMOVE) {
+		if (s) {
+			uv_poll_stop(&s->poll);
+			uv_close((uv_handle_t *)&s->poll, sock_closed);
+			curl_multi_assign(multi, fd, NULL);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof *s);
+		if (!s)
+			abort();
+		s->fd = fd;
+		uv_poll_init_socket(loop, &s->poll, fd);
+		s->poll.data = s;
+		curl_multi_assign(multi, fd, s);
+	}
+	int ev = (action & CURL_POLL_IN ? UV_READABLE : 0) | (action & CURL_POLL_OUT ? UV_WRITABLE : 0);
+	uv_poll_start(&s->poll, ev, on_poll);
+	return 0;
+}
+
+static void on_multi_timer(uv_timer_t *t)
+{
+	int running;
+	(void)t;
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done();
+}
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	(void)m;
+	(void)userp;
+	if (timeout_ms < 0)
+		uv_timer_stop(&multi_timer);
+	else
+		uv_timer_start(&multi_timer, on_multi_timer, (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+int upstream_init(uv_loop_t *l)
+{
+	loop = l;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(multi = curl_multi_init()))
+		return -1;
+	uv_timer_init(loop, &multi_timer);
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	return 0;
+}
+
+/* An event of the stream: a token, the end, or an error. */
+static int on_event(void *ud, const char *data, size_t len)
+{
+	struct upstream *u = ud;
+	sb_reset(&u->tok);
+	switch (openai_event(data, len, &u->tok, u->msg, sizeof u->msg)) {
+	case OA_TOKEN:
+		if (u->tok.len)
+			u->cb->on_token(u->ud, u->tok.buf, u->tok.len);
+		return 0;
+	case OA_DONE:
+		u->done = 1;
+		return 1;
+	case OA_ERROR:
+		u->failed = 1;
+		snprintf(u->code, sizeof u->code, "upstream_error");
+		return 1;
+	case OA_IGNORE:
+		return 0;
+	}
+	return 0;
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	struct upstream *u = t->data;
+	u->timed_out = 1;
+	curl_multi_remove_handle(multi, u->easy);
+	finish(u, CURLE_OPERATION_TIMEDOUT);
+}
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+	struct upstream *u = ud;
+	size_t len = sz * n;
+	uv_timer_start(&u->idle, on_idle, (uint64_t)u->timeout_ms, 0);
+	if (!u->http)
+		curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &u->http);
+	if (u->http != 200) {
+		if (u->errbody.len < 400)
+			sb_add(&u->errbody, p, len);
+		return len;
+	}
+	if (u->done || u->failed)
+		return 0;
+	int rc = sse_feed(&u->sse, p, len, on_event, u);
+	if (rc == -1) {
+		u->failed = 1;
+		snprintf(u->code, sizeof u->code, "upstream_error");
+		snprintf(u->msg, sizeof u->msg, "an event of the stream is too large");
+	}
+	/* stopping after [DONE] or an error: curl ends the transfer */
+	return rc ? 0 : len;
+}
+
+struct upstream *upstream_start(const char *url, const char *key, const char *body, size_t len,
+				long timeout_ms, const struct upstream_cb *cb, void *ud)
+{
+	struct upstream *u = calloc(1, sizeof *u);
+	if (!u)
+		abort();
+	u->cb = cb;
+	u->ud = ud;
+	u->timeout_ms = timeout_ms;
+	sse_init(&u->sse);
+	u->body = malloc(len + 1);
+	if (!u->body)
+		abort();
+	memcpy(u->body, body, len);
+	u->body[len] = '\0';
+	u->easy = curl_easy_init();
+	u->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	u->headers = curl_slist_append(u->headers, "Accept: text/event-stream");
+	if (key && key[0]) {
+		char h[600];
+		snprintf(h, sizeof h, "Authorization: Bearer %s", key);
+		u->headers = curl_slist_append(u->headers, h);
+	}
+	char full[1024];
+	snprintf(full, sizeof full, "%s/chat/completions", url);
+	curl_easy_setopt(u->easy, CURLOPT_URL, full);
+	curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, u->headers);
+	curl_easy_setopt(u->easy, CURLOPT_POSTFIELDS, u->body);
+	curl_easy_setopt(u->easy, CURLOPT_POSTFIELDSIZE, (long)len);
+	curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u);
+	curl_easy_setopt(u->easy, CURLOPT_PRIVATE, u);
+	curl_easy_setopt(u->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(u->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(u->easy, CURLOPT_FORBID_REUSE, 1L);
+	uv_timer_init(loop, &u->idle);
+	u->idle.data = u;
+	uv_timer_start(&u->idle, on_idle, (uint64_t)timeout_ms, 0);
+	curl_multi_add_handle(multi, u->easy);
+	return u;
+}
+
+static void idle_closed(uv_handle_t *h)
+{
+	struct upstream *u = h->data;
+	free(u);
+}
+
+static void upstream_free(struct upstream *u)
+{
+	curl_multi_remove_handle(multi, u->easy);
+	curl_easy_cleanup(u->easy);
+	curl_slist_free_all(u->headers);
+	free(u->body);
+	sse_release(&u->sse);
+	sb_release(&u->tok);
+	sb_release(&u->errbody);
+	uv_timer_stop(&u->idle);
+	uv_close((uv_handle_t *)&u->idle, idle_closed);
+}
+
+void upstream_abort(struct upstream *u)
+{
+	if (u)
+		upstream_free(u);
+}

@@ -1,0 +1,224 @@
+/* A stand-in OpenAI-compatible server for the tests: POST .../chat/completions
+ * answers with a known reply as an event stream, or fails, or stalls, as
+ * told on its command line, and records every request it gets.
+ *
+ *   fake-openai --port P --log FILE --tokens FILE [--mode MODE] [--delay-ms D]
+ *
+ * FILE of tokens: one JSON string literal per line ("Hello", " w\u00f6rld").
+ * MODE: ok (default), fail (HTTP 500), stall (no answer), stall-after:N
+ * (N tokens, then silence), error-after:N (N tokens, then an error event).
+ * With --mode-file F, each request reads "MODE [DELAY_MS]" from F, so that
+ * a test can change the behaviour of a running server.
+ * Events are cut across writes and bunched in one write on purpose, with
+ * comments in between, as real servers and proxies do. A request's headers
+ * and body go to the log; so does a client that hangs up mid-stream. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *log_path, *mode = "ok", *mode_file;
+static char mode_buf[64];
+static char **tokens;
+static int ntokens, delay_ms;
+
+static void pause_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static void note(const char *what, const char *text, size_t len)
+{
+	FILE *f = fopen(log_path, "a");
+	if (!f)
+		return;
+	fprintf(f, "=== %s\n", what);
+	fwrite(text, 1, len, f);
+	fputs("\n", f);
+	fclose(f);
+}
+
+static int put(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int puts_fd(int fd, const char *s) { return put(fd, s, strlen(s)); }
+
+/* Reads the request; returns its length in buf (headers and body). */
+static size_t read_request(int fd, char *buf, size_t cap)
+{
+	size_t len = 0, need = 0;
+	while (len < cap - 1) {
+		ssize_t r = read(fd, buf + len, cap - 1 - len);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		buf[len] = '\0';
+		char *end = strstr(buf, "\r\n\r\n");
+		if (!end)
+			continue;
+		if (!need) {
+			char *cl = strcasestr(buf, "content-length:");
+			need = (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+		}
+		if (len >= need)
+			break;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+static void serve(int fd)
+{
+	static char req[1 << 20];
+	size_t n = read_request(fd, req, sizeof req);
+	note("request", req, n);
+	FILE *mf = mode_file ? fopen(mode_file, "r") : NULL;
+	if (mf) {
+		char line[128] = "";
+		if (fgets(line, sizeof line, mf)) {
+			int d = -1;
+			if (sscanf(line, "%63s %d", mode_buf, &d) >= 1)
+				mode = mode_buf;
+			if (d >= 0)
+				delay_ms = d;
+		}
+		fclose(mf);
+	}
+	if (!strcmp(mode, "fail")) {
+		const char *body = "{\"error\":{\"message\":\"the stand-in was told to fail\"}}";
+		char head[200];
+		snprintf(head, sizeof head, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
+			 "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+		puts_fd(fd, head);
+		puts_fd(fd, body);
+		return;
+	}
+	if (!strcmp(mode, "stall")) {
+		pause_ms(120000);
+		return;
+	}
+	int stall_after = !strncmp(mode, "stall-after:", 12) ? atoi(mode + 12) : -1;
+	int error_after = !strncmp(mode, "error-after:", 12) ? atoi(mode + 12) : -1;
+	puts_fd(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+		    "Connection: close\r\n\r\n: keep-alive\n\n");
+	char ev[4096];
+	for (int i = 0; i < ntokens; i++) {
+		if (i == stall_after) {
+			pause_ms(120000);
+			return;
+		}
+		if (i == error_after) {
+			puts_fd(fd, "data: {\"error\":{\"message\":\"the stand-in broke\",\"type\":\"server_error\"}}\n\n");
+			return;
+		}
+		int len = snprintf(ev, sizeof ev, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\","
+				   "\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},\"finish_reason\":null}]}\n\n",
+				   tokens[i]);
+		int rc;
+		if (i % 3 == 1) {
+			/* cut in two writes */
+			rc = put(fd, ev, (size_t)len / 2);
+			pause_ms(2);
+			rc = rc ? rc : put(fd, ev + len / 2, (size_t)(len - len / 2));
+		} else if (i % 3 == 2 && i + 1 < ntokens && i + 1 != stall_after && i + 1 != error_after) {
+			/* two events and a comment in one write */
+			len += snprintf(ev + len, sizeof ev - (size_t)len, ": ping\n\ndata: {\"choices\":[{\"index\":0,"
+					"\"delta\":{\"content\":%s}}]}\r\n\r\n", tokens[i + 1]);
+			rc = put(fd, ev, (size_t)len);
+			i++;
+		} else
+			rc = put(fd, ev, (size_t)len);
+		if (rc) {
+			char what[64];
+			snprintf(what, sizeof what, "closed by client after %d tokens", i);
+			note(what, "", 0);
+			return;
+		}
+		if (delay_ms)
+			pause_ms(delay_ms);
+	}
+	puts_fd(fd, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+		    "data: [DONE]\n\n");
+}
+
+static void load_tokens(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		tokens = realloc(tokens, (size_t)(ntokens + 1) * sizeof *tokens);
+		tokens[ntokens++] = strdup(line);
+	}
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	int port = 0;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--port"))
+			port = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--log"))
+			log_path = argv[i + 1];
+		else if (!strcmp(argv[i], "--tokens"))
+			load_tokens(argv[i + 1]);
+		else if (!strcmp(argv[i], "--mode"))
+			mode = argv[i + 1];
+		else if (!strcmp(argv[i], "--mode-file"))
+			mode_file = argv[i + 1];
+		else if (!strcmp(argv[i], "--delay-ms"))
+			delay_ms = atoi(argv[i + 1]);
+	}
+	if (!port || !log_path || !ntokens) {
+		fprintf(stderr, "usage: fake-openai --port P --log FILE --tokens FILE [--mode M] [--delay-ms D]\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_IGN);
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 64)) {
+		perror("fake-openai: listen");
+		return 1;
+	}
+	for (;;) {
+		int c = accept(s, NULL, NULL);
+		if (c < 0)
+			continue;
+		if (fork() == 0) {
+			close(s);
+			serve(c);
+			shutdown(c, SHUT_WR);
+			close(c);
+			_exit(0);
+		}
+		close(c);
+	}
+}
