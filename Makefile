@@ -31,7 +31,8 @@ LIBS_recoverd := -luv -lhiredis
 LIBS_chat-cli := -ljson-c -lcurl
 LIBS_unit-tests := -luv -lhiredis -ljson-c
 
-.PHONY: all clean test test-asan unit run deps bench
+.PHONY: all clean test test-asan unit run deps bench fuzz
+.SECONDEXPANSION:
 all: $(BINS) build/fake-openai
 
 # Rebuild the programs when switching between SAN=0 and SAN=1.
@@ -59,7 +60,8 @@ $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 
 UNIT_SRC := $(wildcard t/unit/*.c)
 # the unit tests also cover pure parts of the programs
-UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-cli/reply.c src/ai-streamer/sse.c
+UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-cli/reply.c src/ai-streamer/sse.c \
+	src/ai-streamer/openai.c
 bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm
 
@@ -67,6 +69,22 @@ bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OB
 build/fake-openai: t/helpers/fake-openai.c
 	@mkdir -p build
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
+
+# libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]; corpora in t/fuzz/corpus/
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := sse
+FUZZ_SRC_sse := src/ai-streamer/sse.c src/ai-streamer/openai.c src/common/strbuf.c src/common/validate.c
+build/fuzz/%: t/fuzz/fuzz_%.c $$(FUZZ_SRC_%)
+	@mkdir -p build/fuzz
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Isrc -Isrc/common \
+		-I/usr/include/json-c -o $@ $^ -ljson-c
+
+fuzz: deps $(FUZZ_TARGETS:%=build/fuzz/%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t && \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			build/fuzz/corpus-$$t t/fuzz/corpus/$$t 2>&1 | tail -n 12 || exit 1; \
+	done
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 

@@ -10,6 +10,7 @@ int main(void)
 	test_misc();
 	test_reply();
 	test_sse();
+	test_openai();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

@@ -20,5 +20,6 @@ void test_request(void);
 void test_misc(void);
 void test_reply(void);
 void test_sse(void);
+void test_openai(void);
 
 #endif
