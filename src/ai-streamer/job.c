@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fifo.h"
 #include "frame.h"
 #include "keys.h"
 #include "log.h"
@@ -58,8 +59,7 @@ struct job {
 	int up_ended, attempts;
 	char *body;                    /* the request, kept for the next endpoint */
 	size_t body_len;
-	char **tq;                     /* tokens waiting for their append, a FIFO */
-	size_t tq_head, tq_len, tq_cap;
+	struct fifo tokens;            /* strings waiting for their append */
 	uv_timer_t timer;
 	int waiting;                   /* a command is in flight */
 };
@@ -69,9 +69,10 @@ static void step(struct job *j);
 static void job_closed(uv_handle_t *h)
 {
 	struct job *j = h->data;
-	for (size_t i = 0; i < j->tq_len; i++)
-		free(j->tq[(j->tq_head + i) % j->tq_cap]);
-	free(j->tq);
+	char *t;
+	while ((t = fifo_pop(&j->tokens)))
+		free(t);
+	fifo_release(&j->tokens);
 	free(j->up_token);
 	free(j->body);
 	free(j->prompt);
@@ -174,42 +175,35 @@ static void fail(struct job *j, const char *code, const char *msg)
 
 static void next_endpoint(struct job *j);
 
+/* Something arrived for a streaming job that was waiting for it. */
+static void kick(struct job *j)
+{
+	if (j->state == JOB_STREAMING && !j->waiting && !uv_is_active((uv_handle_t *)&j->timer))
+		step(j);
+}
+
 static void up_token(void *ud, const char *tok, size_t len)
 {
 	struct job *j = ud;
-	if (j->tq_len == j->tq_cap) {
-		size_t ncap = j->tq_cap ? j->tq_cap * 2 : 16;
-		char **nq = malloc(ncap * sizeof *nq);
-		if (!nq)
-			abort();
-		for (size_t i = 0; i < j->tq_len; i++)
-			nq[i] = j->tq[(j->tq_head + i) % j->tq_cap];
-		free(j->tq);
-		j->tq = nq;
-		j->tq_cap = ncap;
-		j->tq_head = 0;
-	}
 	char *t = strndup(tok, len);
 	if (!t)
 		abort();
-	j->tq[(j->tq_head + j->tq_len++) % j->tq_cap] = t;
-	if (j->state == JOB_STREAMING && !j->waiting && !uv_is_active((uv_handle_t *)&j->timer))
-		step(j);
+	fifo_push(&j->tokens, t);
+	kick(j);
 }
 
 static void up_end(void *ud, int ok, const char *code, const char *msg)
 {
 	struct job *j = ud;
 	j->up = NULL;
-	if (ok || j->next_index > 0 || j->tq_len > 0) {
+	if (ok || j->next_index > 0 || j->tokens.len > 0) {
 		/* the tokens received stay: the reply ends after they are written */
 		j->up_ended = ok ? 1 : -1;
 		if (!ok) {
 			snprintf(j->err_code, sizeof j->err_code, "%s", code);
 			snprintf(j->err_msg, sizeof j->err_msg, "%s", msg);
 		}
-		if (j->state == JOB_STREAMING && !j->waiting && !uv_is_active((uv_handle_t *)&j->timer))
-			step(j);
+		kick(j);
 		return;
 	}
 	log_warn("AI endpoint failed; trying the next", "message=%s code=%s error=\"%s\" attempt=%d",
@@ -269,12 +263,11 @@ static int take_token(struct job *j)
 		j->tok = j->token;
 		return j->token_len > 0;
 	}
-	if (!j->tq_len)
+	char *t = fifo_pop(&j->tokens);
+	if (!t)
 		return 0;
 	free(j->up_token);
-	j->up_token = j->tq[j->tq_head];
-	j->tq_head = (j->tq_head + 1) % j->tq_cap;
-	j->tq_len--;
+	j->up_token = t;
 	j->tok = j->up_token;
 	j->token_len = strlen(j->up_token);
 	return 1;

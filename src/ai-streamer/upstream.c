@@ -179,8 +179,7 @@ static void on_idle(uv_timer_t *t)
 {
 	struct upstream *u = t->data;
 	u->timed_out = 1;
-	curl_multi_remove_handle(multi, u->easy);
-	finish(u, CURLE_OPERATION_TIMEDOUT);
+	finish(u, CURLE_OPERATION_TIMEDOUT);  /* upstream_free takes it out of the multi handle */
 }
 
 static size_t on_data(char *p, size_t sz, size_t n, void *ud)

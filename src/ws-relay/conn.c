@@ -54,9 +54,10 @@ void msgbuf_unref(struct msgbuf *m)
 
 static void queue_clear(struct conn *c)
 {
-	for (size_t i = 0; i < c->qlen; i++)
-		msgbuf_unref(c->q[(c->qhead + i) % c->qcap]);
-	c->qlen = c->qbytes = 0;
+	struct msgbuf *m;
+	while ((m = fifo_pop(&c->q)))
+		msgbuf_unref(m);
+	c->qbytes = 0;
 }
 
 /* Held frames are freed only with the conn: drain_held may be walking them
@@ -68,7 +69,7 @@ void conn_unref(struct conn *c)
 	queue_clear(c);
 	for (size_t i = 0; i < c->nheld; i++)
 		msgbuf_unref(c->held[i]);
-	free(c->q);
+	fifo_release(&c->q);
 	free(c->held);
 	free(c->rx);
 	free(c);
@@ -87,20 +88,20 @@ void conn_close(struct conn *c, int code, const char *reason)
 
 int queue_has_room(const struct conn *c, size_t len)
 {
-	return c->qlen == 0 || ((long)c->qlen < relay.cfg.queue_frames &&
+	return c->q.len == 0 || ((long)c->q.len < relay.cfg.queue_frames &&
 				(long)(c->qbytes + len) <= relay.cfg.queue_bytes);
 }
 
 int queue_drained(const struct conn *c)
 {
-	return (long)c->qlen <= relay.cfg.queue_frames / 2 &&
+	return (long)c->q.len <= relay.cfg.queue_frames / 2 &&
 	       (long)c->qbytes <= relay.cfg.queue_bytes / 2;
 }
 
 void conn_too_slow(struct conn *c)
 {
 	relay.slow_closes++;
-	log_warn("slow consumer closed", "session=%s queued=%zu bytes=%zu held=%zu", c->sid, c->qlen,
+	log_warn("slow consumer closed", "session=%s queued=%zu bytes=%zu held=%zu", c->sid, c->q.len,
 		 c->qbytes, c->nheld);
 	conn_close(c, 4408, "too slow: reconnect and recover");
 }
@@ -113,23 +114,10 @@ int conn_send(struct conn *c, struct msgbuf *m)
 		conn_too_slow(c);
 		return -1;
 	}
-	if (c->qlen == c->qcap) {
-		size_t ncap = c->qcap ? c->qcap * 2 : 8;
-		struct msgbuf **nq = malloc(ncap * sizeof *nq);
-		if (!nq)
-			abort();
-		for (size_t i = 0; i < c->qlen; i++)
-			nq[i] = c->q[(c->qhead + i) % c->qcap];
-		free(c->q);
-		c->q = nq;
-		c->qcap = ncap;
-		c->qhead = 0;
-	}
 	m->refs++;
-	c->q[(c->qhead + c->qlen) % c->qcap] = m;
-	c->qlen++;
+	fifo_push(&c->q, m);
 	c->qbytes += m->len;
-	if (c->qlen == 1)
+	if (c->q.len == 1)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -170,11 +158,9 @@ static int write_one(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
 		return write_close(c);
-	if (!c->qlen)
+	struct msgbuf *m = fifo_pop(&c->q);
+	if (!m)
 		return 0;
-	struct msgbuf *m = c->q[c->qhead];
-	c->qhead = (c->qhead + 1) % c->qcap;
-	c->qlen--;
 	c->qbytes -= m->len;
 	int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
 	msgbuf_unref(m);
@@ -184,7 +170,7 @@ static int write_one(struct conn *c)
 	relay.frames_sent++;
 	if (c->paused_fill && queue_drained(c))
 		conn_fill_resume(c);
-	if (c->qlen)
+	if (c->q.len)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "aredis.h"
+#include "fifo.h"
 #include "frame.h"
 #include "redis_url.h"
 #include "validate.h"
@@ -73,8 +74,8 @@ struct conn {
 	struct msgbuf **held;         /* frames that arrived while syncing */
 	size_t nheld, capheld;
 
-	struct msgbuf **q;            /* send queue, a ring */
-	size_t qhead, qlen, qcap, qbytes;
+	struct fifo q;                /* send queue of struct msgbuf */
+	size_t qbytes;
 
 	char *rx;                     /* a client frame being reassembled */
 	size_t rxlen;

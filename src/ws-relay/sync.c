@@ -110,6 +110,15 @@ static void hold(struct conn *c, struct msgbuf *m)
 
 static void start_recover(struct conn *c, const char *mid, long last);
 
+/* Frame fi came past a hole: read what is missing of its message. */
+static void fill_gap_before(struct conn *c, const struct frame_info *fi)
+{
+	char mid[ID_MAX + 1];
+	memcpy(mid, fi->message_id, fi->message_id_len);
+	mid[fi->message_id_len] = '\0';
+	start_fill(c, FILL_GAP, mid, is_cur(c, mid, fi->message_id_len) ? c->cur_sent + 1 : 0);
+}
+
 /* Live frames that arrived while the socket was reading Redis, in order.
  * A position given on the URL is replayed first, so that its chunks come
  * before any live one (guarantee 2). */
@@ -132,10 +141,7 @@ static void drain_held(struct conn *c)
 		/* Past a few fills in a row the hole cannot be filled (its chunks
 		 * expired): let the frame through rather than stall the socket. */
 		if (a == ADMIT_GAP && c->fills < MAX_FILLS_PER_DRAIN) {
-			char mid[ID_MAX + 1];
-			memcpy(mid, fi->message_id, fi->message_id_len);
-			mid[fi->message_id_len] = '\0';
-			start_fill(c, FILL_GAP, mid, is_cur(c, mid, strlen(mid)) ? c->cur_sent + 1 : 0);
+			fill_gap_before(c, fi);
 			break;  /* this frame and the rest stay held */
 		}
 		if (a != ADMIT_DROP)
@@ -164,14 +170,10 @@ void conn_deliver(struct conn *c, struct msgbuf *m)
 		break;
 	case ADMIT_DROP:
 		break;
-	case ADMIT_GAP: {
-		char mid[ID_MAX + 1];
-		memcpy(mid, fi->message_id, fi->message_id_len);
-		mid[fi->message_id_len] = '\0';
+	case ADMIT_GAP:
 		hold(c, m);
-		start_fill(c, FILL_GAP, mid, is_cur(c, mid, strlen(mid)) ? c->cur_sent + 1 : 0);
+		fill_gap_before(c, fi);
 		break;
-	}
 	}
 }
 
@@ -358,7 +360,7 @@ static void start_fill_of(struct fill *f)
 	}
 	/* a replay goes out a queueful at a time (see conn_fill_resume); the
 	 * two frames of slack are for the end frame and recovery_status */
-	long room = relay.cfg.queue_frames - (long)c->qlen - 2;
+	long room = relay.cfg.queue_frames - (long)c->q.len - 2;
 	f->page = f->kind == FILL_SNAPSHOT ? -1 : room < 1 ? 1 : room > FILL_PAGE_MAX ? FILL_PAGE_MAX : room;
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
 	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld %ld", key_chunks(kchunks, f->mid), f->from,
