@@ -24,12 +24,12 @@ BINS := $(addprefix bin/,$(PROGRAMS)) bin/unit-tests
 COMMON_SRC := $(wildcard src/common/*.c)
 COMMON_OBJ := $(COMMON_SRC:src/%.c=$(OBJ)/%.o)
 
-LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c
-LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c
+LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c -lcrypto
+LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c -lcrypto
 LIBS_ai-streamer := -luv -lhiredis -ljson-c -lcurl
 LIBS_recoverd := -luv -lhiredis
-LIBS_chat-cli := -ljson-c -lcurl
-LIBS_unit-tests := -luv -lhiredis -ljson-c
+LIBS_chat-cli := -ljson-c -lcurl -lcrypto
+LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
 .PHONY: all clean test test-asan unit run deps bench fuzz
 .SECONDEXPANSION:

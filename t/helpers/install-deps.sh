@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libfcgi-dev libwebsockets-dev libhiredis-dev libjson-c-dev
 libcurl4-openssl-dev libuv1-dev redis-server redis-tools nginx supervisor bats bats-assert
-bats-support curl jq docker-compose procps iproute2 clang libclang-rt-14-dev"
+bats-support curl jq docker-compose procps iproute2 clang libclang-rt-14-dev libssl-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -11,6 +11,7 @@ int main(void)
 	test_reply();
 	test_sse();
 	test_openai();
+	test_jwt();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

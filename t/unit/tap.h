@@ -21,5 +21,6 @@ void test_misc(void);
 void test_reply(void);
 void test_sse(void);
 void test_openai(void);
+void test_jwt(void);
 
 #endif
