@@ -2,7 +2,7 @@
 -- chunks joined, so history and chunks always agree), the end frame, the
 -- chunk TTL, and the lease released. Only the lease holder may finish.
 -- KEYS: 1 stream:chunks:{M}  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:cancel:{M}
---       5 chat:history:{S}  6 stream:session:{S}
+--       5 chat:history:{S}  6 stream:session:{S}  7 streams:user:{U}
 -- ARGV: 1 owner  2 status  3 channel  4 end frame  5 ttl s  6 now_ms  7 history cap
 --       8 M  9 expected chunk count
 -- Returns the chunk count, or "lease", "index:<count>".
@@ -26,5 +26,6 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('ZREM', KEYS[7], ARGV[8])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return n

@@ -6,6 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jwt.h"
+
+static char bearer[JWT_MAX + 32];
+
+void api_set_token(const char *token)
+{
+	snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", token);
+}
+
 static size_t collect(char *p, size_t sz, size_t n, void *ud)
 {
 	sb_add(ud, p, sz * n);
@@ -22,9 +31,12 @@ static long request(const char *url, const struct strbuf *body, int timeout_s, s
 	if (!c)
 		return 0;
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (bearer[0])
+		h = curl_slist_append(h, bearer);
+	if (body)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	if (body) {
-		h = curl_slist_append(NULL, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->buf);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body->len);
 	}
@@ -57,8 +69,10 @@ char *api_post_chat(const char *base, const char *session, const char *user, con
 	snprintf(url, sizeof url, "%s/api/chat", base);
 	sb_adds(&body, "{\"session_id\":");
 	sb_add_json_str(&body, session, strlen(session));
-	sb_adds(&body, ",\"user_id\":");
-	sb_add_json_str(&body, user, strlen(user));
+	if (user) {
+		sb_adds(&body, ",\"user_id\":");
+		sb_add_json_str(&body, user, strlen(user));
+	}
 	sb_adds(&body, ",\"message\":");
 	sb_add_json_str(&body, message, strlen(message));
 	if (model) {
@@ -85,7 +99,8 @@ int api_history_item(const char *base, const char *session, const char *user, co
 	struct strbuf resp = STRBUF_INIT;
 	char url[1024];
 	int rc = -1;
-	snprintf(url, sizeof url, "%s/api/history/%s?user_id=%s", base, session, user);
+	snprintf(url, sizeof url, "%s/api/history/%s%s%s", base, session, user ? "?user_id=" : "",
+		 user ? user : "");
 	long http = request(url, NULL, timeout_s, &resp);
 	json_object *j = http == 200 ? json_tokener_parse(resp.buf ? resp.buf : "") : NULL, *msgs;
 	if (http && http != 200)

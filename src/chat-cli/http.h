@@ -4,7 +4,10 @@
 
 #include "strbuf.h"
 
-/* POST /api/chat; returns the message id (malloc'd), or NULL after saying
+/* Every request carries this bearer token from now on. */
+void api_set_token(const char *token);
+
+/* POST /api/chat (user NULL: the token's); returns the message id (malloc'd), or NULL after saying
  * why on stderr. */
 char *api_post_chat(const char *base, const char *session, const char *user, const char *message,
 		    const char *model, int timeout_s);

@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "http.h"
+#include "log.h"
 #include "reply.h"
 #include "strbuf.h"
 #include "util.h"
@@ -44,6 +46,7 @@ enum { GO_ON = -1, RECONNECT = -2, RECONNECT_NOW = -3 };
 
 struct opts {
 	const char *url, *ws_url, *session, *user, *message, *model, *follow_mid;
+	const char *token;   /* with a token the server knows the user: no user_id is sent */
 	int raw, watch, timeout_s, stats, reconnect, resume_frame, rcvbuf, stall_s;
 	int has_after;
 	long after;          /* --after I: chunks 0..I of --message are held already */
@@ -72,6 +75,7 @@ static void usage(FILE *f)
 		"  --url URL        the API base, through nginx (default http://127.0.0.1:8080)\n"
 		"  --ws-url URL     the WebSocket base (default: --url with ws://, path /ws/chat)\n"
 		"  --user U         user id (default: $USER or cli)\n"
+		"  --token T        an HS256 token for a server with AUTH_SECRET (or $CHAT_TOKEN)\n"
 		"  --model M        model to ask for\n"
 		"  --raw            print every frame as one JSON line\n"
 		"  --watch          do not send; follow the reply in progress or the next one\n"
@@ -84,7 +88,10 @@ static void usage(FILE *f)
 		"for testing the server:\n"
 		"  --drop-every N   close the connection after every N chunk frames, and resume\n"
 		"  --stall-after N  stop reading for --stall SEC (default 5) after N frames\n"
-		"  --rcvbuf BYTES   the socket's receive buffer\n");
+		"  --rcvbuf BYTES   the socket's receive buffer\n"
+		"       chat-cli token USER [--ttl SEC]\n"
+		"  prints a token for USER signed with AUTH_SECRET or AUTH_SECRET_FILE's first line\n"
+		"  (default ttl 3600; a negative ttl makes an expired one)\n");
 }
 
 static const char *jstr(json_object *o, const char *k)
@@ -158,7 +165,7 @@ static int finish_from_history(struct client *cl)
 	struct strbuf content = STRBUF_INIT;
 	char status[16];
 	int rc = EXIT_ERR;
-	if (api_history_item(cl->o->url, cl->o->session, cl->o->user, cl->r.mid, ms_left(cl) / 1000 + 1,
+	if (api_history_item(cl->o->url, cl->o->session, cl->o->token ? NULL : cl->o->user, cl->r.mid, ms_left(cl) / 1000 + 1,
 			     &content, status, sizeof status) != 0)
 		goto out;
 	size_t have = cl->r.text.len;
@@ -328,7 +335,7 @@ static int after_greeting(struct client *cl)
 {
 	const struct opts *o = cl->o;
 	if (o->message && !cl->posted) {
-		char *mid = api_post_chat(o->url, o->session, o->user, o->message, o->model,
+		char *mid = api_post_chat(o->url, o->session, o->token ? NULL : o->user, o->message, o->model,
 					  ms_left(cl) / 1000 + 1);
 		if (!mid)
 			return EXIT_ERR;
@@ -398,7 +405,10 @@ static int session_loop(struct client *cl, int *attempt)
 static void ws_path(const struct client *cl, char *out, size_t outlen)
 {
 	const struct opts *o = cl->o;
-	int n = snprintf(out, outlen, "%s?session_id=%s&user_id=%s", cl->path, o->session, o->user);
+	int n = o->token ? snprintf(out, outlen, "%s?session_id=%s&token=%s", cl->path, o->session,
+				    o->token)
+			 : snprintf(out, outlen, "%s?session_id=%s&user_id=%s", cl->path, o->session,
+				    o->user);
 	if (resuming(cl) && !o->resume_frame && n > 0 && (size_t)n < outlen)
 		snprintf(out + n, outlen - (size_t)n, "&messageId=%s&lastChunkIndex=%ld", cl->r.mid,
 			 reply_last(&cl->r));
@@ -414,7 +424,7 @@ static int run(struct client *cl)
 			fprintf(stderr, "chat-cli: timed out after %d s\n", o->timeout_s);
 			return EXIT_TIMEOUT;
 		}
-		char path[1400], err[256];
+		char path[JWT_MAX + 1400], err[256];
 		ws_path(cl, path, sizeof path);
 		int rc;
 		if (ws_connect(&cl->ws, cl->host, cl->port, path, left < 5000 ? left : 5000, o->rcvbuf, err,
@@ -436,8 +446,35 @@ static int run(struct client *cl)
 	}
 }
 
+/* chat-cli token USER [--ttl SEC] */
+static int make_token(int argc, char **argv)
+{
+	long ttl = 3600;
+	if (argc < 3 || !valid_id(argv[2], strlen(argv[2])) ||
+	    (argc == 5 && (strcmp(argv[3], "--ttl") || parse_long(argv[4], -86400L * 365, 86400L * 365, &ttl))) ||
+	    (argc != 3 && argc != 5)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	struct auth a;
+	auth_load(&a);
+	if (!a.enabled) {
+		fprintf(stderr, "chat-cli: token: set AUTH_SECRET or AUTH_SECRET_FILE\n");
+		return EXIT_USAGE;
+	}
+	struct strbuf sb = STRBUF_INIT;
+	int64_t now = now_ms() / 1000;
+	jwt_sign(&sb, argv[2], now, now + ttl, a.keys.key[0], a.keys.len[0]);
+	printf("%s\n", sb.buf);
+	sb_release(&sb);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	log_init("chat-cli");
+	if (argc > 1 && !strcmp(argv[1], "token"))
+		return make_token(argc, argv);
 	struct opts o = { .url = "http://127.0.0.1:8080", .timeout_s = 60, .reconnect = 1,
 			  .stall_s = 5 };
 	o.user = env_str("USER", "cli");
@@ -460,6 +497,8 @@ int main(int argc, char **argv)
 			o.session = argv[++i];
 		else if (!strcmp(a, "--user") && has)
 			o.user = argv[++i];
+		else if (!strcmp(a, "--token") && has)
+			o.token = argv[++i];
 		else if (!strcmp(a, "--message") && has)
 			o.follow_mid = argv[++i];
 		else if (!strcmp(a, "--model") && has)
@@ -505,6 +544,16 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	if (!o.token && getenv("CHAT_TOKEN") && *getenv("CHAT_TOKEN"))
+		o.token = getenv("CHAT_TOKEN");
+	if (o.token) {
+		if (strlen(o.token) > JWT_MAX || strspn(o.token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+							"0123456789-_.") != strlen(o.token)) {
+			fprintf(stderr, "chat-cli: --token: not a JWT\n");
+			return EXIT_USAGE;
+		}
+		api_set_token(o.token);
+	}
 	struct client cl = { .o = &o };
 	char path[1024];
 	if (url_split(o.ws_url ? o.ws_url : o.url, cl.host, sizeof cl.host, &cl.port, path,

@@ -14,6 +14,8 @@
 #include "request.h"
 #include "util.h"
 
+#define RATE_WINDOW_MS 60000
+
 void api_error(struct http_response *res, int status, const char *code, const char *message)
 {
 	res->status = status;
@@ -93,12 +95,35 @@ static int read_replies(struct api *api, int n, redisReply **out, struct http_re
 	return 0;
 }
 
+/* With a token, the user is the token's: a user_id in the request may only
+ * repeat it. Returns 0, or -1 with res filled. */
+static int take_user(const struct http_request *req, char user_id[ID_MAX + 1],
+		     struct http_response *res)
+{
+	if (!req->user) {
+		if (user_id[0])
+			return 0;
+		api_error(res, 400, "invalid_request", "user_id is required");
+		return -1;
+	}
+	if (user_id[0] && strcmp(user_id, req->user) != 0) {
+		api_error(res, 403, "forbidden", "user_id is not the token's user");
+		return -1;
+	}
+	snprintf(user_id, ID_MAX + 1, "%s", req->user);
+	return 0;
+}
+
 static void handle_chat(struct api *api, const struct http_request *req, struct http_response *res)
 {
 	struct chat_request cr;
 	struct api_error err;
 	if (parse_chat_request(req->body, req->body_len, api->cfg.max_message, &cr, &err)) {
 		api_error(res, err.status, err.code, err.message);
+		return;
+	}
+	if (take_user(req, cr.user_id, res)) {
+		chat_request_release(&cr);
 		return;
 	}
 	redisContext *c = redis_of(api);
@@ -117,20 +142,28 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 	struct strbuf item = STRBUF_INIT;
 	history_item(&item, user_mid, "user", cr.message, cr.message_len, "complete", now);
 
-	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], knodes[KEY_MAX];
+	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], knodes[KEY_MAX],
+		krate[KEY_MAX], kstreams[KEY_MAX];
 	const char *keys[] = { key_session(ksession, cr.session_id), key_history(khist, cr.session_id),
-			       key_meta(kmeta, mid), key_jobs(kjobs), key_nodes_ai(knodes) };
-	char snow[24], sfresh[24], shist[24], sjobs[24];
+			       key_meta(kmeta, mid), key_jobs(kjobs), key_nodes_ai(knodes),
+			       key_ratelimit_chat(krate, cr.user_id, (long long)(now / RATE_WINDOW_MS)),
+			       key_streams_user(kstreams, cr.user_id) };
+	char snow[24], sfresh[24], shist[24], sjobs[24], srate[24], sleft[24], sstreams[24], sstale[24];
 	snprintf(snow, sizeof snow, "%lld", (long long)now);
 	snprintf(sfresh, sizeof sfresh, "%lld", (long long)(now - api->cfg.node_stale_ms));
 	snprintf(shist, sizeof shist, "%ld", api->cfg.history_max);
 	snprintf(sjobs, sizeof sjobs, "%ld", api->cfg.jobs_maxlen);
+	snprintf(srate, sizeof srate, "%ld", api->cfg.chat_per_min);
+	snprintf(sleft, sizeof sleft, "%lld", (long long)(RATE_WINDOW_MS - now % RATE_WINDOW_MS));
+	snprintf(sstreams, sizeof sstreams, "%ld", api->cfg.streams_per_user);
+	snprintf(sstale, sizeof sstale, "%ld", api->cfg.stream_stale_ms);
 	const char *args[] = { cr.session_id, cr.user_id, mid, item.buf, cr.model, cr.message,
-			       snow, sfresh, shist, sjobs };
+			       snow, sfresh, shist, sjobs, srate, sleft, sstreams, sstale };
 	size_t lens[] = { strlen(cr.session_id), strlen(cr.user_id), strlen(mid), item.len,
 			  strlen(cr.model), cr.message_len, strlen(snow), strlen(sfresh),
-			  strlen(shist), strlen(sjobs) };
-	redisReply *r = checked(api, rs_eval(c, SCRIPT_ENQUEUE, 5, keys, 10, args, lens));
+			  strlen(shist), strlen(sjobs), strlen(srate), strlen(sleft),
+			  strlen(sstreams), strlen(sstale) };
+	redisReply *r = checked(api, rs_eval(c, SCRIPT_ENQUEUE, 7, keys, 14, args, lens));
 	sb_release(&item);
 
 	if (!r)
@@ -156,6 +189,19 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 			snprintf(msg, sizeof msg, "message %.64s is still streaming in this session",
 				 detail);
 			api_error(res, 409, "stream_in_progress", msg);
+		} else if (strcmp(status, "rate_limited") == 0) {
+			char msg[120];
+			snprintf(msg, sizeof msg, "more than %ld messages in a minute", api->cfg.chat_per_min);
+			api_error(res, 429, "rate_limited", msg);
+			snprintf(res->headers, sizeof res->headers, "Retry-After: %ld\r\n",
+				 (atol(detail) + 999) / 1000 > 0 ? (atol(detail) + 999) / 1000 : 1);
+			log_info("chat rate limited", "session=%s user=%s", cr.session_id, cr.user_id);
+		} else if (strcmp(status, "too_many_streams") == 0) {
+			char msg[120];
+			snprintf(msg, sizeof msg, "%ld replies are already streaming for this user",
+				 api->cfg.streams_per_user);
+			api_error(res, 429, "rate_limited", msg);
+			snprintf(res->headers, sizeof res->headers, "Retry-After: 2\r\n");
 		} else if (strcmp(status, "no_worker") == 0) {
 			unavailable(res, "no AI worker is running");
 		} else
@@ -175,6 +221,8 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 		api_error(res, err.status, err.code, err.message);
 		return;
 	}
+	if (req->user && take_user(req, cr.user_id, res))
+		return;
 	redisContext *c = redis_of(api);
 	if (!c) {
 		unavailable(res, "redis is unreachable");
@@ -213,8 +261,9 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 	freeReplyObject(r);
 }
 
-/* The owner check of GET endpoints: a user_id on the query string must be
- * the session's owner. Returns 0 when allowed, -1 with res filled. */
+/* The owner check of GET endpoints: the reader is the token's user, or in
+ * development mode the user_id of the query string, if any. Returns 0 when
+ * allowed, -1 with res filled. */
 static int check_reader(const struct http_request *req, const char *owner,
 			struct http_response *res)
 {
@@ -223,6 +272,14 @@ static int check_reader(const struct http_request *req, const char *owner,
 	if (q < 0 || (q == 1 && !valid_id(user, strlen(user)))) {
 		api_error(res, 400, "invalid_request", "user_id must be 1-64 characters of [A-Za-z0-9_.:-]");
 		return -1;
+	}
+	if (req->user) {
+		if (q == 1 && strcmp(user, req->user) != 0) {
+			api_error(res, 403, "forbidden", "user_id is not the token's user");
+			return -1;
+		}
+		snprintf(user, sizeof user, "%s", req->user);
+		q = 1;
 	}
 	if (q == 1 && owner && *owner && strcmp(owner, user) != 0) {
 		api_error(res, 403, "forbidden", "this conversation belongs to another user");
@@ -477,13 +534,42 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 	freeReplyObject(ids);
 }
 
-void api_handle(struct api *api, const struct http_request *req, struct http_response *res)
+/* With a secret configured, every route but the health checks needs a
+ * valid token; the request then acts as the token's user. */
+static int authenticate(struct api *api, enum route route, struct http_request *req,
+			char user[ID_MAX + 1], struct http_response *res)
 {
-	char id[ID_MAX + 1];
+	if (!api->auth.enabled || route == ROUTE_NONE || route == ROUTE_HEALTH ||
+	    route == ROUTE_AI_HEALTH)
+		return 0;
+	enum jwt_result r = req->authorization && *req->authorization
+				    ? auth_check(&api->auth, req->authorization, 1, user)
+				    : JWT_MALFORMED;
+	if (r != JWT_OK) {
+		api_error(res, 401, "unauthorized", req->authorization && *req->authorization
+			  ? jwt_result_text(r) : "a bearer token is required");
+		snprintf(res->headers, sizeof res->headers,
+			 "WWW-Authenticate: Bearer realm=\"streamchat\"%s\r\n",
+			 req->authorization && *req->authorization ? ", error=\"invalid_token\"" : "");
+		log_info("unauthorized", "path=%.100s reason=\"%s\"", req->path, jwt_result_text(r));
+		return -1;
+	}
+	req->user = user;
+	return 0;
+}
+
+void api_handle(struct api *api, const struct http_request *in, struct http_response *res)
+{
+	char id[ID_MAX + 1], user[ID_MAX + 1];
 	struct api_error err;
+	struct http_request rq = *in, *req = &rq;
 	res->status = 500;
 	res->headers[0] = '\0';
-	switch (route_match(req->path, req->method, id, &err)) {
+	rq.user = NULL;
+	enum route route = route_match(req->path, req->method, id, &err);
+	if (authenticate(api, route, req, user, res))
+		return;
+	switch (route) {
 	case ROUTE_CHAT: handle_chat(api, req, res); break;
 	case ROUTE_HISTORY: handle_history(api, req, id, res); break;
 	case ROUTE_STREAM: handle_stream(api, req, id, res); break;

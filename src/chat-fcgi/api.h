@@ -6,6 +6,7 @@
 #include <hiredis.h>
 #include <stddef.h>
 
+#include "auth.h"
 #include "redis_url.h"
 #include "strbuf.h"
 
@@ -18,10 +19,14 @@ struct api_config {
 	long node_stale_ms;        /* heartbeat age past which a node is unhealthy */
 	int redis_timeout_ms;
 	long cancel_ttl_s;
+	long chat_per_min;         /* POST /api/chat per user per minute */
+	long streams_per_user;     /* replies one user may have queued or streaming */
+	long stream_stale_ms;      /* age past which such a reply no longer counts */
 };
 
 struct api {
 	struct api_config cfg;
+	struct auth auth;
 	redisContext *redis;       /* NULL while Redis is unreachable */
 	long long last_connect_us;
 };
@@ -32,6 +37,9 @@ struct http_request {
 	const char *query;         /* may be "" */
 	const char *body;
 	size_t body_len;
+	const char *authorization; /* the Authorization header, or NULL */
+	const char *user;          /* set by api_handle: the token's user, or NULL in
+				      development mode (then ids are taken as given) */
 };
 
 struct http_response {

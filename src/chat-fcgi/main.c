@@ -49,6 +49,11 @@ static void usage(FILE *f)
 		"  NODE_STALE_MS      3000  heartbeat age past which a worker is unhealthy\n"
 		"  CANCEL_TTL_S       300   how long a cancel mark waits for its worker\n"
 		"  REDIS_TIMEOUT_MS   2000  a Redis stall shorter than this delays a request, not fails it\n"
+		"  AUTH_SECRET        unset: development mode, user ids taken as given; set: HS256 tokens\n"
+		"  AUTH_SECRET_FILE   one secret per line (the first signs, all verify)\n"
+		"  AUTH_LEEWAY_S      30    clock skew allowed on exp\n"
+		"  CHAT_PER_MIN       30    POST /api/chat per user per minute (429 past it)\n"
+		"  STREAMS_PER_USER   4     replies one user may have streaming at once\n"
 		"  NODE_ID            hostname-pid\n"
 		"  LOG_LEVEL          info  (debug, info, warn, error)\n");
 }
@@ -131,7 +136,8 @@ static void serve(struct api *api, FCGX_Request *rq)
 		goto send;
 	}
 	body[len] = '\0';
-	struct http_request req = { method, path, query, body, (size_t)len };
+	struct http_request req = { method, path, query, body, (size_t)len,
+				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL };
 	api_handle(api, &req, &res);
 send:
 	respond(rq, &res, method && strcmp(method, "HEAD") == 0);
@@ -171,6 +177,10 @@ int main(int argc, char **argv)
 	api.cfg.node_stale_ms = env_long("NODE_STALE_MS", 3000, 100, 3600000);
 	api.cfg.cancel_ttl_s = env_long("CANCEL_TTL_S", 300, 1, 86400);
 	api.cfg.redis_timeout_ms = (int)env_long("REDIS_TIMEOUT_MS", 2000, 10, 60000);
+	api.cfg.chat_per_min = env_long("CHAT_PER_MIN", 30, 1, 100000000);
+	api.cfg.streams_per_user = env_long("STREAMS_PER_USER", 4, 1, 1000000);
+	api.cfg.stream_stale_ms = env_long("STREAM_STALE_MS", 3600000, 1000, 86400000);
+	auth_load(&api.auth);
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;
@@ -188,8 +198,11 @@ int main(int argc, char **argv)
 	}
 	FCGX_Request rq;
 	FCGX_InitRequest(&rq, fd, 0);
-	log_info("started", "version=%s redis=%s:%d auth=development", VERSION,
-		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port);
+	log_info("started", "version=%s redis=%s:%d auth=%s", VERSION,
+		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port,
+		 auth_mode(&api.auth));
+	if (!api.auth.enabled)
+		log_warn("development mode: no AUTH_SECRET, so user ids are taken as given", NULL);
 	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
 		busy = 1;
 		serve(&api, &rq);

@@ -170,7 +170,7 @@ int parse_chat_request(const char *body, size_t len, size_t max_message,
 	size_t msg_len, model_len;
 	int rc = -1;
 	if (get_id(obj, "session_id", 1, out->session_id, err) ||
-	    get_id(obj, "user_id", 1, out->user_id, err) ||
+	    get_id(obj, "user_id", 0, out->user_id, err) ||
 	    get_string(obj, "message", 1, &msg, &msg_len, err) ||
 	    get_string(obj, "model", 0, &model, &model_len, err))
 		goto done;

@@ -37,6 +37,14 @@ char *key_sessions_node(char *o, const char *n) { return name(o, "sessions:node:
 char *key_node_ws(char *o, const char *n) { return name(o, "node:ws:", n); }
 char *key_node_ai(char *o, const char *n) { return name(o, "node:ai:", n); }
 char *key_node_recoverd(char *o, const char *n) { return name(o, "node:recoverd:", n); }
+char *key_streams_user(char *o, const char *u) { return name(o, "streams:user:", u); }
+
+char *key_ratelimit_chat(char *o, const char *u, long long window)
+{
+	snprintf(o, KEY_MAX, "%sratelimit:chat:{%s}:%lld", prefix, u, window);
+	return o;
+}
+
 char *key_nodes_ws(char *o) { return name(o, "nodes:ws", NULL); }
 char *key_nodes_ai(char *o) { return name(o, "nodes:ai", NULL); }
 

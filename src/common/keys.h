@@ -30,6 +30,10 @@ char *key_node_ai(char *out, const char *node_id);
 char *key_node_recoverd(char *out, const char *node_id);
 /* Sorted sets of node ids scored by last heartbeat (ms): how /api/ai-health
  * and recoverd find nodes whose heartbeat hash has already expired. */
+/* the user's replies queued or streaming: message id -> enqueue time */
+char *key_streams_user(char *out, const char *user_id);
+/* the user's /api/chat requests in fixed window number `window` */
+char *key_ratelimit_chat(char *out, const char *user_id, long long window);
 char *key_nodes_ws(char *out);
 char *key_nodes_ai(char *out);
 

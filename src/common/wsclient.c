@@ -147,7 +147,7 @@ int ws_connect(struct wsclient *ws, const char *host, int port, const char *path
 		key[o++] = i + 2 < 16 ? b64[v & 63] : '=';
 		key[o] = '\0';
 	}
-	char req[4096];
+	char req[8192];
 	int n = snprintf(req, sizeof req,
 			 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 			 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"

@@ -180,10 +180,21 @@ static void send_small(struct conn *c, const char *json)
 	conn_send_text(c, json, strlen(json));
 }
 
-/* A frame from the client. Bad input closes only this socket (4400). */
+/* A frame from the client. Bad input closes only this socket (4400), and
+ * so does a flood (1008). */
 static void client_frame(struct conn *c, const char *buf, size_t len)
 {
 	struct frame_info fi;
+	int64_t second = mono_us() / 1000000;
+	if (second != c->rx_second) {
+		c->rx_second = second;
+		c->rx_frames = 0;
+	}
+	if (++c->rx_frames > relay.cfg.client_fps) {
+		relay.bad_frames++;
+		conn_close(c, 1008, "too many frames: slow down");
+		return;
+	}
 	if (!valid_utf8(buf, len) || frame_peek(buf, len, &fi) != 0) {
 		relay.bad_frames++;
 		conn_close(c, 4400, "frames must be JSON objects");
@@ -232,7 +243,7 @@ static int path_ok(struct lws *wsi)
 /* Reads name from the query string into out; 1 found, 0 absent or bad. */
 static int urlarg(struct lws *wsi, const char *name, char *out, size_t outlen)
 {
-	char buf[256];
+	char buf[JWT_MAX + 64];
 	char key[32];
 	snprintf(key, sizeof key, "%s=", name);
 	const char *v = lws_get_urlarg_by_name(wsi, key, buf, sizeof buf);
@@ -257,10 +268,26 @@ static int established(struct lws *wsi, struct pss *pss)
 		return refuse(wsi, 1001, "node draining: reconnect");
 	if (!path_ok(wsi))
 		return refuse(wsi, 4400, "unknown path: use /ws/chat");
+	int has_uid = urlarg(wsi, "user_id", uid, sizeof uid);
 	if (!urlarg(wsi, "session_id", sid, sizeof sid) || !valid_id(sid, strlen(sid)) ||
-	    !urlarg(wsi, "user_id", uid, sizeof uid) || !valid_id(uid, strlen(uid))) {
+	    (has_uid && !valid_id(uid, strlen(uid))) || (!has_uid && !relay.auth.enabled)) {
 		relay.bad_frames++;
 		return refuse(wsi, 4400, "session_id and user_id: 1-64 of [A-Za-z0-9_.:-]");
+	}
+	if (relay.auth.enabled) {
+		char token[JWT_MAX + 1], user[ID_MAX + 1];
+		enum jwt_result r = urlarg(wsi, "token", token, sizeof token)
+					    ? auth_check(&relay.auth, token, 0, user) : JWT_MALFORMED;
+		if (r != JWT_OK) {
+			relay.auth_failures++;
+			log_info("unauthorized", "session=%s reason=\"%s\"", sid, jwt_result_text(r));
+			return refuse(wsi, 4401, r == JWT_EXPIRED ? "token expired" : "a valid token is required");
+		}
+		if (has_uid && strcmp(uid, user) != 0) {
+			relay.auth_failures++;
+			return refuse(wsi, 4403, "user_id is not the token's user");
+		}
+		memcpy(uid, user, sizeof user);
 	}
 	int has_mid = urlarg(wsi, "messageId", mid, sizeof mid);
 	int has_last = urlarg(wsi, "lastChunkIndex", last, sizeof last);

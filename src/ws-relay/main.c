@@ -47,7 +47,9 @@ static void usage(FILE *f)
 		"  SOCKET_SNDBUF         0        kernel send buffer per socket (0: autotuned)\n"
 		"  MAX_CLIENT_FRAME      4096     bytes of one client frame\n"
 		"  HISTORY_LIMIT         100      messages in the history frame\n"
+		"  CLIENT_FRAMES_PER_S   20       frames one socket may send per second (1008 past it)\n"
 		"  DRAIN_MS              3000     on SIGTERM, time to close sockets with 1001\n"
+		"  AUTH_SECRET, AUTH_SECRET_FILE  set: an HS256 token (token=) is required (4401)\n"
 		"  NODE_ID               ws-hostname-pid\n"
 		"  LOG_LEVEL             info\n");
 }
@@ -152,6 +154,8 @@ int main(int argc, char **argv)
 	relay.cfg.max_client_frame = env_long("MAX_CLIENT_FRAME", 4096, 64, 1L << 20);
 	relay.cfg.history_limit = env_long("HISTORY_LIMIT", 100, 1, 100000);
 	relay.cfg.drain_ms = env_long("DRAIN_MS", 3000, 0, 600000);
+	relay.cfg.client_fps = env_long("CLIENT_FRAMES_PER_S", 20, 1, 1000000);
+	auth_load(&relay.auth);
 	signal(SIGPIPE, SIG_IGN);
 
 	relay.loop = uv_default_loop();
@@ -186,7 +190,9 @@ int main(int argc, char **argv)
 	uv_signal_init(relay.loop, &sigint_watch);
 	uv_signal_start(&sigterm_watch, on_signal, SIGTERM);
 	uv_signal_start(&sigint_watch, on_signal, SIGINT);
-	log_info("started", "version=%s port=%d auth=development", VERSION, relay.cfg.port);
+	log_info("started", "version=%s port=%d auth=%s", VERSION, relay.cfg.port, auth_mode(&relay.auth));
+	if (!relay.auth.enabled)
+		log_warn("development mode: no AUTH_SECRET, so user ids are taken as given", NULL);
 
 	uv_run(relay.loop, UV_RUN_DEFAULT);
 

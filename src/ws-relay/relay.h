@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "aredis.h"
+#include "auth.h"
 #include "fifo.h"
 #include "frame.h"
 #include "redis_url.h"
@@ -23,6 +24,7 @@ struct relay_config {
 	long max_client_frame;    /* largest frame a client may send */
 	long history_limit;       /* messages sent in the history frame */
 	long drain_ms;
+	long client_fps;          /* frames a client may send per second */
 };
 
 /* A frame to send, shared by every socket that sends it; LWS_PRE bytes of
@@ -79,6 +81,8 @@ struct conn {
 
 	char *rx;                     /* a client frame being reassembled */
 	size_t rxlen;
+	int64_t rx_second;            /* the second the client's frames are counted in */
+	long rx_frames;
 
 	int close_code;
 	int close_sent;               /* the close frame is written or buffered */
@@ -93,8 +97,9 @@ struct relay {
 	struct lws_context *lws;
 	struct aredis sub;            /* the one subscriber connection */
 	struct aredis cmd;            /* reads and registry writes */
+	struct auth auth;
 	long nconns, nsessions;
-	uint64_t frames_sent, recoveries, slow_closes, bad_frames;
+	uint64_t frames_sent, recoveries, slow_closes, bad_frames, auth_failures;
 	int stopping;
 	int64_t started_ms;
 };

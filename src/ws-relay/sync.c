@@ -425,7 +425,7 @@ void conn_recover(struct conn *c, const char *mid, long last)
 	start_recover(c, mid, last);
 }
 
-/* Reply to MULTI HGETALL session, LRANGE history, EXEC. */
+/* Reply to MULTI HSETNX session userId, HGETALL session, LRANGE history, EXEC. */
 static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct fill *f = priv;
@@ -434,12 +434,14 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 	(void)ac;
 	if (request_failed(c, r))
 		goto out;
-	redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
-	redisReply *hist = sess ? r->element[1] : NULL;
-	const char *mid = NULL, *status = NULL, *total = NULL;
+	redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
+	redisReply *hist = sess ? r->element[2] : NULL;
+	const char *mid = NULL, *status = NULL, *total = NULL, *owner = NULL;
 	for (size_t i = 0; sess && sess->type == REDIS_REPLY_ARRAY && i + 1 < sess->elements; i += 2) {
 		const char *k = sess->element[i]->str;
-		if (!strcmp(k, "messageId"))
+		if (!strcmp(k, "userId"))
+			owner = sess->element[i + 1]->str;
+		else if (!strcmp(k, "messageId"))
 			mid = sess->element[i + 1]->str;
 		else if (!strcmp(k, "status"))
 			status = sess->element[i + 1]->str;
@@ -448,6 +450,12 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	if (mid && !valid_message_id(mid, strlen(mid)))
 		mid = NULL;
+	if (owner && strcmp(owner, c->uid) != 0) {
+		/* nothing of the session has been sent: frames held so far go with it */
+		log_info("forbidden", "session=%s user=%s", c->sid, c->uid);
+		conn_close(c, 4403, "this session belongs to another user");
+		goto out;
+	}
 
 	if (c->greeted) {
 		/* back from a Redis outage: fill what this socket missed of the reply
@@ -507,7 +515,10 @@ void conn_sync(struct conn *c)
 	c->fills = 0;
 	struct fill *f = fill_new(c, FILL_GAP, "", 0);
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	redisAsyncCommand(ac, NULL, NULL, "HGETALL %s", key_session(ksess, c->sid));
+	/* a session belongs to its first user, whether it first posts or listens:
+	 * else a listener could wait in an empty session for another's reply */
+	redisAsyncCommand(ac, NULL, NULL, "HSETNX %s userId %s", key_session(ksess, c->sid), c->uid);
+	redisAsyncCommand(ac, NULL, NULL, "HGETALL %s", ksess);
 	/* a socket already greeted needs only the session's current reply */
 	if (c->greeted)
 		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s 1 0", key_history(khist, c->sid));
