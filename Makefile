@@ -33,7 +33,7 @@ LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
 .PHONY: all clean test test-asan unit run deps bench fuzz
 .SECONDEXPANSION:
-all: $(BINS) build/fake-openai
+all: $(BINS) build/fake-openai build/ws-poke
 
 # Rebuild the programs when switching between SAN=0 and SAN=1.
 bin/.variant: FORCE
@@ -61,7 +61,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 UNIT_SRC := $(wildcard t/unit/*.c)
 # the unit tests also cover pure parts of the programs
 UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-cli/reply.c src/ai-streamer/sse.c \
-	src/ai-streamer/openai.c
+	src/ai-streamer/openai.c src/ws-relay/client_frame.c
 bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm
 
@@ -70,14 +70,23 @@ build/fake-openai: t/helpers/fake-openai.c
 	@mkdir -p build
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 
+build/ws-poke: t/helpers/ws-poke.c $(OBJ)/libcommon.a
+	@mkdir -p build
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lm
+
 # libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]; corpora in t/fuzz/corpus/
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := sse
-FUZZ_SRC_sse := src/ai-streamer/sse.c src/ai-streamer/openai.c src/common/strbuf.c src/common/validate.c
+FUZZ_TARGETS := sse request client_frame jwt
+FUZZ_COMMON := src/common/strbuf.c src/common/validate.c
+FUZZ_SRC_sse := src/ai-streamer/sse.c src/ai-streamer/openai.c $(FUZZ_COMMON)
+FUZZ_SRC_request := src/chat-fcgi/request.c $(FUZZ_COMMON)
+FUZZ_SRC_client_frame := src/ws-relay/client_frame.c src/common/frame.c $(FUZZ_COMMON)
+FUZZ_SRC_jwt := src/common/jwt.c $(FUZZ_COMMON)
 build/fuzz/%: t/fuzz/fuzz_%.c $$(FUZZ_SRC_%)
 	@mkdir -p build/fuzz
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Isrc -Isrc/common \
-		-I/usr/include/json-c -o $@ $^ -ljson-c
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Isrc -Isrc/common \
+		-I/usr/include/json-c -o $@ $^ -ljson-c -lcrypto -lm
 
 fuzz: deps $(FUZZ_TARGETS:%=build/fuzz/%)
 	@for t in $(FUZZ_TARGETS); do \

@@ -184,11 +184,13 @@ fail:
 	return -1;
 }
 
-static int send_frame(struct wsclient *ws, int opcode, const char *data, size_t len)
+int ws_send_frame(struct wsclient *ws, int opcode, int fin, const char *data, size_t len)
 {
 	unsigned char hdr[14];
 	size_t h = 0;
-	hdr[h++] = (unsigned char)(0x80 | opcode);
+	if (ws->fd < 0)
+		return -1;
+	hdr[h++] = (unsigned char)((fin ? 0x80 : 0) | opcode);
 	if (len < 126)
 		hdr[h++] = (unsigned char)(0x80 | len);
 	else if (len < 65536) {
@@ -218,7 +220,7 @@ static int send_frame(struct wsclient *ws, int opcode, const char *data, size_t 
 
 int ws_send_text(struct wsclient *ws, const char *data, size_t len)
 {
-	return ws->fd < 0 ? -1 : send_frame(ws, 1, data, len);
+	return ws_send_frame(ws, 1, 1, data, len);
 }
 
 int ws_recv(struct wsclient *ws, int timeout_ms)
@@ -262,13 +264,13 @@ int ws_recv(struct wsclient *ws, int timeout_ms)
 						(unsigned char)payload[1] : 1005;
 					snprintf(ws->close_reason, sizeof ws->close_reason, "%.*s",
 						 plen > 2 ? (int)plen - 2 : 0, payload + 2);
-					send_frame(ws, 8, payload, plen >= 2 ? 2 : 0);
+					ws_send_frame(ws, 8, 1, payload, plen >= 2 ? 2 : 0);
 					close(ws->fd);
 					ws->fd = -1;
 					return -1;
 				}
 				if (opcode == 9) {
-					send_frame(ws, 10, payload, plen);
+					ws_send_frame(ws, 10, 1, payload, plen);
 				} else if (opcode == 1 || opcode == 0) {
 					char *m = realloc(ws->msg, ws->msglen + plen + 1);
 					if (!m)
@@ -306,7 +308,7 @@ more:;
 void ws_close(struct wsclient *ws)
 {
 	if (ws->fd >= 0) {
-		send_frame(ws, 8, "\x03\xe8", 2);
+		ws_send_frame(ws, 8, 1, "\x03\xe8", 2);
 		close(ws->fd);
 	}
 	ws->fd = -1;

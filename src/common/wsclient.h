@@ -23,6 +23,9 @@ struct wsclient {
 int ws_connect(struct wsclient *ws, const char *host, int port, const char *path, int timeout_ms,
 	       int rcvbuf, char *err, size_t errlen);
 int ws_send_text(struct wsclient *ws, const char *data, size_t len);
+/* Any frame, masked: opcode 1 text, 2 binary, 0 continuation; fin 0 for
+ * all but the last fragment of a message. */
+int ws_send_frame(struct wsclient *ws, int opcode, int fin, const char *data, size_t len);
 /* Waits up to timeout_ms for the next text message: 1 with ws->msg set,
  * 0 on timeout, -1 when the connection closed (close_code says why). */
 int ws_recv(struct wsclient *ws, int timeout_ms);

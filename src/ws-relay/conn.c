@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "client_frame.h"
 #include "frame.h"
 #include "log.h"
 #include "relay.h"
@@ -184,7 +185,6 @@ static void send_small(struct conn *c, const char *json)
  * so does a flood (1008). */
 static void client_frame(struct conn *c, const char *buf, size_t len)
 {
-	struct frame_info fi;
 	int64_t second = mono_us() / 1000000;
 	if (second != c->rx_second) {
 		c->rx_second = second;
@@ -195,32 +195,27 @@ static void client_frame(struct conn *c, const char *buf, size_t len)
 		conn_close(c, 1008, "too many frames: slow down");
 		return;
 	}
-	if (!valid_utf8(buf, len) || frame_peek(buf, len, &fi) != 0) {
+	char mid[ID_MAX + 1];
+	long last = -1;
+	switch (client_frame_parse(buf, len, mid, &last)) {
+	case CLIENT_BAD:
 		relay.bad_frames++;
 		conn_close(c, 4400, "frames must be JSON objects");
-		return;
-	}
-	switch (fi.type) {
-	case FT_PING:
+		break;
+	case CLIENT_BAD_RECONNECT:
+		relay.bad_frames++;
+		conn_close(c, 4400, "reconnect needs messageId and lastChunkIndex");
+		break;
+	case CLIENT_PING:
 		send_small(c, "{\"type\":\"pong\"}");
 		break;
-	case FT_HEARTBEAT:
+	case CLIENT_HEARTBEAT:
 		send_small(c, "{\"type\":\"heartbeat_ack\"}");
 		break;
-	case FT_RECONNECT: {
-		char mid[ID_MAX + 1];
-		if (!fi.message_id || !valid_message_id(fi.message_id, fi.message_id_len) ||
-		    fi.last_chunk_index < -1) {
-			relay.bad_frames++;
-			conn_close(c, 4400, "reconnect needs messageId and lastChunkIndex");
-			return;
-		}
-		memcpy(mid, fi.message_id, fi.message_id_len);
-		mid[fi.message_id_len] = '\0';
-		conn_recover(c, mid, fi.last_chunk_index);
+	case CLIENT_RECONNECT:
+		conn_recover(c, mid, last);
 		break;
-	}
-	default: {
+	case CLIENT_UNKNOWN: {
 		struct strbuf sb = STRBUF_INIT;
 		frame_error(&sb, c->sid, NULL, "unknown_type",
 			    "expected reconnect, heartbeat or ping");
