@@ -18,6 +18,8 @@ void test_misc(void)
 	CHECK(redis_url_parse("redis://:s%40cret@h", &c, &err) == 0 && !strcmp(c.password, "s@cret") &&
 	      c.port == 6379 && !strcmp(c.host, "h"), "REDIS_URL password, percent-decoded");
 	CHECK(redis_url_parse("redis://app:pw@h:1/0", &c, &err) == 0 && !strcmp(c.user, "app"), "REDIS_URL ACL user");
+	CHECK(redis_url_parse("redis://:@redis:6379/0", &c, &err) == 0 && !c.password[0] && !c.user[0] &&
+	      !strcmp(c.host, "redis"), "REDIS_URL with an empty password (compose without REDIS_PASSWORD)");
 	CHECK(redis_url_parse("unix:/run/redis.sock?db=3", &c, &err) == 0 && !strcmp(c.path, "/run/redis.sock") &&
 	      c.db == 3, "REDIS_URL unix socket");
 	CHECK(redis_url_parse("http://x", &c, &err) == -1, "a foreign scheme is refused");
