@@ -53,6 +53,20 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	grep -q 'code=refused' "$STACK_DIR"/log/ai-streamer-*.log
 }
 
+@test "a character cut between two tokens arrives whole; bytes that are not UTF-8 become U+FFFD" {
+	# raw bytes inside the JSON strings, as a server streaming byte-level
+	# tokens may send them: é cut after its first byte, 日 after its second,
+	# a stray 0xff, and a 🙂 whose last byte never comes
+	printf '"caf\xc3"\n"\xa9 \xe6\x97"\n"\xa5\xe6\x9c\xac"\n" ok \xff!"\n" \xf0\x9f\x99"\n' \
+		>"$FAKE_DIR/tokens-utf8"
+	mode "tokens:$FAKE_DIR/tokens-utf8"
+	run chat-cli --url "$API" --session oa-utf8 "bytes please"
+	assert_success
+	[ "$output" = "café 日本 ok �! �" ]
+	[ "$(curl -sf "$API/api/history/oa-utf8" | jq -j '.messages[-1].content')" = "café 日本 ok �! �" ]
+	mode ok
+}
+
 @test "a server that answers 500 everywhere ends the reply with a clear error" {
 	mode fail
 	run chat-cli --url "$API" --session oa2 "anyone?"

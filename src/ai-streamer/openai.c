@@ -71,16 +71,10 @@ enum oa_event openai_event(const char *data, size_t len, struct strbuf *tok, cha
 		json_object *ch = json_object_array_get_idx(v, 0), *d, *c;
 		if (json_object_object_get_ex(ch, "delta", &d) && json_object_object_get_ex(d, "content", &c) &&
 		    json_object_is_type(c, json_type_string)) {
-			const char *s = json_object_get_string(c);
-			size_t n = (size_t)json_object_get_string_len(c);
-			if (!valid_utf8(s, n)) {
-				/* a frame with invalid UTF-8 would make browsers drop the socket */
-				snprintf(err, errlen, "the server sent text that is not valid UTF-8");
-				ev = OA_ERROR;
-			} else {
-				sb_add(tok, s, n);
-				ev = OA_TOKEN;
-			}
+			/* as sent, even invalid UTF-8: the caller repairs it, since a
+			 * character may be cut between two events */
+			sb_add(tok, json_object_get_string(c), (size_t)json_object_get_string_len(c));
+			ev = OA_TOKEN;
 		}
 	}
 	json_object_put(o);

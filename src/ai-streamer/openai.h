@@ -15,7 +15,8 @@ void openai_request_body(struct strbuf *out, const char *model, const char *syst
 
 enum oa_event { OA_TOKEN, OA_DONE, OA_ERROR, OA_IGNORE };
 
-/* One event's data: a token (appended to tok; may be empty), [DONE], an
+/* One event's data: a token (appended to tok as sent, so not always valid
+ * UTF-8: see utf8_repair; may be empty), [DONE], an
  * error object or undecodable data (a reason in err), or nothing of use. */
 enum oa_event openai_event(const char *data, size_t len, struct strbuf *tok, char *err,
 			   size_t errlen);

@@ -12,13 +12,15 @@
 #include "openai.h"
 #include "sse.h"
 #include "strbuf.h"
+#include "validate.h"
 
 struct upstream {
 	CURL *easy;
 	struct curl_slist *headers;
 	char *body;
 	struct sse sse;
-	struct strbuf tok;
+	struct strbuf tok, text;      /* a token as sent, and as valid UTF-8 */
+	struct utf8_carry carry;      /* a character cut between two tokens */
 	struct strbuf errbody;       /* the body of a non-200 answer, for the message */
 	uv_timer_t idle;
 	const struct upstream_cb *cb;
@@ -157,12 +159,18 @@ static int on_event(void *ud, const char *data, size_t len)
 {
 	struct upstream *u = ud;
 	sb_reset(&u->tok);
+	sb_reset(&u->text);
 	switch (openai_event(data, len, &u->tok, u->msg, sizeof u->msg)) {
 	case OA_TOKEN:
-		if (u->tok.len)
-			u->cb->on_token(u->ud, u->tok.buf, u->tok.len);
+		/* a frame with invalid UTF-8 would make browsers drop the socket */
+		utf8_repair(&u->text, &u->carry, u->tok.buf ? u->tok.buf : "", u->tok.len);
+		if (u->text.len)
+			u->cb->on_token(u->ud, u->text.buf, u->text.len);
 		return 0;
 	case OA_DONE:
+		utf8_repair_end(&u->text, &u->carry);
+		if (u->text.len)
+			u->cb->on_token(u->ud, u->text.buf, u->text.len);
 		u->done = 1;
 		return 1;
 	case OA_ERROR:
@@ -262,6 +270,7 @@ static void upstream_free(struct upstream *u)
 	free(u->body);
 	sse_release(&u->sse);
 	sb_release(&u->tok);
+	sb_release(&u->text);
 	sb_release(&u->errbody);
 	uv_timer_stop(&u->idle);
 	uv_close((uv_handle_t *)&u->idle, idle_closed);

@@ -18,4 +18,16 @@ bool valid_utf8(const char *s, size_t n);
  * character, so that text cut by a byte limit stays valid. */
 size_t utf8_clip(const char *s, size_t n);
 
+/* Valid UTF-8 out of any bytes fed piece by piece, as an AI server's tokens
+ * are: a character cut between two pieces waits in the carry for the next,
+ * and bytes that can never be valid become U+FFFD. */
+struct strbuf;
+struct utf8_carry {
+	unsigned char b[4];
+	size_t n;
+};
+void utf8_repair(struct strbuf *out, struct utf8_carry *c, const char *s, size_t n);
+/* At the end of the text: a character still waiting becomes U+FFFD. */
+void utf8_repair_end(struct strbuf *out, struct utf8_carry *c);
+
 #endif

@@ -6,7 +6,8 @@
  *
  * FILE of tokens: one JSON string literal per line ("Hello", " w\u00f6rld").
  * MODE: ok (default), fail (HTTP 500), stall (no answer), stall-after:N
- * (N tokens, then silence), error-after:N (N tokens, then an error event).
+ * (N tokens, then silence), error-after:N (N tokens, then an error event),
+ * tokens:FILE (the JSON strings of FILE instead of --tokens).
  * With --mode-file F, each request reads "MODE [DELAY_MS]" from F, so that
  * a test can change the behaviour of a running server.
  * Events are cut across writes and bunched in one write on purpose, with
@@ -24,7 +25,7 @@
 #include <unistd.h>
 
 static const char *log_path, *mode = "ok", *mode_file;
-static char mode_buf[64];
+static char mode_buf[256];
 static char **tokens;
 static int ntokens, delay_ms;
 
@@ -85,6 +86,8 @@ static size_t read_request(int fd, char *buf, size_t cap)
 	return len;
 }
 
+static void load_tokens(const char *path);
+
 static void serve(int fd)
 {
 	static char req[1 << 20];
@@ -92,15 +95,21 @@ static void serve(int fd)
 	note("request", req, n);
 	FILE *mf = mode_file ? fopen(mode_file, "r") : NULL;
 	if (mf) {
-		char line[128] = "";
+		char line[300] = "";
 		if (fgets(line, sizeof line, mf)) {
 			int d = -1;
-			if (sscanf(line, "%63s %d", mode_buf, &d) >= 1)
+			if (sscanf(line, "%255s %d", mode_buf, &d) >= 1)
 				mode = mode_buf;
 			if (d >= 0)
 				delay_ms = d;
 		}
 		fclose(mf);
+	}
+	if (!strncmp(mode, "tokens:", 7)) {
+		/* this request streams another file's tokens (we are a forked child) */
+		ntokens = 0;
+		load_tokens(mode + 7);
+		mode = "ok";
 	}
 	if (!strcmp(mode, "fail")) {
 		const char *body = "{\"error\":{\"message\":\"the stand-in was told to fail\"}}";

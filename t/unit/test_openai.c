@@ -41,7 +41,11 @@ void test_openai(void)
 	CHECK(openai_event("[1,2]", 5, &tok, err, sizeof err) == OA_ERROR, "JSON that is not an object is an error");
 	ev = "{\"choices\":[{\"delta\":{\"content\":\"\\u0000\"}}]}";
 	CHECK(openai_event(ev, strlen(ev), &tok, err, sizeof err) != OA_TOKEN || valid_utf8(tok.buf, tok.len),
-	      "no token is ever invalid UTF-8");
+	      "an escaped NUL does not break the text");
+	sb_reset(&tok);
+	ev = "{\"choices\":[{\"delta\":{\"content\":\"caf\xc3\"}}]}";
+	CHECK(openai_event(ev, strlen(ev), &tok, err, sizeof err) == OA_TOKEN && tok.len == 4,
+	      "a token cut inside a character is passed on as sent, for utf8_repair");
 	sb_release(&sb);
 	sb_release(&tok);
 }
