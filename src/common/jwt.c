@@ -175,7 +175,8 @@ enum jwt_result jwt_verify(const char *tok, size_t len, const struct jwt_keys *k
 		rc = JWT_BAD_CLAIMS;
 		goto out;
 	}
-	if (now_s > exp + leeway_s)
+	/* written so that no claim, however large, overflows */
+	if (now_s - leeway_s > exp)
 		rc = JWT_EXPIRED;
 	else if (has_nbf && now_s + leeway_s < nbf)
 		rc = JWT_NOT_YET_VALID;

@@ -84,6 +84,12 @@ void test_jwt(void)
 	      "a fractional exp is accepted");
 	CHECK(raw("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"exp\":1900000000,\"nbf\":1800000100}", &k) ==
 	      JWT_NOT_YET_VALID, "nbf in the future is refused");
+	CHECK(raw("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"exp\":18000001001799999000}", &k) == JWT_OK,
+	      "an exp past 64 bits is far in the future (found by libFuzzer: it overflowed)");
+	CHECK(raw("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"exp\":-18000001001799999000}", &k) == JWT_EXPIRED,
+	      "and one below is long past");
+	CHECK(raw("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"exp\":1900000000,\"nbf\":-18000001001799999000}", &k) ==
+	      JWT_OK, "a hugely negative nbf does not overflow either");
 	CHECK(raw("{\"alg\":\"HS256\"}", "[1]", &k) == JWT_MALFORMED, "claims must be an object");
 	CHECK(raw("{\"alg\":\"HS256\"} x", "{\"sub\":\"a\",\"exp\":1}", &k) == JWT_MALFORMED,
 	      "trailing bytes after the header are refused");
