@@ -4,12 +4,24 @@
 set -e
 PKGS="build-essential pkg-config libfcgi-dev libwebsockets-dev libhiredis-dev libjson-c-dev
 libcurl4-openssl-dev libuv1-dev redis-server redis-tools nginx supervisor bats bats-assert
-bats-support curl jq docker-compose procps iproute2 clang libclang-rt-14-dev libssl-dev"
+bats-support curl jq docker-compose procps iproute2 clang libclang-rt-14-dev libssl-dev chromium"
+# the browser tests' runner: any Node.js with npm will do (Debian's, or one
+# already installed from elsewhere)
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+BROWSER_DIR=$(cd "$(dirname "$0")/../browser" && pwd)
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+install_browser_runner() {
+	[ -d "$BROWSER_DIR/node_modules/playwright-core" ] && return 0
+	echo "installing playwright-core (npm) into $BROWSER_DIR"
+	npm ci --prefix "$BROWSER_DIR" --no-audit --no-fund --loglevel=error >/dev/null
+}
+if [ -z "$missing" ]; then
+	install_browser_runner
+	exit 0
+fi
 echo "installing:$missing"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -23,3 +35,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+install_browser_runner
