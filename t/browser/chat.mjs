@@ -194,6 +194,16 @@ const scenarios = {
     check(await page.evaluate(() => window.__pwned === undefined), 'nothing ran');
     const reply = await lastReply(page);
     check(reply.text === expected(evil), 'the reply is whole');
+    // the same rendering for both sides: lists and fenced code become
+    // elements, what is inside them stays text
+    const md = 'Steps:\n- one <b>\n- two\n\n```\nif (a < b) { run(); }\n```\nafter';
+    await send(page, md);
+    await ended(page);
+    const last = page.locator('.msg.user').last();
+    check((await last.locator('ul > li').count()) === 2, 'a list is a list');
+    check((await last.locator('ul > li').first().textContent()) === 'one <b>', 'list items are text');
+    check((await last.locator('pre > code').textContent()) === 'if (a < b) { run(); }', 'a fenced block is code');
+    check((await last.locator('p').count()) === 2, 'the lines around them are paragraphs');
     noProblems(page);
   },
 
@@ -215,8 +225,9 @@ const scenarios = {
     check((await messages(page))[0].text === 'the first conversation', 'switching back shows its history');
     await page.setViewportSize({ width: 375, height: 700 });
     check(await page.isVisible('#toggle-sidebar'), 'a phone-sized screen has a Chats button');
-    check(!(await page.locator('#sidebar').isVisible()) ||
-      (await page.locator('#sidebar').boundingBox()).x < 0, 'the sidebar is folded away');
+    // the sidebar slides away (a short transition)
+    await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 0,
+      null, { timeout: 5000 });
     await shot(page, 'phone');
     await page.click('#toggle-sidebar');
     await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().x >= 0);
