@@ -62,6 +62,8 @@ struct job {
 	struct fifo tokens;            /* strings waiting for their append */
 	uv_timer_t timer;
 	int waiting;                   /* a command is in flight */
+	int64_t taken_us;              /* when this worker took the job */
+	int first_written;             /* its first chunk is written (first-token latency) */
 };
 
 static void step(struct job *j);
@@ -125,8 +127,8 @@ static void acked(redisAsyncContext *ac, void *reply, void *priv)
 	if (lost(j, reply))
 		return;
 	j->w->jobs_done++;
-	log_info("job done", "message=%s session=%s status=%s chunks=%ld", j->mid, j->sid,
-		 j->end_status ? j->end_status : "skipped", j->next_index);
+	log_info("job done", "message=%s session=%s job=%s status=%s chunks=%ld", j->mid, j->sid,
+		 j->entry_id, j->end_status ? j->end_status : "skipped", j->next_index);
 	job_end(j);
 }
 
@@ -287,6 +289,10 @@ static void appended(redisAsyncContext *ac, void *reply, void *priv)
 		j->next_index++;
 		j->token_len = 0;
 		j->w->chunks++;
+		if (!j->first_written) {
+			j->first_written = 1;
+			prom_hist_observe(&j->w->first_token, (double)(mono_us() - j->taken_us) / 1e6);
+		}
 		later(j, j->w->cfg.openai ? 0 : j->w->cfg.token_delay_ms);
 		return;
 	}
@@ -320,7 +326,8 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 	if (!strcmp(st, "ok") || !strcmp(st, "cancelled")) {
 		j->next_index = written;
 		gen_skip(&j->gen, written);
-		log_info("job started", "message=%s session=%s resume_from=%ld", j->mid, j->sid, written);
+		log_info("job started", "message=%s session=%s job=%s resume_from=%ld", j->mid, j->sid,
+			 j->entry_id, written);
 		if (!strcmp(st, "cancelled"))
 			finish(j, "cancelled");
 		else if (j->w->cfg.openai && written > 0)
@@ -382,7 +389,7 @@ static void step(struct job *j)
 				fail(j, j->err_code, j->err_msg);
 			return;  /* openai: up_token calls again */
 		}
-		frame_chunk(frame, j->sid, j->mid, j->next_index, j->tok, j->token_len);
+		frame_chunk(frame, j->sid, j->mid, j->next_index, j->tok, j->token_len, now_ms());
 		snprintf(sidx, sizeof sidx, "%ld", j->next_index);
 		const char *keys[] = { kchunks, kmeta, klock, kcancel };
 		const char *args[] = { j->owner, sidx, j->tok, kchan, frame->buf, slease, snow };
@@ -476,6 +483,7 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	random_hex(rnd, 8);
 	snprintf(j->owner, sizeof j->owner, "%s:%s", w->node, rnd);
 	gen_init(&j->gen, prompt, pl, w->cfg.max_tokens);
+	j->taken_us = mono_us();
 	j->state = JOB_STARTING;
 	step(j);
 }

@@ -176,6 +176,18 @@ static void heartbeat(uv_timer_t *t)
 			  w->cfg.concurrency, (unsigned long long)w->jobs_done,
 			  (unsigned long long)w->chunks, (unsigned long long)w->failures,
 			  w->cfg.openai ? "openai" : "builtin", w->stopping ? "draining" : "ok");
+	/* the first-token histogram, bucket by bucket (not cumulative), for /api/metrics */
+	const struct prom_hist *h = &w->first_token;
+	redisAsyncCommand(w->cmd.ac, NULL, NULL,
+			  "HSET %s ft_count %llu ft_sum %.6f ft_b0 %llu ft_b1 %llu ft_b2 %llu ft_b3 %llu "
+			  "ft_b4 %llu ft_b5 %llu ft_b6 %llu ft_b7 %llu ft_b8 %llu ft_b9 %llu ft_b10 %llu "
+			  "ft_b11 %llu", k, (unsigned long long)h->count, h->sum,
+			  (unsigned long long)h->counts[0], (unsigned long long)h->counts[1],
+			  (unsigned long long)h->counts[2], (unsigned long long)h->counts[3],
+			  (unsigned long long)h->counts[4], (unsigned long long)h->counts[5],
+			  (unsigned long long)h->counts[6], (unsigned long long)h->counts[7],
+			  (unsigned long long)h->counts[8], (unsigned long long)h->counts[9],
+			  (unsigned long long)h->counts[10], (unsigned long long)h->counts[11]);
 	redisAsyncCommand(w->cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
 	redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ai(kz), now, w->node);
 }

@@ -66,7 +66,7 @@ int run_pipe(FILE *out, const struct pipe_job *pj)
 		size_t rpl[] = { (size_t)-1, (size_t)-1, n };
 		resp(out, 3, rp, rpl);
 		sb_reset(&frame);
-		frame_chunk(&frame, pj->session, mid, index++, tok, n);
+		frame_chunk(&frame, pj->session, mid, index++, tok, n, 0);
 		const char *pb[] = { "PUBLISH", kchan, frame.buf };
 		size_t pbl[] = { (size_t)-1, (size_t)-1, frame.len };
 		resp(out, 3, pb, pbl);

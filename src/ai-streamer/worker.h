@@ -9,6 +9,7 @@
 
 #include "aredis.h"
 #include "generator.h"
+#include "prom.h"
 #include "redis_url.h"
 #include "strbuf.h"
 #include "validate.h"
@@ -44,6 +45,7 @@ struct worker {
 	struct job *active;         /* doubly linked */
 	long nactive;
 	uint64_t jobs_done, chunks, failures;
+	struct prom_hist first_token; /* from taking a job to its first chunk written */
 	unsigned next_url;          /* round robin over base_urls */
 	int64_t started_ms;
 	struct strbuf scratch;      /* frames being built; reused for every command */

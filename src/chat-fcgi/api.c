@@ -44,7 +44,7 @@ static int closed_by_peer(int fd)
 
 /* The connection, reconnecting at most every 100 ms so that a dead Redis
  * costs a request one short timeout, not a connect storm. */
-static redisContext *redis_of(struct api *api)
+redisContext *api_redis(struct api *api)
 {
 	if (api->redis && closed_by_peer(api->redis->fd)) {
 		log_info("redis closed the connection; reconnecting", NULL);
@@ -126,7 +126,7 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 		chat_request_release(&cr);
 		return;
 	}
-	redisContext *c = redis_of(api);
+	redisContext *c = api_redis(api);
 	if (!c) {
 		chat_request_release(&cr);
 		unavailable(res, "redis is unreachable");
@@ -223,7 +223,7 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 	}
 	if (req->user && take_user(req, cr.user_id, res))
 		return;
-	redisContext *c = redis_of(api);
+	redisContext *c = api_redis(api);
 	if (!c) {
 		unavailable(res, "redis is unreachable");
 		return;
@@ -327,7 +327,7 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 		api_error(res, 400, "invalid_request", "before must be a message id");
 		return;
 	}
-	redisContext *c = redis_of(api);
+	redisContext *c = api_redis(api);
 	if (!c) {
 		unavailable(res, "redis is unreachable");
 		return;
@@ -423,7 +423,7 @@ static void handle_stream(struct api *api, const struct http_request *req, const
 	long from;
 	if (query_long(req, "from", 0, 0, 10000000, &from, res))
 		return;
-	redisContext *c = redis_of(api);
+	redisContext *c = api_redis(api);
 	if (!c) {
 		unavailable(res, "redis is unreachable");
 		return;
@@ -468,7 +468,7 @@ out:
 
 static void handle_health(struct api *api, struct http_response *res)
 {
-	redisContext *c = redis_of(api);
+	redisContext *c = api_redis(api);
 	redisReply *r = c ? checked(api, redisCommand(c, "PING")) : NULL;
 	if (r && r->type == REDIS_REPLY_STATUS) {
 		res->status = 200;
@@ -484,7 +484,7 @@ static void handle_health(struct api *api, struct http_response *res)
 
 static void handle_ai_health(struct api *api, struct http_response *res)
 {
-	redisContext *c = redis_of(api);
+	redisContext *c = api_redis(api);
 	if (!c) {
 		unavailable(res, "redis is unreachable");
 		return;
@@ -540,7 +540,7 @@ static int authenticate(struct api *api, enum route route, struct http_request *
 			char user[ID_MAX + 1], struct http_response *res)
 {
 	if (!api->auth.enabled || route == ROUTE_NONE || route == ROUTE_HEALTH ||
-	    route == ROUTE_AI_HEALTH)
+	    route == ROUTE_AI_HEALTH || route == ROUTE_METRICS)
 		return 0;
 	enum jwt_result r = req->authorization && *req->authorization
 				    ? auth_check(&api->auth, req->authorization, 1, user)
@@ -558,7 +558,7 @@ static int authenticate(struct api *api, enum route route, struct http_request *
 	return 0;
 }
 
-void api_handle(struct api *api, const struct http_request *in, struct http_response *res)
+enum route api_handle(struct api *api, const struct http_request *in, struct http_response *res)
 {
 	char id[ID_MAX + 1], user[ID_MAX + 1];
 	struct api_error err;
@@ -568,7 +568,7 @@ void api_handle(struct api *api, const struct http_request *in, struct http_resp
 	rq.user = NULL;
 	enum route route = route_match(req->path, req->method, id, &err);
 	if (authenticate(api, route, req, user, res))
-		return;
+		return route;
 	switch (route) {
 	case ROUTE_CHAT: handle_chat(api, req, res); break;
 	case ROUTE_HISTORY: handle_history(api, req, id, res); break;
@@ -576,6 +576,8 @@ void api_handle(struct api *api, const struct http_request *in, struct http_resp
 	case ROUTE_HEALTH: handle_health(api, res); break;
 	case ROUTE_AI_HEALTH: handle_ai_health(api, res); break;
 	case ROUTE_CANCEL: handle_cancel(api, req, res); break;
+	case ROUTE_METRICS: handle_metrics(api, res); break;
+	case ROUTE_COUNT: break;
 	case ROUTE_NONE:
 		api_error(res, err.status, err.code, err.message);
 		if (err.status == 405)
@@ -583,4 +585,5 @@ void api_handle(struct api *api, const struct http_request *in, struct http_resp
 				 strstr(err.message, "POST") ? "POST" : "GET, HEAD");
 		break;
 	}
+	return route;
 }

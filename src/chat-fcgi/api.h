@@ -7,7 +7,9 @@
 #include <stddef.h>
 
 #include "auth.h"
+#include "prom.h"
 #include "redis_url.h"
+#include "request.h"
 #include "strbuf.h"
 
 struct api_config {
@@ -24,9 +26,22 @@ struct api_config {
 	long stream_stale_ms;      /* age past which such a reply no longer counts */
 };
 
+/* This process's request counts, flushed to Redis (node:api:{N}) at most
+ * once a second so that /api/metrics can add up every process's. */
+#define API_STATUSES 13
+extern const int api_statuses[API_STATUSES - 1];   /* the last slot counts the others */
+struct api_stats {
+	uint64_t requests[ROUTE_COUNT][API_STATUSES];
+	struct prom_hist latency[ROUTE_COUNT];
+	long long flushed_us;
+	int dirty;
+};
+
 struct api {
 	struct api_config cfg;
 	struct auth auth;
+	char node[128];
+	struct api_stats stats;
 	redisContext *redis;       /* NULL while Redis is unreachable */
 	long long last_connect_us;
 };
@@ -46,9 +61,18 @@ struct http_response {
 	int status;
 	struct strbuf body;
 	char headers[256];         /* extra header lines, each ending in \r\n */
+	const char *content_type;  /* NULL: application/json */
 };
 
-void api_handle(struct api *api, const struct http_request *req, struct http_response *res);
+/* Answers req; returns the route it took, for the request counts. */
+enum route api_handle(struct api *api, const struct http_request *req, struct http_response *res);
+/* The Redis connection, or NULL while Redis is unreachable. */
+redisContext *api_redis(struct api *api);
+
+/* metrics.c */
+void metrics_record(struct api *api, enum route route, int status, long long us);
+void metrics_flush(struct api *api, int force);
+void handle_metrics(struct api *api, struct http_response *res);
 void api_error(struct http_response *res, int status, const char *code, const char *message);
 
 #endif

@@ -74,9 +74,10 @@ static void respond(FCGX_Request *rq, struct http_response *res, int head_only)
 	/* formatted here: FCGX_FPrintF knows no %zu */
 	char head[512];
 	int n = snprintf(head, sizeof head,
-			 "Status: %d %s\r\nContent-Type: application/json\r\n"
+			 "Status: %d %s\r\nContent-Type: %s\r\n"
 			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
-			 res->status, reason, res->body.len, res->headers);
+			 res->status, reason, res->content_type ? res->content_type : "application/json",
+			 res->body.len, res->headers);
 	FCGX_PutStr(head, n, rq->out);
 	if (!head_only && res->body.len)
 		FCGX_PutStr(res->body.buf, (int)res->body.len, rq->out);
@@ -94,6 +95,7 @@ static void serve(struct api *api, FCGX_Request *rq)
 	char *body = NULL;
 	long len = 0;
 	int64_t t0 = mono_us();
+	enum route route = ROUTE_NONE;
 
 	if (!method || !uri) {
 		api_error(&res, 400, "invalid_request", "missing request line");
@@ -138,12 +140,14 @@ static void serve(struct api *api, FCGX_Request *rq)
 	body[len] = '\0';
 	struct http_request req = { method, path, query, body, (size_t)len,
 				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL };
-	api_handle(api, &req, &res);
+	route = api_handle(api, &req, &res);
 send:
 	respond(rq, &res, method && strcmp(method, "HEAD") == 0);
 	log_msg(res.status >= 500 ? LOG_WARN : LOG_DEBUG, "request",
 		"method=%s path=%.200s status=%d us=%lld", method ? method : "-",
 		uri ? uri : "-", res.status, (long long)(mono_us() - t0));
+	metrics_record(api, route, res.status, mono_us() - t0);
+	metrics_flush(api, 0);
 	sb_release(&res.body);
 	free(body);
 }
@@ -170,6 +174,7 @@ int main(int argc, char **argv)
 	struct api api = { 0 };
 	char node[128];
 	daemon_setup("api", node, sizeof node, &api.cfg.redis);
+	snprintf(api.node, sizeof api.node, "%s", node);
 	api.cfg.max_body = (size_t)env_long("MAX_BODY_BYTES", 65536, 64, 64L << 20);
 	api.cfg.max_message = (size_t)env_long("MAX_MESSAGE_BYTES", 16384, 1, 1L << 20);
 	api.cfg.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);

@@ -29,6 +29,7 @@ static const struct {
 	{ "/api/stream/", "GET", ROUTE_STREAM, 0 },
 	{ "/api/health", "GET", ROUTE_HEALTH, 0 },
 	{ "/api/ai-health", "GET", ROUTE_AI_HEALTH, 0 },
+	{ "/api/metrics", "GET", ROUTE_METRICS, 0 },
 };
 
 enum route route_match(const char *path, const char *method, char id[ID_MAX + 1],

@@ -13,11 +13,13 @@ void frame_welcome(struct strbuf *sb, const char *sid, const char *node)
 
 /* Ids are validated before they reach a frame, so they need no escaping. */
 void frame_chunk(struct strbuf *sb, const char *sid, const char *mid, long index,
-		 const char *content, size_t len)
+		 const char *content, size_t len, int64_t ts_ms)
 {
 	sb_addf(sb, "{\"type\":\"chunk\",\"sessionId\":\"%s\",\"messageId\":\"%s\",\"index\":%ld,"
 		"\"content\":", sid, mid, index);
 	sb_add_json_str(sb, content, len);
+	if (ts_ms > 0)
+		sb_addf(sb, ",\"ts\":%lld", (long long)ts_ms);
 	sb_addc(sb, '}');
 }
 
@@ -171,7 +173,7 @@ static int scan_number(struct scan *s, long *out, int *is_int)
 		s->p++;
 	}
 	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-		if (v < 100000000000L)
+		if (v < 100000000000000L)
 			v = v * 10 + (*s->p - '0');
 		else
 			*is_int = 0;
@@ -319,12 +321,16 @@ int frame_peek(const char *buf, size_t len, struct frame_info *fi)
 		} else if ((*s.p == '-' || (*s.p >= '0' && *s.p <= '9')) && !kesc &&
 			   ((kl == 5 && !memcmp(k, "index", 5)) ||
 			    (kl == 11 && !memcmp(k, "totalChunks", 11)) ||
-			    (kl == 14 && !memcmp(k, "lastChunkIndex", 14)))) {
+			    (kl == 14 && !memcmp(k, "lastChunkIndex", 14)) ||
+			    (kl == 2 && !memcmp(k, "ts", 2)))) {
 			long v;
 			int is_int;
 			if (scan_number(&s, &v, &is_int))
 				return -1;
-			if (is_int && v >= -1) {
+			if (is_int && kl == 2) {
+				if (v > 0)
+					fi->ts = v;
+			} else if (is_int && v >= -1) {
 				if (kl == 5)
 					fi->index = v;
 				else if (kl == 11)

@@ -10,8 +10,10 @@
 #include "strbuf.h"
 
 void frame_welcome(struct strbuf *sb, const char *sid, const char *node);
+/* ts_ms: when it was published (ms since the epoch), for latency
+ * measurements; 0 leaves it out (replays). */
 void frame_chunk(struct strbuf *sb, const char *sid, const char *mid, long index,
-		 const char *content, size_t len);
+		 const char *content, size_t len, int64_t ts_ms);
 /* type: "complete" or "cancelled". */
 void frame_end(struct strbuf *sb, const char *type, const char *sid, const char *mid,
 	       long total);
@@ -56,6 +58,7 @@ struct frame_info {
 	long index;               /* -2 when absent */
 	long total;               /* totalChunks, -1 when absent */
 	long last_chunk_index;    /* lastChunkIndex, -2 when absent */
+	long ts;                  /* ts (publish time, ms), 0 when absent */
 };
 
 /* Reads the top-level keys of a JSON object frame. Returns 0, or -1 if the

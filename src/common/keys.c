@@ -47,6 +47,9 @@ char *key_ratelimit_chat(char *o, const char *u, long long window)
 
 char *key_nodes_ws(char *o) { return name(o, "nodes:ws", NULL); }
 char *key_nodes_ai(char *o) { return name(o, "nodes:ai", NULL); }
+char *key_nodes_api(char *o) { return name(o, "nodes:api", NULL); }
+char *key_nodes_recoverd(char *o) { return name(o, "nodes:recoverd", NULL); }
+char *key_node_api(char *o, const char *n) { return name(o, "node:api:", n); }
 
 const char *channel_session(const char *ch, size_t len, size_t *id_len)
 {

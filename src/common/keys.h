@@ -36,6 +36,10 @@ char *key_streams_user(char *out, const char *user_id);
 char *key_ratelimit_chat(char *out, const char *user_id, long long window);
 char *key_nodes_ws(char *out);
 char *key_nodes_ai(char *out);
+/* chat-fcgi's request counts, one hash per process, and the set of them */
+char *key_nodes_api(char *out);
+char *key_node_api(char *out, const char *node_id);
+char *key_nodes_recoverd(char *out);
 
 /* The session id inside a channel name, or NULL if it is not one of ours. */
 const char *channel_session(const char *channel, size_t len, size_t *id_len);

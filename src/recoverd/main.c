@@ -68,8 +68,9 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 	if (reclaim_jobs(c, node, set->lease_ms, &reclaimed) ||
 	    forget_dead_relays(c, now, set->dead_ms))
 		return -1;
-	for (int i = 0; i < 2; i++) {
-		(i ? key_nodes_ws : key_nodes_ai)(kz);
+	char *(*const sets[])(char *) = { key_nodes_ai, key_nodes_ws, key_nodes_recoverd };
+	for (int i = 0; i < 3; i++) {
+		sets[i](kz);
 		r = redisCommand(c, "ZREMRANGEBYSCORE %s -inf %lld", kz, now - forget_ms);
 		if (!r)
 			return -1;
@@ -78,12 +79,16 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 		freeReplyObject(r);
 	}
 	key_node_recoverd(k, node);
-	r = redisCommand(c, "HSET %s id %s last_seen_ms %lld requeued %lld ended_acked %lld", k, node,
-			 now, reclaimed.requeued, reclaimed.finished);
+	r = redisCommand(c, "HSET %s id %s last_seen_ms %lld reclaimed %lld requeued %lld ended_acked %lld",
+			 k, node, now, reclaimed.reclaimed, reclaimed.requeued, reclaimed.finished);
 	if (!r)
 		return -1;
 	freeReplyObject(r);
 	r = redisCommand(c, "PEXPIRE %s 5000", k);
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	r = redisCommand(c, "ZADD %s %lld %s", key_nodes_recoverd(kz), now, node);
 	if (!r)
 		return -1;
 	freeReplyObject(r);

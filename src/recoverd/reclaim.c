@@ -57,6 +57,8 @@ static int requeue(redisContext *c, const char *entry_id, const redisReply *fiel
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[0]->type == REDIS_REPLY_STRING) {
 		const char *what = r->element[0]->str;
+		if (strcmp(what, "leased") != 0)
+			st->reclaimed++;
 		if (!strcmp(what, "requeued")) {
 			st->requeued++;
 			log_info("job requeued", "message=%s session=%s entry=%s resume_from=%lld", m->str,

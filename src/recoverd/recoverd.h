@@ -7,7 +7,7 @@
 
 struct reclaim {
 	char cursor[64];          /* XAUTOCLAIM's position in the pending list */
-	long long requeued, finished;
+	long long reclaimed, requeued, finished;
 };
 
 /* Jobs pending longer than min_idle_ms whose message has no lease holder go

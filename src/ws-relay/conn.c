@@ -24,8 +24,9 @@
 
 struct pss {
 	struct conn *c;
-	int http_status;              /* /health answer pending */
-	char http_body[256];
+	int http_status;              /* an HTTP answer pending */
+	const char *http_type;
+	struct strbuf http_body;
 };
 
 struct msgbuf *msgbuf_new(const char *payload, size_t len)
@@ -56,8 +57,11 @@ void msgbuf_unref(struct msgbuf *m)
 static void queue_clear(struct conn *c)
 {
 	struct msgbuf *m;
-	while ((m = fifo_pop(&c->q)))
+	while ((m = fifo_pop(&c->q))) {
 		msgbuf_unref(m);
+		relay.queued_frames--;
+	}
+	relay.queued_bytes -= (long)c->qbytes;
 	c->qbytes = 0;
 }
 
@@ -118,6 +122,8 @@ int conn_send(struct conn *c, struct msgbuf *m)
 	m->refs++;
 	fifo_push(&c->q, m);
 	c->qbytes += m->len;
+	relay.queued_frames++;
+	relay.queued_bytes += (long)m->len;
 	if (c->q.len == 1)
 		lws_callback_on_writable(c->wsi);
 	return 0;
@@ -163,12 +169,20 @@ static int write_one(struct conn *c)
 	if (!m)
 		return 0;
 	c->qbytes -= m->len;
+	relay.queued_frames--;
+	relay.queued_bytes -= (long)m->len;
+	if (m->peeked && m->fi.ts > 0 && m->fi.type == FT_CHUNK) {
+		int64_t ms = now_ms() - m->fi.ts;
+		prom_hist_observe(&relay.latency, ms > 0 ? (double)ms / 1000 : 0);
+	}
 	int n = lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+	size_t len = m->len;
 	msgbuf_unref(m);
 	if (n < 0)
 		return -1;
 	c->frames_sent++;
 	relay.frames_sent++;
+	relay.bytes_sent += len;
 	if (c->paused_fill && queue_drained(c))
 		conn_fill_resume(c);
 	if (c->q.len)
@@ -367,20 +381,27 @@ static int receive(struct lws *wsi, struct conn *c, const char *in, size_t len)
 	return 0;
 }
 
-static int http_health(struct lws *wsi, struct pss *pss, const char *uri)
+/* GET /health and GET /metrics: the relay's only plain HTTP routes. */
+static int http_request(struct lws *wsi, struct pss *pss, const char *uri)
 {
 	int ok = relay.sub.ready && relay.cmd.ready && !relay.stopping;
-	if (strcmp(uri, "/health") != 0) {
-		pss->http_status = 404;
-		snprintf(pss->http_body, sizeof pss->http_body,
-			 "{\"error\":{\"code\":\"not_found\",\"message\":\"try /health or /ws/chat\"}}");
-	} else {
+	sb_reset(&pss->http_body);
+	pss->http_type = "application/json";
+	if (!strcmp(uri, "/metrics")) {
+		pss->http_status = 200;
+		pss->http_type = "text/plain; version=0.0.4; charset=utf-8";
+		relay_metrics(&pss->http_body);
+	} else if (!strcmp(uri, "/health")) {
 		pss->http_status = ok ? 200 : 503;
-		snprintf(pss->http_body, sizeof pss->http_body,
-			 "{\"status\":\"%s\",\"redis\":\"%s\",\"node\":\"%s\",\"connections\":%ld,"
-			 "\"sessions\":%ld}", relay.stopping ? "draining" : ok ? "ok" : "unavailable",
-			 relay.sub.ready && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
-			 relay.nsessions);
+		sb_addf(&pss->http_body,
+			"{\"status\":\"%s\",\"redis\":\"%s\",\"node\":\"%s\",\"connections\":%ld,"
+			"\"sessions\":%ld}", relay.stopping ? "draining" : ok ? "ok" : "unavailable",
+			relay.sub.ready && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
+			relay.nsessions);
+	} else {
+		pss->http_status = 404;
+		sb_adds(&pss->http_body, "{\"error\":{\"code\":\"not_found\","
+			"\"message\":\"try /health, /metrics or /ws/chat\"}}");
 	}
 	lws_callback_on_writable(wsi);
 	return 0;
@@ -388,15 +409,22 @@ static int http_health(struct lws *wsi, struct pss *pss, const char *uri)
 
 static int http_write(struct lws *wsi, struct pss *pss)
 {
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-		      *end = buf + sizeof buf - 1;
-	size_t n = strlen(pss->http_body);
-	if (lws_add_http_common_headers(wsi, (unsigned)pss->http_status, "application/json", n, &p,
-					end) ||
+	unsigned char head[LWS_PRE + 512], *start = head + LWS_PRE, *p = start,
+		      *end = head + sizeof head - 1;
+	size_t n = pss->http_body.len;
+	if (lws_add_http_common_headers(wsi, (unsigned)pss->http_status, pss->http_type, n, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
-	memcpy(buf + LWS_PRE, pss->http_body, n);
-	if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+	/* lws_write wants LWS_PRE bytes of room before what it writes */
+	unsigned char *buf = malloc(LWS_PRE + n + 1);
+	if (!buf)
+		return 1;
+	memcpy(buf + LWS_PRE, pss->http_body.buf ? pss->http_body.buf : "", n);
+	int w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
+	free(buf);
+	sb_release(&pss->http_body);
+	pss->http_status = 0;
+	if (w != (int)n)
 		return 1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -407,13 +435,16 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	struct pss *pss = user;
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		return http_health(wsi, pss, in ? (const char *)in : "");
+		return http_request(wsi, pss, in ? (const char *)in : "");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return pss->http_status ? http_write(wsi, pss) : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		return established(wsi, pss);
 	case LWS_CALLBACK_CLOSED:
 		closed(pss);
+		return 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		sb_release(&pss->http_body);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		return receive(wsi, pss->c, in, len);

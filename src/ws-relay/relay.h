@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "fifo.h"
 #include "frame.h"
+#include "prom.h"
 #include "redis_url.h"
 #include "validate.h"
 
@@ -99,7 +100,10 @@ struct relay {
 	struct aredis cmd;            /* reads and registry writes */
 	struct auth auth;
 	long nconns, nsessions;
-	uint64_t frames_sent, recoveries, slow_closes, bad_frames, auth_failures;
+	uint64_t frames_sent, bytes_sent, recoveries, recoveries_not_found, slow_closes, bad_frames,
+		 auth_failures, subscribes, replies_delivered;
+	long queued_frames, queued_bytes; /* in every socket's send queue */
+	struct prom_hist latency;         /* publish to send, of live chunk frames */
 	int stopping;
 	int64_t started_ms;
 };
@@ -141,6 +145,9 @@ int conn_send_text(struct conn *c, const char *s, size_t len);
 void conn_close(struct conn *c, int code, const char *reason);
 void conn_unref(struct conn *c);
 void conns_close_all(int code, const char *reason);
+
+/* metrics.c: GET /metrics */
+void relay_metrics(struct strbuf *sb);
 int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len);
 

@@ -65,6 +65,7 @@ static void subscribe(struct session *s)
 	}
 	s->sub = SUB_PENDING;
 	redisAsyncCommand(relay.sub.ac, on_channel, NULL, "SUBSCRIBE %s", key_channel(ch, s->sid));
+	relay.subscribes++;
 }
 
 static void unsubscribe(struct session *s)
@@ -132,6 +133,16 @@ void session_on_message(const char *channel, size_t chlen, const char *payload, 
 		log_warn("malformed frame on channel dropped", "session=%s bytes=%zu", s->sid, len);
 	for (struct conn *c = s->conns; m->peeked && c; c = c->snext)
 		conn_deliver(c, m);
+	if (m->peeked && m->fi.message_id &&
+	    (m->fi.type == FT_COMPLETE || m->fi.type == FT_CANCELLED || m->fi.type == FT_ERROR)) {
+		/* one line per reply, so that a grep on its id follows it here too */
+		relay.replies_delivered++;
+		log_info("reply ended", "session=%s message=%.*s end=%s chunks=%ld sockets=%ld", s->sid,
+			 (int)m->fi.message_id_len, m->fi.message_id,
+			 m->fi.type == FT_COMPLETE ? "complete" : m->fi.type == FT_CANCELLED ? "cancelled"
+											: "error",
+			 m->fi.total, s->nconns);
+	}
 	msgbuf_unref(m);
 }
 

@@ -272,6 +272,7 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 		/* unknown, or its chunks expired: the history holds its final text */
 		if (f->kind == FILL_RECOVER) {
 			frame_recovery_status(&sb, f->mid, "not_found", 0);
+			relay.recoveries_not_found++;
 			send_built(c, &sb);
 		} else {
 			log_warn("gap cannot be filled: chunks expired", "session=%s message=%s", c->sid,
@@ -290,7 +291,7 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 			long idx = f->from + (long)i;
 			int resend = f->kind == FILL_RECOVER && idx <= c->cur_hist;
 			frame_chunk(&sb, c->sid, f->mid, idx, chunks->element[i]->str,
-				    chunks->element[i]->len);
+				    chunks->element[i]->len, 0);
 			if (!queue_has_room(c, sb.len))
 				break;
 			if (resend || admit(c, FT_CHUNK, f->mid, ml, idx, -1) == ADMIT_SEND) {

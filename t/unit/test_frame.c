@@ -11,11 +11,16 @@ void test_frame(void)
 	struct strbuf sb = STRBUF_INIT;
 	struct frame_info fi;
 
-	frame_chunk(&sb, "s1", "m1", 7, "a\"b\\c\n\x01", 7);
+	frame_chunk(&sb, "s1", "m1", 7, "a\"b\\c\n\x01", 7, 0);
 	CHECK_STR(sb.buf, "{\"type\":\"chunk\",\"sessionId\":\"s1\",\"messageId\":\"m1\",\"index\":7,"
 		  "\"content\":\"a\\\"b\\\\c\\n\\u0001\"}", "chunk frames escape quotes, backslashes and controls");
 	CHECK(peek(sb.buf, &fi) == 0 && fi.type == FT_CHUNK && fi.index == 7 &&
-	      fi.message_id_len == 2 && !memcmp(fi.message_id, "m1", 2), "frame_peek reads a chunk frame");
+	      fi.message_id_len == 2 && !memcmp(fi.message_id, "m1", 2) && fi.ts == 0,
+	      "frame_peek reads a chunk frame");
+	sb_reset(&sb);
+	frame_chunk(&sb, "s1", "m1", 8, "x", 1, 1795387501123LL);
+	CHECK(peek(sb.buf, &fi) == 0 && fi.index == 8 && fi.ts == 1795387501123L,
+	      "a published chunk frame carries its publish time in ms");
 	sb_reset(&sb);
 
 	frame_end(&sb, "complete", "s1", "m1", 12);

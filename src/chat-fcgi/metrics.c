@@ -1,0 +1,303 @@
+/* GET /api/metrics: the API's requests by route and status with their
+ * latency, summed over every chat-fcgi process (each flushes its counts to
+ * node:api:{N}), and what the workers and recoverd put in their heartbeats. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "keys.h"
+#include "log.h"
+#include "util.h"
+
+#define FLUSH_US 1000000
+#define STATS_TTL_S (7 * 86400)   /* a stopped process's counts still count for a week */
+
+const int api_statuses[API_STATUSES - 1] = { 200, 202, 400, 401, 403, 404, 405, 409, 413,
+					      429, 500, 503 };
+static const char *const route_names[ROUTE_COUNT] = {
+	"unknown", "chat", "cancel", "history", "stream", "health", "ai_health", "metrics",
+};
+
+void metrics_record(struct api *api, enum route route, int status, long long us)
+{
+	int s = 0;
+	while (s < API_STATUSES - 1 && api_statuses[s] != status)
+		s++;
+	api->stats.requests[route][s]++;
+	prom_hist_observe(&api->stats.latency[route], (double)us / 1e6);
+	api->stats.dirty = 1;
+}
+
+static void add_field(const char **argv, size_t *argl, int *n, const char *f)
+{
+	argv[*n] = f;
+	argl[*n] = strlen(f);
+	(*n)++;
+}
+
+/* HSET node:api:{N} with every non-zero count, as absolute values. */
+void metrics_flush(struct api *api, int force)
+{
+	long long now = mono_us();
+	if (!api->stats.dirty || (!force && now - api->stats.flushed_us < FLUSH_US))
+		return;
+	redisContext *c = api_redis(api);
+	if (!c)
+		return;
+	enum { MAXF = 2 + 2 * ROUTE_COUNT * (API_STATUSES + PROM_BUCKETS + 2) + 4 };
+	static char text[MAXF][48];
+	const char *argv[MAXF];
+	size_t argl[MAXF];
+	int n = 0, t = 0;
+	char key[KEY_MAX];
+	add_field(argv, argl, &n, "HSET");
+	add_field(argv, argl, &n, key_node_api(key, api->node));
+#define PAIR(...) do { \
+		snprintf(text[t], sizeof text[t], __VA_ARGS__); add_field(argv, argl, &n, text[t++]); \
+	} while (0)
+	PAIR("last_seen_ms");
+	PAIR("%lld", (long long)now_ms());
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		for (int s = 0; s < API_STATUSES; s++) {
+			if (!api->stats.requests[r][s])
+				continue;
+			if (s < API_STATUSES - 1)
+				PAIR("req:%s:%d", route_names[r], api_statuses[s]);
+			else
+				PAIR("req:%s:other", route_names[r]);
+			PAIR("%llu", (unsigned long long)api->stats.requests[r][s]);
+		}
+		const struct prom_hist *h = &api->stats.latency[r];
+		if (!h->count)
+			continue;
+		for (int b = 0; b < PROM_BUCKETS; b++) {
+			PAIR("lat:%s:%d", route_names[r], b);
+			PAIR("%llu", (unsigned long long)h->counts[b]);
+		}
+		PAIR("latsum:%s", route_names[r]);
+		PAIR("%.6f", h->sum);
+		PAIR("latcount:%s", route_names[r]);
+		PAIR("%llu", (unsigned long long)h->count);
+	}
+#undef PAIR
+	char kz[KEY_MAX], snow[24];
+	snprintf(snow, sizeof snow, "%lld", (long long)now_ms());
+	redisAppendCommandArgv(c, n, argv, argl);
+	redisAppendCommand(c, "PEXPIRE %s %lld", key, (long long)STATS_TTL_S * 1000);
+	redisAppendCommand(c, "ZADD %s %s %s", key_nodes_api(kz), snow, api->node);
+	for (int i = 0; i < 3; i++) {
+		redisReply *r = NULL;
+		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+			log_warn("metrics flush failed", "error=\"%s\"", c->errstr);
+			redisFree(api->redis);
+			api->redis = NULL;
+			return;
+		}
+		freeReplyObject(r);
+	}
+	api->stats.flushed_us = now;
+	api->stats.dirty = 0;
+}
+
+static redisReply *command(redisContext *c, const char *fmt, const char *arg)
+{
+	redisReply *r = redisCommand(c, fmt, arg);
+	if (r && r->type == REDIS_REPLY_ERROR) {
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* The members of a nodes:* set and the hash of each, in pairs. */
+static redisReply *members(redisContext *c, const char *set)
+{
+	redisReply *r = command(c, "ZRANGE %s 0 -1", set);
+	if (r && r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		r = NULL;
+	}
+	return r;
+}
+
+static const char *field(redisReply *h, const char *name)
+{
+	for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
+		if (!strcmp(h->element[i]->str, name))
+			return h->element[i + 1]->str;
+	return NULL;
+}
+
+static double num(redisReply *h, const char *name)
+{
+	const char *v = field(h, name);
+	return v ? strtod(v, NULL) : 0;
+}
+
+static void api_section(redisContext *c, struct strbuf *sb)
+{
+	struct api_stats sum = { 0 };
+	char kz[KEY_MAX], k[KEY_MAX];
+	redisReply *nodes = members(c, key_nodes_api(kz));
+	for (size_t i = 0; nodes && i < nodes->elements; i++) {
+		redisReply *h = command(c, "HGETALL %s", key_node_api(k, nodes->element[i]->str));
+		for (size_t f = 0; h && h->type == REDIS_REPLY_ARRAY && f + 1 < h->elements; f += 2) {
+			const char *name = h->element[f]->str, *val = h->element[f + 1]->str;
+			char route[32], rest[32];
+			if (sscanf(name, "req:%31[^:]:%31s", route, rest) == 2) {
+				for (int r = 0; r < ROUTE_COUNT; r++) {
+					if (strcmp(route, route_names[r]))
+						continue;
+					int s = 0;
+					while (s < API_STATUSES - 1 && atoi(rest) != api_statuses[s])
+						s++;
+					sum.requests[r][s] += strtoull(val, NULL, 10);
+				}
+			} else if (sscanf(name, "lat:%31[^:]:%31s", route, rest) == 2) {
+				int b = atoi(rest);
+				for (int r = 0; r < ROUTE_COUNT && b >= 0 && b < PROM_BUCKETS; r++)
+					if (!strcmp(route, route_names[r]))
+						sum.latency[r].counts[b] += strtoull(val, NULL, 10);
+			} else if (sscanf(name, "latsum:%31s", route) == 1) {
+				for (int r = 0; r < ROUTE_COUNT; r++)
+					if (!strcmp(route, route_names[r]))
+						sum.latency[r].sum += strtod(val, NULL);
+			} else if (sscanf(name, "latcount:%31s", route) == 1) {
+				for (int r = 0; r < ROUTE_COUNT; r++)
+					if (!strcmp(route, route_names[r]))
+						sum.latency[r].count += strtoull(val, NULL, 10);
+			}
+		}
+		if (h)
+			freeReplyObject(h);
+	}
+	prom_head(sb, "streamchat_api_processes", "gauge", "chat-fcgi processes that have reported.");
+	prom_sample(sb, "streamchat_api_processes", NULL, nodes ? (double)nodes->elements : 0);
+	if (nodes)
+		freeReplyObject(nodes);
+	prom_head(sb, "streamchat_api_requests_total", "counter", "Requests by route and status.");
+	for (int r = 0; r < ROUTE_COUNT; r++)
+		for (int s = 0; s < API_STATUSES; s++) {
+			if (!sum.requests[r][s])
+				continue;
+			char labels[80];
+			if (s < API_STATUSES - 1)
+				snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", route_names[r],
+					 api_statuses[s]);
+			else
+				snprintf(labels, sizeof labels, "route=\"%s\",status=\"other\"", route_names[r]);
+			prom_sample(sb, "streamchat_api_requests_total", labels, (double)sum.requests[r][s]);
+		}
+	prom_head(sb, "streamchat_api_request_duration_seconds", "histogram",
+		  "Time chat-fcgi spent on a request, by route.");
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		if (!sum.latency[r].count)
+			continue;
+		char labels[40];
+		snprintf(labels, sizeof labels, "route=\"%s\"", route_names[r]);
+		prom_hist_write(sb, "streamchat_api_request_duration_seconds", labels, &sum.latency[r]);
+	}
+}
+
+static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
+{
+	static const struct { const char *name, *field, *type, *help; } gauges[] = {
+		{ "streamchat_worker_up", NULL, "gauge", "1 if the worker's heartbeat is fresh." },
+		{ "streamchat_worker_active_jobs", "active_jobs", "gauge", "Replies streaming now." },
+		{ "streamchat_worker_jobs_total", "jobs_done", "counter", "Replies finished." },
+		{ "streamchat_worker_chunks_total", "chunks", "counter", "Chunks written." },
+		{ "streamchat_worker_failures_total", "failures", "counter",
+		  "Replies or appends that failed." },
+	};
+	char kz[KEY_MAX], k[KEY_MAX];
+	redisReply *nodes = members(c, key_nodes_ai(kz));
+	size_t n = nodes ? nodes->elements : 0;
+	redisReply **h = calloc(n + 1, sizeof *h);
+	for (size_t i = 0; i < n; i++)
+		h[i] = command(c, "HGETALL %s", key_node_ai(k, nodes->element[i]->str));
+	long long now = now_ms();
+	for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
+		prom_head(sb, gauges[g].name, gauges[g].type, gauges[g].help);
+		for (size_t i = 0; i < n; i++) {
+			char labels[200];
+			snprintf(labels, sizeof labels, "node=\"%s\"", nodes->element[i]->str);
+			double v = gauges[g].field ? num(h[i], gauges[g].field)
+						   : (field(h[i], "last_seen_ms") &&
+						      now - (long long)num(h[i], "last_seen_ms") <= stale_ms);
+			prom_sample(sb, gauges[g].name, labels, v);
+		}
+	}
+	prom_head(sb, "streamchat_worker_first_token_seconds", "histogram",
+		  "From taking a job to writing its first chunk (the backend's latency to first token).");
+	for (size_t i = 0; i < n; i++) {
+		if (!field(h[i], "ft_count"))
+			continue;
+		struct prom_hist ft = { { 0 }, 0, 0 };
+		for (int b = 0; b < PROM_BUCKETS; b++) {
+			char f[16];
+			snprintf(f, sizeof f, "ft_b%d", b);
+			ft.counts[b] = (uint64_t)num(h[i], f);
+		}
+		ft.count = (uint64_t)num(h[i], "ft_count");
+		ft.sum = num(h[i], "ft_sum");
+		char labels[200];
+		snprintf(labels, sizeof labels, "node=\"%s\"", nodes->element[i]->str);
+		prom_hist_write(sb, "streamchat_worker_first_token_seconds", labels, &ft);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (h[i])
+			freeReplyObject(h[i]);
+	free(h);
+	if (nodes)
+		freeReplyObject(nodes);
+}
+
+static void recoverd_section(redisContext *c, struct strbuf *sb)
+{
+	static const struct { const char *name, *field, *help; } counters[] = {
+		{ "streamchat_recoverd_reclaimed_total", "reclaimed",
+		  "Jobs claimed from dead or stalled workers." },
+		{ "streamchat_recoverd_requeued_total", "requeued",
+		  "Claimed jobs put back to resume where they stopped." },
+		{ "streamchat_recoverd_ended_acked_total", "ended_acked",
+		  "Claimed jobs whose reply had already ended." },
+	};
+	char kz[KEY_MAX], k[KEY_MAX];
+	redisReply *nodes = members(c, key_nodes_recoverd(kz));
+	size_t n = nodes ? nodes->elements : 0;
+	redisReply **h = calloc(n + 1, sizeof *h);
+	for (size_t i = 0; i < n; i++)
+		h[i] = command(c, "HGETALL %s", key_node_recoverd(k, nodes->element[i]->str));
+	for (size_t g = 0; g < sizeof counters / sizeof counters[0]; g++) {
+		prom_head(sb, counters[g].name, "counter", counters[g].help);
+		for (size_t i = 0; i < n; i++) {
+			if (!h[i] || !field(h[i], "id"))
+				continue;
+			char labels[200];
+			snprintf(labels, sizeof labels, "node=\"%s\"", nodes->element[i]->str);
+			prom_sample(sb, counters[g].name, labels, num(h[i], counters[g].field));
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (h[i])
+			freeReplyObject(h[i]);
+	free(h);
+	if (nodes)
+		freeReplyObject(nodes);
+}
+
+void handle_metrics(struct api *api, struct http_response *res)
+{
+	metrics_flush(api, 1);  /* this request's own process is current */
+	redisContext *c = api_redis(api);
+	if (!c) {
+		api_error(res, 503, "unavailable", "redis is unreachable");
+		return;
+	}
+	res->status = 200;
+	res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	api_section(c, &res->body);
+	worker_section(c, &res->body, api->cfg.node_stale_ms);
+	recoverd_section(c, &res->body);
+}
