@@ -26,15 +26,15 @@ struct api_config {
 	long stream_stale_ms;      /* age past which such a reply no longer counts */
 };
 
-/* This process's request counts, flushed to Redis (node:api:{N}) at most
- * once a second so that /api/metrics can add up every process's. */
+/* This process's request counts, written to Redis (node:api:{N}) after
+ * each response has gone, so that /api/metrics can add up every process's. */
 #define API_STATUSES 13
 extern const int api_statuses[API_STATUSES - 1];   /* the last slot counts the others */
 struct api_stats {
 	uint64_t requests[ROUTE_COUNT][API_STATUSES];
 	struct prom_hist latency[ROUTE_COUNT];
-	long long flushed_us;
-	int dirty;
+	long long registered_us;   /* last ZADD to nodes:api */
+	int dirty[ROUTE_COUNT];    /* routes counted since the last write */
 };
 
 struct api {
@@ -71,7 +71,8 @@ redisContext *api_redis(struct api *api);
 
 /* metrics.c */
 void metrics_record(struct api *api, enum route route, int status, long long us);
-void metrics_flush(struct api *api, int force);
+/* Writes the counts of the routes served since the last write. */
+void metrics_flush(struct api *api);
 void handle_metrics(struct api *api, struct http_response *res);
 void api_error(struct http_response *res, int status, const char *code, const char *message);
 

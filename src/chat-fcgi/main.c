@@ -147,7 +147,6 @@ send:
 		"method=%s path=%.200s status=%d us=%lld", method ? method : "-",
 		uri ? uri : "-", res.status, (long long)(mono_us() - t0));
 	metrics_record(api, route, res.status, mono_us() - t0);
-	metrics_flush(api, 0);
 	sb_release(&res.body);
 	free(body);
 }
@@ -212,6 +211,7 @@ int main(int argc, char **argv)
 		busy = 1;
 		serve(&api, &rq);
 		FCGX_Finish_r(&rq);
+		metrics_flush(&api);  /* the response has gone: this costs the client nothing */
 		busy = 0;
 	}
 	log_info("stopped", NULL);

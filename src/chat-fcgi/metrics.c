@@ -10,7 +10,7 @@
 #include "log.h"
 #include "util.h"
 
-#define FLUSH_US 1000000
+#define REGISTER_US 1000000
 #define STATS_TTL_S (7 * 86400)   /* a stopped process's counts still count for a week */
 
 const int api_statuses[API_STATUSES - 1] = { 200, 202, 400, 401, 403, 404, 405, 409, 413,
@@ -26,7 +26,7 @@ void metrics_record(struct api *api, enum route route, int status, long long us)
 		s++;
 	api->stats.requests[route][s]++;
 	prom_hist_observe(&api->stats.latency[route], (double)us / 1e6);
-	api->stats.dirty = 1;
+	api->stats.dirty[route] = 1;
 }
 
 static void add_field(const char **argv, size_t *argl, int *n, const char *f)
@@ -36,11 +36,15 @@ static void add_field(const char **argv, size_t *argl, int *n, const char *f)
 	(*n)++;
 }
 
-/* HSET node:api:{N} with every non-zero count, as absolute values. */
-void metrics_flush(struct api *api, int force)
+/* HSET node:api:{N} with the counts of the routes served since the last
+ * write, as absolute values: one round trip, after the response. */
+void metrics_flush(struct api *api)
 {
 	long long now = mono_us();
-	if (!api->stats.dirty || (!force && now - api->stats.flushed_us < FLUSH_US))
+	int any = 0;
+	for (int r = 0; r < ROUTE_COUNT; r++)
+		any |= api->stats.dirty[r];
+	if (!any)
 		return;
 	redisContext *c = api_redis(api);
 	if (!c)
@@ -59,6 +63,8 @@ void metrics_flush(struct api *api, int force)
 	PAIR("last_seen_ms");
 	PAIR("%lld", (long long)now_ms());
 	for (int r = 0; r < ROUTE_COUNT; r++) {
+		if (!api->stats.dirty[r])
+			continue;
 		for (int s = 0; s < API_STATUSES; s++) {
 			if (!api->stats.requests[r][s])
 				continue;
@@ -84,9 +90,14 @@ void metrics_flush(struct api *api, int force)
 	char kz[KEY_MAX], snow[24];
 	snprintf(snow, sizeof snow, "%lld", (long long)now_ms());
 	redisAppendCommandArgv(c, n, argv, argl);
-	redisAppendCommand(c, "PEXPIRE %s %lld", key, (long long)STATS_TTL_S * 1000);
-	redisAppendCommand(c, "ZADD %s %s %s", key_nodes_api(kz), snow, api->node);
-	for (int i = 0; i < 3; i++) {
+	int replies = 1;
+	if (now - api->stats.registered_us >= REGISTER_US) {
+		redisAppendCommand(c, "PEXPIRE %s %lld", key, (long long)STATS_TTL_S * 1000);
+		redisAppendCommand(c, "ZADD %s %s %s", key_nodes_api(kz), snow, api->node);
+		replies = 3;
+		api->stats.registered_us = now;
+	}
+	for (int i = 0; i < replies; i++) {
 		redisReply *r = NULL;
 		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
 			log_warn("metrics flush failed", "error=\"%s\"", c->errstr);
@@ -96,8 +107,7 @@ void metrics_flush(struct api *api, int force)
 		}
 		freeReplyObject(r);
 	}
-	api->stats.flushed_us = now;
-	api->stats.dirty = 0;
+	memset(api->stats.dirty, 0, sizeof api->stats.dirty);
 }
 
 static redisReply *command(redisContext *c, const char *fmt, const char *arg)
@@ -289,7 +299,6 @@ static void recoverd_section(redisContext *c, struct strbuf *sb)
 
 void handle_metrics(struct api *api, struct http_response *res)
 {
-	metrics_flush(api, 1);  /* this request's own process is current */
 	redisContext *c = api_redis(api);
 	if (!c) {
 		api_error(res, 503, "unavailable", "redis is unreachable");

@@ -438,6 +438,11 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		return http_request(wsi, pss, in ? (const char *)in : "");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return pss->http_status ? http_write(wsi, pss) : 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* draining: refuse the upgrade itself, so that nginx counts this relay
+		 * as failed and passes the request to the next one, instead of a
+		 * client reconnecting here again and again until we are gone */
+		return relay.stopping ? -1 : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		return established(wsi, pss);
 	case LWS_CALLBACK_CLOSED:
