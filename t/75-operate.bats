@@ -146,3 +146,25 @@ relay_metrics() { curl -sf "http://127.0.0.1:$1/metrics"; }
 	run chatctl status --dir "$STACK_DIR"
 	assert_success
 }
+
+@test "HEARTBEAT_FILE is touched by ai-streamer and recoverd once their heartbeat reaches Redis (compose healthchecks)" {
+	export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 SHARE_DIR=$ROOT/share
+	for prog in recoverd ai-streamer; do
+		rm -f "$BATS_TEST_TMPDIR/hb"
+		HEARTBEAT_FILE=$BATS_TEST_TMPDIR/hb NODE_ID=hb-$prog "$prog" >"$BATS_TEST_TMPDIR/$prog.log" 2>&1 3>&- &
+		local p=$!
+		wait_for 5 test -f "$BATS_TEST_TMPDIR/hb"
+		kill "$p"
+		wait "$p" || true
+		# the same test as the compose healthcheck
+		[ -n "$(find "$BATS_TEST_TMPDIR/hb" -newermt '-15 seconds')" ]
+	done
+	# and not by a program that cannot reach Redis
+	rm -f "$BATS_TEST_TMPDIR/hb"
+	REDIS_URL=redis://127.0.0.1:1/0 HEARTBEAT_FILE=$BATS_TEST_TMPDIR/hb recoverd >/dev/null 2>&1 3>&- &
+	local q=$!
+	sleep 2
+	kill "$q"
+	wait "$q" || true
+	[ ! -e "$BATS_TEST_TMPDIR/hb" ]
+}

@@ -166,6 +166,7 @@ static void heartbeat(uv_timer_t *t)
 	struct worker *w = t->data;
 	if (!w->cmd.ready)
 		return;
+	daemon_heartbeat_file();
 	char k[KEY_MAX], kz[KEY_MAX];
 	long long now = now_ms();
 	key_node_ai(k, w->node);

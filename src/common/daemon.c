@@ -1,6 +1,10 @@
 #include "daemon.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "keys.h"
 #include "log.h"
@@ -23,4 +27,16 @@ void daemon_setup(const char *kind, char *node, size_t nodelen, struct redis_cfg
 	log_set_node(node);
 	keys_init(env_str("KEY_PREFIX", ""));
 	scripts_load(share_dir());
+}
+
+void daemon_heartbeat_file(void)
+{
+	const char *path = getenv("HEARTBEAT_FILE");
+	if (!path || !*path)
+		return;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		futimens(fd, NULL);
+		close(fd);
+	}
 }

@@ -11,4 +11,8 @@
 /* kind prefixes the default node id (kind-hostname-pid). */
 void daemon_setup(const char *kind, char *node, size_t nodelen, struct redis_cfg *redis);
 
+/* Touches HEARTBEAT_FILE, if set, after a heartbeat has reached Redis: a
+ * container healthcheck of a program with no HTTP port tests its age. */
+void daemon_heartbeat_file(void);
+
 #endif

@@ -92,6 +92,7 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 	if (!r)
 		return -1;
 	freeReplyObject(r);
+	daemon_heartbeat_file();
 	return 0;
 }
 
