@@ -18,7 +18,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 
-PROGRAMS := chat-fcgi ws-relay ai-streamer recoverd chat-cli
+PROGRAMS := chat-fcgi ws-relay ai-streamer recoverd chat-cli chat-bench
 BINS := $(addprefix bin/,$(PROGRAMS)) bin/unit-tests
 
 COMMON_SRC := $(wildcard src/common/*.c)
@@ -29,6 +29,7 @@ LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c -lcrypto
 LIBS_ai-streamer := -luv -lhiredis -ljson-c -lcurl
 LIBS_recoverd := -luv -lhiredis
 LIBS_chat-cli := -ljson-c -lcurl -lcrypto
+LIBS_chat-bench := -lhiredis -lpthread
 LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
 .PHONY: all clean test test-asan unit run deps bench fuzz
@@ -102,6 +103,11 @@ deps:
 
 unit: all
 	bin/unit-tests
+
+# chat-bench's standard set on a fresh stack; QUICK=1 for a smoke run
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@QUICK=$(QUICK) t/bench/run
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -12,19 +12,8 @@ export CHAT_PER_MIN=${CHAT_PER_MIN:-1000000} STREAMS_PER_USER=${STREAMS_PER_USER
 export LIMIT_CONN_PER_IP=${LIMIT_CONN_PER_IP:-60000} API_RATE_PER_S=${API_RATE_PER_S:-100000}
 export API_BURST=${API_BURST:-100000}
 
-port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-
-# Echoes a base port with $1 free ports from it.
-free_ports() {
-	local n=$1 base i ok
-	for _ in $(seq 1 200); do
-		base=$((12000 + RANDOM % 20000))  # below the ephemeral range
-		ok=1
-		for ((i = 0; i < n; i++)); do port_free $((base + i)) || { ok=0; break; }; done
-		[ $ok = 1 ] && { echo "$base"; return 0; }
-	done
-	return 1
-}
+# shellcheck source=t/helpers/ports.bash
+. "$ROOT/t/helpers/ports.bash"
 
 # stack_up [chatctl up options]: exports STACK_DIR HTTP_PORT REDIS_PORT RELAY_BASE API
 stack_up() {

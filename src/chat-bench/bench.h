@@ -1,0 +1,73 @@
+/* chat-bench: many WebSocket sessions on one epoll loop, fed either by
+ * frames it publishes into Redis itself (relay), by real chats through the
+ * API (chat), or by nothing (idle), and a report of what they received. */
+#ifndef SC_BENCH_H
+#define SC_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "validate.h"
+
+struct bench_opts {
+	const char *workload;       /* relay, chat, idle */
+	long sessions, seconds, rate;   /* rate: chunks/s over all sessions; 0: as fast as possible */
+	char **relays;              /* host:port of each relay (or of nginx) */
+	int nrelays;
+	const char *ws_path;
+	const char *api;            /* http://host:port, for chat */
+	const char *redis_url;      /* for relay */
+	long prompt_words;          /* chat: the built-in generator's reply is 8 + 2n tokens */
+	long connect_batch;         /* connections opened at once */
+	char **procs;               /* NAME:PID, measured before and after */
+	int nprocs;
+	int json;
+};
+
+/* Timestamps of publication, one per chunk index, per session (relay). */
+struct session_pub {
+	int64_t *at_us;             /* publication time of index i, 0 until published */
+	long cap;
+};
+
+struct sess {
+	int fd;
+	int state;                  /* see ws.c */
+	char id[ID_MAX + 1];
+	int64_t connect_us, welcome_us;
+	unsigned char *buf;         /* received bytes not yet parsed */
+	size_t len, cap;
+	char *out;                  /* handshake bytes not yet written */
+	size_t outlen, outoff;
+	long next_index;            /* the index expected next of the current message */
+	char mid[ID_MAX + 1];
+	long chunks, gaps, dups, ended;
+	struct session_pub pub;
+};
+
+/* The numbers the report is made of. */
+struct samples {
+	double *v;
+	size_t n, cap;
+};
+void samples_add(struct samples *s, double v);
+double samples_pct(struct samples *s, double p);   /* sorts on first use */
+void samples_free(struct samples *s);
+
+/* ws.c: the sessions' sockets on one epoll instance */
+int ws_open_all(struct sess *ss, long n, const struct bench_opts *o, int ep, int64_t deadline_us,
+		struct samples *connect_ms);
+/* Reads what has arrived on every ready socket for up to timeout_ms;
+ * on_frame is called for each text frame. Returns the sockets closed. */
+long ws_poll(int ep, int timeout_ms,
+	     void (*on_frame)(struct sess *s, const char *p, size_t n, void *ud), void *ud);
+void ws_close_all(struct sess *ss, long n);
+
+/* proc.c: a process's resident memory and CPU time, from /proc */
+struct proc_usage {
+	long rss_kb;
+	double cpu_s;
+};
+int proc_usage(long pid, struct proc_usage *u);
+
+#endif

@@ -1,0 +1,471 @@
+/* chat-bench: how many chunks streamchat delivers, how fast, in how much
+ * memory and CPU.
+ *
+ *   relay  it publishes chunk frames straight into the sessions' channels in
+ *          Redis, at --rate (or as fast as it can), to measure the relays alone;
+ *   chat   every session posts one real chat through the API and the
+ *          built-in generator streams the replies, to measure the whole path;
+ *   idle   connections only, to measure memory per connection.
+ *
+ * Latency is from publication to receipt: for relay the bench's own clock
+ * at PUBLISH, for chat the ts (ms) that ai-streamer puts in each chunk. */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "frame.h"
+#include "keys.h"
+#include "redis_sync.h"
+#include "redis_url.h"
+#include "strbuf.h"
+#include "util.h"
+
+#ifndef VERSION
+#define VERSION "0.1.0"
+#endif
+
+static struct bench_opts o = {
+	.workload = "relay", .sessions = 100, .seconds = 5, .rate = 10000, .ws_path = "/ws/chat",
+	.api = "127.0.0.1:8080", .redis_url = "redis://127.0.0.1:6379/0", .prompt_words = 20,
+	.connect_batch = 500,
+};
+static struct sess *ss;
+static struct samples latency_ms, connect_ms;
+static long total_chunks, total_gaps, total_dups, total_ended;
+static int64_t first_chunk_us, last_chunk_us;
+static volatile int publishing_done;
+static long published, publish_errors;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: chat-bench [--workload relay|chat|idle] [--sessions N] [--seconds S] [--rate R]\n"
+		"                  [--relay HOST:PORT]... [--ws-path P] [--api HOST:PORT] [--redis URL]\n"
+		"                  [--prompt-words W] [--proc NAME:PID]... [--json]\n"
+		"  relay: publish R chunks/s in all (0: as fast as it can) for S seconds into the\n"
+		"         sessions' channels (REDIS_URL, KEY_PREFIX) and receive them\n"
+		"  chat:  each session posts one chat to the API (through nginx) and receives the reply\n"
+		"  idle:  open N sessions and hold them S seconds\n"
+		"  --relay is repeated for several relays (sessions are spread over them); give\n"
+		"  nginx's address to go through it. --proc NAME:PID: RSS and CPU before and after.\n"
+		"defaults: relay, 100 sessions, 5 s, 10000/s, 127.0.0.1:8081, /ws/chat\n");
+}
+
+/* --- receiving */
+
+static void on_frame(struct sess *s, const char *p, size_t n, void *ud)
+{
+	(void)ud;
+	struct frame_info fi;
+	if (frame_peek(p, n, &fi) || !fi.message_id || fi.message_id_len > ID_MAX)
+		return;
+	if (fi.type == FT_COMPLETE || fi.type == FT_CANCELLED || fi.type == FT_ERROR) {
+		s->ended++;
+		total_ended++;
+		return;
+	}
+	if (fi.type != FT_CHUNK)
+		return;
+	int64_t now = mono_us();
+	if (memcmp(s->mid, fi.message_id, fi.message_id_len) || s->mid[fi.message_id_len]) {
+		memcpy(s->mid, fi.message_id, fi.message_id_len);
+		s->mid[fi.message_id_len] = '\0';
+		s->next_index = 0;
+	}
+	if (fi.index < s->next_index) {
+		s->dups++;
+		total_dups++;
+		return;
+	}
+	if (fi.index > s->next_index) {
+		s->gaps += fi.index - s->next_index;
+		total_gaps += fi.index - s->next_index;
+	}
+	s->next_index = fi.index + 1;
+	s->chunks++;
+	total_chunks++;
+	if (!first_chunk_us)
+		first_chunk_us = now;
+	last_chunk_us = now;
+	if (!strcmp(o.workload, "relay")) {
+		int64_t at = fi.index < s->pub.cap ? __atomic_load_n(&s->pub.at_us[fi.index], __ATOMIC_ACQUIRE) : 0;
+		if (at)
+			samples_add(&latency_ms, (double)(now - at) / 1000);
+	} else if (fi.ts > 0) {
+		samples_add(&latency_ms, (double)(now_ms() - fi.ts));
+	}
+}
+
+/* --- relay: the publisher, on its own thread and Redis connection */
+
+static void *publisher(void *arg)
+{
+	(void)arg;
+	struct redis_cfg cfg;
+	const char *err;
+	char ebuf[200];
+	if (redis_url_parse(o.redis_url, &cfg, &err)) {
+		fprintf(stderr, "chat-bench: REDIS_URL: %s\n", err);
+		publishing_done = 1;
+		return NULL;
+	}
+	redisContext *c = rs_connect(&cfg, 5000, ebuf, sizeof ebuf);
+	if (!c) {
+		fprintf(stderr, "chat-bench: redis: %s\n", ebuf);
+		publishing_done = 1;
+		return NULL;
+	}
+	char (*chan)[KEY_MAX] = malloc((size_t)o.sessions * KEY_MAX);
+	long *next = calloc((size_t)o.sessions, sizeof *next);
+	for (long i = 0; i < o.sessions; i++)
+		key_channel(chan[i], ss[i].id);
+	struct strbuf frame = STRBUF_INIT;
+	int64_t start = mono_us(), end = start + o.seconds * 1000000;
+	long sent = 0, s = 0;
+	while (mono_us() < end) {
+		long due = o.rate ? (long)((double)(mono_us() - start) / 1e6 * (double)o.rate) - sent : 1000;
+		if (due <= 0) {
+			usleep(200);
+			continue;
+		}
+		if (due > 5000)
+			due = 5000;  /* one pipeline at a time */
+		long batch = 0;
+		for (long k = 0; k < due; k++, s = (s + 1) % o.sessions) {
+			struct sess *x = &ss[s];
+			if (next[s] >= x->pub.cap)
+				continue;
+			sb_reset(&frame);
+			frame_chunk(&frame, x->id, x->id, next[s], "bench chunk 0123", 16, 0);
+			__atomic_store_n(&x->pub.at_us[next[s]], mono_us(), __ATOMIC_RELEASE);
+			redisAppendCommand(c, "PUBLISH %s %b", chan[s], frame.buf, frame.len);
+			next[s]++;
+			batch++;
+		}
+		for (long k = 0; k < batch; k++) {
+			redisReply *r;
+			if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+				publish_errors++;
+				goto out;
+			}
+			freeReplyObject(r);
+		}
+		sent += batch;
+		__atomic_store_n(&published, sent, __ATOMIC_RELEASE);
+		if (!batch)
+			break;  /* every session's table is full */
+	}
+out:
+	sb_release(&frame);
+	free(chan);
+	free(next);
+	redisFree(c);
+	publishing_done = 1;
+	return NULL;
+}
+
+/* --- chat: POST /api/chat for every session, over a few kept connections */
+
+struct poster {
+	long first, step;
+	long ok, failed;
+};
+
+static int post_one(int *fd, const struct sockaddr_storage *sa, socklen_t salen, struct sess *s)
+{
+	char body[16384], req[17000], resp[4096];
+	int bl = snprintf(body, sizeof body, "{\"session_id\":\"%s\",\"user_id\":\"%s\",\"message\":\"", s->id,
+			  s->id);
+	for (long w = 0; w < o.prompt_words && bl < (int)sizeof body - 32; w++)
+		bl += snprintf(body + bl, sizeof body - (size_t)bl, "w%ld ", w);
+	bl += snprintf(body + bl, sizeof body - (size_t)bl, "\"}");
+	int rl = snprintf(req, sizeof req, "POST /api/chat HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+			  "application/json\r\nContent-Length: %d\r\n\r\n%s", o.api, bl, body);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (*fd < 0) {
+			*fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (*fd < 0 || connect(*fd, (const struct sockaddr *)sa, salen)) {
+				if (*fd >= 0)
+					close(*fd);
+				*fd = -1;
+				return -1;
+			}
+		}
+		if (write(*fd, req, (size_t)rl) == rl) {
+			ssize_t n = read(*fd, resp, sizeof resp - 1);
+			if (n > 12) {
+				resp[n] = '\0';
+				/* answers are small: one read holds the whole of it */
+				return memcmp(resp + 9, "202", 3) == 0 ? 0 : -1;
+			}
+		}
+		close(*fd);
+		*fd = -1;  /* nginx closed a kept connection: once more on a new one */
+	}
+	return -1;
+}
+
+static void *poster_main(void *arg)
+{
+	struct poster *p = arg;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char host[256];
+	const char *colon = strrchr(o.api, ':');
+	struct addrinfo hints = { 0 }, *ai;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - o.api) : 0, o.api);
+	if (!colon || getaddrinfo(host, colon + 1, &hints, &ai)) {
+		p->failed = o.sessions;
+		return NULL;
+	}
+	memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
+	salen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	int fd = -1;
+	for (long i = p->first; i < o.sessions; i += p->step) {
+		if (ss[i].fd < 0)
+			continue;
+		if (post_one(&fd, &sa, salen, &ss[i]) == 0)
+			p->ok++;
+		else
+			p->failed++;
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* --- the report */
+
+struct proc_row {
+	char name[64];
+	long pid;
+	struct proc_usage before, after;
+};
+
+static void report(long opened, double secs, double post_secs, long posts_ok, long posts_failed,
+		   struct proc_row *pr, int npr)
+{
+	double rate = last_chunk_us > first_chunk_us
+			      ? (double)total_chunks / ((double)(last_chunk_us - first_chunk_us) / 1e6) : 0;
+	double cpu_relays = 0;
+	for (int i = 0; i < npr; i++)
+		if (!strncmp(pr[i].name, "ws-relay", 8))
+			cpu_relays += pr[i].after.cpu_s - pr[i].before.cpu_s;
+	double p50 = samples_pct(&latency_ms, 50), p90 = samples_pct(&latency_ms, 90),
+	       p99 = samples_pct(&latency_ms, 99), pmax = samples_pct(&latency_ms, 100);
+	double c50 = samples_pct(&connect_ms, 50), c99 = samples_pct(&connect_ms, 99);
+	if (o.json) {
+		printf("{\"workload\":\"%s\",\"sessions\":%ld,\"connected\":%ld,\"seconds\":%.2f,"
+		       "\"published\":%ld,\"chunks\":%ld,\"chunks_per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,"
+		       "\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"gaps\":%ld,\"duplicates\":%ld,\"ended\":%ld,"
+		       "\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f}",
+		       o.workload, o.sessions, opened, secs, published, total_chunks, rate, p50, p90, p99,
+		       pmax, total_gaps, total_dups, total_ended, c50, c99);
+		if (posts_ok + posts_failed)
+			printf(",\"posts\":%ld,\"posts_failed\":%ld,\"posts_per_s\":%.0f", posts_ok,
+			       posts_failed, post_secs > 0 ? (double)posts_ok / post_secs : 0);
+		printf(",\"relay_cpu_us_per_chunk\":%.2f,\"procs\":[",
+		       total_chunks ? cpu_relays * 1e6 / (double)total_chunks : 0);
+		for (int i = 0; i < npr; i++)
+			printf("%s{\"name\":\"%s\",\"pid\":%ld,\"rss_kb_before\":%ld,\"rss_kb_after\":%ld,"
+			       "\"cpu_s\":%.3f}", i ? "," : "", pr[i].name, pr[i].pid, pr[i].before.rss_kb,
+			       pr[i].after.rss_kb, pr[i].after.cpu_s - pr[i].before.cpu_s);
+		printf("]}\n");
+		return;
+	}
+	printf("workload            %s\n", o.workload);
+	printf("sessions            %ld (%ld connected)\n", o.sessions, opened);
+	printf("connect (to welcome) p50 %.2f ms  p99 %.2f ms\n", c50, c99);
+	if (strcmp(o.workload, "idle")) {
+		printf("chunks delivered    %ld in %.2f s: %.0f chunks/s\n", total_chunks, secs, rate);
+		if (!strcmp(o.workload, "relay"))
+			printf("chunks published    %ld (%ld errors)\n", published, publish_errors);
+		printf("latency publish->receipt  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f ms\n", p50, p90, p99,
+		       pmax);
+		printf("gaps %ld  duplicates %ld  replies ended %ld\n", total_gaps, total_dups, total_ended);
+	}
+	if (posts_ok + posts_failed)
+		printf("POST /api/chat      %ld ok, %ld failed, %.0f requests/s\n", posts_ok, posts_failed,
+		       post_secs > 0 ? (double)posts_ok / post_secs : 0);
+	for (int i = 0; i < npr; i++) {
+		long grow = pr[i].after.rss_kb - pr[i].before.rss_kb;
+		printf("%-19s pid %ld  RSS %ld -> %ld KB (%+.2f KB/session)  CPU %.3f s\n", pr[i].name,
+		       pr[i].pid, pr[i].before.rss_kb, pr[i].after.rss_kb,
+		       opened ? (double)grow / (double)opened : 0, pr[i].after.cpu_s - pr[i].before.cpu_s);
+	}
+	if (total_chunks && cpu_relays > 0)
+		printf("relay CPU per chunk %.2f us\n", cpu_relays * 1e6 / (double)total_chunks);
+}
+
+static void measure(struct proc_row *pr, int npr, int after)
+{
+	for (int i = 0; i < npr; i++)
+		if (proc_usage(pr[i].pid, after ? &pr[i].after : &pr[i].before))
+			fprintf(stderr, "chat-bench: no process %ld (%s)\n", pr[i].pid, pr[i].name);
+}
+
+int main(int argc, char **argv)
+{
+	static char *relays[64], *procs[64];
+	o.relays = relays;
+	o.procs = procs;
+	o.redis_url = env_str("REDIS_URL", o.redis_url);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int has = i + 1 < argc;
+		long v = 0;
+		int num = has && !parse_long(argv[i + 1], 0, 10000000, &v);
+		if (!strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("chat-bench %s\n", VERSION);
+			return 0;
+		} else if (!strcmp(a, "--workload") && has)
+			o.workload = argv[++i];
+		else if (!strcmp(a, "--sessions") && num && v >= 1)
+			o.sessions = v, i++;
+		else if (!strcmp(a, "--seconds") && num && v >= 1)
+			o.seconds = v, i++;
+		else if (!strcmp(a, "--rate") && num)
+			o.rate = v, i++;
+		else if (!strcmp(a, "--prompt-words") && num && v <= 2000)
+			o.prompt_words = v, i++;
+		else if (!strcmp(a, "--connect-batch") && num && v >= 1)
+			o.connect_batch = v, i++;
+		else if (!strcmp(a, "--relay") && has && o.nrelays < 64)
+			relays[o.nrelays++] = argv[++i];
+		else if (!strcmp(a, "--proc") && has && o.nprocs < 64 && strchr(argv[i + 1], ':'))
+			procs[o.nprocs++] = argv[++i];
+		else if (!strcmp(a, "--ws-path") && has)
+			o.ws_path = argv[++i];
+		else if (!strcmp(a, "--api") && has)
+			o.api = argv[++i];
+		else if (!strcmp(a, "--redis") && has)
+			o.redis_url = argv[++i];
+		else if (!strcmp(a, "--json"))
+			o.json = 1;
+		else {
+			usage(stderr);
+			return 100;
+		}
+	}
+	if (strcmp(o.workload, "relay") && strcmp(o.workload, "chat") && strcmp(o.workload, "idle")) {
+		usage(stderr);
+		return 100;
+	}
+	if (!o.nrelays)
+		relays[o.nrelays++] = "127.0.0.1:8081";
+	keys_init(env_str("KEY_PREFIX", ""));
+	struct rlimit rl = { (rlim_t)o.sessions + 1024, (rlim_t)o.sessions + 1024 };
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		fprintf(stderr, "chat-bench: cannot raise the open files limit to %ld: %s\n",
+			o.sessions + 1024, strerror(errno));
+
+	struct proc_row pr[64];
+	int npr = 0;
+	for (int i = 0; i < o.nprocs; i++) {
+		const char *colon = strrchr(procs[i], ':');
+		snprintf(pr[npr].name, sizeof pr[npr].name, "%.*s", (int)(colon - procs[i]), procs[i]);
+		if (parse_long(colon + 1, 1, 1L << 30, &pr[npr].pid) == 0)
+			npr++;
+	}
+
+	ss = calloc((size_t)o.sessions, sizeof *ss);
+	long per_session = o.rate ? o.rate * o.seconds / o.sessions + 64 : 1 << 16;
+	char run[16];
+	snprintf(run, sizeof run, "%04lx", (unsigned long)(mono_us() & 0xffff));
+	for (long i = 0; i < o.sessions; i++) {
+		ss[i].fd = -1;
+		snprintf(ss[i].id, sizeof ss[i].id, "bench-%s-%ld", run, i);
+		if (!strcmp(o.workload, "relay")) {
+			ss[i].pub.cap = per_session;
+			ss[i].pub.at_us = calloc((size_t)per_session, sizeof *ss[i].pub.at_us);
+		}
+	}
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	measure(pr, npr, 0);
+	int64_t t0 = mono_us();
+	long opened = ws_open_all(ss, o.sessions, &o, ep, t0 + 60 * 1000000LL, &connect_ms);
+	if (opened < 0)
+		return 111;
+	if (opened < o.sessions)
+		fprintf(stderr, "chat-bench: %ld of %ld sessions connected\n", opened, o.sessions);
+
+	long posts_ok = 0, posts_failed = 0;
+	double post_secs = 0;
+	int64_t start = mono_us();
+	if (!strcmp(o.workload, "relay")) {
+		pthread_t th;
+		pthread_create(&th, NULL, publisher, NULL);
+		while (!publishing_done)
+			ws_poll(ep, 20, on_frame, NULL);
+		/* the tail: until every published chunk arrived, or 2 s of nothing new */
+		int64_t quiet = mono_us();
+		long seen = total_chunks + total_gaps;
+		while (total_chunks + total_gaps < published && mono_us() - quiet < 2000000) {
+			ws_poll(ep, 20, on_frame, NULL);
+			if (total_chunks + total_gaps != seen) {
+				seen = total_chunks + total_gaps;
+				quiet = mono_us();
+			}
+		}
+		pthread_join(th, NULL);
+	} else if (!strcmp(o.workload, "chat")) {
+		enum { POSTERS = 8 };
+		pthread_t th[POSTERS];
+		struct poster p[POSTERS];
+		int64_t ps = mono_us();
+		for (int i = 0; i < POSTERS; i++) {
+			p[i] = (struct poster){ i, POSTERS, 0, 0 };
+			pthread_create(&th[i], NULL, poster_main, &p[i]);
+		}
+		/* receive while posting; the posters are done when all have joined */
+		for (int joined = 0; joined < POSTERS;) {
+			ws_poll(ep, 5, on_frame, NULL);
+			for (int i = joined; i < POSTERS; i++) {
+				if (pthread_tryjoin_np(th[i], NULL) == 0) {
+					struct poster tmp = p[i];
+					pthread_t tt = th[i];
+					p[i] = p[joined];
+					th[i] = th[joined];
+					p[joined] = tmp;
+					th[joined] = tt;
+					joined++;
+					if (joined == POSTERS)
+						post_secs = (double)(mono_us() - ps) / 1e6;
+				}
+			}
+		}
+		for (int i = 0; i < POSTERS; i++) {
+			posts_ok += p[i].ok;
+			posts_failed += p[i].failed;
+		}
+		int64_t end = start + o.seconds * 1000000;
+		while (total_ended < posts_ok && mono_us() < end)
+			ws_poll(ep, 20, on_frame, NULL);
+	} else {
+		int64_t end = start + o.seconds * 1000000;
+		while (mono_us() < end)
+			ws_poll(ep, 100, NULL, NULL);
+	}
+	double secs = (double)(mono_us() - start) / 1e6;
+	measure(pr, npr, 1);
+	report(opened, secs, post_secs, posts_ok, posts_failed, pr, npr);
+	ws_close_all(ss, o.sessions);
+	free(ss);
+	samples_free(&latency_ms);
+	samples_free(&connect_ms);
+	int bad = total_gaps || total_dups || opened < o.sessions || publish_errors || posts_failed;
+	return bad ? 1 : 0;
+}

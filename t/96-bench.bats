@@ -1,0 +1,19 @@
+# make bench in its quick mode: chat-bench's three workloads run against a
+# fresh stack and report figures, with no gap and no duplicate. (Speed is
+# measured by make bench, not asserted here.)
+
+ROOT=$(cd "$(dirname "$BATS_TEST_FILENAME")/.." && pwd)
+
+@test "make bench QUICK=1: idle, relay and chat each print their table, with no gap or duplicate" {
+	run env QUICK=1 "$ROOT/t/bench/run"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	echo "$output" | grep -E '^(==|chunks delivered|latency|gaps|POST|ws-relay|relay CPU)' | sed 's/^/# /' >&3
+	[ "$(echo "$output" | grep -c '^workload ')" = 3 ]
+	[ "$(echo "$output" | grep -c '^gaps 0  duplicates 0')" = 2 ]
+	echo "$output" | grep -q '^sessions            200 (200 connected)'
+	echo "$output" | grep -q 'replies ended 50$'
+	echo "$output" | grep -q '^POST /api/chat      50 ok, 0 failed'
+	echo "$output" | grep -qE '^latency publish->receipt  p50 [0-9.]+  p90 [0-9.]+  p99 [0-9.]+'
+	echo "$output" | grep -qE 'KB/session'
+	! echo "$output" | grep -q 'chat-bench exited'
+}
