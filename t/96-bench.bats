@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$BATS_TEST_FILENAME")/.." && pwd)
 	echo "$output" | grep -E '^(==|chunks delivered|latency|gaps|POST|ws-relay|relay CPU)' | sed 's/^/# /' >&3
 	[ "$(echo "$output" | grep -c '^workload ')" = 3 ]
 	[ "$(echo "$output" | grep -c '^gaps 0  duplicates 0')" = 2 ]
-	echo "$output" | grep -q '^sessions            200 (200 connected)'
+	echo "$output" | grep -q '^sessions            200 (200 connected, 0 closed by the server)'
 	echo "$output" | grep -q 'replies ended 50$'
 	echo "$output" | grep -q '^POST /api/chat      50 ok, 0 failed'
 	echo "$output" | grep -qE '^latency publish->receipt  p50 [0-9.]+  p90 [0-9.]+  p99 [0-9.]+'

@@ -19,6 +19,7 @@ struct bench_opts {
 	const char *redis_url;      /* for relay */
 	long prompt_words;          /* chat: the built-in generator's reply is 8 + 2n tokens */
 	long connect_batch;         /* connections opened at once */
+	long posters;               /* chat: connections posting at once */
 	char **procs;               /* NAME:PID, measured before and after */
 	int nprocs;
 	int json;

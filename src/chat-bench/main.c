@@ -35,13 +35,14 @@
 static struct bench_opts o = {
 	.workload = "relay", .sessions = 100, .seconds = 5, .rate = 10000, .ws_path = "/ws/chat",
 	.api = "127.0.0.1:8080", .redis_url = "redis://127.0.0.1:6379/0", .prompt_words = 20,
-	.connect_batch = 500,
+	.connect_batch = 500, .posters = 32,
 };
 static struct sess *ss;
 static struct samples latency_ms, connect_ms;
-static long total_chunks, total_gaps, total_dups, total_ended;
+static long total_chunks, total_gaps, total_dups, total_ended, total_closed;
 static int64_t first_chunk_us, last_chunk_us;
 static volatile int publishing_done;
+#define IN_FLIGHT 4000
 static long published, publish_errors;
 
 static void usage(FILE *f)
@@ -49,10 +50,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: chat-bench [--workload relay|chat|idle] [--sessions N] [--seconds S] [--rate R]\n"
 		"                  [--relay HOST:PORT]... [--ws-path P] [--api HOST:PORT] [--redis URL]\n"
-		"                  [--prompt-words W] [--proc NAME:PID]... [--json]\n"
+		"                  [--prompt-words W] [--posters K] [--proc NAME:PID]... [--json]\n"
 		"  relay: publish R chunks/s in all (0: as fast as it can) for S seconds into the\n"
 		"         sessions' channels (REDIS_URL, KEY_PREFIX) and receive them\n"
-		"  chat:  each session posts one chat to the API (through nginx) and receives the reply\n"
+		"  chat:  each session posts one chat to the API (through nginx; K connections post\n"
+		"         at once, default 32) and receives the reply\n"
 		"  idle:  open N sessions and hold them S seconds\n"
 		"  --relay is repeated for several relays (sessions are spread over them); give\n"
 		"  nginx's address to go through it. --proc NAME:PID: RSS and CPU before and after.\n"
@@ -87,11 +89,11 @@ static void on_frame(struct sess *s, const char *p, size_t n, void *ud)
 	}
 	if (fi.index > s->next_index) {
 		s->gaps += fi.index - s->next_index;
-		total_gaps += fi.index - s->next_index;
+		__atomic_store_n(&total_gaps, total_gaps + fi.index - s->next_index, __ATOMIC_RELEASE);
 	}
 	s->next_index = fi.index + 1;
 	s->chunks++;
-	total_chunks++;
+	__atomic_store_n(&total_chunks, total_chunks + 1, __ATOMIC_RELEASE);
 	if (!first_chunk_us)
 		first_chunk_us = now;
 	last_chunk_us = now;
@@ -131,7 +133,13 @@ static void *publisher(void *arg)
 	int64_t start = mono_us(), end = start + o.seconds * 1000000;
 	long sent = 0, s = 0;
 	while (mono_us() < end) {
-		long due = o.rate ? (long)((double)(mono_us() - start) / 1e6 * (double)o.rate) - sent : 1000;
+		/* at a set rate, what is due by now; as fast as it goes, whatever
+		 * keeps IN_FLIGHT chunks on their way, so that the figure is what the
+		 * path sustains rather than how deep its queues are */
+		long received = __atomic_load_n(&total_chunks, __ATOMIC_ACQUIRE) +
+				__atomic_load_n(&total_gaps, __ATOMIC_ACQUIRE);
+		long due = o.rate ? (long)((double)(mono_us() - start) / 1e6 * (double)o.rate) - sent
+				  : IN_FLIGHT - (sent - received);
 		if (due <= 0) {
 			usleep(200);
 			continue;
@@ -244,6 +252,29 @@ static void *poster_main(void *arg)
 	return NULL;
 }
 
+/* --- a bare baseline of this machine, measured in the same run: the CPU
+ * cost of one send() and one read() of a 100-byte message on a socket pair,
+ * the least a relay can pay to move a chunk from one socket to another */
+static double send_read_us(void)
+{
+	int sv[2];
+	char buf[100] = { 0 };
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return 0;
+	enum { N = 50000 };
+	struct rusage a, b;
+	getrusage(RUSAGE_SELF, &a);
+	for (int i = 0; i < N; i++)
+		if (send(sv[0], buf, sizeof buf, 0) != sizeof buf || read(sv[1], buf, sizeof buf) <= 0)
+			break;
+	getrusage(RUSAGE_SELF, &b);
+	close(sv[0]);
+	close(sv[1]);
+	double us = (double)(b.ru_utime.tv_sec - a.ru_utime.tv_sec + b.ru_stime.tv_sec - a.ru_stime.tv_sec) * 1e6 +
+		    (double)(b.ru_utime.tv_usec - a.ru_utime.tv_usec + b.ru_stime.tv_usec - a.ru_stime.tv_usec);
+	return us / N;
+}
+
 /* --- the report */
 
 struct proc_row {
@@ -255,6 +286,7 @@ struct proc_row {
 static void report(long opened, double secs, double post_secs, long posts_ok, long posts_failed,
 		   struct proc_row *pr, int npr)
 {
+	double floor_us = strcmp(o.workload, "idle") ? send_read_us() : 0;
 	double rate = last_chunk_us > first_chunk_us
 			      ? (double)total_chunks / ((double)(last_chunk_us - first_chunk_us) / 1e6) : 0;
 	double cpu_relays = 0;
@@ -268,14 +300,14 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		printf("{\"workload\":\"%s\",\"sessions\":%ld,\"connected\":%ld,\"seconds\":%.2f,"
 		       "\"published\":%ld,\"chunks\":%ld,\"chunks_per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,"
 		       "\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"gaps\":%ld,\"duplicates\":%ld,\"ended\":%ld,"
-		       "\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f}",
+		       "\"closed\":%ld,\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f}",
 		       o.workload, o.sessions, opened, secs, published, total_chunks, rate, p50, p90, p99,
-		       pmax, total_gaps, total_dups, total_ended, c50, c99);
+		       pmax, total_gaps, total_dups, total_ended, total_closed, c50, c99);
 		if (posts_ok + posts_failed)
 			printf(",\"posts\":%ld,\"posts_failed\":%ld,\"posts_per_s\":%.0f", posts_ok,
 			       posts_failed, post_secs > 0 ? (double)posts_ok / post_secs : 0);
-		printf(",\"relay_cpu_us_per_chunk\":%.2f,\"procs\":[",
-		       total_chunks ? cpu_relays * 1e6 / (double)total_chunks : 0);
+		printf(",\"relay_cpu_us_per_chunk\":%.2f,\"send_read_us\":%.2f,\"procs\":[",
+		       total_chunks ? cpu_relays * 1e6 / (double)total_chunks : 0, floor_us);
 		for (int i = 0; i < npr; i++)
 			printf("%s{\"name\":\"%s\",\"pid\":%ld,\"rss_kb_before\":%ld,\"rss_kb_after\":%ld,"
 			       "\"cpu_s\":%.3f}", i ? "," : "", pr[i].name, pr[i].pid, pr[i].before.rss_kb,
@@ -284,7 +316,8 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		return;
 	}
 	printf("workload            %s\n", o.workload);
-	printf("sessions            %ld (%ld connected)\n", o.sessions, opened);
+	printf("sessions            %ld (%ld connected, %ld closed by the server)\n", o.sessions, opened,
+	       total_closed);
 	printf("connect (to welcome) p50 %.2f ms  p99 %.2f ms\n", c50, c99);
 	if (strcmp(o.workload, "idle")) {
 		printf("chunks delivered    %ld in %.2f s: %.0f chunks/s\n", total_chunks, secs, rate);
@@ -304,7 +337,9 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		       opened ? (double)grow / (double)opened : 0, pr[i].after.cpu_s - pr[i].before.cpu_s);
 	}
 	if (total_chunks && cpu_relays > 0)
-		printf("relay CPU per chunk %.2f us\n", cpu_relays * 1e6 / (double)total_chunks);
+		printf("relay CPU per chunk %.2f us (%.1f x this machine's send()+read() of 100 bytes, "
+		       "%.2f us)\n", cpu_relays * 1e6 / (double)total_chunks,
+		       floor_us > 0 ? cpu_relays * 1e6 / (double)total_chunks / floor_us : 0, floor_us);
 }
 
 static void measure(struct proc_row *pr, int npr, int after)
@@ -341,6 +376,8 @@ int main(int argc, char **argv)
 			o.rate = v, i++;
 		else if (!strcmp(a, "--prompt-words") && num && v <= 2000)
 			o.prompt_words = v, i++;
+		else if (!strcmp(a, "--posters") && num && v >= 1 && v <= 1024)
+			o.posters = v, i++;
 		else if (!strcmp(a, "--connect-batch") && num && v >= 1)
 			o.connect_batch = v, i++;
 		else if (!strcmp(a, "--relay") && has && o.nrelays < 64)
@@ -367,10 +404,14 @@ int main(int argc, char **argv)
 	if (!o.nrelays)
 		relays[o.nrelays++] = "127.0.0.1:8081";
 	keys_init(env_str("KEY_PREFIX", ""));
-	struct rlimit rl = { (rlim_t)o.sessions + 1024, (rlim_t)o.sessions + 1024 };
-	if (setrlimit(RLIMIT_NOFILE, &rl))
-		fprintf(stderr, "chat-bench: cannot raise the open files limit to %ld: %s\n",
-			o.sessions + 1024, strerror(errno));
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rlim_t want = (rlim_t)o.sessions + 64;
+	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		fprintf(stderr, "chat-bench: only %lu open files allowed (hard limit): fewer than %ld sessions "
+			"will connect\n", (unsigned long)rl.rlim_cur, o.sessions);
 
 	struct proc_row pr[64];
 	int npr = 0;
@@ -382,7 +423,8 @@ int main(int argc, char **argv)
 	}
 
 	ss = calloc((size_t)o.sessions, sizeof *ss);
-	long per_session = o.rate ? o.rate * o.seconds / o.sessions + 64 : 1 << 16;
+	/* as fast as it goes: room for 500,000 chunks a second */
+	long per_session = (o.rate ? o.rate : 500000) * o.seconds / o.sessions + 64;
 	char run[16];
 	snprintf(run, sizeof run, "%04lx", (unsigned long)(mono_us() & 0xffff));
 	for (long i = 0; i < o.sessions; i++) {
@@ -409,12 +451,12 @@ int main(int argc, char **argv)
 		pthread_t th;
 		pthread_create(&th, NULL, publisher, NULL);
 		while (!publishing_done)
-			ws_poll(ep, 20, on_frame, NULL);
+			total_closed += ws_poll(ep, 20, on_frame, NULL);
 		/* the tail: until every published chunk arrived, or 2 s of nothing new */
 		int64_t quiet = mono_us();
 		long seen = total_chunks + total_gaps;
 		while (total_chunks + total_gaps < published && mono_us() - quiet < 2000000) {
-			ws_poll(ep, 20, on_frame, NULL);
+			total_closed += ws_poll(ep, 20, on_frame, NULL);
 			if (total_chunks + total_gaps != seen) {
 				seen = total_chunks + total_gaps;
 				quiet = mono_us();
@@ -422,9 +464,9 @@ int main(int argc, char **argv)
 		}
 		pthread_join(th, NULL);
 	} else if (!strcmp(o.workload, "chat")) {
-		enum { POSTERS = 8 };
-		pthread_t th[POSTERS];
-		struct poster p[POSTERS];
+		const int POSTERS = (int)o.posters;
+		pthread_t *th = calloc((size_t)POSTERS, sizeof *th);
+		struct poster *p = calloc((size_t)POSTERS, sizeof *p);
 		int64_t ps = mono_us();
 		for (int i = 0; i < POSTERS; i++) {
 			p[i] = (struct poster){ i, POSTERS, 0, 0 };
@@ -432,7 +474,7 @@ int main(int argc, char **argv)
 		}
 		/* receive while posting; the posters are done when all have joined */
 		for (int joined = 0; joined < POSTERS;) {
-			ws_poll(ep, 5, on_frame, NULL);
+			total_closed += ws_poll(ep, 5, on_frame, NULL);
 			for (int i = joined; i < POSTERS; i++) {
 				if (pthread_tryjoin_np(th[i], NULL) == 0) {
 					struct poster tmp = p[i];
@@ -451,13 +493,15 @@ int main(int argc, char **argv)
 			posts_ok += p[i].ok;
 			posts_failed += p[i].failed;
 		}
+		free(th);
+		free(p);
 		int64_t end = start + o.seconds * 1000000;
 		while (total_ended < posts_ok && mono_us() < end)
-			ws_poll(ep, 20, on_frame, NULL);
+			total_closed += ws_poll(ep, 20, on_frame, NULL);
 	} else {
 		int64_t end = start + o.seconds * 1000000;
 		while (mono_us() < end)
-			ws_poll(ep, 100, NULL, NULL);
+			total_closed += ws_poll(ep, 100, NULL, NULL);
 	}
 	double secs = (double)(mono_us() - start) / 1e6;
 	measure(pr, npr, 1);
@@ -466,6 +510,7 @@ int main(int argc, char **argv)
 	free(ss);
 	samples_free(&latency_ms);
 	samples_free(&connect_ms);
-	int bad = total_gaps || total_dups || opened < o.sessions || publish_errors || posts_failed;
+	int bad = total_gaps || total_dups || opened < o.sessions || publish_errors || posts_failed ||
+		  total_closed;
 	return bad ? 1 : 0;
 }

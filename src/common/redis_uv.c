@@ -34,10 +34,21 @@ static void on_poll(uv_poll_t *h, int status, int events)
 		redisAsyncHandleWrite(e->ac);
 }
 
-static void add_read(void *p) { struct redis_uv *e = p; e->events |= UV_READABLE; restart(e); }
-static void del_read(void *p) { struct redis_uv *e = p; e->events &= ~UV_READABLE; restart(e); }
-static void add_write(void *p) { struct redis_uv *e = p; e->events |= UV_WRITABLE; restart(e); }
-static void del_write(void *p) { struct redis_uv *e = p; e->events &= ~UV_WRITABLE; restart(e); }
+/* hiredis asks again for reads after every read it handles; libuv's
+ * uv_poll_start would answer with an epoll_ctl DEL and ADD each time, so
+ * only a change of the events goes to libuv. */
+static void set_events(struct redis_uv *e, int events)
+{
+	if (events == e->events)
+		return;
+	e->events = events;
+	restart(e);
+}
+
+static void add_read(void *p) { struct redis_uv *e = p; set_events(e, e->events | UV_READABLE); }
+static void del_read(void *p) { struct redis_uv *e = p; set_events(e, e->events & ~UV_READABLE); }
+static void add_write(void *p) { struct redis_uv *e = p; set_events(e, e->events | UV_WRITABLE); }
+static void del_write(void *p) { struct redis_uv *e = p; set_events(e, e->events & ~UV_WRITABLE); }
 
 static void closed(uv_handle_t *h) { free(h->data); }
 

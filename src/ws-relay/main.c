@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "daemon.h"
 #include "keys.h"
@@ -27,8 +28,12 @@ struct relay relay;
 static uv_timer_t heartbeat_timer, drain_timer;
 static uv_signal_t sigterm_watch, sigint_watch;
 
-static const struct lws_protocols protocols[] = {
-	{ "chat", relay_callback, 320, 1024, 0, NULL, 0 },
+/* lws keeps an rx buffer of RX_BUFFER bytes per connection: clients send
+ * small frames, and a larger one arrives in pieces that conn.c joins, so a
+ * small buffer is memory saved on every idle connection (NOTES.md). */
+#define RX_BUFFER 512
+static struct lws_protocols protocols[] = {
+	{ "chat", relay_callback, 0, RX_BUFFER, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -167,6 +172,14 @@ int main(int argc, char **argv)
 	void *loops[] = { relay.loop };
 	info.port = relay.cfg.port;
 	info.iface = env_str("LISTEN_IFACE", NULL);  /* e.g. lo; NULL: all interfaces */
+	/* every socket is a file: as many as the hard limit allows (lws sizes
+	 * its tables from this limit when the context is created) */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	protocols[0].per_session_data_size = relay_pss_size;
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.foreign_loops = loops;

@@ -150,5 +150,6 @@ void conns_close_all(int code, const char *reason);
 void relay_metrics(struct strbuf *sb);
 int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len);
+extern const size_t relay_pss_size;   /* lws allocates this much per connection for us */
 
 #endif
