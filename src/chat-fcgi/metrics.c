@@ -25,7 +25,14 @@ void metrics_record(struct api *api, enum route route, int status, long long us)
 	while (s < API_STATUSES - 1 && api_statuses[s] != status)
 		s++;
 	api->stats.requests[route][s]++;
-	prom_hist_observe(&api->stats.latency[route], (double)us / 1e6);
+	struct prom_hist *h = &api->stats.latency[route];
+	uint64_t before[PROM_BUCKETS];
+	memcpy(before, h->counts, sizeof before);
+	prom_hist_observe(h, (double)us / 1e6);
+	for (int b = 0; b < PROM_BUCKETS; b++)
+		if (h->counts[b] != before[b])
+			api->stats.dirty_bucket[route][b] = 1;
+	api->stats.dirty_status[route][s] = 1;
 	api->stats.dirty[route] = 1;
 }
 
@@ -66,7 +73,7 @@ void metrics_flush(struct api *api)
 		if (!api->stats.dirty[r])
 			continue;
 		for (int s = 0; s < API_STATUSES; s++) {
-			if (!api->stats.requests[r][s])
+			if (!api->stats.dirty_status[r][s])
 				continue;
 			if (s < API_STATUSES - 1)
 				PAIR("req:%s:%d", route_names[r], api_statuses[s]);
@@ -78,6 +85,8 @@ void metrics_flush(struct api *api)
 		if (!h->count)
 			continue;
 		for (int b = 0; b < PROM_BUCKETS; b++) {
+			if (!api->stats.dirty_bucket[r][b])
+				continue;
 			PAIR("lat:%s:%d", route_names[r], b);
 			PAIR("%llu", (unsigned long long)h->counts[b]);
 		}
@@ -108,6 +117,8 @@ void metrics_flush(struct api *api)
 		freeReplyObject(r);
 	}
 	memset(api->stats.dirty, 0, sizeof api->stats.dirty);
+	memset(api->stats.dirty_status, 0, sizeof api->stats.dirty_status);
+	memset(api->stats.dirty_bucket, 0, sizeof api->stats.dirty_bucket);
 }
 
 static redisReply *command(redisContext *c, const char *fmt, const char *arg)
