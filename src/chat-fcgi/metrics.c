@@ -142,6 +142,34 @@ static redisReply *members(redisContext *c, const char *set)
 	return r;
 }
 
+/* The members of a nodes:* set and each one's hash, as heartbeats left them. */
+struct node_hashes {
+	redisReply *nodes;
+	redisReply **h;              /* h[i] is the hash of nodes->element[i]; may be NULL */
+	size_t n;
+};
+
+static void node_hashes_read(redisContext *c, struct node_hashes *nh, char *(*set_key)(char *),
+			     char *(*node_key)(char *, const char *))
+{
+	char kz[KEY_MAX], k[KEY_MAX];
+	nh->nodes = members(c, set_key(kz));
+	nh->n = nh->nodes ? nh->nodes->elements : 0;
+	nh->h = calloc(nh->n + 1, sizeof *nh->h);
+	for (size_t i = 0; i < nh->n; i++)
+		nh->h[i] = command(c, "HGETALL %s", node_key(k, nh->nodes->element[i]->str));
+}
+
+static void node_hashes_free(struct node_hashes *nh)
+{
+	for (size_t i = 0; i < nh->n; i++)
+		if (nh->h[i])
+			freeReplyObject(nh->h[i]);
+	free(nh->h);
+	if (nh->nodes)
+		freeReplyObject(nh->nodes);
+}
+
 static const char *field(redisReply *h, const char *name)
 {
 	for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
@@ -231,12 +259,10 @@ static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
 		{ "streamchat_worker_failures_total", "failures", "counter",
 		  "Replies or appends that failed." },
 	};
-	char kz[KEY_MAX], k[KEY_MAX];
-	redisReply *nodes = members(c, key_nodes_ai(kz));
-	size_t n = nodes ? nodes->elements : 0;
-	redisReply **h = calloc(n + 1, sizeof *h);
-	for (size_t i = 0; i < n; i++)
-		h[i] = command(c, "HGETALL %s", key_node_ai(k, nodes->element[i]->str));
+	struct node_hashes nh;
+	node_hashes_read(c, &nh, key_nodes_ai, key_node_ai);
+	redisReply *nodes = nh.nodes, **h = nh.h;
+	size_t n = nh.n;
 	long long now = now_ms();
 	for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
 		prom_head(sb, gauges[g].name, gauges[g].type, gauges[g].help);
@@ -266,12 +292,7 @@ static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
 		snprintf(labels, sizeof labels, "node=\"%s\"", nodes->element[i]->str);
 		prom_hist_write(sb, "streamchat_worker_first_token_seconds", labels, &ft);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (h[i])
-			freeReplyObject(h[i]);
-	free(h);
-	if (nodes)
-		freeReplyObject(nodes);
+	node_hashes_free(&nh);
 }
 
 static void recoverd_section(redisContext *c, struct strbuf *sb)
@@ -284,12 +305,10 @@ static void recoverd_section(redisContext *c, struct strbuf *sb)
 		{ "streamchat_recoverd_ended_acked_total", "ended_acked",
 		  "Claimed jobs whose reply had already ended." },
 	};
-	char kz[KEY_MAX], k[KEY_MAX];
-	redisReply *nodes = members(c, key_nodes_recoverd(kz));
-	size_t n = nodes ? nodes->elements : 0;
-	redisReply **h = calloc(n + 1, sizeof *h);
-	for (size_t i = 0; i < n; i++)
-		h[i] = command(c, "HGETALL %s", key_node_recoverd(k, nodes->element[i]->str));
+	struct node_hashes nh;
+	node_hashes_read(c, &nh, key_nodes_recoverd, key_node_recoverd);
+	redisReply *nodes = nh.nodes, **h = nh.h;
+	size_t n = nh.n;
 	for (size_t g = 0; g < sizeof counters / sizeof counters[0]; g++) {
 		prom_head(sb, counters[g].name, "counter", counters[g].help);
 		for (size_t i = 0; i < n; i++) {
@@ -300,12 +319,7 @@ static void recoverd_section(redisContext *c, struct strbuf *sb)
 			prom_sample(sb, counters[g].name, labels, num(h[i], counters[g].field));
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		if (h[i])
-			freeReplyObject(h[i]);
-	free(h);
-	if (nodes)
-		freeReplyObject(nodes);
+	node_hashes_free(&nh);
 }
 
 void handle_metrics(struct api *api, struct http_response *res)
