@@ -10,7 +10,9 @@ teardown_file() { stack_down; }
 	assert_success
 	assert_output --partial "ws-relay:ws-relay-$RELAY_BASE"
 	assert_output --partial "health: ok"
-	[ "$(echo "$output" | grep -c RUNNING)" -eq 10 ]
+	# redis, nginx, recoverd, 3 relays, 2 workers and chatctl's 4 chat-fcgi
+	[ "$(echo "$output" | grep -c RUNNING)" -eq 12 ]
+	[ "$(echo "$output" | grep -c '^chat-fcgi:.* RUNNING')" -eq 4 ]
 }
 
 @test "a message streams back as chunks 0..n-1 then complete with totalChunks n" {

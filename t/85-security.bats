@@ -178,7 +178,7 @@ build_poke() { "$ROOT/build/ws-poke" 127.0.0.1 "$HTTP_PORT" "$@"; }
 	[[ $output == "close 1009"* || $output == "close 1006"* ]]
 	run build_poke "$path" big 3000000
 	[[ $output == "close 1009"* || $output == "close 1006"* ]]
-	run build_poke "$path" flood 500
+	run build_poke "$path" flood 200
 	[[ $output == "close 1008"* ]]
 	# an unknown type is answered, not punished
 	run build_poke "$path" text '{"type":"dance"}'

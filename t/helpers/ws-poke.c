@@ -7,7 +7,7 @@
  *   ws-poke HOST PORT PATH binary          one binary frame
  *   ws-poke HOST PORT PATH big N           a text frame of N bytes
  *   ws-poke HOST PORT PATH fragments N     one message in N fragments of 1 KB
- *   ws-poke HOST PORT PATH flood N         N pings as fast as it can */
+ *   ws-poke HOST PORT PATH flood N         N pings at 200 a second, reading between them */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +53,20 @@ int main(int argc, char **argv)
 		for (long i = 0; i < n; i++)
 			ws_send_frame(&ws, i ? 0 : 1, i == n - 1, b, sizeof b);
 	} else if (!strcmp(mode, "flood") && n > 0) {
-		for (long i = 0; i < n && ws_send_text(&ws, "{\"type\":\"ping\"}", 15) == 0; i++)
-			;
+		/* one ping every 5 ms (200/s), reading the answers in between: the
+		 * server then closes with nothing of ours unread, so its close frame
+		 * is not lost to a reset */
+		for (long i = 0; i < n && ws_send_text(&ws, "{\"type\":\"ping\"}", 15) == 0; i++) {
+			while ((r = ws_recv(&ws, 5)) == 1)
+				;
+			if (r < 0)
+				break;
+		}
+		if (r < 0) {
+			printf("close %d %s\n", ws.close_code, ws.close_reason);
+			ws_close(&ws);
+			return 0;
+		}
 	} else {
 		fprintf(stderr, "ws-poke: unknown mode %s\n", mode);
 		return 100;
