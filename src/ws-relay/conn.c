@@ -139,7 +139,7 @@ int conn_send(struct conn *c, struct msgbuf *m)
 		 * lws keeps as a partial, and frames after it queue. */
 		if (write_frame(c, m) == 0)
 			return 0;
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		conn_close(c, 1011, "write failed");  /* lws closes it when the close fails too */
 		return -1;
 	}
 	if (!queue_has_room(c, m->len)) {
