@@ -71,9 +71,9 @@ build/fake-openai: t/helpers/fake-openai.c
 	@mkdir -p build
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 
-build/ws-poke: t/helpers/ws-poke.c $(OBJ)/libcommon.a
+build/ws-poke: t/helpers/ws-poke.c $(OBJ)/libcommon.a bin/.variant
 	@mkdir -p build
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lm
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) -lm
 
 # libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]; corpora in t/fuzz/corpus/
 FUZZ_SECONDS ?= 60

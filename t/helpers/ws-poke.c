@@ -34,6 +34,7 @@ int main(int argc, char **argv)
 		;
 	if (r != 1) {
 		printf("close %d %s\n", ws.close_code, ws.close_reason);
+		ws_close(&ws);
 		return 0;
 	}
 	const char *mode = argv[4];
