@@ -25,13 +25,8 @@ void metrics_record(struct api *api, enum route route, int status, long long us)
 	while (s < API_STATUSES - 1 && api_statuses[s] != status)
 		s++;
 	api->stats.requests[route][s]++;
-	struct prom_hist *h = &api->stats.latency[route];
-	uint64_t before[PROM_BUCKETS];
-	memcpy(before, h->counts, sizeof before);
-	prom_hist_observe(h, (double)us / 1e6);
-	for (int b = 0; b < PROM_BUCKETS; b++)
-		if (h->counts[b] != before[b])
-			api->stats.dirty_bucket[route][b] = 1;
+	int b = prom_hist_observe(&api->stats.latency[route], (double)us / 1e6);
+	api->stats.dirty_bucket[route][b] = 1;
 	api->stats.dirty_status[route][s] = 1;
 	api->stats.dirty[route] = 1;
 }

@@ -31,7 +31,7 @@ void prom_sample(struct strbuf *sb, const char *name, const char *labels, double
 		sb_addf(sb, " %.6f\n", value);
 }
 
-void prom_hist_observe(struct prom_hist *h, double seconds)
+int prom_hist_observe(struct prom_hist *h, double seconds)
 {
 	int i = 0;
 	while (i < PROM_BUCKETS - 1 && seconds > prom_bounds[i])
@@ -39,6 +39,7 @@ void prom_hist_observe(struct prom_hist *h, double seconds)
 	h->counts[i]++;
 	h->count++;
 	h->sum += seconds;
+	return i;
 }
 
 void prom_hist_merge(struct prom_hist *a, const struct prom_hist *b)

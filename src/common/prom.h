@@ -20,7 +20,8 @@ struct prom_hist {
 void prom_head(struct strbuf *sb, const char *name, const char *type, const char *help);
 /* one sample; labels is the inside of {...} (NULL or "" for none) */
 void prom_sample(struct strbuf *sb, const char *name, const char *labels, double value);
-void prom_hist_observe(struct prom_hist *h, double seconds);
+/* Counts one observation; returns the index of the bucket it went in. */
+int prom_hist_observe(struct prom_hist *h, double seconds);
 /* adds b's counts to a */
 void prom_hist_merge(struct prom_hist *a, const struct prom_hist *b);
 void prom_hist_write(struct strbuf *sb, const char *name, const char *labels,

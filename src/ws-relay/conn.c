@@ -56,15 +56,33 @@ void msgbuf_unref(struct msgbuf *m)
 		free(m);
 }
 
+/* The send queue and its counts (this socket's and the relay's), kept
+ * together in one place. */
+static void queue_push(struct conn *c, struct msgbuf *m)
+{
+	m->refs++;
+	fifo_push(&c->q, m);
+	c->qbytes += m->len;
+	relay.queued_frames++;
+	relay.queued_bytes += (long)m->len;
+}
+
+static struct msgbuf *queue_pop(struct conn *c)
+{
+	struct msgbuf *m = fifo_pop(&c->q);
+	if (m) {
+		c->qbytes -= m->len;
+		relay.queued_frames--;
+		relay.queued_bytes -= (long)m->len;
+	}
+	return m;
+}
+
 static void queue_clear(struct conn *c)
 {
 	struct msgbuf *m;
-	while ((m = fifo_pop(&c->q))) {
+	while ((m = queue_pop(c)))
 		msgbuf_unref(m);
-		relay.queued_frames--;
-	}
-	relay.queued_bytes -= (long)c->qbytes;
-	c->qbytes = 0;
 }
 
 /* Held frames are freed only with the conn: drain_held may be walking them
@@ -146,11 +164,7 @@ int conn_send(struct conn *c, struct msgbuf *m)
 		conn_too_slow(c);
 		return -1;
 	}
-	m->refs++;
-	fifo_push(&c->q, m);
-	c->qbytes += m->len;
-	relay.queued_frames++;
-	relay.queued_bytes += (long)m->len;
+	queue_push(c, m);
 	if (c->q.len == 1)
 		lws_callback_on_writable(c->wsi);
 	return 0;
@@ -192,12 +206,9 @@ static int write_one(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
 		return write_close(c);
-	struct msgbuf *m = fifo_pop(&c->q);
+	struct msgbuf *m = queue_pop(c);
 	if (!m)
 		return 0;
-	c->qbytes -= m->len;
-	relay.queued_frames--;
-	relay.queued_bytes -= (long)m->len;
 	int rc = write_frame(c, m);
 	msgbuf_unref(m);
 	if (rc < 0)
