@@ -107,7 +107,7 @@ unit: all
 # chat-bench's standard set on a fresh stack; QUICK=1 for a smoke run
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@QUICK=$(QUICK) t/bench/run
+	@QUICK=$(QUICK) ONLY="$(ONLY)" t/bench/run
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -70,5 +70,7 @@ struct proc_usage {
 	double cpu_s;
 };
 int proc_usage(long pid, struct proc_usage *u);
+/* CPU seconds the whole machine spent busy (all cores, any process), or -1 */
+double machine_busy_s(void);
 
 #endif

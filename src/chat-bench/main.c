@@ -39,8 +39,13 @@ static struct bench_opts o = {
 };
 static struct sess *ss;
 static struct samples latency_ms, connect_ms;
+static struct samples steady_ms;  /* chat: latency while all replies stream */
+static struct samples post_ms;    /* chat: POST /api/chat, answered */
 static long total_chunks, total_gaps, total_dups, total_ended, total_closed;
 static int64_t first_chunk_us, last_chunk_us;
+/* chat: the chunk count when the last reply was posted and when the first ended */
+static int64_t all_posted_us, first_end_us;
+static long all_posted_chunks, first_end_chunks;
 static volatile int publishing_done;
 #define IN_FLIGHT 4000
 static long published, publish_errors;
@@ -71,7 +76,10 @@ static void on_frame(struct sess *s, const char *p, size_t n, void *ud)
 		return;
 	if (fi.type == FT_COMPLETE || fi.type == FT_CANCELLED || fi.type == FT_ERROR) {
 		s->ended++;
-		total_ended++;
+		if (total_ended++ == 0) {
+			first_end_us = mono_us();
+			first_end_chunks = total_chunks;
+		}
 		return;
 	}
 	if (fi.type != FT_CHUNK)
@@ -102,7 +110,10 @@ static void on_frame(struct sess *s, const char *p, size_t n, void *ud)
 		if (at)
 			samples_add(&latency_ms, (double)(now - at) / 1000);
 	} else if (fi.ts > 0) {
-		samples_add(&latency_ms, (double)(now_ms() - fi.ts));
+		double ms = (double)(now_ms() - fi.ts);
+		samples_add(&latency_ms, ms);
+		if (all_posted_us && !first_end_us)
+			samples_add(&steady_ms, ms);
 	}
 }
 
@@ -185,6 +196,7 @@ out:
 struct poster {
 	long first, step;
 	long ok, failed;
+	struct samples ms;  /* each POST, from its write to its answer */
 };
 
 static int post_one(int *fd, const struct sockaddr_storage *sa, socklen_t salen, struct sess *s)
@@ -242,10 +254,13 @@ static void *poster_main(void *arg)
 	for (long i = p->first; i < o.sessions; i += p->step) {
 		if (ss[i].fd < 0)
 			continue;
-		if (post_one(&fd, &sa, salen, &ss[i]) == 0)
+		int64_t t = mono_us();
+		if (post_one(&fd, &sa, salen, &ss[i]) == 0) {
 			p->ok++;
-		else
+			samples_add(&p->ms, (double)(mono_us() - t) / 1000);
+		} else {
 			p->failed++;
+		}
 	}
 	if (fd >= 0)
 		close(fd);
@@ -284,15 +299,21 @@ struct proc_row {
 };
 
 static void report(long opened, double secs, double post_secs, long posts_ok, long posts_failed,
-		   struct proc_row *pr, int npr)
+		   struct proc_row *pr, int npr, double busy_s, double run_s)
 {
 	double floor_us = strcmp(o.workload, "idle") ? send_read_us() : 0;
 	double rate = last_chunk_us > first_chunk_us
 			      ? (double)total_chunks / ((double)(last_chunk_us - first_chunk_us) / 1e6) : 0;
-	double cpu_relays = 0;
-	for (int i = 0; i < npr; i++)
+	/* chat: from the last reply posted to the first ended, all stream at once */
+	double steady = all_posted_us && first_end_us > all_posted_us + 100000
+				? (double)(first_end_chunks - all_posted_chunks) /
+					  ((double)(first_end_us - all_posted_us) / 1e6) : 0;
+	double cpu_relays = 0, cpu_all = 0;
+	for (int i = 0; i < npr; i++) {
 		if (!strncmp(pr[i].name, "ws-relay", 8))
 			cpu_relays += pr[i].after.cpu_s - pr[i].before.cpu_s;
+		cpu_all += pr[i].after.cpu_s - pr[i].before.cpu_s;
+	}
 	double p50 = samples_pct(&latency_ms, 50), p90 = samples_pct(&latency_ms, 90),
 	       p99 = samples_pct(&latency_ms, 99), pmax = samples_pct(&latency_ms, 100);
 	double c50 = samples_pct(&connect_ms, 50), c99 = samples_pct(&connect_ms, 99);
@@ -303,11 +324,19 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		       "\"closed\":%ld,\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f}",
 		       o.workload, o.sessions, opened, secs, published, total_chunks, rate, p50, p90, p99,
 		       pmax, total_gaps, total_dups, total_ended, total_closed, c50, c99);
+		if (steady > 0)
+			printf(",\"all_streaming\":{\"chunks_per_s\":%.0f,\"p50\":%.3f,\"p90\":%.3f,"
+			       "\"p99\":%.3f,\"max\":%.3f}", steady, samples_pct(&steady_ms, 50),
+			       samples_pct(&steady_ms, 90), samples_pct(&steady_ms, 99),
+			       samples_pct(&steady_ms, 100));
 		if (posts_ok + posts_failed)
-			printf(",\"posts\":%ld,\"posts_failed\":%ld,\"posts_per_s\":%.0f", posts_ok,
-			       posts_failed, post_secs > 0 ? (double)posts_ok / post_secs : 0);
-		printf(",\"relay_cpu_us_per_chunk\":%.2f,\"send_read_us\":%.2f,\"procs\":[",
-		       total_chunks ? cpu_relays * 1e6 / (double)total_chunks : 0, floor_us);
+			printf(",\"posts\":%ld,\"posts_failed\":%ld,\"posts_per_s\":%.0f,\"post_ms\":{\"p50\":%.3f,"
+			       "\"p99\":%.3f}", posts_ok, posts_failed,
+			       post_secs > 0 ? (double)posts_ok / post_secs : 0, samples_pct(&post_ms, 50),
+			       samples_pct(&post_ms, 99));
+		printf(",\"relay_cpu_us_per_chunk\":%.2f,\"send_read_us\":%.2f,\"machine_busy_cores\":%.2f,"
+		       "\"procs\":[", total_chunks ? cpu_relays * 1e6 / (double)total_chunks : 0, floor_us,
+		       run_s > 0 ? busy_s / run_s : 0);
 		for (int i = 0; i < npr; i++)
 			printf("%s{\"name\":\"%s\",\"pid\":%ld,\"rss_kb_before\":%ld,\"rss_kb_after\":%ld,"
 			       "\"cpu_s\":%.3f}", i ? "," : "", pr[i].name, pr[i].pid, pr[i].before.rss_kb,
@@ -321,6 +350,12 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 	printf("connect (to welcome) p50 %.2f ms  p99 %.2f ms\n", c50, c99);
 	if (strcmp(o.workload, "idle")) {
 		printf("chunks delivered    %ld in %.2f s: %.0f chunks/s\n", total_chunks, secs, rate);
+		if (steady > 0)
+			printf("while all %ld replies streamed (%.2f s): %.0f chunks/s, latency p50 %.3f  "
+			       "p90 %.3f  p99 %.3f  max %.3f ms\n", o.sessions,
+			       (double)(first_end_us - all_posted_us) / 1e6, steady, samples_pct(&steady_ms, 50),
+			       samples_pct(&steady_ms, 90), samples_pct(&steady_ms, 99),
+			       samples_pct(&steady_ms, 100));
 		if (!strcmp(o.workload, "relay"))
 			printf("chunks published    %ld (%ld errors)\n", published, publish_errors);
 		printf("latency publish->receipt  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f ms\n", p50, p90, p99,
@@ -328,8 +363,10 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		printf("gaps %ld  duplicates %ld  replies ended %ld\n", total_gaps, total_dups, total_ended);
 	}
 	if (posts_ok + posts_failed)
-		printf("POST /api/chat      %ld ok, %ld failed, %.0f requests/s\n", posts_ok, posts_failed,
-		       post_secs > 0 ? (double)posts_ok / post_secs : 0);
+		printf("POST /api/chat      %ld ok, %ld failed, %.0f requests/s, %ld at a time, "
+		       "p50 %.2f  p99 %.2f ms\n", posts_ok, posts_failed,
+		       post_secs > 0 ? (double)posts_ok / post_secs : 0, o.posters, samples_pct(&post_ms, 50),
+		       samples_pct(&post_ms, 99));
 	for (int i = 0; i < npr; i++) {
 		long grow = pr[i].after.rss_kb - pr[i].before.rss_kb;
 		printf("%-19s pid %ld  RSS %ld -> %ld KB (%+.2f KB/session)  CPU %.3f s\n", pr[i].name,
@@ -340,6 +377,11 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		printf("relay CPU per chunk %.2f us (%.1f x this machine's send()+read() of 100 bytes, "
 		       "%.2f us)\n", cpu_relays * 1e6 / (double)total_chunks,
 		       floor_us > 0 ? cpu_relays * 1e6 / (double)total_chunks / floor_us : 0, floor_us);
+	if (total_chunks && npr > 1)
+		printf("CPU per chunk, all the processes above: %.2f us\n", cpu_all * 1e6 / (double)total_chunks);
+	if (busy_s >= 0 && run_s > 0)
+		printf("machine busy        %.2f of %ld cores over the run (any process)\n", busy_s / run_s,
+		       sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 static void measure(struct proc_row *pr, int npr, int after)
@@ -382,7 +424,7 @@ int main(int argc, char **argv)
 			o.connect_batch = v, i++;
 		else if (!strcmp(a, "--relay") && has && o.nrelays < 64)
 			relays[o.nrelays++] = argv[++i];
-		else if (!strcmp(a, "--proc") && has && o.nprocs < 64 && strchr(argv[i + 1], ':'))
+		else if (!strcmp(a, "--proc") && has && o.nprocs < 63 && strchr(argv[i + 1], ':'))
 			procs[o.nprocs++] = argv[++i];
 		else if (!strcmp(a, "--ws-path") && has)
 			o.ws_path = argv[++i];
@@ -421,6 +463,9 @@ int main(int argc, char **argv)
 		if (parse_long(colon + 1, 1, 1L << 30, &pr[npr].pid) == 0)
 			npr++;
 	}
+	/* the bench's own share of the machine */
+	snprintf(pr[npr].name, sizeof pr[npr].name, "chat-bench");
+	pr[npr++].pid = getpid();
 
 	ss = calloc((size_t)o.sessions, sizeof *ss);
 	/* as fast as it goes: room for 500,000 chunks a second */
@@ -437,6 +482,7 @@ int main(int argc, char **argv)
 	}
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	measure(pr, npr, 0);
+	double busy0 = machine_busy_s();
 	int64_t t0 = mono_us();
 	long opened = ws_open_all(ss, o.sessions, &o, ep, t0 + 60 * 1000000LL, &connect_ms);
 	if (opened < 0)
@@ -469,7 +515,7 @@ int main(int argc, char **argv)
 		struct poster *p = calloc((size_t)POSTERS, sizeof *p);
 		int64_t ps = mono_us();
 		for (int i = 0; i < POSTERS; i++) {
-			p[i] = (struct poster){ i, POSTERS, 0, 0 };
+			p[i] = (struct poster){ i, POSTERS, 0, 0, { 0 } };
 			pthread_create(&th[i], NULL, poster_main, &p[i]);
 		}
 		/* receive while posting; the posters are done when all have joined */
@@ -484,14 +530,20 @@ int main(int argc, char **argv)
 					p[joined] = tmp;
 					th[joined] = tt;
 					joined++;
-					if (joined == POSTERS)
-						post_secs = (double)(mono_us() - ps) / 1e6;
+					if (joined == POSTERS) {
+						all_posted_us = mono_us();
+						all_posted_chunks = total_chunks;
+						post_secs = (double)(all_posted_us - ps) / 1e6;
+					}
 				}
 			}
 		}
 		for (int i = 0; i < POSTERS; i++) {
 			posts_ok += p[i].ok;
 			posts_failed += p[i].failed;
+			for (size_t k = 0; k < p[i].ms.n; k++)
+				samples_add(&post_ms, p[i].ms.v[k]);
+			samples_free(&p[i].ms);
 		}
 		free(th);
 		free(p);
@@ -505,10 +557,14 @@ int main(int argc, char **argv)
 	}
 	double secs = (double)(mono_us() - start) / 1e6;
 	measure(pr, npr, 1);
-	report(opened, secs, post_secs, posts_ok, posts_failed, pr, npr);
+	double busy1 = machine_busy_s();
+	report(opened, secs, post_secs, posts_ok, posts_failed, pr, npr,
+	       busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1, (double)(mono_us() - t0) / 1e6);
 	ws_close_all(ss, o.sessions);
 	free(ss);
 	samples_free(&latency_ms);
+	samples_free(&steady_ms);
+	samples_free(&post_ms);
 	samples_free(&connect_ms);
 	int bad = total_gaps || total_dups || opened < o.sessions || publish_errors || posts_failed ||
 		  total_closed;

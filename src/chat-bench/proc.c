@@ -30,6 +30,20 @@ int proc_usage(long pid, struct proc_usage *u)
 	return 0;
 }
 
+double machine_busy_s(void)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return -1;
+	unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
+		       &iowait, &irq, &softirq, &steal);
+	fclose(f);
+	if (n != 8)
+		return -1;
+	return (double)(user + nice + sys + irq + softirq) / (double)sysconf(_SC_CLK_TCK);
+}
+
 void samples_add(struct samples *s, double v)
 {
 	if (s->n == s->cap) {
