@@ -136,3 +136,58 @@ kill_streamers() {
 	assert_success
 	[ "$output" = "$want" ]
 }
+
+@test "append.lua: each message of a batch is fenced on its own; a repeated index is refused and leaves no trace" {
+	sha=$(rcli script load "$(cat "$ROOT/share/lua/append.lua")")
+	rcli set 'stream:lock:{ab1}' owner-a px 60000 >/dev/null
+	rcli set 'stream:lock:{ab2}' owner-b px 60000 >/dev/null
+	rcli set 'stream:lock:{ab3}' 'owner-a#cancelled' px 60000 >/dev/null
+	batch() {  # index of ab1, then the same token for ab2 and ab3 at 0
+		rcli evalsha "$sha" 6 'stream:chunks:{ab1}' 'stream:lock:{ab1}' 'stream:chunks:{ab2}' \
+			'stream:lock:{ab2}' 'stream:chunks:{ab3}' 'stream:lock:{ab3}' \
+			owner-a "$1" "t$1" 'stream:channel:{abs}' "{\"index\":$1}" \
+			owner-a 0 x 'stream:channel:{abs}' '{}' owner-a 0 x 'stream:channel:{abs}' '{}'
+	}
+	run batch 0
+	assert_output "$(printf '1\nlease\ncancelled')"
+	run batch 1
+	assert_output "$(printf '2\nlease\ncancelled')"
+	# a retry of index 1 (its reply was lost): refused, the list untouched
+	run batch 1
+	assert_output "$(printf 'index:2\nlease\ncancelled')"
+	[ "$(rcli lrange 'stream:chunks:{ab1}' 0 -1 | tr '\n' ' ')" = "t0 t1 " ]
+	[ "$(rcli exists 'stream:chunks:{ab2}' 'stream:chunks:{ab3}')" = 0 ]
+	# a key of the wrong type fails its own message only
+	rcli set 'stream:chunks:{ab2}' notalist >/dev/null
+	rcli set 'stream:lock:{ab2}' owner-a px 60000 >/dev/null
+	run batch 2
+	assert_line --index 0 3
+	assert_line --index 1 --regexp '^error:.*WRONGTYPE'
+	rcli del 'stream:lock:{ab1}' 'stream:lock:{ab2}' 'stream:lock:{ab3}' 'stream:chunks:{ab1}' \
+		'stream:chunks:{ab2}' >/dev/null
+}
+
+@test "a reply paced slower than its lease keeps it: the worker renews leases on a timer, not per chunk" {
+	sctl stop 'ai-streamer:*' >/dev/null
+	# a token every 700 ms against a 300 ms lease: a lease that lived only
+	# from one append to the next would be lost before every token
+	LEASE_MS=300 TOKEN_DELAY_MS=700 AI_MAX_TOKENS=6 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+		NODE_ID=ai-slow ai-streamer >"$BATS_TEST_TMPDIR/slow.log" 2>&1 3>&- &
+	slow=$!
+	mid=$(post_chat ls1 "slow")
+	# mid-stream, the API's count is the list's (total_chunks is written at the end)
+	wait_for 10 chunks_past ls1 2
+	run curl -sf "$API/api/stream/$mid"
+	[ "$(echo "$output" | jq '.total_chunks')" -eq "$(echo "$output" | jq '.chunks | length')" ]
+	[ "$(echo "$output" | jq -r .status)" = streaming ]
+	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' status)\" = complete ]"
+	kill "$slow"
+	wait "$slow" || true
+	sctl start 'ai-streamer:*' >/dev/null
+	[ "$(rcli hget "stream:meta:{$mid}" total_chunks)" = 6 ]
+	[ -z "$(rcli hget "stream:meta:{$mid}" requeues)" ]
+	run grep -c '"append refused\|finish refused' "$BATS_TEST_TMPDIR/slow.log"
+	assert_output 0
+	[ "$(curl -sf "$API/api/history/ls1" | jq -j '.messages[1].content')" = \
+		"$(AI_MAX_TOKENS=6 ai-streamer --once slow)" ]
+}

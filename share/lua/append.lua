@@ -1,22 +1,43 @@
--- Appends one chunk: only the lease holder may write (fencing), never after a
--- cancel, and only at the index the caller expects, so a chunk can be neither
--- lost nor written twice. The chunk frame is published in the same step, so
--- what is cached and what is broadcast cannot disagree.
--- KEYS: 1 stream:chunks:{M}  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:cancel:{M}
--- ARGV: 1 owner  2 index  3 content  4 channel  5 chunk frame  6 lease ms  7 now_ms
--- Returns the new chunk count, or "lease", "cancelled", "index:<count>".
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then
-  return 'lease'
+-- Appends one chunk to each of several messages (a worker sends the tokens
+-- that fall due at the same moment in one call). For each message: only the
+-- lease holder may write (fencing), never after a cancel, and only at the
+-- index the caller expects, so a chunk can be neither lost nor written twice.
+-- The chunk frame is published in the same step, so what is cached and what
+-- is broadcast cannot disagree. One message's failure does not touch the
+-- others.
+-- This runs once per token, so it makes three calls and no more: the lease
+-- is renewed by the worker on a timer (renew.lua), a cancel marks the lock
+-- (cancel.lua), and the count is what RPUSH returns (total_chunks is written
+-- by finish.lua).
+-- KEYS: per message, 2: stream:chunks:{M} stream:lock:{M}
+-- ARGV: per message, 5: owner index content channel frame
+-- Returns, per message, the new chunk count or "lease", "cancelled",
+-- "index:<count>", "error:<message>".
+local function append(kchunks, klock, owner, index, content, channel, frame)
+  local holder = redis.call('GET', klock)
+  if holder ~= owner then
+    return holder == owner .. '#cancelled' and 'cancelled' or 'lease'
+  end
+  local n = redis.call('RPUSH', kchunks, content)
+  if n ~= tonumber(index) + 1 then
+    -- a retry of an append that was applied, or a confused caller: take
+    -- the chunk back (the script is atomic: nobody saw it)
+    redis.call('RPOP', kchunks)
+    return 'index:' .. (n - 1)
+  end
+  redis.call('PUBLISH', channel, frame)
+  return n
 end
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  return 'cancelled'
+
+local out = {}
+for m = 0, #KEYS / 2 - 1 do
+  local k, a = m * 2, m * 5
+  local ok, res = pcall(append, KEYS[k + 1], KEYS[k + 2], ARGV[a + 1], ARGV[a + 2],
+                        ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+  if ok then
+    out[m + 1] = res
+  else
+    out[m + 1] = 'error:' .. tostring(type(res) == 'table' and res.err or res)
+  end
 end
-local n = redis.call('LLEN', KEYS[1])
-if n ~= tonumber(ARGV[2]) then
-  return 'index:' .. n
-end
-redis.call('RPUSH', KEYS[1], ARGV[3])
-redis.call('HSET', KEYS[2], 'total_chunks', n + 1, 'updated_at', ARGV[7])
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return n + 1
+return out

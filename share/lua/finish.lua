@@ -1,12 +1,14 @@
 -- Ends a stream: final status, the assistant's message into history (the
 -- chunks joined, so history and chunks always agree), the end frame, the
--- chunk TTL, and the lease released. Only the lease holder may finish.
+-- chunk TTL, and the lease released. Only the lease holder may finish (its
+-- lock marked by a cancel is still its own).
 -- KEYS: 1 stream:chunks:{M}  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:cancel:{M}
 --       5 chat:history:{S}  6 stream:session:{S}  7 streams:user:{U}
 -- ARGV: 1 owner  2 status  3 channel  4 end frame  5 ttl s  6 now_ms  7 history cap
 --       8 M  9 expected chunk count
 -- Returns the chunk count, or "lease", "index:<count>".
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+local holder = redis.call('GET', KEYS[3])
+if holder ~= ARGV[1] and holder ~= ARGV[1] .. '#cancelled' then
   return 'lease'
 end
 local n = redis.call('LLEN', KEYS[1])

@@ -3,6 +3,7 @@
  *   start.lua   take the lease; learn how many chunks exist (resume point)
  *   append.lua  once per token: fenced by the lease, refused after cancel,
  *               only at the expected index; publishes the chunk frame
+ *   renew.lua   every LEASE_MS/3, for all of the worker's leases at once
  *   finish.lua  history, final status, end frame, chunk TTL, lease released
  *   XACK        the job is done
  *
@@ -14,9 +15,11 @@
  * request's connection.
  *
  * One command per job is in flight at a time, so a job's chunks are
- * written in order, while many jobs interleave on the connection. A command
- * whose reply is lost (Redis went away) is sent again after a pause; the
- * index check of append.lua tells whether the lost one was applied. */
+ * written in order, while many jobs interleave on the connection. The
+ * appends that fall due in one turn of the loop go out as one append.lua
+ * call. A command whose reply is lost (Redis went away) is sent again after
+ * a pause; the index check of append.lua tells whether the lost one was
+ * applied. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +66,12 @@ struct job {
 	uv_timer_t timer;
 	int waiting;                   /* a command is in flight */
 	int64_t taken_us;              /* when this worker took the job */
+	int64_t due_us;                /* built-in generator: when the next token is due */
 	int first_written;             /* its first chunk is written (first-token latency) */
 };
 
 static void step(struct job *j);
+static void flush_appends(struct worker *w);
 
 static void job_closed(uv_handle_t *h)
 {
@@ -108,6 +113,18 @@ static void timer_cb(uv_timer_t *t) { step(t->data); }
 static void later(struct job *j, long ms)
 {
 	uv_timer_start(&j->timer, timer_cb, (uint64_t)ms, 0);
+}
+
+/* The built-in generator keeps a steady pace, as a model does: a token is
+ * due every TOKEN_DELAY_MS after the one before, however long its append
+ * took; one that fell behind does not catch up in a burst. */
+static void pace(struct job *j, long delay_ms)
+{
+	int64_t now = mono_us();
+	j->due_us += delay_ms * 1000;
+	if (j->due_us < now)
+		j->due_us = now;
+	later(j, (long)((j->due_us - now + 999) / 1000));
 }
 
 /* The reply was lost with the connection: try the same step again. */
@@ -293,7 +310,10 @@ static void appended(redisAsyncContext *ac, void *reply, void *priv)
 			j->first_written = 1;
 			prom_hist_observe(&j->w->first_token, (double)(mono_us() - j->taken_us) / 1e6);
 		}
-		later(j, j->w->cfg.openai ? 0 : j->w->cfg.token_delay_ms);
+		if (j->w->cfg.openai)
+			later(j, 0);
+		else
+			pace(j, j->w->cfg.token_delay_ms);
 		return;
 	}
 	const char *why = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ? r->str : "?";
@@ -338,7 +358,8 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 			step(j);
 		} else {
 			j->state = JOB_STREAMING;
-			later(j, written ? 0 : j->w->cfg.token_delay_ms);
+			j->due_us = mono_us();
+			pace(j, written ? 0 : j->w->cfg.token_delay_ms);
 		}
 	} else if (!strcmp(st, "locked")) {
 		/* another worker holds it; if that one dies, recoverd re-queues it */
@@ -351,13 +372,131 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 	}
 }
 
+/* --- appends, batched */
+
+struct batch {
+	int n;
+	struct job *jobs[APPEND_BATCH];
+};
+
+static void batch_appended(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct batch *b = priv;
+	redisReply *r = reply;
+	for (int i = 0; i < b->n; i++) {
+		/* no reply (lost) or an error for the whole call: the same for each */
+		redisReply *one = r && r->type == REDIS_REPLY_ARRAY
+					  ? ((size_t)i < r->elements ? r->element[i] : NULL) : r;
+		if (r && r->type == REDIS_REPLY_ARRAY && !one) {
+			static redisReply missing = { .type = REDIS_REPLY_ERROR, .str = "no reply" };
+			one = &missing;
+		}
+		appended(ac, one, b->jobs[i]);
+	}
+	free(b);
+}
+
+/* Sends the appends waiting in w->batch as one append.lua call. */
+static void flush_appends(struct worker *w)
+{
+	int n = w->nbatch;
+	if (!n)
+		return;
+	w->nbatch = 0;
+	struct batch *b = malloc(sizeof *b);
+	if (!b)
+		abort();
+	b->n = n;
+	memcpy(b->jobs, w->batch, (size_t)n * sizeof *b->jobs);
+
+	/* every frame into one buffer first: it may move while it grows */
+	struct strbuf *frames = &w->scratch;
+	size_t off[APPEND_BATCH];
+	long long now = now_ms();
+	sb_reset(frames);
+	for (int i = 0; i < n; i++) {
+		struct job *j = b->jobs[i];
+		off[i] = frames->len;
+		frame_chunk(frames, j->sid, j->mid, j->next_index, j->tok, j->token_len, now);
+	}
+	char sidx[APPEND_BATCH][24];
+	const char *keys[2 * APPEND_BATCH], *args[5 * APPEND_BATCH];
+	size_t lens[5 * APPEND_BATCH];
+	for (int i = 0; i < n; i++) {
+		struct job *j = b->jobs[i];
+		const char **a = args + 5 * i;
+		size_t *l = lens + 5 * i;
+		snprintf(sidx[i], sizeof sidx[i], "%ld", j->next_index);
+		keys[2 * i] = j->kchunks, keys[2 * i + 1] = j->klock;
+		a[0] = j->owner, l[0] = strlen(j->owner);
+		a[1] = sidx[i], l[1] = strlen(sidx[i]);
+		a[2] = j->tok, l[2] = j->token_len;
+		a[3] = j->kchan, l[3] = strlen(j->kchan);
+		a[4] = frames->buf + off[i];
+		l[4] = (i + 1 < n ? off[i + 1] : frames->len) - off[i];
+	}
+	if (aredis_eval(&w->cmd, batch_appended, b, SCRIPT_APPEND, 2 * n, keys, 5 * n, args, lens) == 0)
+		return;
+	/* Redis is away: each tries again when it is back */
+	for (int i = 0; i < n; i++) {
+		b->jobs[i]->waiting = 0;
+		later(b->jobs[i], RETRY_MS);
+	}
+	free(b);
+}
+
+/* The leases of every job that holds one, extended in one call: appends do
+ * not renew them, so that they cost Redis three calls a token. */
+static void renew_leases(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+	enum { RENEW_MAX = 256 };
+	const char *keys[RENEW_MAX], *args[RENEW_MAX + 1];
+	char slease[24];
+	snprintf(slease, sizeof slease, "%ld", w->cfg.lease_ms);
+	args[0] = slease;
+	int n = 0;
+	for (struct job *j = w->active; j; j = j->next) {
+		if (j->state != JOB_LOADING && j->state != JOB_STREAMING && j->state != JOB_FINISHING)
+			continue;
+		keys[n] = j->klock;
+		args[++n] = j->owner;
+		if (n == RENEW_MAX) {
+			aredis_eval(&w->cmd, NULL, NULL, SCRIPT_RENEW, n, keys, n + 1, args, NULL);
+			n = 0;
+		}
+	}
+	if (n)
+		aredis_eval(&w->cmd, NULL, NULL, SCRIPT_RENEW, n, keys, n + 1, args, NULL);
+}
+
+static void flush_before_poll(uv_prepare_t *h) { flush_appends(h->data); }
+static void flush_after_poll(uv_check_t *h) { flush_appends(h->data); }
+
+void appends_init(struct worker *w)
+{
+	uv_prepare_init(w->loop, &w->before_poll);
+	uv_check_init(w->loop, &w->after_poll);
+	w->before_poll.data = w->after_poll.data = w;
+	uv_prepare_start(&w->before_poll, flush_before_poll);
+	uv_check_start(&w->after_poll, flush_after_poll);
+	/* they must not keep a stopping worker's loop alive */
+	uv_unref((uv_handle_t *)&w->before_poll);
+	uv_unref((uv_handle_t *)&w->after_poll);
+	uv_timer_init(w->loop, &w->renew);
+	w->renew.data = w;
+	uint64_t every = (uint64_t)(w->cfg.lease_ms / 3 > 0 ? w->cfg.lease_ms / 3 : 1);
+	uv_timer_start(&w->renew, renew_leases, every, every);
+	uv_unref((uv_handle_t *)&w->renew);
+}
+
 /* Sends the command of the job's current state. */
 static void step(struct job *j)
 {
 	struct worker *w = j->w;
 	const char *kmeta = j->kmeta, *klock = j->klock, *kcancel = j->kcancel,
 		   *kchunks = j->kchunks, *kchan = j->kchan;
-	char snow[24], slease[24], sidx[24];
+	char snow[24], slease[24];
 	struct strbuf *frame = &w->scratch;
 	int rc = -1;
 	if (j->waiting)
@@ -381,7 +520,7 @@ static void step(struct job *j)
 				     ? 0 : -1;
 		break;
 	}
-	case JOB_STREAMING: {
+	case JOB_STREAMING:
 		if (!j->token_len && !take_token(j)) {
 			if (!w->cfg.openai || j->up_ended > 0)
 				finish(j, "complete");
@@ -389,15 +528,11 @@ static void step(struct job *j)
 				fail(j, j->err_code, j->err_msg);
 			return;  /* openai: up_token calls again */
 		}
-		frame_chunk(frame, j->sid, j->mid, j->next_index, j->tok, j->token_len, now_ms());
-		snprintf(sidx, sizeof sidx, "%ld", j->next_index);
-		const char *keys[] = { kchunks, kmeta, klock, kcancel };
-		const char *args[] = { j->owner, sidx, j->tok, kchan, frame->buf, slease, snow };
-		size_t lens[] = { strlen(j->owner), strlen(sidx), j->token_len, strlen(kchan),
-				  frame->len, strlen(slease), strlen(snow) };
-		rc = aredis_eval(&w->cmd, appended, j, SCRIPT_APPEND, 4, keys, 7, args, lens);
-		break;
-	}
+		j->waiting = 1;
+		w->batch[w->nbatch++] = j;
+		if (w->nbatch == APPEND_BATCH)
+			flush_appends(w);
+		return;
 	case JOB_FINISHING: {
 		char khist[KEY_MAX], ksess[KEY_MAX], kstreams[KEY_MAX], sttl[24], shist[24], stotal[24];
 		if (!strcmp(j->end_status, "error"))

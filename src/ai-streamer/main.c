@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"  AI_CONCURRENCY   64     replies streamed at once by this process\n"
 		"  AI_MAX_TOKENS    512    longest reply, in tokens\n"
 		"  TOKEN_DELAY_MS   20     pause between tokens (0 for benchmarks)\n"
-		"  LEASE_MS         10000  lease on a message, renewed with every chunk\n"
+		"  LEASE_MS         10000  lease on a message, renewed every LEASE_MS/3\n"
 		"  CHUNK_TTL_S      300    how long the chunks of a finished reply are kept\n"
 		"  HISTORY_MAX      1000   messages kept per session\n"
 		"  DRAIN_MS         5000   on SIGTERM, time given to replies in flight\n"
@@ -305,6 +305,7 @@ int main(int argc, char **argv)
 	w.cmd.on_ready = cmd_ready;
 	aredis_start(&w.jobs, w.loop, &w.cfg.redis, "jobs");
 	aredis_start(&w.cmd, w.loop, &w.cfg.redis, "commands");
+	appends_init(&w);
 	uv_timer_init(w.loop, &w.heartbeat);
 	w.heartbeat.data = &w;
 	uv_timer_start(&w.heartbeat, heartbeat, 0, HEARTBEAT_MS);

@@ -34,6 +34,9 @@ struct worker_config {
 
 struct job;
 
+/* Appends due at the same moment that go to Redis in one call at most */
+#define APPEND_BATCH 64
+
 struct worker {
 	uv_loop_t *loop;
 	struct worker_config cfg;
@@ -49,6 +52,11 @@ struct worker {
 	unsigned next_url;          /* round robin over base_urls */
 	int64_t started_ms;
 	struct strbuf scratch;      /* frames being built; reused for every command */
+	struct job *batch[APPEND_BATCH]; /* jobs whose append waits for the next flush */
+	int nbatch;
+	uv_prepare_t before_poll;   /* flush the appends timers made due */
+	uv_check_t after_poll;      /* and those that I/O callbacks made due */
+	uv_timer_t renew;           /* extends the leases of the active jobs */
 	uv_timer_t heartbeat;
 	uv_timer_t drain;
 	uv_signal_t sigterm, sigint;
@@ -58,6 +66,8 @@ struct worker {
 void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *lens, size_t n);
 /* Called when Redis comes back, for jobs whose last command got no reply. */
 void jobs_resume(struct worker *w);
+/* Starts the flushing of batched appends and the renewal of leases. */
+void appends_init(struct worker *w);
 /* Asks for more jobs if there is room. */
 void worker_want_jobs(struct worker *w);
 

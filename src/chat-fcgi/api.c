@@ -42,14 +42,32 @@ static int closed_by_peer(int fd)
 	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+void api_drop_redis(struct api *api)
+{
+	redisFree(api->redis);
+	api->redis = NULL;
+	api->unread_replies = 0;
+}
+
 /* The connection, reconnecting at most every 100 ms so that a dead Redis
  * costs a request one short timeout, not a connect storm. */
 redisContext *api_redis(struct api *api)
 {
+	/* the replies to what was sent after the last response (metrics_flush)
+	 * have long arrived: take them off the connection first */
+	while (api->redis && api->unread_replies > 0) {
+		redisReply *r = NULL;
+		if (redisGetReply(api->redis, (void **)&r) != REDIS_OK) {
+			log_warn("redis command failed", "error=\"%s\"", api->redis->errstr);
+			api_drop_redis(api);
+			break;
+		}
+		freeReplyObject(r);
+		api->unread_replies--;
+	}
 	if (api->redis && closed_by_peer(api->redis->fd)) {
 		log_info("redis closed the connection; reconnecting", NULL);
-		redisFree(api->redis);
-		api->redis = NULL;
+		api_drop_redis(api);
 		api->last_connect_us = 0;
 	}
 	if (api->redis)
@@ -72,8 +90,7 @@ static redisReply *checked(struct api *api, redisReply *r)
 {
 	if (!r) {
 		log_warn("redis command failed", "error=\"%s\"", api->redis->errstr);
-		redisFree(api->redis);
-		api->redis = NULL;
+		api_drop_redis(api);
 	}
 	return r;
 }
@@ -228,12 +245,12 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 		unavailable(res, "redis is unreachable");
 		return;
 	}
-	char ksession[KEY_MAX], kmeta[KEY_MAX], kcancel[KEY_MAX], sttl[24];
+	char ksession[KEY_MAX], kmeta[KEY_MAX], kcancel[KEY_MAX], klock[KEY_MAX], sttl[24];
 	const char *keys[] = { key_session(ksession, cr.session_id), key_meta(kmeta, cr.message_id),
-			       key_cancel(kcancel, cr.message_id) };
+			       key_cancel(kcancel, cr.message_id), key_lock(klock, cr.message_id) };
 	snprintf(sttl, sizeof sttl, "%ld", api->cfg.cancel_ttl_s);
 	const char *args[] = { cr.session_id, cr.user_id, sttl };
-	redisReply *r = checked(api, rs_eval(c, SCRIPT_CANCEL, 3, keys, 3, args, NULL));
+	redisReply *r = checked(api, rs_eval(c, SCRIPT_CANCEL, 4, keys, 3, args, NULL));
 	if (!r) {
 		unavailable(res, "redis is unreachable");
 		return;
@@ -433,14 +450,15 @@ static void handle_stream(struct api *api, const struct http_request *req, const
 	redisAppendCommand(c, "MULTI");
 	redisAppendCommand(c, "HGETALL %s", key_meta(kmeta, mid));
 	redisAppendCommand(c, "LRANGE %s %ld -1", key_chunks(kchunks, mid), from);
+	redisAppendCommand(c, "LLEN %s", kchunks);
 	redisAppendCommand(c, "EXEC");
-	redisReply *rs[4], *r;
-	if (read_replies(api, 4, rs, res))
+	redisReply *rs[5], *r;
+	if (read_replies(api, 5, rs, res))
 		return;
-	for (int i = 0; i < 3; i++)
-		freeReplyObject(rs[i]);  /* +OK, +QUEUED, +QUEUED */
-	r = rs[3];
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+	for (int i = 0; i < 4; i++)
+		freeReplyObject(rs[i]);  /* +OK, +QUEUED, +QUEUED, +QUEUED */
+	r = rs[4];
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
 		unavailable(res, "unexpected reply from redis");
 		goto out;
 	}
@@ -452,10 +470,15 @@ static void handle_stream(struct api *api, const struct http_request *req, const
 	if (check_reader(req, hash_field(meta, "user_id"), res))
 		goto out;
 	const char *status = hash_field(meta, "status");
-	const char *total = hash_field(meta, "total_chunks");
+	/* the meta's count is written when the reply ends; while it streams,
+	 * the list's length is the count */
+	const char *final = hash_field(meta, "total_chunks");
+	long total = final ? atol(final) : 0;
+	if (r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer > total)
+		total = (long)r->element[2]->integer;
 	res->status = 200;
 	sb_addf(&res->body, "{\"message_id\":\"%s\",\"status\":\"%s\",\"total_chunks\":%ld,\"chunks\":[",
-		mid, status ? status : "unknown", total ? atol(total) : 0L);
+		mid, status ? status : "unknown", total);
 	for (size_t i = 0; chunks->type == REDIS_REPLY_ARRAY && i < chunks->elements; i++) {
 		sb_addf(&res->body, "%s{\"index\":%ld,\"content\":", i ? "," : "", from + (long)i);
 		sb_add_json_str(&res->body, chunks->element[i]->str, chunks->element[i]->len);
