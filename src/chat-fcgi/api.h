@@ -46,6 +46,7 @@ struct api {
 	char node[128];
 	struct api_stats stats;
 	redisContext *redis;       /* NULL while Redis is unreachable */
+	int unread_replies;        /* sent without waiting; read by api_redis */
 	long long last_connect_us;
 };
 
@@ -71,6 +72,8 @@ struct http_response {
 enum route api_handle(struct api *api, const struct http_request *req, struct http_response *res);
 /* The Redis connection, or NULL while Redis is unreachable. */
 redisContext *api_redis(struct api *api);
+/* Closes the connection (after an error); the next api_redis reconnects. */
+void api_drop_redis(struct api *api);
 
 /* metrics.c */
 void metrics_record(struct api *api, enum route route, int status, long long us);

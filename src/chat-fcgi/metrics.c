@@ -39,7 +39,7 @@ static void add_field(const char **argv, size_t *argl, int *n, const char *f)
 }
 
 /* HSET node:api:{N} with the counts of the routes served since the last
- * write, as absolute values: one round trip, after the response. */
+ * write, as absolute values, after the response. */
 void metrics_flush(struct api *api)
 {
 	long long now = mono_us();
@@ -101,16 +101,15 @@ void metrics_flush(struct api *api)
 		replies = 3;
 		api->stats.registered_us = now;
 	}
-	for (int i = 0; i < replies; i++) {
-		redisReply *r = NULL;
-		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+	/* sent, not waited for: api_redis reads the replies before the next
+	 * command, so the process is back in FCGX_Accept at once */
+	for (int done = 0; !done;)
+		if (redisBufferWrite(c, &done) != REDIS_OK) {
 			log_warn("metrics flush failed", "error=\"%s\"", c->errstr);
-			redisFree(api->redis);
-			api->redis = NULL;
+			api_drop_redis(api);
 			return;
 		}
-		freeReplyObject(r);
-	}
+	api->unread_replies += replies;
 	memset(api->stats.dirty, 0, sizeof api->stats.dirty);
 	memset(api->stats.dirty_status, 0, sizeof api->stats.dirty_status);
 	memset(api->stats.dirty_bucket, 0, sizeof api->stats.dirty_bucket);
