@@ -23,6 +23,7 @@ struct bench_opts {
 	char **procs;               /* NAME:PID, measured before and after */
 	int nprocs;
 	int json;
+	int bare;                   /* relay: the baseline instead of the relays */
 };
 
 /* Timestamps of publication, one per chunk index, per session (relay). */
@@ -63,6 +64,14 @@ int ws_open_all(struct sess *ss, long n, const struct bench_opts *o, int ep, int
 long ws_poll(int ep, int timeout_ms,
 	     void (*on_frame)(struct sess *s, const char *p, size_t n, void *ud), void *ud);
 void ws_close_all(struct sess *ss, long n);
+/* Takes fd, a connected socket that speaks frames from the start, as s's. */
+int ws_adopt(struct sess *s, int fd, int ep);
+
+/* bare.c: the relay workload's baseline, chat-bench forwarding itself */
+long bare_open_all(struct sess *ss, long n, int ep);
+int bare_start(struct sess *ss, const char *redis_url);
+/* Returns the forwarder's CPU seconds; fwd/drop: messages sent and not. */
+double bare_stop(long *fwd, long *drop);
 
 /* proc.c: a process's resident memory and CPU time, from /proc */
 struct proc_usage {

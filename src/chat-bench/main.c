@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ static struct sess *ss;
 static struct samples latency_ms, connect_ms;
 static struct samples steady_ms;  /* chat: latency while all replies stream */
 static struct samples post_ms;    /* chat: POST /api/chat, answered */
+static double bare_cpu_s;          /* relay --bare: the forwarder thread's CPU */
+static long bare_forwarded, bare_dropped;
 static long total_chunks, total_gaps, total_dups, total_ended, total_closed;
 static int64_t first_chunk_us, last_chunk_us;
 /* chat: the chunk count when the last reply was posted and when the first ended */
@@ -55,12 +58,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: chat-bench [--workload relay|chat|idle] [--sessions N] [--seconds S] [--rate R]\n"
 		"                  [--relay HOST:PORT]... [--ws-path P] [--api HOST:PORT] [--redis URL]\n"
-		"                  [--prompt-words W] [--posters K] [--proc NAME:PID]... [--json]\n"
+		"                  [--prompt-words W] [--posters K] [--proc NAME:PID]... [--json] [--bare]\n"
 		"  relay: publish R chunks/s in all (0: as fast as it can) for S seconds into the\n"
-		"         sessions' channels (REDIS_URL, KEY_PREFIX) and receive them\n"
+		"         sessions' channels (REDIS_URL, KEY_PREFIX) and receive them; --bare:\n"
+		"         with no relay, chat-bench forwarding them itself (the baseline)\n"
 		"  chat:  each session posts one chat to the API (through nginx; K connections post\n"
 		"         at once, default 32) and receives the reply\n"
 		"  idle:  open N sessions and hold them S seconds\n"
+		"  chat-bench runs as SCHED_BATCH: on the cores it shares with the programs it\n"
+		"  measures, its wakeups do not preempt them (their clients are elsewhere in use)\n"
 		"  --relay is repeated for several relays (sessions are spread over them); give\n"
 		"  nginx's address to go through it. --proc NAME:PID: RSS and CPU before and after.\n"
 		"defaults: relay, 100 sessions, 5 s, 10000/s, 127.0.0.1:8081, /ws/chat\n");
@@ -152,7 +158,7 @@ static void *publisher(void *arg)
 		long due = o.rate ? (long)((double)(mono_us() - start) / 1e6 * (double)o.rate) - sent
 				  : IN_FLIGHT - (sent - received);
 		if (due <= 0) {
-			usleep(200);
+			usleep(1000);
 			continue;
 		}
 		if (due > 5000)
@@ -334,6 +340,8 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 			       "\"p99\":%.3f}", posts_ok, posts_failed,
 			       post_secs > 0 ? (double)posts_ok / post_secs : 0, samples_pct(&post_ms, 50),
 			       samples_pct(&post_ms, 99));
+		if (o.bare)
+			printf(",\"bare_cpu_us_per_chunk\":%.2f", total_chunks ? bare_cpu_s * 1e6 / (double)total_chunks : 0);
 		printf(",\"relay_cpu_us_per_chunk\":%.2f,\"send_read_us\":%.2f,\"machine_busy_cores\":%.2f,"
 		       "\"procs\":[", total_chunks ? cpu_relays * 1e6 / (double)total_chunks : 0, floor_us,
 		       run_s > 0 ? busy_s / run_s : 0);
@@ -377,6 +385,10 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		printf("relay CPU per chunk %.2f us (%.1f x this machine's send()+read() of 100 bytes, "
 		       "%.2f us)\n", cpu_relays * 1e6 / (double)total_chunks,
 		       floor_us > 0 ? cpu_relays * 1e6 / (double)total_chunks / floor_us : 0, floor_us);
+	if (o.bare && total_chunks)
+		printf("bare forwarder CPU per chunk %.2f us (%ld forwarded, %ld not: chat-bench's own thread, "
+		       "SUBSCRIBE and one sendmsg() per chunk)\n", bare_cpu_s * 1e6 / (double)total_chunks,
+		       bare_forwarded, bare_dropped);
 	if (total_chunks && npr > 1)
 		printf("CPU per chunk, all the processes above: %.2f us\n", cpu_all * 1e6 / (double)total_chunks);
 	if (busy_s >= 0 && run_s > 0)
@@ -434,21 +446,27 @@ int main(int argc, char **argv)
 			o.redis_url = argv[++i];
 		else if (!strcmp(a, "--json"))
 			o.json = 1;
+		else if (!strcmp(a, "--bare"))
+			o.bare = 1;
 		else {
 			usage(stderr);
 			return 100;
 		}
 	}
-	if (strcmp(o.workload, "relay") && strcmp(o.workload, "chat") && strcmp(o.workload, "idle")) {
+	if ((strcmp(o.workload, "relay") && strcmp(o.workload, "chat") && strcmp(o.workload, "idle")) ||
+	    (o.bare && strcmp(o.workload, "relay"))) {
 		usage(stderr);
 		return 100;
 	}
 	if (!o.nrelays)
 		relays[o.nrelays++] = "127.0.0.1:8081";
 	keys_init(env_str("KEY_PREFIX", ""));
+	/* every thread made from here on inherits it */
+	struct sched_param sp = { 0 };
+	sched_setscheduler(0, SCHED_BATCH, &sp);
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
-	rlim_t want = (rlim_t)o.sessions + 64;
+	rlim_t want = (rlim_t)o.sessions * (o.bare ? 2 : 1) + 64;  /* --bare: both ends */
 	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur < want)
@@ -484,8 +502,9 @@ int main(int argc, char **argv)
 	measure(pr, npr, 0);
 	double busy0 = machine_busy_s();
 	int64_t t0 = mono_us();
-	long opened = ws_open_all(ss, o.sessions, &o, ep, t0 + 60 * 1000000LL, &connect_ms);
-	if (opened < 0)
+	long opened = o.bare ? bare_open_all(ss, o.sessions, ep)
+			     : ws_open_all(ss, o.sessions, &o, ep, t0 + 60 * 1000000LL, &connect_ms);
+	if (opened < 0 || (o.bare && bare_start(ss, o.redis_url)))
 		return 111;
 	if (opened < o.sessions)
 		fprintf(stderr, "chat-bench: %ld of %ld sessions connected\n", opened, o.sessions);
@@ -509,6 +528,8 @@ int main(int argc, char **argv)
 			}
 		}
 		pthread_join(th, NULL);
+		if (o.bare)
+			bare_cpu_s = bare_stop(&bare_forwarded, &bare_dropped);
 	} else if (!strcmp(o.workload, "chat")) {
 		const int POSTERS = (int)o.posters;
 		pthread_t *th = calloc((size_t)POSTERS, sizeof *th);

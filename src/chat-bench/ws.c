@@ -2,6 +2,7 @@
  * instance, each connected, upgraded and then read frame by frame. Server
  * frames are not masked; the one frame we send (pong) is. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -80,6 +81,16 @@ static int start(struct sess *s, const struct sockaddr_storage *sa, socklen_t sa
 	s->state = S_CONNECTING;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = s };
 	return epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
+}
+
+int ws_adopt(struct sess *s, int fd, int ep)
+{
+	s->fd = fd;
+	s->state = S_OPEN;
+	s->connect_us = s->welcome_us = mono_us();
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static void pong(struct sess *s, const unsigned char *p, size_t n)
