@@ -539,26 +539,23 @@ int main(int argc, char **argv)
 			p[i] = (struct poster){ i, POSTERS, 0, 0, { 0 } };
 			pthread_create(&th[i], NULL, poster_main, &p[i]);
 		}
-		/* receive while posting; the posters are done when all have joined */
+		/* receive while posting; the posters are done when all have joined
+		 * (each thread writes its own p[i] until then: nothing moves) */
+		char *done = calloc((size_t)POSTERS, 1);
 		for (int joined = 0; joined < POSTERS;) {
 			total_closed += ws_poll(ep, 5, on_frame, NULL);
-			for (int i = joined; i < POSTERS; i++) {
-				if (pthread_tryjoin_np(th[i], NULL) == 0) {
-					struct poster tmp = p[i];
-					pthread_t tt = th[i];
-					p[i] = p[joined];
-					th[i] = th[joined];
-					p[joined] = tmp;
-					th[joined] = tt;
-					joined++;
-					if (joined == POSTERS) {
-						all_posted_us = mono_us();
-						all_posted_chunks = total_chunks;
-						post_secs = (double)(all_posted_us - ps) / 1e6;
-					}
+			for (int i = 0; i < POSTERS; i++) {
+				if (done[i] || pthread_tryjoin_np(th[i], NULL) != 0)
+					continue;
+				done[i] = 1;
+				if (++joined == POSTERS) {
+					all_posted_us = mono_us();
+					all_posted_chunks = total_chunks;
+					post_secs = (double)(all_posted_us - ps) / 1e6;
 				}
 			}
 		}
+		free(done);
 		for (int i = 0; i < POSTERS; i++) {
 			posts_ok += p[i].ok;
 			posts_failed += p[i].failed;
