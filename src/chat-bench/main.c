@@ -42,6 +42,7 @@ static struct sess *ss;
 static struct samples latency_ms, connect_ms;
 static struct samples steady_ms;  /* chat: latency while all replies stream */
 static struct samples post_ms;    /* chat: POST /api/chat, answered */
+static double post_busy;           /* chat: the machine's busy cores while posting */
 static double bare_cpu_s;          /* relay --bare: the forwarder thread's CPU */
 static long bare_forwarded, bare_dropped;
 static long total_chunks, total_gaps, total_dups, total_ended, total_closed;
@@ -298,10 +299,12 @@ static double send_read_us(void)
 
 /* --- the report */
 
+enum { AT_BEFORE, AT_AFTER, AT_POSTING, AT_POSTED };  /* when a process is measured */
+
 struct proc_row {
 	char name[64];
 	long pid;
-	struct proc_usage before, after;
+	struct proc_usage at[4];
 };
 
 static void report(long opened, double secs, double post_secs, long posts_ok, long posts_failed,
@@ -317,8 +320,8 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 	double cpu_relays = 0, cpu_all = 0;
 	for (int i = 0; i < npr; i++) {
 		if (!strncmp(pr[i].name, "ws-relay", 8))
-			cpu_relays += pr[i].after.cpu_s - pr[i].before.cpu_s;
-		cpu_all += pr[i].after.cpu_s - pr[i].before.cpu_s;
+			cpu_relays += pr[i].at[AT_AFTER].cpu_s - pr[i].at[AT_BEFORE].cpu_s;
+		cpu_all += pr[i].at[AT_AFTER].cpu_s - pr[i].at[AT_BEFORE].cpu_s;
 	}
 	double p50 = samples_pct(&latency_ms, 50), p90 = samples_pct(&latency_ms, 90),
 	       p99 = samples_pct(&latency_ms, 99), pmax = samples_pct(&latency_ms, 100);
@@ -347,8 +350,8 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		       run_s > 0 ? busy_s / run_s : 0);
 		for (int i = 0; i < npr; i++)
 			printf("%s{\"name\":\"%s\",\"pid\":%ld,\"rss_kb_before\":%ld,\"rss_kb_after\":%ld,"
-			       "\"cpu_s\":%.3f}", i ? "," : "", pr[i].name, pr[i].pid, pr[i].before.rss_kb,
-			       pr[i].after.rss_kb, pr[i].after.cpu_s - pr[i].before.cpu_s);
+			       "\"cpu_s\":%.3f}", i ? "," : "", pr[i].name, pr[i].pid, pr[i].at[AT_BEFORE].rss_kb,
+			       pr[i].at[AT_AFTER].rss_kb, pr[i].at[AT_AFTER].cpu_s - pr[i].at[AT_BEFORE].cpu_s);
 		printf("]}\n");
 		return;
 	}
@@ -372,14 +375,18 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 	}
 	if (posts_ok + posts_failed)
 		printf("POST /api/chat      %ld ok, %ld failed, %.0f requests/s, %ld at a time, "
-		       "p50 %.2f  p99 %.2f ms\n", posts_ok, posts_failed,
+		       "p50 %.2f  p99 %.2f ms; machine busy %.2f cores meanwhile\n", posts_ok, posts_failed,
 		       post_secs > 0 ? (double)posts_ok / post_secs : 0, o.posters, samples_pct(&post_ms, 50),
-		       samples_pct(&post_ms, 99));
+		       samples_pct(&post_ms, 99), post_busy);
 	for (int i = 0; i < npr; i++) {
-		long grow = pr[i].after.rss_kb - pr[i].before.rss_kb;
-		printf("%-19s pid %ld  RSS %ld -> %ld KB (%+.2f KB/session)  CPU %.3f s\n", pr[i].name,
-		       pr[i].pid, pr[i].before.rss_kb, pr[i].after.rss_kb,
-		       opened ? (double)grow / (double)opened : 0, pr[i].after.cpu_s - pr[i].before.cpu_s);
+		long grow = pr[i].at[AT_AFTER].rss_kb - pr[i].at[AT_BEFORE].rss_kb;
+		printf("%-19s pid %ld  RSS %ld -> %ld KB (%+.2f KB/session)  CPU %.3f s", pr[i].name,
+		       pr[i].pid, pr[i].at[AT_BEFORE].rss_kb, pr[i].at[AT_AFTER].rss_kb,
+		       opened ? (double)grow / (double)opened : 0, pr[i].at[AT_AFTER].cpu_s - pr[i].at[AT_BEFORE].cpu_s);
+		if (posts_ok)
+			printf(", %.0f us a POST while posting",
+			       (pr[i].at[AT_POSTED].cpu_s - pr[i].at[AT_POSTING].cpu_s) * 1e6 / (double)posts_ok);
+		printf("\n");
 	}
 	if (total_chunks && cpu_relays > 0)
 		printf("relay CPU per chunk %.2f us (%.1f x this machine's send()+read() of 100 bytes, "
@@ -396,10 +403,10 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		       sysconf(_SC_NPROCESSORS_ONLN));
 }
 
-static void measure(struct proc_row *pr, int npr, int after)
+static void measure(struct proc_row *pr, int npr, int when)
 {
 	for (int i = 0; i < npr; i++)
-		if (proc_usage(pr[i].pid, after ? &pr[i].after : &pr[i].before))
+		if (proc_usage(pr[i].pid, &pr[i].at[when]))
 			fprintf(stderr, "chat-bench: no process %ld (%s)\n", pr[i].pid, pr[i].name);
 }
 
@@ -499,7 +506,7 @@ int main(int argc, char **argv)
 		}
 	}
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	measure(pr, npr, 0);
+	measure(pr, npr, AT_BEFORE);
 	double busy0 = machine_busy_s();
 	int64_t t0 = mono_us();
 	long opened = o.bare ? bare_open_all(ss, o.sessions, ep)
@@ -535,6 +542,8 @@ int main(int argc, char **argv)
 		pthread_t *th = calloc((size_t)POSTERS, sizeof *th);
 		struct poster *p = calloc((size_t)POSTERS, sizeof *p);
 		int64_t ps = mono_us();
+		double busy_ps = machine_busy_s();
+		measure(pr, npr, AT_POSTING);
 		for (int i = 0; i < POSTERS; i++) {
 			p[i] = (struct poster){ i, POSTERS, 0, 0, { 0 } };
 			pthread_create(&th[i], NULL, poster_main, &p[i]);
@@ -552,6 +561,9 @@ int main(int argc, char **argv)
 					all_posted_us = mono_us();
 					all_posted_chunks = total_chunks;
 					post_secs = (double)(all_posted_us - ps) / 1e6;
+					measure(pr, npr, AT_POSTED);
+					if (busy_ps >= 0 && post_secs > 0)
+						post_busy = (machine_busy_s() - busy_ps) / post_secs;
 				}
 			}
 		}
@@ -574,7 +586,7 @@ int main(int argc, char **argv)
 			total_closed += ws_poll(ep, 100, NULL, NULL);
 	}
 	double secs = (double)(mono_us() - start) / 1e6;
-	measure(pr, npr, 1);
+	measure(pr, npr, AT_AFTER);
 	double busy1 = machine_busy_s();
 	report(opened, secs, post_secs, posts_ok, posts_failed, pr, npr,
 	       busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1, (double)(mono_us() - t0) / 1e6);
