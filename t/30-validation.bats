@@ -18,6 +18,14 @@ expect_rejected() {
 	[ "$before" = "$after" ]
 }
 
+# post_bytes N: POST /api/chat a body of N bytes ('a'); prints the status,
+# leaves the response in $BATS_TEST_TMPDIR/b
+post_bytes() {
+	head -c "$1" /dev/zero | tr '\0' a > "$BATS_TEST_TMPDIR/body-$1"
+	curl -s -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' -X POST \
+		--data-binary @"$BATS_TEST_TMPDIR/body-$1" "$API/api/chat"
+}
+
 @test "invalid JSON is 400 and enqueues nothing" {
 	expect_rejected 400 POST /api/chat '{"session_id": "v1", "user_id": "u", "message": '
 	expect_rejected 400 POST /api/chat 'hello'
@@ -60,9 +68,7 @@ expect_rejected() {
 @test "a message over the limit is 413, a body over 1 MB is refused by nginx" {
 	big=$(head -c 20000 /dev/zero | tr '\0' a)
 	expect_rejected 413 POST /api/chat '{"session_id":"v1","user_id":"u","message":"'"$big"'"}'
-	head -c 2000000 /dev/zero | tr '\0' a > "$BATS_TEST_TMPDIR/huge"
-	status=$(curl -s -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' -X POST \
-		--data-binary @"$BATS_TEST_TMPDIR/huge" "$API/api/chat")
+	status=$(post_bytes 2000000)
 	[ "$status" = 413 ]
 	jq -e '.error.code == "too_large"' "$BATS_TEST_TMPDIR/b"
 }
@@ -70,10 +76,8 @@ expect_rejected() {
 @test "a body chat-fcgi refuses unread gets its 413 whole: the connection is not closed under nginx" {
 	# over MAX_BODY_BYTES (64 KB), under nginx's 1 MB: chat-fcgi answers
 	# before reading it, so it must not close while nginx is still sending
-	head -c 900000 /dev/zero | tr '\0' a > "$BATS_TEST_TMPDIR/900k"
 	for i in 1 2 3 4 5; do
-		status=$(curl -s -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' -X POST \
-			--data-binary @"$BATS_TEST_TMPDIR/900k" "$API/api/chat")
+		status=$(post_bytes 900000)
 		echo "$i: $status $(cat "$BATS_TEST_TMPDIR/b")"
 		[ "$status" = 413 ]
 		jq -e '.error.message | test("larger than 65536")' "$BATS_TEST_TMPDIR/b"
