@@ -463,6 +463,13 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		   size_t len)
 {
 	struct pss *pss = user;
+	/* lws allocates the per-session data only once a request has arrived
+	 * whole: a connection that closes or resets before that (a port scan,
+	 * a TCP health check, an upgrade cut short) reaches some callbacks with
+	 * none. Nothing of ours exists for it yet, so there is nothing to do. */
+	if (!pss && reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
+		return reason == LWS_CALLBACK_HTTP || reason == LWS_CALLBACK_ESTABLISHED
+			       ? -1 : lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		return http_request(wsi, pss, in ? (const char *)in : "");

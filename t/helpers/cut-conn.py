@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""A test helper: opens TCP connections to HOST PORT that end before the
+server has a whole request, as port scanners, TCP health checks and
+impatient browsers do, and exits 0 once all of them are done.
+
+  cut-conn.py HOST PORT MODE [COUNT]
+MODE: close (connect, close with no data), reset (connect, RST),
+      health-reset (half a GET /health, then RST), upgrade-reset (a whole
+      upgrade request, then RST before reading the 101), upgrade-close (the
+      same, closed with FIN), partial (half a request line, then FIN)."""
+import socket
+import struct
+import sys
+
+UPGRADE = (b"GET /ws/chat?session_id=cut&user_id=cut HTTP/1.1\r\n"
+           b"Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Sec-WebSocket-Version: 13\r\n\r\n")
+SEND = {
+    "close": b"", "reset": b"", "health-reset": b"GET /health HTTP/1.1\r\nHo",
+    "upgrade-reset": UPGRADE, "upgrade-close": UPGRADE, "partial": b"GET /hea",
+}
+
+
+def one(host, port, mode):
+    s = socket.create_connection((host, port), timeout=5)
+    if SEND[mode]:
+        s.sendall(SEND[mode])
+    if mode.endswith("reset"):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def main():
+    if len(sys.argv) < 4 or sys.argv[3] not in SEND:
+        sys.stderr.write(__doc__)
+        return 100
+    for _ in range(int(sys.argv[4]) if len(sys.argv) > 4 else 1):
+        one(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
