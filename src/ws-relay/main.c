@@ -53,8 +53,15 @@ static void usage(FILE *f)
 		"  MAX_CLIENT_FRAME      4096     bytes of one client frame\n"
 		"  HISTORY_LIMIT         100      messages in the history frame\n"
 		"  CLIENT_FRAMES_PER_S   20       frames one socket may send per second (1008 past it)\n"
+		"  WS_PER_MIN_USER       120      new WebSockets per user per minute (4429 past it)\n"
+		"  WS_PER_MIN_ADDR       600      new WebSockets per client address per minute (4429)\n"
+		"  CLAIM_TTL_S           86400    a session claimed by a listener that never gets a\n"
+		"                                 message lapses (sooner: when its last socket leaves)\n"
 		"  DRAIN_MS              3000     on SIGTERM, time to close sockets with 1001\n"
-		"  AUTH_SECRET, AUTH_SECRET_FILE  set: an HS256 token (token=) is required (4401)\n"
+		"  AUTH_SECRET, AUTH_SECRET_FILE  set: an HS256 token (token= or the subprotocol\n"
+		"                        bearer.TOKEN) is required (4401), and the socket is\n"
+		"                        closed 4401 when it expires unless an auth frame renews it\n"
+		"  AUTH_LEEWAY_S         30       clock skew allowed on exp and nbf\n"
 		"  NODE_ID               ws-hostname-pid\n"
 		"  LOG_LEVEL             info\n");
 }
@@ -160,6 +167,9 @@ int main(int argc, char **argv)
 	relay.cfg.history_limit = env_long("HISTORY_LIMIT", 100, 1, 100000);
 	relay.cfg.drain_ms = env_long("DRAIN_MS", 3000, 0, 600000);
 	relay.cfg.client_fps = env_long("CLIENT_FRAMES_PER_S", 20, 1, 1000000);
+	relay.cfg.ws_per_min_user = env_long("WS_PER_MIN_USER", 120, 1, 100000000);
+	relay.cfg.ws_per_min_addr = env_long("WS_PER_MIN_ADDR", 600, 1, 100000000);
+	relay.cfg.claim_ttl_ms = env_long("CLAIM_TTL_S", 86400, 1, 31536000) * 1000;
 	auth_load(&relay.auth);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -26,6 +26,9 @@ struct relay_config {
 	long history_limit;       /* messages sent in the history frame */
 	long drain_ms;
 	long client_fps;          /* frames a client may send per second */
+	long ws_per_min_user;     /* new WebSockets a user may open per minute */
+	long ws_per_min_addr;     /* and a client address */
+	long claim_ttl_ms;        /* a claimed session that never gets a message lapses */
 };
 
 /* A frame to send, shared by every socket that sends it; LWS_PRE bytes of
@@ -62,6 +65,9 @@ struct conn {
 	enum conn_state state;
 	int greeted;                  /* welcome and history sent */
 	char sid[ID_MAX + 1], uid[ID_MAX + 1];
+	char addr[48];                /* the client's address (nginx's X-Forwarded-For) */
+	int64_t valid_until_s;        /* its token's exp plus leeway; 0: no token */
+	int claimed;                  /* its first read counted against the limits */
 
 	/* What this socket has sent of the session's current reply: every
 	 * chunk frame up to cur_sent, and its end frame if cur_done. */
@@ -101,7 +107,7 @@ struct relay {
 	struct auth auth;
 	long nconns, nsessions;
 	uint64_t frames_sent, bytes_sent, recoveries, recoveries_not_found, slow_closes, bad_frames,
-		 auth_failures, subscribes, replies_delivered;
+		 auth_failures, subscribes, replies_delivered, rate_limited, token_expiries;
 	long queued_frames, queued_bytes; /* in every socket's send queue */
 	struct prom_hist latency;         /* publish to send, of live chunk frames */
 	int stopping;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "relay.h"
 #include "strbuf.h"
+#include "util.h"
 
 #define MAX_FILLS_PER_DRAIN 4
 #define FILL_PAGE_MAX 1024
@@ -426,7 +427,7 @@ void conn_recover(struct conn *c, const char *mid, long last)
 	start_recover(c, mid, last);
 }
 
-/* Reply to MULTI HSETNX session userId, HGETALL session, LRANGE history, EXEC. */
+/* Reply to MULTI, claim.lua, HGETALL session, LRANGE history, EXEC. */
 static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct fill *f = priv;
@@ -437,6 +438,14 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 		goto out;
 	redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
 	redisReply *hist = sess ? r->element[2] : NULL;
+	redisReply *claimed = sess ? r->element[0] : NULL;
+	if (claimed && claimed->type == REDIS_REPLY_STRING && strncmp(claimed->str, "rate_", 5) == 0) {
+		relay.rate_limited++;
+		log_info("too many new sockets", "session=%s user=%s addr=%s limit=%s", c->sid, c->uid,
+			 c->addr, claimed->str + 5);
+		conn_close(c, 4429, "too many new connections: wait a minute");
+		goto out;
+	}
 	const char *mid = NULL, *status = NULL, *total = NULL, *owner = NULL;
 	for (size_t i = 0; sess && sess->type == REDIS_REPLY_ARRAY && i + 1 < sess->elements; i += 2) {
 		const char *k = sess->element[i]->str;
@@ -503,6 +512,27 @@ out:
 		fill_free(f);
 }
 
+/* A session belongs to its first user, whether it first posts or listens:
+ * else a listener could wait in an empty session for another's reply. A
+ * socket's first read also counts it against its user's and its address's
+ * limits on new WebSockets (claim.lua), so a client that opens sockets to
+ * fresh sessions in a loop is stopped before it claims them all. */
+static void claim(struct conn *c, const char *ksess)
+{
+	char kuser[KEY_MAX], kaddr[KEY_MAX], lu[24], la[24], left[24], ttl[24];
+	int64_t now = now_ms();
+	long long window = now / 60000;
+	const char *keys[3] = { ksess, key_ratelimit_ws(kuser, c->uid, window),
+				key_ratelimit_ws_addr(kaddr, c->addr, window) };
+	snprintf(lu, sizeof lu, "%ld", relay.cfg.ws_per_min_user);
+	snprintf(la, sizeof la, "%ld", relay.cfg.ws_per_min_addr);
+	snprintf(left, sizeof left, "%lld", (long long)(60000 - now % 60000));
+	snprintf(ttl, sizeof ttl, "%ld", relay.cfg.claim_ttl_ms);
+	const char *args[6] = { c->uid, lu, la, left, ttl, c->claimed ? "0" : "1" };
+	c->claimed = 1;
+	aredis_eval(&relay.cmd, NULL, NULL, SCRIPT_CLAIM, 3, keys, 6, args, NULL);
+}
+
 void conn_sync(struct conn *c)
 {
 	char ksess[KEY_MAX], khist[KEY_MAX];
@@ -516,9 +546,7 @@ void conn_sync(struct conn *c)
 	c->fills = 0;
 	struct fill *f = fill_new(c, FILL_GAP, "", 0);
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	/* a session belongs to its first user, whether it first posts or listens:
-	 * else a listener could wait in an empty session for another's reply */
-	redisAsyncCommand(ac, NULL, NULL, "HSETNX %s userId %s", key_session(ksess, c->sid), c->uid);
+	claim(c, key_session(ksess, c->sid));
 	redisAsyncCommand(ac, NULL, NULL, "HGETALL %s", ksess);
 	/* a socket already greeted needs only the session's current reply */
 	if (c->greeted)

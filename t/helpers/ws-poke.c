@@ -25,7 +25,7 @@ int main(int argc, char **argv)
 	struct wsclient ws;
 	char err[256];
 	signal(SIGPIPE, SIG_IGN);  /* a server that closes mid-write ends the write, not us */
-	if (ws_connect(&ws, argv[1], atoi(argv[2]), argv[3], 5000, 0, err, sizeof err)) {
+	if (ws_connect(&ws, argv[1], atoi(argv[2]), argv[3], NULL, 5000, 0, err, sizeof err)) {
 		printf("refused %s\n", err);
 		return 0;
 	}
