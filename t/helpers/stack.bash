@@ -29,6 +29,13 @@ stack_up() {
 		cat "$STACK_DIR/up.log" >&2
 		return 1
 	}
+	# a stack with AUTH_SECRET has a Redis password even when none was given
+	local pwfile
+	pwfile=$(sed -n 's/^REDIS_PASSWORD_FILE=//p' "$STACK_DIR/stack.env")
+	if [ -n "$pwfile" ]; then
+		REDISCLI_AUTH=$(head -n 1 "$pwfile")
+		export REDISCLI_AUTH
+	fi
 }
 
 stack_down() {
