@@ -100,6 +100,7 @@ struct relay {
 	struct aredis cmd;            /* reads and registry writes */
 	struct auth auth;
 	long nconns, nsessions;
+	long nregistered;             /* sessions written into the registry */
 	uint64_t frames_sent, bytes_sent, recoveries, recoveries_not_found, slow_closes, bad_frames,
 		 auth_failures, subscribes, replies_delivered;
 	long queued_frames, queued_bytes; /* in every socket's send queue */
@@ -119,6 +120,9 @@ void sessions_cmd_ready(void);
 /* Every session of this relay joins the registry again. */
 void sessions_rejoin(void);
 void session_on_message(const char *channel, size_t chlen, const char *payload, size_t len);
+/* A socket of the session passed the ownership check: the session joins
+ * the registry under its user, if it has not yet. */
+void session_owned(struct conn *c);
 
 /* registry.c: sessions:active, sessions:user:{U}, sessions:node:{N} */
 void registry_join(const char *sid, const char *uid);

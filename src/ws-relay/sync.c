@@ -457,6 +457,7 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 		conn_close(c, 4403, "this session belongs to another user");
 		goto out;
 	}
+	session_owned(c);
 
 	if (c->greeted) {
 		/* back from a Redis outage: fill what this socket missed of the reply
