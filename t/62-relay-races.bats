@@ -103,6 +103,67 @@ older_and_newer() {
 	wait_for 20 chunks_past "$1" 10
 }
 
+@test "a reconnect frame naming an older reply while a newer one streams: no chunk frame twice" {
+	older_and_newer old1
+	rec r "$RELAY_BASE" "session_id=old1&user_id=tester" "\"messageId\":\"$B\",\"totalChunks\""
+	wait_for 20 bash -c "[ \$(grep -c '\"messageId\":\"$B\",\"index\"' $(out r)) -ge 3 ]"
+	say r '{"type":"reconnect","messageId":"'"$A"'","lastChunkIndex":2}'
+	wait_for 20 grep -q '"type":"recovery_status"' "$(out r)"
+	# once more: this socket has sent all of A above 2 by now
+	say r '{"type":"reconnect","messageId":"'"$A"'","lastChunkIndex":2}'
+	rec_wait r
+	[ -z "$(repeats "$(out r)")" ] || { repeats "$(out r)" | head >&3; false; }
+	# A: chunks 3.. once, its end frame, and two recovery_status frames
+	[ "$(chunk_indexes "$(out r)" "$A")" = "$(range 3 $(($(total_of "$A") - 1)))" ]
+	[ "$(grep -c '"recovery_status","messageId":"'"$A"'","status":"recovered"' "$(out r)")" = 2 ]
+	grep -q '"chunksRecovered":0' "$(out r)"
+	[ "$(grep -c '"type":"complete","sessionId":"old1","messageId":"'"$A"'"' "$(out r)")" = 1 ]
+	# B: what the history did not carry, once each, and its end
+	h=$(hist_last "$(out r)" "$B")
+	[ "$(chunk_indexes "$(out r)" "$B")" = "$(range $((h + 1)) $(($(total_of "$B") - 1)))" ]
+}
+
+@test "the URL form naming an older reply while a newer one streams: no chunk the history carried" {
+	older_and_newer old2
+	rec u "$RELAY_BASE" "session_id=old2&user_id=tester&messageId=$A&lastChunkIndex=1" \
+		"\"messageId\":\"$B\",\"totalChunks\""
+	rec_wait u
+	[ -z "$(repeats "$(out u)")" ]
+	[ "$(chunk_indexes "$(out u)" "$A")" = "$(range 2 $(($(total_of "$A") - 1)))" ]
+	[ "$(grep -c '"type":"complete","sessionId":"old2","messageId":"'"$A"'"' "$(out u)")" = 1 ]
+	h=$(hist_last "$(out u)" "$B")
+	[ "$h" -ge 10 ]
+	[ "$(chunk_indexes "$(out u)" "$B")" = "$(range $((h + 1)) $(($(total_of "$B") - 1)))" ]
+	# A's replay, its end and recovery_status come before any live frame of B
+	status=$(line_of "$(out u)" '"type":"recovery_status"')
+	first_b=$(line_of "$(out u)" "\"messageId\":\"$B\",\"index\"")
+	[ "$status" -lt "$first_b" ]
+}
+
+@test "a reconnect frame sent as the socket opens is acted on once the socket is in sync" {
+	race_relay_up
+	post_chat early1 "$(words 100)" >/dev/null
+	wait_for 20 chunks_past early1 20
+	B=$(rcli hget "stream:session:{early1}" messageId)
+	# Redis answers nothing to the relay until the frame is in: the socket
+	# is still waiting for its subscription when the frame arrives
+	hold_signal USR1 hold
+	# before the welcome, as a browser's onopen does
+	rec e "$RACE_RELAY" "session_id=early1&user_id=tester" "\"messageId\":\"$B\",\"totalChunks\"" \
+		'{"type":"reconnect","messageId":"'"$B"'","lastChunkIndex":4}'
+	wait_for 10 grep -q '^held SUBSCRIBE' "$STACK_DIR/log/redis-hold.log"
+	sleep 0.5
+	hold_signal USR2 'released subscribe'
+	rec_wait e
+	[ -z "$(grep '"type":"error"' "$(out e)")" ]
+	grep -q '"type":"recovery_status","messageId":"'"$B"'","status":"recovered"' "$(out e)"
+	[ -z "$(repeats "$(out e)")" ]
+	# chunks 5.. once each: the replay of what the history carried, then live
+	[ "$(chunk_indexes "$(out e)" "$B" | sort -n)" = "$(range 5 $(($(total_of "$B") - 1)))" ]
+	# the welcome and history come first
+	[ "$(line_of "$(out e)" '"type":"history"')" = 2 ]
+}
+
 @test "sockets that upgrade and close in one write leave no session, subscription or registry entry" {
 	run python3 "$ROOT/t/helpers/cut-conn.py" 127.0.0.1 "$RELAY_BASE" upgrade-closeframe 300
 	assert_success
@@ -125,4 +186,68 @@ older_and_newer() {
 	[ "$(rcli hget sessions:active own1)" = alice ]
 	[ "$(rcli exists 'sessions:user:{mallory}')" = 0 ]
 	[ "$(rcli sismember "sessions:node:{ws-$((RELAY_BASE + 1))}" own1)" = 0 ]
+}
+
+@test "the subscriber reconnects while reads are in flight: every socket syncs again, a resume keeps its order" {
+	race_relay_up
+	# rr1: a long reply streaming, which socket a follows from its middle
+	post_chat rr1 "$(words 200)" >/dev/null
+	wait_for 20 chunks_past rr1 30
+	M=$(rcli hget "stream:session:{rr1}" messageId)
+	rec a "$RACE_RELAY" "session_id=rr1&user_id=tester" "\"messageId\":\"$M\",\"totalChunks\""
+	# nn1: nothing streaming yet; socket b0 listens
+	rec b0 "$RACE_RELAY" "session_id=nn1&user_id=tester" '"totalChunks"'
+	wait_for 10 grep -q '"type":"history"' "$(out a)"
+	wait_for 10 grep -q '"type":"history"' "$(out b0)"
+	h=$(hist_last "$(out a)" "$M")
+	[ "$h" -ge 20 ]
+	# Redis answers nothing to the relay now; in flight: b's snapshot, and
+	# a's resume of chunks the history carried as text
+	hold_signal USR1 hold
+	n=$(lranges)
+	rec b "$RACE_RELAY" "session_id=nn1&user_id=tester" '"type":"history"'
+	say a '{"type":"reconnect","messageId":"'"$M"'","lastChunkIndex":2}'
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT info commandstats | awk -F'[=,:]' '/^cmdstat_lrange:/ {print \$3}') -ge $((n + 2)) ]"
+	# the subscriber connection drops and comes back; its SUBSCRIBE is held
+	rcli client kill type pubsub >/dev/null
+	wait_for 10 grep -q '^held SUBSCRIBE' "$STACK_DIR/log/redis-hold.log"
+	# a reply on nn1 starts and ends while the relay is not subscribed
+	N=$(post_chat nn1 "hi")
+	wait_for 20 ended nn1
+	# the replies come first, the subscription after them
+	hold_signal USR2 'released subscribe'
+	rec_wait a
+	rec_wait b0
+	rec_wait b
+	for r in a b0 b; do
+		[ -z "$(repeats "$(out $r)")" ] || { echo "$r repeats a chunk" >&3; false; }
+	done
+	# a: every chunk above 2 once, the replay of 3..h before its recovery_status
+	[ "$(chunk_indexes "$(out a)" "$M" | sort -n)" = "$(range 3 $(($(total_of "$M") - 1)))" ]
+	[ "$(line_of "$(out a)" '"type":"recovery_status"')" -gt "$(line_of "$(out a)" "\"messageId\":\"$M\",\"index\":$h,")" ]
+	grep -q "\"type\":\"complete\",\"sessionId\":\"rr1\",\"messageId\":\"$M\"" "$(out a)"
+	# b0 and b: nn1's reply, which went out while the relay was not subscribed
+	[ "$(chunk_indexes "$(out b0)" "$N")" = "$(range 0 $(($(total_of "$N") - 1)))" ]
+	has_reply "$(out b0)" "$N"
+	has_reply "$(out b)" "$N" || { cat "$(out b)" >&3; false; }
+}
+
+@test "replies stream and resume while Redis drops the relays' subscriber connections: every chunk once" {
+	local clients=() i mode p fails=0
+	for i in $(seq 1 12); do
+		mode=url; ((i % 2)) || mode=frame
+		chat-cli --url "$API" --session "kp$i" --resume $mode --drop-every 40 --stats --timeout 60 \
+			"$(words 150)" >"$BATS_TEST_TMPDIR/kp$i.out" 2>"$BATS_TEST_TMPDIR/kp$i.err" 3>&- &
+		clients+=($!)
+	done
+	wait_for 20 chunks_past kp12 10
+	for i in 1 2 3 4 5 6; do
+		rcli client kill type pubsub >/dev/null
+		sleep 0.7
+	done
+	for p in "${clients[@]}"; do wait "$p" || fails=$((fails + 1)); done
+	[ "$fails" -eq 0 ] || { tail -qn 2 "$BATS_TEST_TMPDIR"/kp*.err >&3; false; }
+	for i in $(seq 1 12); do
+		[ "$(cat "$BATS_TEST_TMPDIR/kp$i.out")" = "$(curl -sf "$API/api/history/kp$i" | jq -j '.messages[-1].content')" ]
+	done
 }

@@ -215,7 +215,9 @@ void session_owned(struct conn *c)
 }
 
 /* The subscriber connection is back: subscribe every session again. Each
- * socket then reads what it missed (conn_sync) before live frames flow. */
+ * socket then reads what it missed (conn_sync) before live frames flow,
+ * whatever it was doing: a read in flight may predate frames that nobody
+ * received, so it is forgotten. */
 void sessions_redis_ready(void)
 {
 	for (size_t i = 0; i < NBUCKETS; i++)
@@ -226,8 +228,10 @@ void sessions_redis_ready(void)
 				continue;
 			}
 			for (struct conn *c = s->conns; c; c = c->snext)
-				if (c->state != CONN_CLOSING)
+				if (c->state != CONN_CLOSING) {
+					conn_fill_cancel(c);
 					c->state = CONN_WAIT_SUB;
+				}
 			subscribe(s);
 		}
 }
