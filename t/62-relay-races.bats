@@ -167,6 +167,9 @@ older_and_newer() {
 @test "sockets that upgrade and close in one write leave no session, subscription or registry entry" {
 	run python3 "$ROOT/t/helpers/cut-conn.py" 127.0.0.1 "$RELAY_BASE" upgrade-closeframe 300
 	assert_success
+	# and with resumes waiting, by the URL and by a frame, when they close
+	run python3 "$ROOT/t/helpers/cut-conn.py" 127.0.0.1 "$RELAY_BASE" upgrade-resume-closeframe 100
+	assert_success
 	health() { curl -s "http://127.0.0.1:$RELAY_BASE/health"; }
 	wait_for 10 bash -c "[ \"\$(curl -s http://127.0.0.1:$RELAY_BASE/health | jq -c '[.connections, .sessions]')\" = '[0,0]' ]" ||
 		{ health >&3; false; }

@@ -9,7 +9,9 @@ MODE: close (connect, close with no data), reset (connect, RST),
       upgrade request, then RST before reading the 101), upgrade-close (the
       same, closed with FIN), partial (half a request line, then FIN),
       upgrade-closeframe (an upgrade for a session of its own, cutfN-I, and
-      a close frame in the same write; then reads until the server closes)."""
+      a close frame in the same write; then reads until the server closes),
+      upgrade-resume-closeframe (the same with a resume on the URL and a
+      reconnect frame before the close frame)."""
 import os
 import socket
 import struct
@@ -22,16 +24,22 @@ UPGRADE = (b"GET /ws/chat?session_id=cut&user_id=cut HTTP/1.1\r\n"
 # a masked close frame, code 1000, mask 0: what a client that gives up at
 # once sends right behind its upgrade request
 CLOSE_FRAME = bytes([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8])
+MID = b"0123456789abcdef0123456789abcdef"
+RECONNECT = b'{"type":"reconnect","messageId":"' + MID + b'","lastChunkIndex":3}'
+RECONNECT_FRAME = bytes([0x81, 0x80 | len(RECONNECT), 0, 0, 0, 0]) + RECONNECT
 SEND = {
     "close": b"", "reset": b"", "health-reset": b"GET /health HTTP/1.1\r\nHo",
     "upgrade-reset": UPGRADE, "upgrade-close": UPGRADE, "partial": b"GET /hea",
-    "upgrade-closeframe": None,
+    "upgrade-closeframe": None, "upgrade-resume-closeframe": None,
 }
 
 
-def upgrade_closeframe(s, i):
-    sid = b"cutf%d-%d" % (os.getpid(), i)
-    s.sendall(UPGRADE.replace(b"session_id=cut&", b"session_id=" + sid + b"&") + CLOSE_FRAME)
+def upgrade_closeframe(s, i, resume):
+    query = b"session_id=cutf%d-%d&" % (os.getpid(), i)
+    if resume:
+        query += b"messageId=" + MID + b"&lastChunkIndex=1&"
+    s.sendall(UPGRADE.replace(b"session_id=cut&", query) +
+              (RECONNECT_FRAME if resume else b"") + CLOSE_FRAME)
     try:
         while s.recv(4096):
             pass
@@ -41,8 +49,8 @@ def upgrade_closeframe(s, i):
 
 def one(host, port, mode, i):
     s = socket.create_connection((host, port), timeout=5)
-    if mode == "upgrade-closeframe":
-        upgrade_closeframe(s, i)
+    if mode.endswith("closeframe"):
+        upgrade_closeframe(s, i, mode == "upgrade-resume-closeframe")
     elif SEND[mode]:
         s.sendall(SEND[mode])
     if mode.endswith("reset"):
