@@ -95,6 +95,7 @@ void conn_unref(struct conn *c)
 	for (size_t i = 0; i < c->nheld; i++)
 		msgbuf_unref(c->held[i]);
 	fifo_release(&c->q);
+	conn_sync_release(c);
 	free(c->held);
 	free(c->rx);
 	free(c);
@@ -213,7 +214,7 @@ static int write_one(struct conn *c)
 	msgbuf_unref(m);
 	if (rc < 0)
 		return -1;
-	if (c->paused_fill && queue_drained(c))
+	if (c->fill && queue_drained(c))
 		conn_fill_resume(c);
 	if (c->q.len)
 		lws_callback_on_writable(c->wsi);
@@ -432,7 +433,7 @@ static int established(struct lws *wsi, struct pss *pss)
 		abort();
 	c->refs = 1;
 	c->wsi = wsi;
-	c->cur_sent = c->cur_hist = -1;
+	c->cur.sent = c->cur.hist = -1;
 	memcpy(c->sid, sid, sizeof sid);
 	memcpy(c->uid, uid, sizeof uid);
 	client_addr(wsi, c->addr, sizeof c->addr);
@@ -445,11 +446,8 @@ static int established(struct lws *wsi, struct pss *pss)
 		int fd = (int)lws_get_socket_fd(wsi), v = (int)relay.cfg.socket_sndbuf;
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
 	}
-	if (has_mid) {
-		/* resume: once greeted, replay what follows chunk li of mid */
-		snprintf(c->resume_mid, sizeof c->resume_mid, "%s", mid);
-		c->resume_last = li;
-	}
+	if (has_mid)
+		conn_recover(c, mid, li);  /* once greeted, replay what follows chunk li of mid */
 	if (c->valid_until_s)
 		arm_expiry(c);
 	session_attach(c);
@@ -463,10 +461,10 @@ static void closed(struct pss *pss)
 		return;
 	pss->c = NULL;
 	relay.nconns--;
-	conn_fill_drop(c);
+	c->state = CONN_CLOSING;  /* first: a resume cut short is not queued again */
+	conn_fill_cancel(c);
 	session_detach(c);
 	c->wsi = NULL;
-	c->state = CONN_CLOSING;
 	conn_unref(c);
 }
 

@@ -74,9 +74,9 @@ static void registry_check(redisAsyncContext *ac, void *reply, void *priv)
 	redisReply *r = reply;
 	(void)ac;
 	(void)priv;
-	if (r && r->type == REDIS_REPLY_INTEGER && r->integer < relay.nsessions) {
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer < relay.nregistered) {
 		log_warn("registry lost this relay's sessions; registering them again",
-			 "registered=%lld sessions=%ld", r->integer, relay.nsessions);
+			 "registered=%lld sessions=%ld", r->integer, relay.nregistered);
 		sessions_rejoin();
 	}
 }
@@ -100,7 +100,7 @@ static void heartbeat(uv_timer_t *t)
 	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
 	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ws(kz), now,
 			  relay.node);
-	if (relay.nsessions > 0)
+	if (relay.nregistered > 0)
 		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "SCARD %s",
 				  key_sessions_node(k, relay.node));
 }
