@@ -1,7 +1,8 @@
--- recoverd, for a job it claimed with XAUTOCLAIM: if no worker holds the
--- message's lease and it has not ended, the job goes back to the stream with
--- resume_from = the chunks already written, and the claimed entry is
--- acknowledged. XACK answering 0 means another recoverd got there first.
+-- recoverd, for a job pending longer than a lease (found with XPENDING): if
+-- no worker holds the message's lease and it has not ended, the job goes back
+-- to the stream with resume_from = the chunks already written, and the
+-- pending entry is acknowledged. XACK answering 0 means another recoverd got
+-- there first.
 -- KEYS: 1 jobs  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:chunks:{M}
 -- ARGV: 1 group  2 entry id  3 M  4 S  5 U  6 model  7 prompt
 -- Returns {"requeued", resume_from} or {"leased"|"gone"|"finished", 0}.

@@ -1,6 +1,6 @@
 /* recoverd: the reason no stream is left hanging. Every pass it
  *   - requeues the jobs of dead workers, to resume where they stopped
- *     (reclaim.c);
+ *     (reclaim.c), also those whose stream entry was trimmed (orphans.c);
  *   - drops the sessions of relays whose heartbeat lapsed (registry.c);
  *   - forgets nodes silent for long from nodes:ai and nodes:ws;
  *   - heartbeats in node:recoverd:{N} with its counters. */
@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		"  KEY_PREFIX         \"\"\n"
 		"  INTERVAL_MS        1000     time between two passes\n"
 		"  LEASE_MS           10000    a job pending this long without a lease holder is requeued\n"
+		"  CHUNK_TTL_S        300      how long the chunks of a reply recoverd ends are kept\n"
+		"  HISTORY_MAX        1000     messages kept per session (as in ai-streamer)\n"
 		"  RELAY_DEAD_MS      15000    a relay silent this long loses its sessions\n"
 		"  NODE_FORGET_MS     3600000  a node silent this long leaves the registries\n"
 		"  NODE_ID            rec-hostname-pid\n"
@@ -53,10 +55,6 @@ static void nap(long ms)
 }
 
 /* One pass; -1 if the connection failed. */
-struct settings {
-	long lease_ms, dead_ms, forget_ms;
-};
-
 static struct reclaim reclaimed;
 
 static int pass(redisContext *c, const char *node, const struct settings *set)
@@ -65,7 +63,7 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 	long long now = now_ms();
 	redisReply *r;
 	long forget_ms = set->forget_ms;
-	if (reclaim_jobs(c, node, set->lease_ms, &reclaimed) ||
+	if (reclaim_jobs(c, node, set, &reclaimed) ||
 	    forget_dead_relays(c, now, set->dead_ms))
 		return -1;
 	char *(*const sets[])(char *) = { key_nodes_ai, key_nodes_ws, key_nodes_recoverd };
@@ -79,8 +77,9 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 		freeReplyObject(r);
 	}
 	key_node_recoverd(k, node);
-	r = redisCommand(c, "HSET %s id %s last_seen_ms %lld reclaimed %lld requeued %lld ended_acked %lld",
-			 k, node, now, reclaimed.reclaimed, reclaimed.requeued, reclaimed.finished);
+	r = redisCommand(c, "HSET %s id %s last_seen_ms %lld reclaimed %lld requeued %lld ended_acked %lld"
+			 " ended_lost %lld", k, node, now, reclaimed.reclaimed, reclaimed.requeued,
+			 reclaimed.finished, reclaimed.ended_lost);
 	if (!r)
 		return -1;
 	freeReplyObject(r);
@@ -118,6 +117,8 @@ int main(int argc, char **argv)
 	set.lease_ms = env_long("LEASE_MS", 10000, 100, 3600000);
 	set.dead_ms = env_long("RELAY_DEAD_MS", 15000, 1000, 30L * 86400000);
 	set.forget_ms = env_long("NODE_FORGET_MS", 3600000, 1000, 30L * 86400000);
+	set.chunk_ttl_s = env_long("CHUNK_TTL_S", 300, 1, 30L * 86400);
+	set.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;
@@ -150,6 +151,7 @@ int main(int argc, char **argv)
 	}
 	if (c)
 		redisFree(c);
+	ids_release(&reclaimed.gone);
 	log_info("stopped", NULL);
 	return 0;
 }

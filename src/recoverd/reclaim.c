@@ -1,22 +1,34 @@
 /* Reclaiming the jobs of dead workers (DESIGN.md "The life of a message", 4).
  *
- * A job stays in the group's pending list from XREADGROUP to XACK. Once it
- * has been pending longer than a lease, XAUTOCLAIM hands it to us; if its
- * message still has a lease holder the worker is alive (a long reply) and
- * we leave it; otherwise requeue.lua puts it back in the stream with
- * resume_from and acknowledges the old entry. Several recoverd processes may
- * run: XAUTOCLAIM gives an entry to one of them, and XACK in the script
- * makes the requeue happen once. */
+ * A job stays in the group's pending list from XREADGROUP to XACK. Each pass
+ * reads the entries pending longer than a lease with XPENDING, which leaves
+ * their idle time alone: a job whose message still has a lease holder (a
+ * long reply) is looked at again next pass, not a lease later, so a worker's
+ * death is seen about a lease after it whenever it happens. The rest go to
+ * requeue.lua, which puts the job back in the stream with resume_from and
+ * acknowledges the old entry; its XACK makes the requeue happen once even
+ * with several recoverd processes.
+ *
+ * A pass reads the whole pending list, page after page, up to a bound in
+ * entries and time; past it the next pass goes on from there. An entry
+ * still pending whose stream entry is gone (XADD MAXLEN trimmed it) names
+ * no message: after a whole round over the list, orphans.c looks for the
+ * messages in flight that no entry names, and only then are such ids
+ * acknowledged. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "keys.h"
 #include "log.h"
 #include "recoverd.h"
 #include "redis_sync.h"
+#include "util.h"
 #include "validate.h"
 
-#define CLAIM_BATCH 100
+#define PAGE 100                 /* pending entries read at once */
+#define PASS_ENTRIES 20000       /* at most this many in one pass... */
+#define PASS_US 500000           /* ...and at most this long */
 
 static const redisReply *field(const redisReply *fields, const char *name)
 {
@@ -28,7 +40,7 @@ static const redisReply *field(const redisReply *fields, const char *name)
 	return NULL;
 }
 
-/* One claimed entry: -1 if the connection failed. */
+/* One pending entry and its fields: -1 if the connection failed. */
 static int requeue(redisContext *c, const char *entry_id, const redisReply *fields,
 		   struct reclaim *st)
 {
@@ -73,33 +85,139 @@ static int requeue(redisContext *c, const char *entry_id, const redisReply *fiel
 	return 0;
 }
 
-int reclaim_jobs(redisContext *c, const char *consumer, long min_idle_ms, struct reclaim *st)
+/* The entries of one XPENDING page: their fields read in one round trip,
+ * then each requeued or noted as gone. -1 if the connection failed. */
+static int handle_page(redisContext *c, const redisReply *page, struct reclaim *st)
 {
 	char kjobs[KEY_MAX];
-	if (!st->cursor[0])
-		snprintf(st->cursor, sizeof st->cursor, "0-0");
-	redisReply *r = redisCommand(c, "XAUTOCLAIM %s %s %s %ld %s COUNT %d", key_jobs(kjobs),
-				     JOBS_GROUP, consumer, min_idle_ms, st->cursor, CLAIM_BATCH);
-	if (!r)
-		return -1;
+	const char *ids[PAGE];
+	redisReply *entries[PAGE] = { 0 };
+	size_t n = 0;
+	key_jobs(kjobs);
+	for (size_t i = 0; i < page->elements && n < PAGE; i++) {
+		const redisReply *e = page->element[i];
+		if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+		    e->element[0]->type == REDIS_REPLY_STRING)
+			ids[n++] = e->element[0]->str;
+	}
+	for (size_t i = 0; i < n; i++)
+		redisAppendCommand(c, "XRANGE %s %s %s", kjobs, ids[i], ids[i]);
 	int rc = 0;
-	if (r->type == REDIS_REPLY_ERROR) {
-		/* NOGROUP before any worker made the group: nothing to claim */
-		if (strncmp(r->str, "NOGROUP", 7) != 0)
-			log_warn("XAUTOCLAIM failed", "error=\"%s\"", r->str);
-	} else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-		   r->element[0]->type == REDIS_REPLY_STRING) {
-		snprintf(st->cursor, sizeof st->cursor, "%s", r->element[0]->str);
-		const redisReply *entries = r->element[1];
-		for (size_t i = 0; rc == 0 && entries->type == REDIS_REPLY_ARRAY && i < entries->elements;
-		     i++) {
-			const redisReply *e = entries->element[i];
-			if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
-			    e->element[0]->type == REDIS_REPLY_STRING &&
-			    e->element[1]->type == REDIS_REPLY_ARRAY)
-				rc = requeue(c, e->element[0]->str, e->element[1], st);
+	for (size_t i = 0; i < n; i++)
+		if (redisGetReply(c, (void **)&entries[i]) != REDIS_OK) {
+			rc = -1;
+			break;
+		}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const redisReply *r = entries[i];
+		if (r->type != REDIS_REPLY_ARRAY)
+			continue;
+		if (r->elements == 0)
+			ids_add(&st->gone, ids[i], strlen(ids[i]));
+		else if (r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
+			 r->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
+			rc = requeue(c, ids[i], r->element[0]->element[1], st);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (entries[i])
+			freeReplyObject(entries[i]);
+	return rc;
+}
+
+/* Reads pages from st->cursor on until the list ends (*done = 1) or the
+ * pass's bound. -1 if the connection failed. */
+static int read_pending(redisContext *c, long min_idle_ms, struct reclaim *st, int *done)
+{
+	char kjobs[KEY_MAX], start[72];
+	int64_t until = mono_us() + PASS_US;
+	long looked = 0;
+	*done = 0;
+	key_jobs(kjobs);
+	while (looked < PASS_ENTRIES && mono_us() < until) {
+		snprintf(start, sizeof start, "%s%s", st->cursor[0] ? "(" : "",
+			 st->cursor[0] ? st->cursor : "-");
+		redisReply *r = redisCommand(c, "XPENDING %s %s IDLE %ld %s + %d", kjobs, JOBS_GROUP,
+					     min_idle_ms, start, PAGE);
+		if (!r)
+			return -1;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+			/* NOGROUP before any worker made the group: nothing pending */
+			if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) != 0)
+				log_warn("XPENDING failed", "error=\"%s\"", r->str);
+			freeReplyObject(r);
+			*done = 1;
+			return 0;
+		}
+		const redisReply *last = r->element[r->elements - 1];
+		if (last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
+		    last->element[0]->type == REDIS_REPLY_STRING)
+			snprintf(st->cursor, sizeof st->cursor, "%s", last->element[0]->str);
+		size_t got = r->elements;
+		int rc = handle_page(c, r, st);
+		freeReplyObject(r);
+		if (rc)
+			return -1;
+		looked += (long)got;
+		if (got < PAGE) {
+			*done = 1;
+			return 0;
 		}
 	}
-	freeReplyObject(r);
-	return rc;
+	return 0;
+}
+
+/* XACK of the pending ids whose entries are gone, a page at a time. */
+static int ack_gone(redisContext *c, const struct ids *gone)
+{
+	char kjobs[KEY_MAX];
+	key_jobs(kjobs);
+	for (size_t i = 0; i < gone->n; i += PAGE) {
+		size_t n = gone->n - i < PAGE ? gone->n - i : PAGE;
+		const char *argv[3 + PAGE];
+		argv[0] = "XACK";
+		argv[1] = kjobs;
+		argv[2] = JOBS_GROUP;
+		for (size_t k = 0; k < n; k++)
+			argv[3 + k] = gone->v[i + k];
+		redisReply *r = redisCommandArgv(c, (int)(3 + n), argv, NULL);
+		if (!r)
+			return -1;
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+/* After a whole round: the jobs whose entries are gone, if any, are looked
+ * for among the messages in flight, at most every half lease (the search
+ * reads the keyspace and the stream). Their ids are acknowledged once no
+ * message without an entry is left, except ones under a live lease. */
+static int after_round(redisContext *c, const char *node, const struct settings *set,
+		       struct reclaim *st)
+{
+	long long now = now_ms();
+	if (!st->gone.n || now - st->last_sweep_ms < set->lease_ms / 2)
+		return 0;
+	st->last_sweep_ms = now;
+	log_info("pending jobs without a stream entry", "count=%zu first=%s", st->gone.n,
+		 st->gone.v[0]);
+	long held = 0;
+	if (recover_lost_jobs(c, node, set, st, &held))
+		return -1;
+	if (held)
+		return 0;
+	return ack_gone(c, &st->gone);
+}
+
+int reclaim_jobs(redisContext *c, const char *node, const struct settings *set,
+		 struct reclaim *st)
+{
+	if (!st->cursor[0])
+		ids_clear(&st->gone);  /* a new round */
+	int done;
+	if (read_pending(c, set->lease_ms, st, &done))
+		return -1;
+	if (!done)
+		return 0;
+	st->cursor[0] = '\0';
+	return after_round(c, node, set, st);
 }

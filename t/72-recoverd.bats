@@ -1,0 +1,185 @@
+# recoverd finds a dead worker's jobs soon and all of them: within about a
+# lease of the worker's death however often it looked at them before, more
+# than one page of them in one pass, and even when the job's entry has been
+# trimmed from the jobs stream.
+#
+# The stack's own recoverd is stopped; each test runs one with the interval
+# and lease it needs (the workers' lease is LEASE_MS below).
+
+load helpers/stack
+
+setup_file() {
+	LEASE_MS=4000 AI_MAX_TOKENS=2000 AI_CONCURRENCY=200 JOBS_MAXLEN=100 stack_up --relays 1
+	sctl stop recoverd >/dev/null
+}
+teardown_file() { stack_down; }
+teardown() {
+	[ -z "${REC_PID:-}" ] || { kill "$REC_PID" 2>/dev/null; wait "$REC_PID" 2>/dev/null || true; }
+}
+
+# start_recoverd INTERVAL_MS LEASE_MS
+start_recoverd() {
+	REDIS_URL=redis://127.0.0.1:$REDIS_PORT NODE_ID=recoverd-t INTERVAL_MS=$1 LEASE_MS=$2 \
+		SHARE_DIR="$ROOT/share" recoverd >"$BATS_TEST_TMPDIR/recoverd.log" 2>&1 3>&- &
+	REC_PID=$!
+}
+
+ms() { date +%s%3N; }
+
+# The worker process holding message $1's lease.
+holder_pid() {
+	local owner node
+	owner=$(rcli get "stream:lock:{$1}")
+	node=${owner%%:*}   # ai-0 or ai-1
+	sctl pid "ai-streamer:ai-streamer-${node#ai-}"
+}
+
+# The pending entry of the jobs stream held by consumer $1 (one job).
+pending_entry_of() {
+	rcli --raw xpending jobs ai-streamers - + 1000 "$1" | head -1
+}
+
+@test "a dead worker's job whose stream entry was trimmed is still resumed, and its session is free again" {
+	start_recoverd 100 4000
+	prompt=$(words 150)
+	chat-cli --url "$API" --session tr1 --timeout 40 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	client=$!
+	wait_for 10 chunks_past tr1 10
+	mid=$(rcli hget 'stream:session:{tr1}' messageId)
+	owner=$(rcli get "stream:lock:{$mid}")
+	entry=$(pending_entry_of "${owner%%:*}")
+	[ -n "$entry" ]
+	kill -9 "$(holder_pid "$mid")"
+	# jobs for messages that do not exist (the live worker drops them), then
+	# one real chat: enqueue.lua's XADD MAXLEN ~ 100 trims the dead job away
+	for i in $(seq 300); do
+		printf 'XADD jobs * message_id %032x session_id filler user_id filler model x prompt x\n' "$i"
+	done | rcli >/dev/null
+	run chat-cli --url "$API" --session tr2 "trim the stream"
+	assert_success
+	[ -z "$(rcli xrange jobs "$entry" "$entry")" ]   # the entry is gone
+	rc=0
+	wait "$client" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }
+	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")" ]
+	[ "$(rcli hget "stream:meta:{$mid}" requeues)" = 1 ]
+	# the dead pending id is cleaned, and the session takes the next message
+	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
+	run api POST /api/chat '{"session_id":"tr1","user_id":"tester","message":"next"}'
+	assert_output --regexp '^202 '
+}
+
+@test "a trimmed dead job whose prompt is nowhere any more ends with an error, and its session is free again" {
+	start_recoverd 100 4000
+	chat-cli --url "$API" --session tr3 --timeout 40 "$(words 150)" >/dev/null 2>"$BATS_TEST_TMPDIR/err" &
+	client=$!
+	wait_for 10 chunks_past tr3 10
+	mid=$(rcli hget 'stream:session:{tr3}' messageId)
+	owner=$(rcli get "stream:lock:{$mid}")
+	entry=$(pending_entry_of "${owner%%:*}")
+	kill -9 "$(holder_pid "$mid")"
+	rcli del 'chat:history:{tr3}' >/dev/null   # nothing left that holds the prompt
+	for i in $(seq 300); do
+		printf 'XADD jobs * message_id %032x session_id filler user_id filler model x prompt x\n' "$i"
+	done | rcli >/dev/null
+	run chat-cli --url "$API" --session tr4 "trim the stream"
+	assert_success
+	[ -z "$(rcli xrange jobs "$entry" "$entry")" ]
+	rc=0
+	wait "$client" || rc=$?
+	[ "$rc" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }   # error frame
+	[ "$(rcli hget "stream:meta:{$mid}" status)" = error ]
+	[ "$(curl -sf "$API/api/history/tr3" | jq -r '.messages[-1].status')" = error ]
+	run api POST /api/chat '{"session_id":"tr3","user_id":"tester","message":"next"}'
+	assert_output --regexp '^202 '
+}
+
+@test "a worker killed just after renewing its lease is found within about one lease" {
+	# recoverd looks every 100 ms at jobs pending over 4 s. The worker is
+	# killed right after a renewal, between 0.3 and 1.7 s after it took the
+	# job: its lease runs out 4 s after the kill. Claiming the job when it had
+	# been pending 4 s (lease still alive) restarted its idle time, which put
+	# the next look 8 s after the take: 6.3-7.7 s after the kill.
+	start_recoverd 100 4000
+	chat-cli --url "$API" --session ir1 --timeout 60 "$(words 600)" >/dev/null 2>&1 &
+	client=$!
+	wait_for 10 chunks_past ir1 0
+	mid=$(rcli hget 'stream:session:{ir1}' messageId)
+	lock="stream:lock:{$mid}"
+	owner=$(rcli get "$lock")
+	node=${owner%%:*}
+	entry=$(pending_entry_of "$node")
+	pid=$(holder_pid "$mid")
+	prev=$(rcli pttl "$lock") killed=
+	deadline=$(($(ms) + 10000))
+	while [ -z "$killed" ] && [ "$(ms)" -lt "$deadline" ]; do
+		now_ttl=$(rcli pttl "$lock")
+		if [ "$now_ttl" -gt $((prev + 100)) ]; then   # renewed just now
+			idle=$(rcli --raw xpending jobs ai-streamers "$entry" "$entry" 1 | sed -n 3p)
+			if [ "$idle" -ge 300 ] && [ "$idle" -le 1700 ]; then
+				kill -9 "$pid"
+				killed=$(ms)
+			fi
+		fi
+		prev=$now_ttl
+	done
+	[ -n "$killed" ]
+	sleep 0.3
+	base=$(chunks_written ir1)
+	wait_for 20 chunks_past ir1 "$base"
+	took=$(($(ms) - killed))
+	echo "the reply went on ${took} ms after its worker was killed ${idle} ms into the job (lease 4000 ms)" >&3
+	[ "$took" -le 5200 ]
+	wait "$client"
+}
+
+@test "more than a page of replies in flight: a killed worker's replies all go on in the same pass" {
+	# 150 replies on two workers, a pass every 3 s over jobs pending over
+	# 1 s. The killed worker's leases (renewed together) run out together
+	# within 4 s of the kill: each of its replies must go on in the first
+	# pass after, so within 4 + 3 s and all within much less than a pass of
+	# each other. A page of 100 entries a pass left the rest for the next.
+	start_recoverd 3000 1000
+	prompt=$(words 600)
+	for i in $(seq 150); do
+		post_chat "pg$i" "$prompt" >/dev/null
+	done
+	mapfile -t mids < <(for i in $(seq 150); do echo "HGET stream:session:{pg$i} messageId"; done | rcli)
+	statuses() { for m in "${mids[@]}"; do echo "HGET stream:meta:{$m} status"; done | rcli; }
+	lens() { for m in "${mids[@]}"; do echo "LLEN stream:chunks:{$m}"; done | rcli; }
+	all_started() { ! lens | grep -qx 0; }
+	wait_for 20 all_started
+	mapfile -t owners < <(for m in "${mids[@]}"; do echo "GET stream:lock:{$m}"; done | rcli)
+	dead=()
+	for i in "${!owners[@]}"; do [[ ${owners[$i]} == ai-0:* ]] && dead+=("$i"); done
+	echo "replies of the worker killed: ${#dead[@]} of 150" >&3
+	[ "${#dead[@]}" -ge 20 ]
+	kill -9 "$(sctl pid ai-streamer:ai-streamer-0)"
+	killed=$(ms)
+	sleep 0.3
+	mapfile -t base < <(lens)
+	declare -A went_on=()
+	deadline=$(($(ms) + 30000))
+	while [ "${#went_on[@]}" -lt "${#dead[@]}" ] && [ "$(ms)" -lt "$deadline" ]; do
+		mapfile -t now < <(lens)
+		t=$(ms)
+		for i in "${dead[@]}"; do
+			[ -n "${went_on[$i]:-}" ] || [ "${now[$i]}" -le "${base[$i]}" ] || went_on[$i]=$t
+		done
+		sleep 0.05
+	done
+	[ "${#went_on[@]}" -eq "${#dead[@]}" ]
+	first=$(printf '%s\n' "${went_on[@]}" | sort -n | head -1)
+	last=$(printf '%s\n' "${went_on[@]}" | sort -n | tail -1)
+	echo "they went on $((first - killed))-$((last - killed)) ms after the kill (lease 4000 ms, pass 3000 ms)" >&3
+	[ $((last - killed)) -le 8300 ]
+	[ $((last - first)) -le 1500 ]
+	all_complete() { [ "$(statuses | grep -cx complete)" = 150 ]; }
+	wait_for 60 all_complete
+	want=$(TOKEN_DELAY_MS=0 AI_MAX_TOKENS=2000 ai-streamer --once "$prompt")
+	for i in $(seq 150); do
+		[ "$(curl -sf "$API/api/history/pg$i" | jq -j '.messages[-1].content')" = "$want" ]
+		r=$(rcli hget "stream:meta:{${mids[$((i - 1))]}}" requeues)
+		[ "${r:-0}" -le 1 ]
+	done
+}
