@@ -34,9 +34,10 @@ holder_pid() {
 	sctl pid "ai-streamer:ai-streamer-${node#ai-}"
 }
 
-# The pending entry of the jobs stream held by consumer $1 (one job).
-pending_entry_of() {
-	rcli --raw xpending jobs ai-streamers - + 1000 "$1" | head -1
+# The jobs stream entry a worker took message $1 from, as its log says.
+entry_of() {
+	grep -h "msg=\"job started\" message=$1 " "$STACK_DIR"/log/ai-streamer-*.log |
+		tail -1 | sed 's/.* job=\([^ ]*\).*/\1/'
 }
 
 @test "a dead worker's job whose stream entry was trimmed is still resumed, and its session is free again" {
@@ -46,8 +47,7 @@ pending_entry_of() {
 	client=$!
 	wait_for 10 chunks_past tr1 10
 	mid=$(rcli hget 'stream:session:{tr1}' messageId)
-	owner=$(rcli get "stream:lock:{$mid}")
-	entry=$(pending_entry_of "${owner%%:*}")
+	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
 	kill -9 "$(holder_pid "$mid")"
 	# jobs for messages that do not exist (the live worker drops them), then
@@ -75,8 +75,8 @@ pending_entry_of() {
 	client=$!
 	wait_for 10 chunks_past tr3 10
 	mid=$(rcli hget 'stream:session:{tr3}' messageId)
-	owner=$(rcli get "stream:lock:{$mid}")
-	entry=$(pending_entry_of "${owner%%:*}")
+	entry=$(entry_of "$mid")
+	[ -n "$entry" ]
 	kill -9 "$(holder_pid "$mid")"
 	rcli del 'chat:history:{tr3}' >/dev/null   # nothing left that holds the prompt
 	for i in $(seq 300); do
@@ -90,6 +90,7 @@ pending_entry_of() {
 	[ "$rc" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }   # error frame
 	[ "$(rcli hget "stream:meta:{$mid}" status)" = error ]
 	[ "$(curl -sf "$API/api/history/tr3" | jq -r '.messages[-1].status')" = error ]
+	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
 	run api POST /api/chat '{"session_id":"tr3","user_id":"tester","message":"next"}'
 	assert_output --regexp '^202 '
 }
@@ -106,9 +107,8 @@ pending_entry_of() {
 	wait_for 10 chunks_past ir1 0
 	mid=$(rcli hget 'stream:session:{ir1}' messageId)
 	lock="stream:lock:{$mid}"
-	owner=$(rcli get "$lock")
-	node=${owner%%:*}
-	entry=$(pending_entry_of "$node")
+	entry=$(entry_of "$mid")
+	[ -n "$entry" ]
 	pid=$(holder_pid "$mid")
 	prev=$(rcli pttl "$lock") killed=
 	deadline=$(($(ms) + 10000))
@@ -116,6 +116,7 @@ pending_entry_of() {
 		now_ttl=$(rcli pttl "$lock")
 		if [ "$now_ttl" -gt $((prev + 100)) ]; then   # renewed just now
 			idle=$(rcli --raw xpending jobs ai-streamers "$entry" "$entry" 1 | sed -n 3p)
+			echo "renewed at idle ${idle} ms" >>"$BATS_TEST_TMPDIR/renewals"
 			if [ "$idle" -ge 300 ] && [ "$idle" -le 1700 ]; then
 				kill -9 "$pid"
 				killed=$(ms)
@@ -123,7 +124,7 @@ pending_entry_of() {
 		fi
 		prev=$now_ttl
 	done
-	[ -n "$killed" ]
+	[ -n "$killed" ] || { cat "$BATS_TEST_TMPDIR/renewals" >&3; false; }
 	sleep 0.3
 	base=$(chunks_written ir1)
 	wait_for 20 chunks_past ir1 "$base"
@@ -140,22 +141,23 @@ pending_entry_of() {
 	# pass after, so within 4 + 3 s and all within much less than a pass of
 	# each other. A page of 100 entries a pass left the rest for the next.
 	start_recoverd 3000 1000
-	prompt=$(words 600)
-	for i in $(seq 150); do
-		post_chat "pg$i" "$prompt" >/dev/null
-	done
+	prompt=$(words 700)   # 1408 tokens, 28 s
+	export -f post_chat
+	export API prompt
+	seq 150 | xargs -P 6 -I{} bash -c 'post_chat "pg{}" "$prompt" >/dev/null'
 	mapfile -t mids < <(for i in $(seq 150); do echo "HGET stream:session:{pg$i} messageId"; done | rcli)
 	statuses() { for m in "${mids[@]}"; do echo "HGET stream:meta:{$m} status"; done | rcli; }
 	lens() { for m in "${mids[@]}"; do echo "LLEN stream:chunks:{$m}"; done | rcli; }
 	all_started() { ! lens | grep -qx 0; }
 	wait_for 20 all_started
+	pid=$(sctl pid ai-streamer:ai-streamer-0)
 	mapfile -t owners < <(for m in "${mids[@]}"; do echo "GET stream:lock:{$m}"; done | rcli)
+	kill -9 "$pid"
+	killed=$(ms)
 	dead=()
 	for i in "${!owners[@]}"; do [[ ${owners[$i]} == ai-0:* ]] && dead+=("$i"); done
 	echo "replies of the worker killed: ${#dead[@]} of 150" >&3
 	[ "${#dead[@]}" -ge 20 ]
-	kill -9 "$(sctl pid ai-streamer:ai-streamer-0)"
-	killed=$(ms)
 	sleep 0.3
 	mapfile -t base < <(lens)
 	declare -A went_on=()
@@ -168,7 +170,8 @@ pending_entry_of() {
 		done
 		sleep 0.05
 	done
-	[ "${#went_on[@]}" -eq "${#dead[@]}" ]
+	[ "${#went_on[@]}" -eq "${#dead[@]}" ] ||
+		{ echo "only ${#went_on[@]} went on; base ${base[*]}; now ${now[*]}" >&3; false; }
 	first=$(printf '%s\n' "${went_on[@]}" | sort -n | head -1)
 	last=$(printf '%s\n' "${went_on[@]}" | sort -n | tail -1)
 	echo "they went on $((first - killed))-$((last - killed)) ms after the kill (lease 4000 ms, pass 3000 ms)" >&3
