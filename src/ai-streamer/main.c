@@ -176,7 +176,16 @@ static void jobs_ready(struct aredis *ar)
 	read_jobs(w);
 }
 
-static void cmd_ready(struct aredis *ar) { jobs_resume(ar->data); }
+static void heartbeat(uv_timer_t *t);
+
+static void cmd_ready(struct aredis *ar)
+{
+	struct worker *w = ar->data;
+	jobs_resume(w);
+	/* counted as a live worker as soon as it can take jobs, not a tick later */
+	if (!w->stopping)
+		heartbeat(&w->heartbeat);
+}
 
 static void heartbeat(uv_timer_t *t)
 {
@@ -231,7 +240,9 @@ static void on_signal(uv_signal_t *s, int sig)
 		return;
 	w->stopping = 1;
 	log_info("stopping", "signal=%d active=%ld", sig, w->nactive);
-	/* leave the heartbeat so ai-health stops counting this node at once */
+	/* leave the heartbeat so ai-health stops counting this node at once,
+	 * and do not come back to it while the replies are handed over */
+	uv_timer_stop(&w->heartbeat);
 	if (w->cmd.ready) {
 		char k[KEY_MAX], kz[KEY_MAX];
 		redisAsyncCommand(w->cmd.ac, NULL, NULL, "DEL %s", key_node_ai(k, w->node));
