@@ -174,6 +174,8 @@ kill_streamers() {
 	LEASE_MS=300 TOKEN_DELAY_MS=700 AI_MAX_TOKENS=6 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
 		NODE_ID=ai-slow ai-streamer >"$BATS_TEST_TMPDIR/slow.log" 2>&1 3>&- &
 	slow=$!
+	# the stopped workers left the registry: wait for this one to be in it
+	wait_for 10 curl -sf -o /dev/null "$API/api/ai-health"
 	mid=$(post_chat ls1 "slow")
 	# mid-stream, the API's count is the list's (total_chunks is written at the end)
 	wait_for 10 chunks_past ls1 2

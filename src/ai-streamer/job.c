@@ -12,7 +12,17 @@
  * in a queue for their append. An endpoint that fails before the first
  * token is skipped for the next; a failure after it ends the reply with
  * `error`, keeping the partial text. A cancel or a lost lease closes the
- * request's connection.
+ * request's connection. The queue is bounded: when it is full the request
+ * pauses, so a server faster than Redis waits instead of filling memory.
+ *
+ * A cancel marks the lock; the next append is refused, and the lease
+ * renewal, at least every second, reports it too: a reply waiting on a
+ * silent server ends at once rather than when the server times out.
+ *
+ * A stopping worker (SIGTERM) takes no more jobs and hands its replies over
+ * (release.lua): the lease dropped and the job requeued at the next chunk,
+ * for another worker to take at once. An AI server's reply cannot move
+ * mid-way, so it has DRAIN_MS to end here first.
  *
  * One command per job is in flight at a time, so a job's chunks are
  * written in order, while many jobs interleave on the connection. The
@@ -35,8 +45,15 @@
 #include "worker.h"
 
 #define RETRY_MS 200
+#define RENEW_MAX_MS 1000
 
-enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING };
+enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING,
+		 JOB_RELEASING };
+
+/* Tokens an AI server may have waiting for their append: past this its
+ * request pauses, until the queue is down to TOKENS_RESUME. */
+#define TOKENS_QUEUED_MAX 256
+#define TOKENS_RESUME 64
 
 struct job {
 	struct worker *w;
@@ -48,6 +65,7 @@ struct job {
 	/* the message's keys and the session's channel, named once */
 	char kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], kchunks[KEY_MAX], kchan[KEY_MAX];
 	char *prompt;
+	size_t prompt_len;
 	char model[160];
 	struct generator gen;
 	long next_index;               /* index of the next chunk to append */
@@ -68,10 +86,12 @@ struct job {
 	int64_t taken_us;              /* when this worker took the job */
 	int64_t due_us;                /* built-in generator: when the next token is due */
 	int first_written;             /* its first chunk is written (first-token latency) */
+	int cancelled;                 /* the lease renewal found the lock marked */
 };
 
 static void step(struct job *j);
 static void flush_appends(struct worker *w);
+static int hand_over_now(const struct job *j);
 
 static void job_closed(uv_handle_t *h)
 {
@@ -234,7 +254,13 @@ static void up_end(void *ud, int ok, const char *code, const char *msg)
 	next_endpoint(j);
 }
 
-static const struct upstream_cb up_callbacks = { up_token, up_end };
+static int up_full(void *ud)
+{
+	struct job *j = ud;
+	return j->tokens.len >= TOKENS_QUEUED_MAX;
+}
+
+static const struct upstream_cb up_callbacks = { up_token, up_full, up_end };
 
 static void next_endpoint(struct job *j)
 {
@@ -243,7 +269,7 @@ static void next_endpoint(struct job *j)
 	j->attempts++;
 	log_debug("AI request", "message=%s endpoint=%s attempt=%d", j->mid, url, j->attempts);
 	j->up = upstream_start(url, w->cfg.api_key, j->body, j->body_len, w->cfg.timeout_ms,
-			       &up_callbacks, j);
+			       w->cfg.max_tokens, &up_callbacks, j);
 }
 
 /* Reply to LRANGE of the session's history: the conversation to send. */
@@ -254,6 +280,10 @@ static void loaded(redisAsyncContext *ac, void *reply, void *priv)
 	(void)ac;
 	if (lost(j, r))
 		return;
+	if (j->cancelled) {
+		finish(j, "cancelled");
+		return;
+	}
 	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
 	const char **items = malloc((n + 1) * sizeof *items);
 	size_t *lens = malloc((n + 1) * sizeof *lens);
@@ -265,13 +295,16 @@ static void loaded(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	struct strbuf body = STRBUF_INIT;
 	openai_request_body(&body, j->model[0] ? j->model : j->w->cfg.model, j->w->cfg.system_prompt,
-			    items, lens, n);
+			    j->w->cfg.max_tokens, items, lens, n);
 	free(items);
 	free(lens);
 	j->body = body.buf;
 	j->body_len = body.len;
 	j->state = JOB_STREAMING;
-	next_endpoint(j);
+	if (hand_over_now(j))
+		step(j);
+	else
+		next_endpoint(j);
 }
 
 /* The next token to append: 1, or 0 if none is ready yet. */
@@ -310,9 +343,11 @@ static void appended(redisAsyncContext *ac, void *reply, void *priv)
 			j->first_written = 1;
 			prom_hist_observe(&j->w->first_token, (double)(mono_us() - j->taken_us) / 1e6);
 		}
-		if (j->w->cfg.openai)
-			later(j, 0);
-		else
+		if (j->w->cfg.openai) {
+			later(j, 0);  /* first: tokens the resume delivers wait for it */
+			if (j->tokens.len <= TOKENS_RESUME)
+				upstream_resume(j->up);
+		} else
 			pace(j, j->w->cfg.token_delay_ms);
 		return;
 	}
@@ -370,6 +405,67 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 		j->end_status = NULL;
 		ack(j);
 	}
+}
+
+/* --- handing replies over when stopping */
+
+/* Whether a stopping worker hands this reply over now. The built-in
+ * generator goes on anywhere from the next chunk, and a request not sent yet
+ * can be sent from anywhere; an AI server's reply cannot move mid-way, so it
+ * waits for the end of DRAIN_MS. Not while a read of jobs is in flight: it
+ * could bring the requeued job straight back to this worker. */
+static int hand_over_now(const struct job *j)
+{
+	const struct worker *w = j->w;
+	if (!w->stopping || w->reading || j->cancelled ||
+	    (j->state != JOB_LOADING && j->state != JOB_STREAMING))
+		return 0;
+	return !w->cfg.openai || w->drain_over || j->state == JOB_LOADING ||
+	       (!j->up && !j->attempts);
+}
+
+static void released(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct job *j = priv;
+	redisReply *r = reply;
+	(void)ac;
+	if (lost(j, r))
+		return;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING)
+		log_info("job handed over", "message=%s session=%s job=%s outcome=%s resume_from=%lld",
+			 j->mid, j->sid, j->entry_id, r->element[0]->str, r->element[1]->integer);
+	else  /* the lease runs out and recoverd requeues it */
+		log_warn("hand-over failed", "message=%s error=\"%s\"", j->mid,
+			 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	job_end(j);
+}
+
+void jobs_hand_over(struct worker *w)
+{
+	for (struct job *j = w->active, *next; j; j = next) {
+		next = j->next;
+		if (!j->waiting && hand_over_now(j)) {
+			uv_timer_stop(&j->timer);
+			step(j);
+		}
+	}
+}
+
+/* renew.lua found the lock marked: a reply waiting on a silent AI server
+ * would learn it only at its next append, or its timeout. */
+static void cancel_noticed(struct job *j)
+{
+	if (j->cancelled || (j->state != JOB_LOADING && j->state != JOB_STREAMING))
+		return;
+	j->cancelled = 1;
+	stop_upstream(j);
+	log_info("cancel noticed", "message=%s chunks=%ld", j->mid, j->next_index);
+	if (!j->waiting) {
+		uv_timer_stop(&j->timer);
+		finish(j, "cancelled");
+	}
+	/* else the reply to the command in flight goes on to finish */
 }
 
 /* --- appends, batched */
@@ -445,29 +541,70 @@ static void flush_appends(struct worker *w)
 	free(b);
 }
 
+enum { RENEW_MAX = 256 };
+
+/* The owners of one renew.lua call, to find their jobs when the answer comes
+ * (a job may have ended meanwhile). */
+struct renewal {
+	struct worker *w;
+	int n;
+	char owners[RENEW_MAX][sizeof ((struct job *)0)->owner];
+};
+
+static void renewed(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct renewal *rn = priv;
+	redisReply *r = reply;
+	(void)ac;
+	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements && i < (size_t)rn->n; i++) {
+		if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer != 2)
+			continue;
+		for (struct job *j = rn->w->active; j; j = j->next)
+			if (!strcmp(j->owner, rn->owners[i])) {
+				cancel_noticed(j);
+				break;
+			}
+	}
+	free(rn);
+}
+
+static void renew_send(struct worker *w, struct renewal *rn, const char **keys, const char **args)
+{
+	if (aredis_eval(&w->cmd, renewed, rn, SCRIPT_RENEW, rn->n, keys, rn->n + 1, args, NULL))
+		free(rn);
+}
+
 /* The leases of every job that holds one, extended in one call: appends do
  * not renew them, so that they cost Redis three calls a token. */
 static void renew_leases(uv_timer_t *t)
 {
 	struct worker *w = t->data;
-	enum { RENEW_MAX = 256 };
 	const char *keys[RENEW_MAX], *args[RENEW_MAX + 1];
 	char slease[24];
 	snprintf(slease, sizeof slease, "%ld", w->cfg.lease_ms);
 	args[0] = slease;
-	int n = 0;
+	struct renewal *rn = NULL;
 	for (struct job *j = w->active; j; j = j->next) {
-		if (j->state != JOB_LOADING && j->state != JOB_STREAMING && j->state != JOB_FINISHING)
+		if (j->state != JOB_LOADING && j->state != JOB_STREAMING && j->state != JOB_FINISHING &&
+		    j->state != JOB_RELEASING)
 			continue;
-		keys[n] = j->klock;
-		args[++n] = j->owner;
-		if (n == RENEW_MAX) {
-			aredis_eval(&w->cmd, NULL, NULL, SCRIPT_RENEW, n, keys, n + 1, args, NULL);
-			n = 0;
+		if (!rn) {
+			rn = calloc(1, sizeof *rn);
+			if (!rn)
+				abort();
+			rn->w = w;
+		}
+		int i = rn->n++;
+		snprintf(rn->owners[i], sizeof rn->owners[i], "%s", j->owner);
+		keys[i] = j->klock;
+		args[i + 1] = rn->owners[i];
+		if (rn->n == RENEW_MAX) {
+			renew_send(w, rn, keys, args);
+			rn = NULL;
 		}
 	}
-	if (n)
-		aredis_eval(&w->cmd, NULL, NULL, SCRIPT_RENEW, n, keys, n + 1, args, NULL);
+	if (rn)
+		renew_send(w, rn, keys, args);
 }
 
 static void flush_before_poll(uv_prepare_t *h) { flush_appends(h->data); }
@@ -485,7 +622,10 @@ void appends_init(struct worker *w)
 	uv_unref((uv_handle_t *)&w->after_poll);
 	uv_timer_init(w->loop, &w->renew);
 	w->renew.data = w;
-	uint64_t every = (uint64_t)(w->cfg.lease_ms / 3 > 0 ? w->cfg.lease_ms / 3 : 1);
+	/* a third of the lease, and at least every second: how soon a cancel
+	 * reaches a reply that appends nothing */
+	long ms = w->cfg.lease_ms / 3 < RENEW_MAX_MS ? w->cfg.lease_ms / 3 : RENEW_MAX_MS;
+	uint64_t every = (uint64_t)(ms > 0 ? ms : 1);
 	uv_timer_start(&w->renew, renew_leases, every, every);
 	uv_unref((uv_handle_t *)&w->renew);
 }
@@ -501,6 +641,10 @@ static void step(struct job *j)
 	int rc = -1;
 	if (j->waiting)
 		return;
+	if (hand_over_now(j)) {
+		stop_upstream(j);
+		j->state = JOB_RELEASING;
+	}
 	snprintf(snow, sizeof snow, "%lld", (long long)now_ms());
 	snprintf(slease, sizeof slease, "%ld", w->cfg.lease_ms);
 	sb_reset(frame);  /* hiredis copies a command's arguments as it is sent */
@@ -521,6 +665,10 @@ static void step(struct job *j)
 		break;
 	}
 	case JOB_STREAMING:
+		if (j->cancelled) {
+			finish(j, "cancelled");
+			return;
+		}
 		if (!j->token_len && !take_token(j)) {
 			if (!w->cfg.openai || j->up_ended > 0)
 				finish(j, "complete");
@@ -554,6 +702,17 @@ static void step(struct job *j)
 		if (w->cmd.ready && w->cmd.ac)
 			rc = redisAsyncCommand(w->cmd.ac, acked, j, "XACK %s %s %s", key_jobs(kjobs),
 					       JOBS_GROUP, j->entry_id) == REDIS_OK ? 0 : -1;
+		break;
+	}
+	case JOB_RELEASING: {
+		char kjobs[KEY_MAX];
+		const char *keys[] = { key_jobs(kjobs), kmeta, klock, kchunks };
+		const char *args[] = { JOBS_GROUP, j->entry_id, j->owner, j->mid, j->sid, j->uid,
+				       j->model, j->prompt };
+		size_t lens[] = { strlen(JOBS_GROUP), strlen(j->entry_id), strlen(j->owner),
+				  strlen(j->mid), strlen(j->sid), strlen(j->uid), strlen(j->model),
+				  j->prompt_len };
+		rc = aredis_eval(&w->cmd, released, j, SCRIPT_RELEASE, 4, keys, 8, args, lens);
 		break;
 	}
 	}
@@ -611,7 +770,12 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	key_cancel(j->kcancel, j->mid);
 	key_chunks(j->kchunks, j->mid);
 	key_channel(j->kchan, j->sid);
-	j->prompt = strndup(prompt, pl);
+	j->prompt = malloc(pl + 1);
+	if (!j->prompt)
+		abort();
+	memcpy(j->prompt, prompt, pl);
+	j->prompt[pl] = '\0';
+	j->prompt_len = pl;
 	if (model && model_len < sizeof j->model)
 		memcpy(j->model, model, model_len + 1);
 	char rnd[17];

@@ -27,6 +27,7 @@
 #define HEARTBEAT_MS 1000
 #define HEARTBEAT_TTL_MS 5000
 #define READ_BLOCK_MS 2000
+#define HANDOVER_WAIT_MS 2000  /* after DRAIN_MS, for the last hand-overs to be answered */
 
 static void usage(FILE *f)
 {
@@ -48,12 +49,15 @@ static void usage(FILE *f)
 		"  AI_TIMEOUT_MS    30000  longest wait for the first byte, or between two\n"
 		"  AI_CONTEXT_MESSAGES 20  history messages sent as the conversation\n"
 		"  AI_CONCURRENCY   64     replies streamed at once by this process\n"
-		"  AI_MAX_TOKENS    512    longest reply, in tokens\n"
+		"  AI_MAX_TOKENS    512    longest reply, in tokens (openai: sent as max_tokens,\n"
+		"                          and the stream is cut there whatever the server does)\n"
 		"  TOKEN_DELAY_MS   20     pause between tokens (0 for benchmarks)\n"
-		"  LEASE_MS         10000  lease on a message, renewed every LEASE_MS/3\n"
+		"  LEASE_MS         10000  lease on a message, renewed every LEASE_MS/3 (at most 1 s,\n"
+		"                          which is also how soon a cancel stops a silent AI server)\n"
 		"  CHUNK_TTL_S      300    how long the chunks of a finished reply are kept\n"
 		"  HISTORY_MAX      1000   messages kept per session\n"
-		"  DRAIN_MS         5000   on SIGTERM, time given to replies in flight\n"
+		"  DRAIN_MS         5000   on SIGTERM, replies from an AI server get this long to\n"
+		"                          end here; the rest are handed to another worker at once\n"
 		"  NODE_ID          hostname-pid\n"
 		"  LOG_LEVEL        info\n");
 }
@@ -124,6 +128,8 @@ static void got_jobs(redisAsyncContext *ac, void *reply, void *priv)
 			}
 		}
 	}
+	if (w->stopping)
+		jobs_hand_over(w);  /* those that waited for this read to return */
 	worker_want_jobs(w);
 }
 
@@ -141,17 +147,28 @@ static void read_jobs(struct worker *w)
 
 void worker_want_jobs(struct worker *w)
 {
-	if (w->stopping && w->nactive == 0) {
+	/* a read in flight may still bring jobs: they are handed over too */
+	if (w->stopping && w->nactive == 0 && !w->reading) {
 		uv_stop(w->loop);
 		return;
 	}
 	read_jobs(w);
 }
 
+static void got_client_id(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct worker *w = priv;
+	redisReply *r = reply;
+	(void)ac;
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		w->jobs_client_id = r->integer;
+}
+
 static void jobs_ready(struct aredis *ar)
 {
 	struct worker *w = ar->data;
 	char k[KEY_MAX];
+	redisAsyncCommand(ar->ac, got_client_id, w, "CLIENT ID");
 	/* from 0: jobs queued before any worker existed are served too */
 	redisAsyncCommand(ar->ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs(k),
 			  JOBS_GROUP);
@@ -159,7 +176,16 @@ static void jobs_ready(struct aredis *ar)
 	read_jobs(w);
 }
 
-static void cmd_ready(struct aredis *ar) { jobs_resume(ar->data); }
+static void heartbeat(uv_timer_t *t);
+
+static void cmd_ready(struct aredis *ar)
+{
+	struct worker *w = ar->data;
+	jobs_resume(w);
+	/* counted as a live worker as soon as it can take jobs, not a tick later */
+	if (!w->stopping)
+		heartbeat(&w->heartbeat);
+}
 
 static void heartbeat(uv_timer_t *t)
 {
@@ -196,8 +222,15 @@ static void heartbeat(uv_timer_t *t)
 static void drain_timeout(uv_timer_t *t)
 {
 	struct worker *w = t->data;
-	log_warn("drain timed out", "active=%ld", w->nactive);
-	uv_stop(w->loop);
+	if (w->drain_over) {
+		log_warn("hand-over timed out", "active=%ld", w->nactive);
+		uv_stop(w->loop);
+		return;
+	}
+	log_warn("drain timed out; handing the rest over", "active=%ld", w->nactive);
+	w->drain_over = 1;
+	jobs_hand_over(w);
+	uv_timer_start(&w->drain, drain_timeout, HANDOVER_WAIT_MS, 0);
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -207,13 +240,19 @@ static void on_signal(uv_signal_t *s, int sig)
 		return;
 	w->stopping = 1;
 	log_info("stopping", "signal=%d active=%ld", sig, w->nactive);
-	/* leave the heartbeat so ai-health stops counting this node at once */
+	/* leave the heartbeat so ai-health stops counting this node at once,
+	 * and do not come back to it while the replies are handed over */
+	uv_timer_stop(&w->heartbeat);
 	if (w->cmd.ready) {
 		char k[KEY_MAX], kz[KEY_MAX];
 		redisAsyncCommand(w->cmd.ac, NULL, NULL, "DEL %s", key_node_ai(k, w->node));
 		redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZREM %s %s", key_nodes_ai(kz), w->node);
 	}
+	/* a blocked read would be answered with the jobs we hand over */
+	if (w->reading && w->jobs_client_id && w->cmd.ready)
+		redisAsyncCommand(w->cmd.ac, NULL, NULL, "CLIENT UNBLOCK %lld", w->jobs_client_id);
 	uv_timer_start(&w->drain, drain_timeout, (uint64_t)w->cfg.drain_ms, 0);
+	jobs_hand_over(w);
 	worker_want_jobs(w);
 }
 

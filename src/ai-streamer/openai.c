@@ -16,12 +16,12 @@ static void message(struct strbuf *out, const char *role, const char *content, s
 }
 
 void openai_request_body(struct strbuf *out, const char *model, const char *system,
-			 const char *const *items, const size_t *lens, size_t n)
+			 long max_tokens, const char *const *items, const size_t *lens, size_t n)
 {
 	int first = 1;
 	sb_adds(out, "{\"model\":");
 	sb_add_json_str(out, model, strlen(model));
-	sb_adds(out, ",\"stream\":true,\"messages\":[");
+	sb_addf(out, ",\"stream\":true,\"max_tokens\":%ld,\"messages\":[", max_tokens);
 	if (system && system[0]) {
 		message(out, "system", system, strlen(system));
 		first = 0;
@@ -62,9 +62,14 @@ enum oa_event openai_event(const char *data, size_t len, struct strbuf *tok, cha
 		snprintf(err, errlen, "the server sent an event that is not a JSON object");
 		ev = OA_ERROR;
 	} else if (json_object_object_get_ex(o, "error", &e)) {
-		const char *m = json_object_object_get_ex(e, "message", &v) ? json_object_get_string(v)
-									   : json_object_get_string(e);
-		snprintf(err, errlen, "%s", m ? m : "error");
+		json_object *m = json_object_object_get_ex(e, "message", &v) ? v : e;
+		const char *text = json_object_get_string(m);
+		/* it goes into a frame and the log: whole characters, no newlines */
+		if (text)
+			utf8_sanitize(err, errlen, text, json_object_is_type(m, json_type_string)
+							 ? (size_t)json_object_get_string_len(m) : strlen(text));
+		else
+			snprintf(err, errlen, "error");
 		ev = OA_ERROR;
 	} else if (json_object_object_get_ex(o, "choices", &v) && json_object_is_type(v, json_type_array) &&
 		   json_object_array_length(v) > 0) {

@@ -7,11 +7,11 @@
 
 #include "strbuf.h"
 
-/* {model, messages:[system?, ...history..., ], stream:true}: items are the
- * session's history items as stored (JSON objects with role and content);
- * the new user message is the last of them. */
+/* {model, stream:true, max_tokens, messages:[system?, ...history...]}:
+ * items are the session's history items as stored (JSON objects with role
+ * and content); the new user message is the last of them. */
 void openai_request_body(struct strbuf *out, const char *model, const char *system,
-			 const char *const *items, const size_t *lens, size_t n);
+			 long max_tokens, const char *const *items, const size_t *lens, size_t n);
 
 enum oa_event { OA_TOKEN, OA_DONE, OA_ERROR, OA_IGNORE };
 

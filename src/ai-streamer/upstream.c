@@ -26,7 +26,8 @@ struct upstream {
 	const struct upstream_cb *cb;
 	void *ud;
 	long timeout_ms, http;
-	int done, failed, timed_out;
+	long max_tokens, ntokens;
+	int done, failed, timed_out, paused;
 	char code[32], msg[200];
 };
 
@@ -41,6 +42,18 @@ static uv_timer_t multi_timer;
 
 static void upstream_free(struct upstream *u);
 
+/* The body of a non-200 answer is anything: cut between characters, with
+ * its newlines and bytes that are not UTF-8 replaced, as it goes into an
+ * error frame and the log. */
+static void http_error_message(struct upstream *u)
+{
+	struct strbuf raw = STRBUF_INIT;
+	sb_addf(&raw, "the AI server answered %ld: ", u->http);
+	sb_add(&raw, u->errbody.buf ? u->errbody.buf : "", u->errbody.len);
+	utf8_sanitize(u->msg, sizeof u->msg, raw.buf, raw.len);
+	sb_release(&raw);
+}
+
 static void finish(struct upstream *u, CURLcode res)
 {
 	int ok = u->done && !u->failed;
@@ -53,8 +66,7 @@ static void finish(struct upstream *u, CURLcode res)
 			snprintf(u->msg, sizeof u->msg, "%s", curl_easy_strerror(res));
 		} else if (u->http && u->http != 200) {
 			snprintf(u->code, sizeof u->code, "http_%ld", u->http);
-			snprintf(u->msg, sizeof u->msg, "the AI server answered %ld: %.150s", u->http,
-				 u->errbody.buf ? u->errbody.buf : "");
+			http_error_message(u);
 		} else {
 			snprintf(u->code, sizeof u->code, "upstream_error");
 			snprintf(u->msg, sizeof u->msg, "%s", res == CURLE_OK ? "the stream ended before [DONE]"
@@ -164,9 +176,14 @@ static int on_event(void *ud, const char *data, size_t len)
 	case OA_TOKEN:
 		/* a frame with invalid UTF-8 would make browsers drop the socket */
 		utf8_repair(&u->text, &u->carry, u->tok.buf ? u->tok.buf : "", u->tok.len);
-		if (u->text.len)
-			u->cb->on_token(u->ud, u->text.buf, u->text.len);
-		return 0;
+		if (!u->text.len)
+			return 0;
+		u->cb->on_token(u->ud, u->text.buf, u->text.len);
+		if (++u->ntokens < u->max_tokens)
+			return 0;
+		/* the server may ignore max_tokens, or stream forever: stop it here */
+		u->done = 1;
+		return 1;
 	case OA_DONE:
 		utf8_repair_end(&u->text, &u->carry);
 		if (u->text.len)
@@ -194,16 +211,25 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 {
 	struct upstream *u = ud;
 	size_t len = sz * n;
-	uv_timer_start(&u->idle, on_idle, (uint64_t)u->timeout_ms, 0);
 	if (!u->http)
 		curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &u->http);
 	if (u->http != 200) {
+		uv_timer_start(&u->idle, on_idle, (uint64_t)u->timeout_ms, 0);
 		if (u->errbody.len < 400)
 			sb_add(&u->errbody, p, len);
 		return len;
 	}
 	if (u->done || u->failed)
 		return 0;
+	if (u->cb->full(u->ud)) {
+		/* curl keeps these bytes and stops reading the socket: the
+		 * tokens waiting are bounded, however fast the server is. The
+		 * silence is ours, so the idle timeout waits too. */
+		u->paused = 1;
+		uv_timer_stop(&u->idle);
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	uv_timer_start(&u->idle, on_idle, (uint64_t)u->timeout_ms, 0);
 	int rc = sse_feed(&u->sse, p, len, on_event, u);
 	if (rc == -1) {
 		u->failed = 1;
@@ -215,7 +241,8 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 }
 
 struct upstream *upstream_start(const char *url, const char *key, const char *body, size_t len,
-				long timeout_ms, const struct upstream_cb *cb, void *ud)
+				long timeout_ms, long max_tokens, const struct upstream_cb *cb,
+				void *ud)
 {
 	struct upstream *u = calloc(1, sizeof *u);
 	if (!u)
@@ -223,6 +250,7 @@ struct upstream *upstream_start(const char *url, const char *key, const char *bo
 	u->cb = cb;
 	u->ud = ud;
 	u->timeout_ms = timeout_ms;
+	u->max_tokens = max_tokens;
 	sse_init(&u->sse);
 	u->body = malloc(len + 1);
 	if (!u->body)
@@ -274,6 +302,18 @@ static void upstream_free(struct upstream *u)
 	sb_release(&u->errbody);
 	uv_timer_stop(&u->idle);
 	uv_close((uv_handle_t *)&u->idle, idle_closed);
+}
+
+void upstream_resume(struct upstream *u)
+{
+	if (!u || !u->paused)
+		return;
+	u->paused = 0;
+	uv_timer_start(&u->idle, on_idle, (uint64_t)u->timeout_ms, 0);
+	/* may hand the kept bytes to on_data at once */
+	curl_easy_pause(u->easy, CURLPAUSE_CONT);
+	/* and if on_data ended the stream there, let curl see it soon */
+	uv_timer_start(&multi_timer, on_multi_timer, 0, 0);
 }
 
 void upstream_abort(struct upstream *u)

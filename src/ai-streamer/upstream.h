@@ -13,6 +13,9 @@ struct upstream;
 
 struct upstream_cb {
 	void (*on_token)(void *ud, const char *tok, size_t len);
+	/* Nonzero when the caller's queue of tokens is full: the transfer
+	 * pauses (the server's writes block) until upstream_resume. */
+	int (*full)(void *ud);
 	/* ok: the stream reached [DONE]. Otherwise code (refused, http_5xx,
 	 * timeout, upstream_error, ...) and a message say why. Called once,
 	 * never after upstream_abort. */
@@ -22,9 +25,15 @@ struct upstream_cb {
 int upstream_init(uv_loop_t *loop);
 
 /* POSTs body to url with the bearer key (may be NULL). timeout_ms bounds
- * both the wait for the first byte and any silence after it. */
+ * both the wait for the first byte and any silence after it (not a pause
+ * asked for by cb->full). After max_tokens tokens the stream ends as if the
+ * server had sent [DONE], whatever the server does. */
 struct upstream *upstream_start(const char *url, const char *key, const char *body, size_t len,
-				long timeout_ms, const struct upstream_cb *cb, void *ud);
+				long timeout_ms, long max_tokens, const struct upstream_cb *cb,
+				void *ud);
+/* Goes on after a pause, if paused. Tokens may be delivered before it
+ * returns. */
+void upstream_resume(struct upstream *u);
 void upstream_abort(struct upstream *u);
 
 #endif

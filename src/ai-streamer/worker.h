@@ -44,7 +44,9 @@ struct worker {
 	struct aredis jobs;         /* XREADGROUP ... BLOCK */
 	struct aredis cmd;          /* scripts, XACK, heartbeat */
 	int reading;                /* an XREADGROUP is in flight */
-	int stopping;
+	long long jobs_client_id;   /* the jobs connection's CLIENT ID, to unblock it */
+	int stopping;               /* SIGTERM: no more jobs, replies handed over */
+	int drain_over;             /* DRAIN_MS passed: AI server replies go too */
 	struct job *active;         /* doubly linked */
 	long nactive;
 	uint64_t jobs_done, chunks, failures;
@@ -70,5 +72,7 @@ void jobs_resume(struct worker *w);
 void appends_init(struct worker *w);
 /* Asks for more jobs if there is room. */
 void worker_want_jobs(struct worker *w);
+/* A stopping worker: hands over the replies that may go now (release.lua). */
+void jobs_hand_over(struct worker *w);
 
 #endif

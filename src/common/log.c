@@ -32,6 +32,30 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
+/* Copies n bytes to out (room for 4n), with each control character as an
+ * escape: \n \r \t, or \xNN. */
+static size_t escape_controls(char *out, const char *in, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c >= 0x20 && c != 0x7f) {
+			out[o++] = (char)c;
+			continue;
+		}
+		out[o++] = '\\';
+		if (c == '\n' || c == '\r' || c == '\t') {
+			out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else {
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	return o;
+}
+
 void log_msg(enum log_level lvl, const char *msg, const char *kvfmt, ...)
 {
 	if (lvl < min_level)
@@ -59,8 +83,12 @@ void log_msg(enum log_level lvl, const char *msg, const char *kvfmt, ...)
 		if ((size_t)n > sizeof line - 2)
 			n = (int)sizeof line - 2;
 	}
-	line[n++] = '\n';
-	fwrite(line, 1, (size_t)n, stderr);
+	/* values come from outside too (an AI server's error text): a newline
+	 * in one must not start a forged line of its own */
+	char out[sizeof line * 4];
+	size_t m = escape_controls(out, line, (size_t)n);
+	out[m++] = '\n';
+	fwrite(out, 1, m, stderr);
 }
 
 void die(int code, const char *fmt, ...)

@@ -21,6 +21,7 @@ static struct script scripts[SCRIPT_COUNT] = {
 	[SCRIPT_REQUEUE] = { "requeue", NULL, 0, "" },
 	[SCRIPT_CLAIM] = { "claim", NULL, 0, "" },
 	[SCRIPT_ORPHAN] = { "orphan", NULL, 0, "" },
+	[SCRIPT_RELEASE] = { "release", NULL, 0, "" },
 };
 
 const char *share_dir(void)

@@ -165,3 +165,39 @@ void utf8_repair_end(struct strbuf *out, struct utf8_carry *c)
 		sb_add(out, REPLACEMENT, 3);
 	c->n = 0;
 }
+
+/* C0 controls, DEL, and C1 controls (U+0080-U+009F, encoded C2 80-9F) */
+static bool control_char(const unsigned char *p, size_t len)
+{
+	if (len == 1)
+		return p[0] < 0x20 || p[0] == 0x7f;
+	return len == 2 && p[0] == 0xC2 && p[1] < 0xA0;
+}
+
+size_t utf8_sanitize(char *out, size_t cap, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0;
+	if (!cap)
+		return 0;
+	while (i < n) {
+		const char *put;
+		size_t put_len, used;
+		int len = utf8_seq(p + i, n - i);
+		if (len <= 0) {
+			put = REPLACEMENT, put_len = 3;
+			used = len < 0 ? n - i : broken_len(p + i, n - i);
+		} else if (control_char(p + i, (size_t)len)) {
+			put = " ", put_len = 1, used = (size_t)len;
+		} else {
+			put = s + i, put_len = used = (size_t)len;
+		}
+		if (o + put_len > cap - 1)
+			break;  /* a whole character or none */
+		for (size_t k = 0; k < put_len; k++)
+			out[o++] = put[k];
+		i += used;
+	}
+	out[o] = '\0';
+	return o;
+}

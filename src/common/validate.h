@@ -18,6 +18,12 @@ bool valid_utf8(const char *s, size_t n);
  * character, so that text cut by a byte limit stays valid. */
 size_t utf8_clip(const char *s, size_t n);
 
+/* Text from outside (an AI server's error message) made safe for a frame
+ * or a log line: at most cap - 1 bytes and a NUL, cut only between
+ * characters; bytes that are not UTF-8 become U+FFFD and control
+ * characters (C0, DEL, C1: newlines too) a space. Returns its length. */
+size_t utf8_sanitize(char *out, size_t cap, const char *s, size_t n);
+
 /* Valid UTF-8 out of any bytes fed piece by piece, as an AI server's tokens
  * are: a character cut between two pieces waits in the carry for the next,
  * and bytes that can never be valid become U+FFFD. */

@@ -7,7 +7,10 @@
  * FILE of tokens: one JSON string literal per line ("Hello", " w\u00f6rld").
  * MODE: ok (default), fail (HTTP 500), stall (no answer), stall-after:N
  * (N tokens, then silence), error-after:N (N tokens, then an error event),
- * tokens:FILE (the JSON strings of FILE instead of --tokens).
+ * tokens:FILE (the JSON strings of FILE instead of --tokens), endless (the
+ * tokens over and over, never [DONE], in large writes as fast as the client
+ * takes them), http-error:FILE (HTTP 500 with FILE's bytes as the body).
+ * A stall notes in the log when the client hangs up during it.
  * With --mode-file F, each request reads "MODE [DELAY_MS]" from F, so that
  * a test can change the behaviour of a running server.
  * Events are cut across writes and bunched in one write on purpose, with
@@ -16,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +65,59 @@ static int put(int fd, const char *s, size_t n)
 }
 
 static int puts_fd(int fd, const char *s) { return put(fd, s, strlen(s)); }
+
+/* Says nothing for up to 120 s, noting if the client hangs up meanwhile. */
+static void stall(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char b[256];
+	time_t until = time(NULL) + 120;
+	while (time(NULL) < until) {
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		ssize_t r = read(fd, b, sizeof b);
+		if (r == 0 || (r < 0 && errno != EINTR)) {
+			note("closed by client during a stall", "", 0);
+			return;
+		}
+	}
+}
+
+/* HTTP 500 with the bytes of a file as the body, whatever they are. */
+static void http_error(int fd, const char *path)
+{
+	static char body[65536];
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(body, 1, sizeof body, f) : 0;
+	if (f)
+		fclose(f);
+	char head[200];
+	snprintf(head, sizeof head, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
+		 "text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n);
+	if (!puts_fd(fd, head))
+		put(fd, body, n);
+}
+
+/* The tokens over and over, 64 KB of events a write, until the client goes. */
+static void endless(int fd)
+{
+	static char buf[65536 + 4096];
+	long sent = 0;
+	for (;;) {
+		size_t len = 0;
+		while (len < 65536) {
+			len += (size_t)snprintf(buf + len, sizeof buf - len, "data: {\"choices\":[{\"index\":0,"
+						"\"delta\":{\"content\":%s}}]}\n\n", tokens[sent % ntokens]);
+			sent++;
+		}
+		if (put(fd, buf, len)) {
+			note("closed by client during an endless stream", "", 0);
+			return;
+		}
+		if (delay_ms)
+			pause_ms(delay_ms);
+	}
+}
 
 /* Reads the request; returns its length in buf (headers and body). */
 static size_t read_request(int fd, char *buf, size_t cap)
@@ -121,13 +178,21 @@ static void serve(int fd)
 		return;
 	}
 	if (!strcmp(mode, "stall")) {
-		pause_ms(120000);
+		stall(fd);
+		return;
+	}
+	if (!strncmp(mode, "http-error:", 11)) {
+		http_error(fd, mode + 11);
 		return;
 	}
 	int stall_after = !strncmp(mode, "stall-after:", 12) ? atoi(mode + 12) : -1;
 	int error_after = !strncmp(mode, "error-after:", 12) ? atoi(mode + 12) : -1;
 	puts_fd(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
 		    "Connection: close\r\n\r\n: keep-alive\n\n");
+	if (!strcmp(mode, "endless")) {
+		endless(fd);
+		return;
+	}
 	char ev[4096];
 	for (int i = 0; i < ntokens; i++) {
 		if (i == stall_after) {
