@@ -70,3 +70,67 @@ fcgi_pids() { sctl status 'chat-fcgi:*' | awk '/RUNNING/ { print $4 }' | tr -d ,
 	done
 }
 
+# fill_history SESSION N BYTES: N stored messages of BYTES bytes each, tester's
+fill_history() {
+	rcli eval "
+		local pad = string.rep('x', tonumber(ARGV[2]))
+		for i = 1, tonumber(ARGV[1]) do
+			redis.call('RPUSH', KEYS[1], string.format(
+				'{\"message_id\":\"%012x%020d\",\"role\":\"user\",\"content\":\"%s\",\"status\":\"complete\",\"created_at\":%d}',
+				i, i, pad, i))
+		end
+		redis.call('HSET', KEYS[2], 'userId', 'tester')
+		return redis.call('LLEN', KEYS[1])" 2 "chat:history:{$1}" "stream:session:{$1}" "$2" "$3"
+}
+redis_bytes_out() { rcli info stats | tr -d '\r' | sed -n 's/^total_net_output_bytes://p'; }
+
+@test "history?limit=1 of 1,000 messages of 16 KB costs Redis one message, not the session" {
+	local before after i
+	run fill_history big 1000 16000
+	assert_output 1000
+	before=$(redis_bytes_out)
+	for i in 1 2 3 4 5; do
+		run curl -sf "$API/api/history/big?user_id=tester&limit=1"
+		assert_success
+		[ "$(echo "$output" | jq -r '[.messages[].message_id] | join(",")')" = "$(printf '%012x%020d' 1000 1000)" ]
+	done
+	after=$(redis_bytes_out)
+	echo "Redis sent $((after - before)) bytes for 5 requests" >&3
+	# the whole history would be 16 MB a request
+	[ $((after - before)) -lt $((1024 * 1024)) ]
+}
+
+# page_all SESSION LIMIT: the ids of every page read back with before, oldest first
+page_all() {
+	local pages=0 before="" page out=""
+	while [ $pages -lt 1000 ]; do
+		page=$(curl -sf "$API/api/history/$1?user_id=tester&limit=$2${before:+&before=$before}" |
+			jq -r '.messages[].message_id') || return 1
+		[ -n "$page" ] || break
+		out=$page${out:+$'\n'$out}
+		before=$(echo "$page" | head -1)
+		pages=$((pages + 1))
+	done
+	echo "$out"
+}
+
+@test "paging back with before returns exactly the stored messages, in order, at any limit" {
+	local expected limit
+	run fill_history pg 200 100
+	assert_output 200
+	expected=$(rcli lrange 'chat:history:{pg}' 0 -1 | jq -r .message_id)
+	for limit in 1 7 55 56 57 63 64 65 100 199 200 1000; do
+		run page_all pg $limit
+		assert_success
+		assert_equal "$output" "$expected"
+	done
+	# a page that ends at the 70th message, whatever the step it is found in
+	run curl -sf "$API/api/history/pg?user_id=tester&limit=3&before=$(printf '%012x%020d' 70 70)"
+	assert_equal "$(echo "$output" | jq -r '[.messages[].created_at] | join(",")')" 67,68,69
+	# before the first message: nothing; a message not in the history: the newest page, as ever
+	run curl -sf "$API/api/history/pg?user_id=tester&limit=3&before=$(printf '%012x%020d' 1 1)"
+	assert_equal "$(echo "$output" | jq -c .messages)" '[]'
+	run curl -sf "$API/api/history/pg?user_id=tester&limit=3&before=0123456789abcdef0123456789abcdef"
+	assert_equal "$(echo "$output" | jq -r '[.messages[].created_at] | join(",")')" 198,199,200
+}
+
