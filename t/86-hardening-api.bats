@@ -134,3 +134,25 @@ page_all() {
 	assert_equal "$(echo "$output" | jq -r '[.messages[].created_at] | join(",")')" 198,199,200
 }
 
+@test "development mode: history, stream and cancel need user_id (400), and another's get 403" {
+	local mid
+	mid=$(post_chat own1 "$(words 150)" alice)
+	[ -n "$mid" ] && [ "$mid" != null ]
+	run api GET /api/history/own1
+	assert_output --regexp '^400 .*"code":"invalid_request".*user_id is required'
+	run api GET "/api/stream/$mid"
+	assert_output --regexp '^400 .*user_id is required'
+	run api POST /api/cancel '{"session_id":"own1","message_id":"'"$mid"'"}'
+	assert_output --regexp '^400 .*user_id is required'
+	run api GET /api/history/own1?user_id=bob
+	assert_output --regexp '^403 '
+	run api GET "/api/stream/$mid?user_id=bob"
+	assert_output --regexp '^403 '
+	run api POST /api/cancel '{"session_id":"own1","user_id":"bob","message_id":"'"$mid"'"}'
+	assert_output --regexp '^403 '
+	run api GET "/api/history/own1?user_id=alice"
+	assert_output --regexp '^200 '
+	# nothing was cancelled: the reply runs to its end
+	wait_for 30 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' status)\" = complete ]"
+}
+

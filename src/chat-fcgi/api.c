@@ -238,7 +238,7 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 		api_error(res, err.status, err.code, err.message);
 		return;
 	}
-	if (req->user && take_user(req, cr.user_id, res))
+	if (take_user(req, cr.user_id, res))
 		return;
 	redisContext *c = api_redis(api);
 	if (!c) {
@@ -279,8 +279,9 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 }
 
 /* The owner check of GET endpoints: the reader is the token's user, or in
- * development mode the user_id of the query string, if any. Returns 0 when
- * allowed, -1 with res filled. */
+ * development mode the user_id of the query string, which is then required
+ * as the token is in secure mode: a reader who named no one would pass any
+ * owner check. Returns 0 when allowed, -1 with res filled. */
 static int check_reader(const struct http_request *req, const char *owner,
 			struct http_response *res)
 {
@@ -288,6 +289,10 @@ static int check_reader(const struct http_request *req, const char *owner,
 	int q = query_get(req->query, "user_id", user, sizeof user);
 	if (q < 0 || (q == 1 && !valid_id(user, strlen(user)))) {
 		api_error(res, 400, "invalid_request", "user_id must be 1-64 characters of [A-Za-z0-9_.:-]");
+		return -1;
+	}
+	if (q == 0 && !req->user) {
+		api_error(res, 400, "invalid_request", "user_id is required");
 		return -1;
 	}
 	if (req->user) {
