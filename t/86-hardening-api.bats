@@ -16,6 +16,11 @@ setup_file() {
 
 teardown_file() { stack_down; }
 
+# a Redis a test started of its own, if that test failed before it stopped it
+teardown() {
+	[ ! -f "$BATS_TEST_TMPDIR/redis.pid" ] || kill "$(cat "$BATS_TEST_TMPDIR/redis.pid")" 2>/dev/null || true
+}
+
 # peer ARGS...: fcgi-poke.py as an unprivileged user when that user can reach
 # the socket (the stack's directory may keep it out), else as root
 peer() {
@@ -156,3 +161,43 @@ page_all() {
 	wait_for 30 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' status)\" = complete ]"
 }
 
+# A Redis of its own with a password that holds '/', '@' and ':'.
+start_redis_with_password() {
+	export PW_PORT
+	PW_PORT=$(free_ports 1)
+	redis-server --port "$PW_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+		--requirepass 'se/cr@t:pw-86' --daemonize yes --pidfile "$BATS_TEST_TMPDIR/redis.pid" \
+		--logfile "$BATS_TEST_TMPDIR/redis.log" 3>&-
+	wait_for 10 redis-cli -p "$PW_PORT" --no-auth-warning -a 'se/cr@t:pw-86' ping
+}
+
+@test "a Redis password with '/', '@' and ':', as it is or escaped, gets the programs in" {
+	local url sock pid
+	start_redis_with_password
+	for url in "redis://:se/cr@t:pw-86@127.0.0.1:$PW_PORT/0" \
+		   "redis://:se%2Fcr%40t%3Apw-86@127.0.0.1:$PW_PORT/0"; do
+		sock=$BATS_TEST_TMPDIR/api.sock
+		REDIS_URL=$url chat-fcgi --listen "$sock" 2>"$BATS_TEST_TMPDIR/fcgi.log" 3>&- &
+		pid=$!
+		wait_for 10 test -S "$sock"
+		run python3 "$POKE" "$sock" get 10
+		kill "$pid"
+		wait "$pid" || true
+		assert_output 'Status: 200 OK'
+		! grep -q 'se/cr\|pw-86' "$BATS_TEST_TMPDIR/fcgi.log"
+	done
+}
+
+@test "a REDIS_URL that does not parse is named in the fatal line with its password masked" {
+	local p
+	for p in chat-fcgi ws-relay ai-streamer recoverd; do
+		REDIS_URL='redis://app:hunter2%zz/x@127.0.0.1:1/0' run timeout 10 "$p"
+		assert_failure 100
+		assert_output --partial 'REDIS_URL=redis://app:***@127.0.0.1:1/0'
+		refute_output --partial hunter2
+		REDIS_URL='redis://:hunter2/x@127.0.0.1:99999/0' run timeout 10 "$p"
+		assert_failure 100
+		assert_output --partial 'port must be'
+		refute_output --partial hunter2
+	done
+}
