@@ -30,7 +30,7 @@ teardown_file() { stack_down; }
 	run chat-cli --url "$API" --session s2 "what is in the history"
 	assert_success
 	reply=$output
-	hist=$(curl -sf "$API/api/history/s2")
+	hist=$(curl -sf "$API/api/history/s2?user_id=tester")
 	[ "$(echo "$hist" | jq -r '.messages | length')" -eq 2 ]
 	[ "$(echo "$hist" | jq -r '.messages[0].role')" = user ]
 	[ "$(echo "$hist" | jq -r '.messages[0].content')" = "what is in the history" ]
@@ -38,7 +38,7 @@ teardown_file() { stack_down; }
 	[ "$(echo "$hist" | jq -r '.messages[1].status')" = complete ]
 	[ "$(echo "$hist" | jq -r '.messages[1].content')" = "$reply" ]
 	mid=$(echo "$hist" | jq -r '.messages[1].message_id')
-	joined=$(curl -sf "$API/api/stream/$mid" | jq -j '.chunks[].content')
+	joined=$(curl -sf "$API/api/stream/$mid?user_id=tester" | jq -j '.chunks[].content')
 	[ "$joined" = "$reply" ]
 }
 
@@ -50,14 +50,14 @@ teardown_file() { stack_down; }
 
 @test "GET /api/stream/{id}?from=3 starts at index 3" {
 	mid=$(post_chat s4 "$(words 5)")
-	wait_for 10 bash -c "curl -sf '$API/api/stream/$mid' | jq -e '.status == \"complete\"' >/dev/null"
-	run curl -sf "$API/api/stream/$mid?from=3"
+	wait_for 10 bash -c "curl -sf '$API/api/stream/$mid?user_id=tester' | jq -e '.status == \"complete\"' >/dev/null"
+	run curl -sf "$API/api/stream/$mid?from=3&user_id=tester"
 	assert_success
 	[ "$(echo "$output" | jq '.chunks[0].index')" -eq 3 ]
 	[ "$(echo "$output" | jq '.total_chunks')" -eq 18 ]
 	[ "$(echo "$output" | jq '.chunks | length')" -eq 15 ]
 	[ "$(echo "$output" | jq '[.chunks[].index] == [range(3;18)]')" = true ]
-	all=$(curl -sf "$API/api/stream/$mid" | jq -j '.chunks[3:][].content')
+	all=$(curl -sf "$API/api/stream/$mid?user_id=tester" | jq -j '.chunks[3:][].content')
 	[ "$(echo "$output" | jq -j '.chunks[].content')" = "$all" ]
 }
 

@@ -11,7 +11,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
 @test "with Redis down, /api/health and the relays answer 503; back up, 200 and history kept" {
 	run chat-cli --url "$API" --session h1 "remember this"
 	assert_success
-	before=$(curl -sf "$API/api/history/h1")
+	before=$(curl -sf "$API/api/history/h1?user_id=tester")
 	pids=$(sctl status | awk '/RUNNING/ && !/redis/ {print $4}' | tr -d , | sort)
 	sleep 1.2   # let appendfsync everysec reach the disk
 	sctl stop redis
@@ -28,7 +28,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
 	wait_for 15 bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $API/api/ai-health) = 200 ]"
 	# no process exited meanwhile
 	[ "$(sctl status | awk '/RUNNING/ && !/redis/ {print $4}' | tr -d , | sort)" = "$pids" ]
-	[ "$(curl -sf "$API/api/history/h1")" = "$before" ]
+	[ "$(curl -sf "$API/api/history/h1?user_id=tester")" = "$before" ]
 	run chat-cli --url "$API" --session h3 "working again"
 	assert_success
 }

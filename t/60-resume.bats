@@ -42,9 +42,9 @@ check_clients() {
 	[ "$fails" -eq 0 ]
 	for ((i = 1; i <= n; i++)); do
 		text=$(cat "$BATS_TEST_TMPDIR/$prefix$i.out")
-		final=$(curl -sf "$API/api/history/$prefix$i" | jq -j '.messages[-1].content')
+		final=$(curl -sf "$API/api/history/$prefix$i?user_id=tester" | jq -j '.messages[-1].content')
 		[ "$text" = "$final" ] || { echo "client $prefix$i: text differs from history" >&3; return 1; }
-		[ "$(curl -sf "$API/api/history/$prefix$i" | jq -r '.messages[-1].status')" = complete ]
+		[ "$(curl -sf "$API/api/history/$prefix$i?user_id=tester" | jq -r '.messages[-1].status')" = complete ]
 	done
 }
 
@@ -101,14 +101,14 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 		chat-cli --url "$API" --session "r3$mode" --resume $mode --drop-every 40 --stats "$(words 60)" \
 			>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
 		grep -q "reconnects=3 " "$BATS_TEST_TMPDIR/err"
-		[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$(curl -sf "$API/api/history/r3$mode" | jq -j '.messages[-1].content')" ]
+		[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$(curl -sf "$API/api/history/r3$mode?user_id=tester" | jq -j '.messages[-1].content')" ]
 	done
 }
 
 @test "resuming a message whose chunks expired says not_found and the history has its text" {
 	run chat-cli --url "$API" --session ex1 "$(words 10)"
 	assert_success
-	mid=$(curl -sf "$API/api/history/ex1" | jq -r '.messages[-1].message_id')
+	mid=$(curl -sf "$API/api/history/ex1?user_id=tester" | jq -r '.messages[-1].message_id')
 	# let the chunk cache expire now rather than after CHUNK_TTL_S
 	rcli pexpire "stream:chunks:{$mid}" 1 >/dev/null
 	rcli pexpire "stream:meta:{$mid}" 1 >/dev/null
@@ -175,7 +175,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	wait_for 15 bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $API/api/health) = 200 ]"
 	check_clients 10 rr
 	[ "$(sctl status | awk '/RUNNING/ && !/redis/ {print $4}' | tr -d , | sort)" = "$pids" ]
-	[ "$(curl -sf "$API/api/history/k1" | jq '.messages | length')" = 2 ]
+	[ "$(curl -sf "$API/api/history/k1?user_id=tester" | jq '.messages | length')" = 2 ]
 	run chat-cli --url "$API" --session rr-after "after the restart"
 	assert_success
 }

@@ -29,13 +29,13 @@ teardown_file() { stack_down; }
 	# all 20 were served while the slow one was still not reading
 	kill -0 "$slow"
 	for i in $(seq 1 20); do
-		[ "$(cat "$BATS_TEST_TMPDIR/fast$i.out")" = "$(curl -sf "$API/api/history/fast$i" | jq -j '.messages[-1].content')" ]
+		[ "$(cat "$BATS_TEST_TMPDIR/fast$i.out")" = "$(curl -sf "$API/api/history/fast$i?user_id=tester" | jq -j '.messages[-1].content')" ]
 	done
 	wait "$slow"
 	grep -q 'connection closed (4408 too slow' "$BATS_TEST_TMPDIR/slow.err"
 	grep -q 'reconnects=1 ' "$BATS_TEST_TMPDIR/slow.err"
 	# and it recovered everything
-	[ "$(cat "$BATS_TEST_TMPDIR/slow.out")" = "$(curl -sf "$API/api/history/slow" | jq -j '.messages[-1].content')" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/slow.out")" = "$(curl -sf "$API/api/history/slow?user_id=tester" | jq -j '.messages[-1].content')" ]
 	[ "$(curl -s "http://127.0.0.1:$RELAY_BASE/health" | jq .connections)" = 0 ]
 	[ "$(rcli hget "node:ws:{ws-$RELAY_BASE}" slow_closes)" -ge 1 ]
 }

@@ -21,7 +21,7 @@ cancel() {
 	rc=0
 	wait "$client" || rc=$?
 	[ "$rc" -eq 4 ]   # chat-cli: cancelled
-	hist=$(curl -sf "$API/api/history/cx1" | jq -c '.messages[-1]')
+	hist=$(curl -sf "$API/api/history/cx1?user_id=tester" | jq -c '.messages[-1]')
 	[ "$(echo "$hist" | jq -r .status)" = cancelled ]
 	total=$(rcli hget "stream:meta:{$mid}" total_chunks)
 	echo "cancel answered at chunk $at_cancel, the stream ended at $total" >&3
@@ -34,12 +34,12 @@ cancel() {
 @test "cancel answers 409 for an ended message, 404 for an unknown one, 403 for another user, 400 for garbage" {
 	run chat-cli --url "$API" --session cx2 "short"
 	assert_success
-	mid=$(curl -sf "$API/api/history/cx2" | jq -r '.messages[-1].message_id')
-	run cancel cx2 "$mid"
+	mid=$(curl -sf "$API/api/history/cx2?user_id=tester" | jq -r '.messages[-1].message_id')
+	run cancel cx2 "$mid" tester
 	assert_output --regexp '^409 .*"code":"not_streaming"'
-	run cancel cx2 0123456789abcdef0123456789abcdef
+	run cancel cx2 0123456789abcdef0123456789abcdef tester
 	assert_output --regexp '^404 .*"code":"not_found"'
-	run cancel nosuchsession "$mid"
+	run cancel nosuchsession "$mid" tester
 	assert_output --regexp '^404 '
 	run cancel cx2 "$mid" mallory
 	assert_output --regexp '^403 .*"code":"forbidden"'
@@ -48,7 +48,7 @@ cancel() {
 	run api POST /api/cancel 'nope'
 	assert_output --regexp '^400 '
 	# nothing changed
-	[ "$(curl -sf "$API/api/history/cx2" | jq -r '.messages[-1].status')" = complete ]
+	[ "$(curl -sf "$API/api/history/cx2?user_id=tester" | jq -r '.messages[-1].status')" = complete ]
 }
 
 kill_streamers() {
@@ -77,7 +77,7 @@ kill_streamers() {
 	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")
 	for i in 1 2 3 4 5 6; do
 		[ "$(cat "$BATS_TEST_TMPDIR/kw$i.out")" = "$want" ]
-		[ "$(curl -sf "$API/api/history/kw$i" | jq -j '.messages[-1].content')" = "$want" ]
+		[ "$(curl -sf "$API/api/history/kw$i?user_id=tester" | jq -j '.messages[-1].content')" = "$want" ]
 	done
 	for i in 1 2 3 4 5 6; do
 		[ "$(rcli hget "stream:meta:{$(rcli hget "stream:session:{kw$i}" messageId)}" requeues)" = 1 ]
@@ -110,12 +110,12 @@ kill_streamers() {
 	wait_for 10 chunks_past cd1 10
 	mid=$(rcli hget 'stream:session:{cd1}' messageId)
 	kill_streamers
-	run cancel cd1 "$mid"
+	run cancel cd1 "$mid" tester
 	assert_output --regexp '^200 '
 	rc=0
 	wait "$client" || rc=$?
 	[ "$rc" -eq 4 ] || { cat "$BATS_TEST_TMPDIR/err" >&3; grep "$mid" "$STACK_DIR"/log/*.log | grep -v debug >&3; false; }
-	[ "$(curl -sf "$API/api/history/cd1" | jq -r '.messages[-1].status')" = cancelled ]
+	[ "$(curl -sf "$API/api/history/cd1?user_id=tester" | jq -r '.messages[-1].status')" = cancelled ]
 }
 
 @test "ai-streamer --pipe | redis-cli --pipe: the API, a watcher and a replay see a chatted message" {
@@ -127,11 +127,11 @@ kill_streamers() {
 	want=$(ai-streamer --once "piped in from a script")
 	wait "$watcher"
 	[ "$(cat "$BATS_TEST_TMPDIR/watch")" = "$want" ]
-	run curl -sf "$API/api/history/pp1"
+	run curl -sf "$API/api/history/pp1?user_id=tester"
 	[ "$(echo "$output" | jq -r '.messages[0].content')" = "piped in from a script" ]
 	[ "$(echo "$output" | jq -j '.messages[1].content')" = "$want" ]
 	mid=$(echo "$output" | jq -r '.messages[1].message_id')
-	[ "$(curl -sf "$API/api/stream/$mid" | jq -r .status)" = complete ]
+	[ "$(curl -sf "$API/api/stream/$mid?user_id=tester" | jq -r .status)" = complete ]
 	run chat-cli --url "$API" --session pp1 --watch --message "$mid" --after -1
 	assert_success
 	[ "$output" = "$want" ]
@@ -179,7 +179,7 @@ kill_streamers() {
 	mid=$(post_chat ls1 "slow")
 	# mid-stream, the API's count is the list's (total_chunks is written at the end)
 	wait_for 10 chunks_past ls1 2
-	run curl -sf "$API/api/stream/$mid"
+	run curl -sf "$API/api/stream/$mid?user_id=tester"
 	[ "$(echo "$output" | jq '.total_chunks')" -eq "$(echo "$output" | jq '.chunks | length')" ]
 	[ "$(echo "$output" | jq -r .status)" = streaming ]
 	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' status)\" = complete ]"
@@ -190,6 +190,6 @@ kill_streamers() {
 	[ -z "$(rcli hget "stream:meta:{$mid}" requeues)" ]
 	run grep -c '"append refused\|finish refused' "$BATS_TEST_TMPDIR/slow.log"
 	assert_output 0
-	[ "$(curl -sf "$API/api/history/ls1" | jq -j '.messages[1].content')" = \
+	[ "$(curl -sf "$API/api/history/ls1?user_id=tester" | jq -j '.messages[1].content')" = \
 		"$(AI_MAX_TOKENS=6 ai-streamer --once slow)" ]
 }

@@ -39,7 +39,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	run chat-cli --url "$API" --session oa1 "Hi there"
 	assert_success
 	[ "$output" = "$(expected)" ]
-	[ "$(curl -sf "$API/api/history/oa1" | jq -j '.messages[-1].content')" = "$(expected)" ]
+	[ "$(curl -sf "$API/api/history/oa1?user_id=tester" | jq -j '.messages[-1].content')" = "$(expected)" ]
 	run chat-cli --url "$API" --session oa1 "second turn"
 	assert_success
 	req=$(last_request)
@@ -63,7 +63,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	run chat-cli --url "$API" --session oa-utf8 "bytes please"
 	assert_success
 	[ "$output" = "café 日本 ok �! �" ]
-	[ "$(curl -sf "$API/api/history/oa-utf8" | jq -j '.messages[-1].content')" = "café 日本 ok �! �" ]
+	[ "$(curl -sf "$API/api/history/oa-utf8?user_id=tester" | jq -j '.messages[-1].content')" = "café 日本 ok �! �" ]
 	mode ok
 }
 
@@ -72,7 +72,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	run chat-cli --url "$API" --session oa2 "anyone?"
 	[ "$status" -eq 5 ]
 	assert_output --partial "error http_500"
-	[ "$(curl -sf "$API/api/history/oa2" | jq -r '.messages[-1].status')" = error ]
+	[ "$(curl -sf "$API/api/history/oa2?user_id=tester" | jq -r '.messages[-1].status')" = error ]
 }
 
 @test "a server that stalls times out into a clear error, before or after the first token" {
@@ -85,7 +85,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	[ "$status" -eq 5 ]
 	assert_output --partial "error timeout"
 	# the partial text is kept, marked error
-	hist=$(curl -sf "$API/api/history/oa4" | jq -c '.messages[-1]')
+	hist=$(curl -sf "$API/api/history/oa4?user_id=tester" | jq -c '.messages[-1]')
 	[ "$(echo "$hist" | jq -r .status)" = error ]
 	[ "$(echo "$hist" | jq -j .content)" = "$(head -3 "$FAKE_DIR/tokens" | jq -rj .)" ]
 }
@@ -95,7 +95,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	run chat-cli --url "$API" --session oa5 "go"
 	[ "$status" -eq 5 ]
 	assert_output --partial "the stand-in broke"
-	[ "$(curl -sf "$API/api/history/oa5" | jq -j '.messages[-1].content')" = "$(head -4 "$FAKE_DIR/tokens" | jq -rj .)" ]
+	[ "$(curl -sf "$API/api/history/oa5?user_id=tester" | jq -j '.messages[-1].content')" = "$(head -4 "$FAKE_DIR/tokens" | jq -rj .)" ]
 }
 
 @test "cancel mid-stream closes the upstream connection and keeps the partial text as cancelled" {
@@ -104,12 +104,12 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	client=$!
 	wait_for 10 chunks_past oa6 1
 	mid=$(rcli hget 'stream:session:{oa6}' messageId)
-	run api POST /api/cancel "{\"session_id\":\"oa6\",\"message_id\":\"$mid\"}"
+	run api POST /api/cancel "{\"session_id\":\"oa6\",\"user_id\":\"tester\",\"message_id\":\"$mid\"}"
 	assert_output --regexp '^200 '
 	rc=0
 	wait "$client" || rc=$?
 	[ "$rc" -eq 4 ]
-	hist=$(curl -sf "$API/api/history/oa6" | jq -c '.messages[-1]')
+	hist=$(curl -sf "$API/api/history/oa6?user_id=tester" | jq -c '.messages[-1]')
 	[ "$(echo "$hist" | jq -r .status)" = cancelled ]
 	n=$(rcli hget "stream:meta:{$mid}" total_chunks)
 	[ "$n" -lt 7 ]
@@ -130,7 +130,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	wait "$client" || rc=$?
 	[ "$rc" -eq 5 ]
 	grep -q 'error interrupted' "$BATS_TEST_TMPDIR/out"
-	hist=$(curl -sf "$API/api/history/oa7" | jq -c '.messages[-1]')
+	hist=$(curl -sf "$API/api/history/oa7?user_id=tester" | jq -c '.messages[-1]')
 	[ "$(echo "$hist" | jq -r .status)" = error ]
 	n=$(rcli hget "stream:meta:{$mid}" total_chunks)
 	[ "$n" -ge 1 ]

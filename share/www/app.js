@@ -355,7 +355,8 @@
         if (isLive(m) && m.end && m.last >= m.end.total - 1) finish(m);
       }
       if (isLive(m) && m.end) {  // expired: the history has the whole text
-        const h = await api('GET', `/api/history/${encodeURIComponent(current)}`);
+        const h = await api('GET', `/api/history/${encodeURIComponent(current)}` +
+                            (token ? '' : `?user_id=${encodeURIComponent(userId)}`));
         const item = h.ok && (h.body.messages || []).find((x) => x.message_id === m.id);
         if (item) {
           m.text = item.content;

@@ -238,7 +238,7 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 		api_error(res, err.status, err.code, err.message);
 		return;
 	}
-	if (req->user && take_user(req, cr.user_id, res))
+	if (take_user(req, cr.user_id, res))
 		return;
 	redisContext *c = api_redis(api);
 	if (!c) {
@@ -279,8 +279,9 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 }
 
 /* The owner check of GET endpoints: the reader is the token's user, or in
- * development mode the user_id of the query string, if any. Returns 0 when
- * allowed, -1 with res filled. */
+ * development mode the user_id of the query string, which is then required
+ * as the token is in secure mode: a reader who named no one would pass any
+ * owner check. Returns 0 when allowed, -1 with res filled. */
 static int check_reader(const struct http_request *req, const char *owner,
 			struct http_response *res)
 {
@@ -288,6 +289,10 @@ static int check_reader(const struct http_request *req, const char *owner,
 	int q = query_get(req->query, "user_id", user, sizeof user);
 	if (q < 0 || (q == 1 && !valid_id(user, strlen(user)))) {
 		api_error(res, 400, "invalid_request", "user_id must be 1-64 characters of [A-Za-z0-9_.:-]");
+		return -1;
+	}
+	if (q == 0 && !req->user) {
+		api_error(res, 400, "invalid_request", "user_id is required");
 		return -1;
 	}
 	if (req->user) {
@@ -332,6 +337,97 @@ static int query_long(const struct http_request *req, const char *name, long def
 	return 0;
 }
 
+/* Items read at a time while looking back for the message named by before:
+ * a request costs Redis what it asks for and how far back it points, never
+ * a whole session's history. */
+#define HISTORY_STEP 64
+/* Steps overlap by this many items, so that messages appended while the
+ * steps are read (which move every item one further from the end) cannot
+ * slip between two of them. */
+#define HISTORY_OVERLAP 8
+
+/* Whether the stored history item is message mid's. */
+static int item_is(const redisReply *item, const char *mid)
+{
+	char prefix[ID_MAX + 32];
+	int pl = snprintf(prefix, sizeof prefix, "{\"message_id\":\"%s\"", mid);
+	return item->type == REDIS_REPLY_STRING && item->len >= (size_t)pl &&
+	       memcmp(item->str, prefix, (size_t)pl) == 0;
+}
+
+/* LRANGE khist from to (indexes from the end when negative), or NULL with
+ * res filled. */
+static redisReply *history_range(struct api *api, const char *khist, long from, long to,
+				 struct http_response *res)
+{
+	redisContext *c = api_redis(api);
+	redisReply *r = c ? checked(api, redisCommand(c, "LRANGE %s %ld %ld", khist, from, to)) : NULL;
+	if (!r)
+		unavailable(res, "redis is unreachable");
+	else if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		unavailable(res, "unexpected reply from redis");
+		r = NULL;
+	}
+	return r;
+}
+
+/* The page of history that ends just before message before: its items are
+ * (*page)->element[*start .. *start + *n). Read backwards HISTORY_STEP items
+ * at a time until the message is found; then the page is in the step read
+ * already, or read with the message itself as its last item, so that a list
+ * that moved in between (a new message, a trim) is seen and looked at again.
+ * A message not in the history gives the newest page, as ever. 0, or -1
+ * with res filled. */
+static int history_page_before(struct api *api, const char *khist, const char *before,
+			       long limit, redisReply **page, size_t *start, size_t *n,
+			       struct http_response *res)
+{
+	*page = NULL;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		for (long back = 0;; back += HISTORY_STEP - HISTORY_OVERLAP) {
+			redisReply *step = history_range(api, khist, -back - HISTORY_STEP, -back - 1, res);
+			if (!step)
+				return -1;
+			size_t j = step->elements;
+			while (j > 0 && !item_is(step->element[j - 1], before))
+				j--;
+			if (j > 0 && j - 1 >= (size_t)limit) {
+				*page = step;
+				*start = j - 1 - (size_t)limit;
+				*n = (size_t)limit;
+				return 0;
+			}
+			if (j > 0) {
+				/* found near the start of the step: the page reaches further back */
+				long at = -back - (long)(step->elements - (j - 1));
+				freeReplyObject(step);
+				redisReply *r = history_range(api, khist, at - limit, at, res);
+				if (!r)
+					return -1;
+				if (r->elements > 0 && item_is(r->element[r->elements - 1], before)) {
+					*page = r;
+					*start = 0;
+					*n = r->elements - 1;
+					return 0;
+				}
+				freeReplyObject(r);
+				break;  /* the list moved: look again */
+			}
+			int reached_head = step->elements < HISTORY_STEP;
+			freeReplyObject(step);
+			if (reached_head) {
+				*page = history_range(api, khist, -limit, -1, res);
+				*start = 0;
+				*n = *page ? (*page)->elements : 0;
+				return *page ? 0 : -1;
+			}
+		}
+	}
+	unavailable(res, "the history changed while it was read");
+	return -1;
+}
+
 static void handle_history(struct api *api, const struct http_request *req, const char *sid,
 			   struct http_response *res)
 {
@@ -350,18 +446,24 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 		return;
 	}
 	char ksession[KEY_MAX], khist[KEY_MAX];
+	key_history(khist, sid);
 	redisAppendCommand(c, "HGETALL %s", key_session(ksession, sid));
-	redisAppendCommand(c, "LRANGE %s 0 -1", key_history(khist, sid));
-	redisReply *sh[2], *sess = NULL, *hist = NULL, *chunks = NULL, *meta = NULL;
-	if (read_replies(api, 2, sh, res))
+	/* the newest page comes with the session; an older one after the owner check */
+	if (qb == 0)
+		redisAppendCommand(c, "LRANGE %s %ld -1", khist, -limit);
+	redisReply *sh[2] = { NULL, NULL }, *sess = NULL, *hist = NULL, *chunks = NULL, *meta = NULL;
+	if (read_replies(api, qb == 0 ? 2 : 1, sh, res))
 		return;
 	sess = sh[0];
 	hist = sh[1];
-	if (sess->type != REDIS_REPLY_ARRAY || hist->type != REDIS_REPLY_ARRAY) {
+	if (sess->type != REDIS_REPLY_ARRAY || (hist && hist->type != REDIS_REPLY_ARRAY)) {
 		unavailable(res, "unexpected reply from redis");
 		goto out;
 	}
 	if (check_reader(req, hash_field(sess, "userId"), res))
+		goto out;
+	size_t start = 0, n = hist ? hist->elements : 0;
+	if (qb == 1 && history_page_before(api, khist, before, limit, &hist, &start, &n, res))
 		goto out;
 
 	/* the reply in progress, read after the history so that a reply that
@@ -399,16 +501,6 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 		}
 	}
 
-	size_t end = hist->elements;
-	if (qb == 1) {
-		char prefix[ID_MAX + 32];
-		int pl = snprintf(prefix, sizeof prefix, "{\"message_id\":\"%s\"", before);
-		for (end = 0; end < hist->elements; end++)
-			if (strncmp(hist->element[end]->str, prefix, (size_t)pl) == 0)
-				break;
-	}
-	size_t start = end > (size_t)limit ? end - (size_t)limit : 0;
-	size_t n = end - start;
 	const char **items = calloc(n + 1, sizeof *items);
 	size_t *lens = calloc(n + 1, sizeof *lens);
 	for (size_t i = 0; i < n; i++) {

@@ -3,8 +3,10 @@
  * It validates, authorises, enqueues and reads; it never streams, so each
  * request is a few Redis round trips on one blocking connection, and many
  * processes (supervisord's numprocs) serve in parallel. Run by supervisord
- * the listening socket is fd 0; --listen makes it open its own. */
-#include <fcgiapp.h>
+ * the listening socket is fd 0; --listen makes it open its own. FastCGI is
+ * spoken by fcgi.c, which bounds what a peer can make it allocate or wait
+ * for. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "fcgi.h"
 #include "keys.h"
 #include "log.h"
 #include "request.h"
@@ -49,6 +52,8 @@ static void usage(FILE *f)
 		"  NODE_STALE_MS      3000  heartbeat age past which a worker is unhealthy\n"
 		"  CANCEL_TTL_S       300   how long a cancel mark waits for its worker\n"
 		"  REDIS_TIMEOUT_MS   2000  a Redis stall shorter than this delays a request, not fails it\n"
+		"  FCGI_TIMEOUT_MS    5000  time a FastCGI peer has to send its whole request, and\n"
+		"                           to take the response; past it the connection is dropped\n"
 		"  AUTH_SECRET        unset: development mode, user ids taken as given; set: HS256 tokens\n"
 		"  AUTH_SECRET_FILE   one secret per line (the first signs, all verify)\n"
 		"  AUTH_LEEWAY_S      30    clock skew allowed on exp\n"
@@ -58,7 +63,7 @@ static void usage(FILE *f)
 		"  LOG_LEVEL          info  (debug, info, warn, error)\n");
 }
 
-static void respond(FCGX_Request *rq, struct http_response *res, int head_only)
+static void respond(struct fcgi_conn *rq, struct http_response *res, int head_only)
 {
 	static const struct { int code; const char *text; } reasons[] = {
 		{ 200, "OK" }, { 202, "Accepted" }, { 400, "Bad Request" },
@@ -71,23 +76,22 @@ static void respond(FCGX_Request *rq, struct http_response *res, int head_only)
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (reasons[i].code == res->status)
 			reason = reasons[i].text;
-	/* formatted here: FCGX_FPrintF knows no %zu */
 	char head[512];
 	int n = snprintf(head, sizeof head,
 			 "Status: %d %s\r\nContent-Type: %s\r\n"
 			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
 			 res->status, reason, res->content_type ? res->content_type : "application/json",
 			 res->body.len, res->headers);
-	FCGX_PutStr(head, n, rq->out);
+	fcgi_write(rq, head, (size_t)n);
 	if (!head_only && res->body.len)
-		FCGX_PutStr(res->body.buf, (int)res->body.len, rq->out);
+		fcgi_write(rq, res->body.buf, res->body.len);
 }
 
-static void serve(struct api *api, FCGX_Request *rq)
+static void serve(struct api *api, struct fcgi_conn *rq)
 {
-	const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
-	const char *uri = FCGX_GetParam("REQUEST_URI", rq->envp);
-	const char *clen = FCGX_GetParam("CONTENT_LENGTH", rq->envp);
+	const char *method = fcgi_param(rq, "REQUEST_METHOD");
+	const char *uri = fcgi_param(rq, "REQUEST_URI");
+	const char *clen = fcgi_param(rq, "CONTENT_LENGTH");
 	struct http_response res = { 0 };
 	sb_init(&res.body, 256);
 	char path[1024];
@@ -126,20 +130,15 @@ static void serve(struct api *api, FCGX_Request *rq)
 		api_error(&res, 500, "internal", "out of memory");
 		goto send;
 	}
-	long got = 0;
-	while (got < len) {
-		int n = FCGX_GetStr(body + got, (int)(len - got), rq->in);
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	if (got != len) {
-		api_error(&res, 400, "invalid_request", "request body shorter than Content-Length");
+	if (fcgi_read(rq, body, (size_t)len) != (size_t)len) {
+		api_error(&res, 400, "invalid_request", rq->broken
+			  ? "request body incomplete: sent too slowly, or cut"
+			  : "request body shorter than Content-Length");
 		goto send;
 	}
 	body[len] = '\0';
 	struct http_request req = { method, path, query, body, (size_t)len,
-				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL };
+				    fcgi_param(rq, "HTTP_AUTHORIZATION"), NULL };
 	route = api_handle(api, &req, &res);
 send:
 	respond(rq, &res, method && strcmp(method, "HEAD") == 0);
@@ -149,19 +148,6 @@ send:
 	metrics_record(api, route, res.status, mono_us() - t0);
 	sb_release(&res.body);
 	free(body);
-}
-
-/* libfcgi ends a connection by shutting down its side and waiting for the
- * web server to close first, so that input still unread cannot become a TCP
- * reset that loses the response: a wait on nginx in every request, during
- * which this process serves no one. When the input has been read to its end
- * (the empty stdin record) there is nothing to reset, and the connection is
- * closed at once. A request answered before its body was read keeps the
- * careful close. */
-static void close_at_once_if_read(FCGX_Request *rq)
-{
-	if (FCGX_GetChar(rq->in) == EOF && FCGX_GetError(rq->in) == 0)
-		FCGX_Detach(rq);
 }
 
 int main(int argc, char **argv)
@@ -197,6 +183,7 @@ int main(int argc, char **argv)
 	api.cfg.chat_per_min = env_long("CHAT_PER_MIN", 30, 1, 100000000);
 	api.cfg.streams_per_user = env_long("STREAMS_PER_USER", 4, 1, 1000000);
 	api.cfg.stream_stale_ms = env_long("STREAM_STALE_MS", 3600000, 1000, 86400000);
+	int timeout_ms = (int)env_long("FCGI_TIMEOUT_MS", 5000, 100, 600000);
 	auth_load(&api.auth);
 
 	struct sigaction sa = { 0 };
@@ -205,29 +192,39 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (FCGX_Init() != 0)
-		die(111, "FCGX_Init failed");
 	int fd = 0;
 	if (listen_on) {
-		fd = FCGX_OpenSocket(listen_on, 128);
+		fd = fcgi_listen(listen_on, 128);
 		if (fd < 0)
 			die(111, "unable to listen on %s", listen_on);
 	}
-	FCGX_Request rq;
-	FCGX_InitRequest(&rq, fd, 0);
 	log_info("started", "version=%s redis=%s:%d auth=%s", VERSION,
 		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port,
 		 auth_mode(&api.auth));
 	if (!api.auth.enabled)
 		log_warn("development mode: no AUTH_SECRET, so user ids are taken as given", NULL);
-	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
+	struct fcgi_conn *rq = malloc(sizeof *rq);
+	if (!rq)
+		die(111, "out of memory");
+	while (!stopping) {
+		int conn = fcgi_accept(fd);
+		if (conn < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			log_error("accept failed", "error=\"%s\"", strerror(errno));
+			break;
+		}
 		busy = 1;
-		serve(&api, &rq);
-		close_at_once_if_read(&rq);
-		FCGX_Finish_r(&rq);
-		metrics_flush(&api);  /* the response has gone: this costs the client nothing */
+		const char *why;
+		if (fcgi_begin(rq, conn, timeout_ms, &why) == 0) {
+			serve(&api, rq);
+			fcgi_end(rq);
+			metrics_flush(&api);  /* the response has gone: this costs the client nothing */
+		} else
+			log_info("connection dropped", "reason=\"%s\"", why);
 		busy = 0;
 	}
+	free(rq);
 	log_info("stopped", NULL);
 	if (api.redis)
 		redisFree(api.redis);

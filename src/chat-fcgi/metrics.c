@@ -102,7 +102,7 @@ void metrics_flush(struct api *api)
 		api->stats.registered_us = now;
 	}
 	/* sent, not waited for: api_redis reads the replies before the next
-	 * command, so the process is back in FCGX_Accept at once */
+	 * command, so the process is back in accept() at once */
 	for (int done = 0; !done;)
 		if (redisBufferWrite(c, &done) != REDIS_OK) {
 			log_warn("metrics flush failed", "error=\"%s\"", c->errstr);

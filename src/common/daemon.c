@@ -15,8 +15,11 @@
 void daemon_setup(const char *kind, char *node, size_t nodelen, struct redis_cfg *redis)
 {
 	const char *url = env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), *err;
-	if (redis_url_parse(url, redis, &err))
-		die(100, "REDIS_URL=%s: %s", url, err);
+	if (redis_url_parse(url, redis, &err)) {
+		char shown[1024];
+		redis_url_masked(url, shown, sizeof shown);
+		die(100, "REDIS_URL=%s: %s", shown, err);
+	}
 	enum log_level lvl;
 	if (log_level_parse(env_str("LOG_LEVEL", "info"), &lvl))
 		die(100, "LOG_LEVEL must be debug, info, warn or error");

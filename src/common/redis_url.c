@@ -64,12 +64,10 @@ int redis_url_parse(const char *url, struct redis_cfg *cfg, const char **err)
 		return -1;
 	}
 	const char *p = url + 8;
-	const char *slash = strchr(p, '/');
-	const char *hostend = slash ? slash : p + strlen(p);
-	const char *at = NULL;
-	for (const char *q = p; q < hostend; q++)
-		if (*q == '@')
-			at = q;
+	/* The credentials end at the last '@': host, port and db never hold one,
+	 * while a password pasted in as it is (docker-compose does) may hold '@',
+	 * ':' or '/'. Escaped (%40, %3A, %2F) it works as well. */
+	const char *at = strrchr(p, '@');
 	if (at) {
 		const char *colon = memchr(p, ':', (size_t)(at - p));
 		if (!colon) {
@@ -84,6 +82,8 @@ int redis_url_parse(const char *url, struct redis_cfg *cfg, const char **err)
 		}
 		p = at + 1;
 	}
+	const char *slash = strchr(p, '/');
+	const char *hostend = slash ? slash : p + strlen(p);
 	const char *colon = memchr(p, ':', (size_t)(hostend - p));
 	const char *hend = colon ? colon : hostend;
 	if (hend == p || copy(cfg->host, sizeof cfg->host, p, (size_t)(hend - p))) {
@@ -109,4 +109,18 @@ int redis_url_parse(const char *url, struct redis_cfg *cfg, const char **err)
 		cfg->db = (int)db;
 	}
 	return 0;
+}
+
+void redis_url_masked(const char *url, char *out, size_t outlen)
+{
+	const char *scheme = strstr(url, "://");
+	const char *from = scheme ? scheme + 3 : url;
+	const char *at = strrchr(from, '@');
+	if (!at) {
+		snprintf(out, outlen, "%s", url);
+		return;
+	}
+	const char *colon = memchr(from, ':', (size_t)(at - from));
+	const char *secret = colon ? colon + 1 : from;
+	snprintf(out, outlen, "%.*s***%s", (int)(secret - url), url, at);
 }

@@ -14,6 +14,7 @@ int main(void)
 	test_jwt();
 	test_client_frame();
 	test_text();
+	test_fcgi();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

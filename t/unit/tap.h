@@ -24,5 +24,6 @@ void test_openai(void);
 void test_jwt(void);
 void test_client_frame(void);
 void test_text(void);
+void test_fcgi(void);
 
 #endif

@@ -25,6 +25,30 @@ void test_misc(void)
 	CHECK(redis_url_parse("http://x", &c, &err) == -1, "a foreign scheme is refused");
 	CHECK(redis_url_parse("redis://h:99999", &c, &err) == -1, "a bad port is refused");
 	CHECK(redis_url_parse("redis://h/x", &c, &err) == -1, "a bad db is refused");
+	CHECK(redis_url_parse("redis://:se/cr@t:pw@127.0.0.1:6390/3", &c, &err) == 0 &&
+	      !strcmp(c.password, "se/cr@t:pw") && !c.user[0] && !strcmp(c.host, "127.0.0.1") &&
+	      c.port == 6390 && c.db == 3, "REDIS_URL: a password with '/', '@' and ':' as it is");
+	CHECK(redis_url_parse("redis://:se%2Fcr%40t%3Apw@h/1", &c, &err) == 0 &&
+	      !strcmp(c.password, "se/cr@t:pw") && c.db == 1, "REDIS_URL: the same password escaped");
+	CHECK(redis_url_parse("redis://a%2Fb:p%25w@h", &c, &err) == 0 && !strcmp(c.user, "a/b") &&
+	      !strcmp(c.password, "p%w"), "REDIS_URL: user and password percent-decoded");
+	CHECK(redis_url_parse("redis://:p%zzw@h", &c, &err) == -1 && strstr(err, "escaped"),
+	      "REDIS_URL: a bad escape is refused");
+	CHECK(redis_url_parse("redis://:p%00w@h", &c, &err) == -1, "REDIS_URL: an escaped NUL is refused");
+
+	char shown[128];
+	redis_url_masked("redis://:se/cr@t:pw@127.0.0.1:6390/3", shown, sizeof shown);
+	CHECK(!strcmp(shown, "redis://:***@127.0.0.1:6390/3"), "REDIS_URL masked: the password, whatever it holds");
+	redis_url_masked("redis://app:p%zzw@h", shown, sizeof shown);
+	CHECK(!strcmp(shown, "redis://app:***@h"), "REDIS_URL masked: the user is kept, the password is not");
+	redis_url_masked("redis://secret@h", shown, sizeof shown);
+	CHECK(!strcmp(shown, "redis://***@h"), "REDIS_URL masked: credentials without ':' all hidden");
+	redis_url_masked("http://u:secret@h", shown, sizeof shown);
+	CHECK(!strcmp(shown, "http://u:***@h"), "REDIS_URL masked: whatever the scheme");
+	redis_url_masked("redis://127.0.0.1:6379/0", shown, sizeof shown);
+	CHECK(!strcmp(shown, "redis://127.0.0.1:6379/0"), "REDIS_URL masked: nothing to hide, nothing hidden");
+	redis_url_masked("redis://:a-very-long-secret@host", shown, 12);
+	CHECK(!strstr(shown, "secret") && !strstr(shown, "a-very"), "REDIS_URL masked: cut short, still hidden");
 
 	char hex[41];
 	sha1_hex("abc", 3, hex);
