@@ -251,6 +251,6 @@ older_and_newer() {
 	for p in "${clients[@]}"; do wait "$p" || fails=$((fails + 1)); done
 	[ "$fails" -eq 0 ] || { tail -qn 2 "$BATS_TEST_TMPDIR"/kp*.err >&3; false; }
 	for i in $(seq 1 12); do
-		[ "$(cat "$BATS_TEST_TMPDIR/kp$i.out")" = "$(curl -sf "$API/api/history/kp$i" | jq -j '.messages[-1].content')" ]
+		[ "$(cat "$BATS_TEST_TMPDIR/kp$i.out")" = "$(curl -sf "$API/api/history/kp$i?user_id=tester" | jq -j '.messages[-1].content')" ]
 	done
 }

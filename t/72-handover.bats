@@ -33,9 +33,9 @@ holder_node() {
 	echo "handed over at about chunk $at; $(cat "$BATS_TEST_TMPDIR/err")" >&3
 	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$want" ]
-	[ "$(curl -sf "$API/api/history/ho1" | jq -j '.messages[-1].content')" = "$want" ]
+	[ "$(curl -sf "$API/api/history/ho1?user_id=tester" | jq -j '.messages[-1].content')" = "$want" ]
 	# each index once, in order, and nothing for recoverd to do
-	run curl -sf "$API/api/stream/$mid"
+	run curl -sf "$API/api/stream/$mid?user_id=tester"
 	[ "$(echo "$output" | jq '[.chunks[].index] == [range(0; 508)]')" = true ]
 	[ "$(rcli hget "stream:meta:{$mid}" handovers)" = 1 ]
 	[ -z "$(rcli hget "stream:meta:{$mid}" requeues)" ]

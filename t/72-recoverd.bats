@@ -89,7 +89,7 @@ entry_of() {
 	wait "$client" || rc=$?
 	[ "$rc" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }   # error frame
 	[ "$(rcli hget "stream:meta:{$mid}" status)" = error ]
-	[ "$(curl -sf "$API/api/history/tr3" | jq -r '.messages[-1].status')" = error ]
+	[ "$(curl -sf "$API/api/history/tr3?user_id=tester" | jq -r '.messages[-1].status')" = error ]
 	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
 	run api POST /api/chat '{"session_id":"tr3","user_id":"tester","message":"next"}'
 	assert_output --regexp '^202 '
@@ -181,7 +181,7 @@ entry_of() {
 	wait_for 60 all_complete
 	want=$(TOKEN_DELAY_MS=0 AI_MAX_TOKENS=2000 ai-streamer --once "$prompt")
 	for i in $(seq 150); do
-		[ "$(curl -sf "$API/api/history/pg$i" | jq -j '.messages[-1].content')" = "$want" ]
+		[ "$(curl -sf "$API/api/history/pg$i?user_id=tester" | jq -j '.messages[-1].content')" = "$want" ]
 		r=$(rcli hget "stream:meta:{${mids[$((i - 1))]}}" requeues)
 		[ "${r:-0}" -le 1 ]
 	done

@@ -33,7 +33,7 @@ teardown_file() {
 mode() { echo "$*" >"$FAKE_DIR/mode"; }
 requests() { grep -c '^=== request' "$FAKE_DIR/log" 2>/dev/null || echo 0; }
 last_request() { awk '/^=== request/{body=""; next} /^\{/{body=$0} END{print body}' "$FAKE_DIR/log"; }
-cancel() { api POST /api/cancel "{\"session_id\":\"$1\",\"message_id\":\"$2\"}"; }
+cancel() { api POST /api/cancel "{\"session_id\":\"$1\",\"message_id\":\"$2\",\"user_id\":\"tester\"}"; }
 ms() { date +%s%3N; }
 
 @test "a cancel stops a reply whose AI server says nothing, at once, not at AI_TIMEOUT_MS" {
@@ -52,7 +52,7 @@ ms() { date +%s%3N; }
 	echo "cancelled ${took} ms after the cancel (AI_TIMEOUT_MS=30000)" >&3
 	[ "$rc" -eq 4 ] || { cat "$BATS_TEST_TMPDIR/out" >&3; false; }
 	[ "$took" -lt 8000 ]
-	[ "$(curl -sf "$API/api/history/sc1" | jq -r '.messages[-1].status')" = cancelled ]
+	[ "$(curl -sf "$API/api/history/sc1?user_id=tester" | jq -r '.messages[-1].status')" = cancelled ]
 	# the request was closed, not left to the server's silence
 	wait_for 5 grep -q 'closed by client during a stall' "$FAKE_DIR/log"
 }
@@ -152,6 +152,6 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	[ "$took" -lt 10000 ]
 	[ "$(rcli hget "stream:meta:{$mid}" handovers)" = 1 ]
 	n=$(rcli hget "stream:meta:{$mid}" total_chunks)
-	[ "$(curl -sf "$API/api/history/dr1" | jq -j '.messages[-1].content')" = "$(head -"$n" "$FAKE_DIR/tokens" | jq -rj .)" ]
+	[ "$(curl -sf "$API/api/history/dr1?user_id=tester" | jq -j '.messages[-1].content')" = "$(head -"$n" "$FAKE_DIR/tokens" | jq -rj .)" ]
 	mode ok
 }
