@@ -39,8 +39,9 @@ AFTERMATH_MS = {"kill9": 5000, "cont": 5000, "redis_restarted": 3000, "upstream_
 
 
 class Violation:
-    def __init__(self, t, kind, what, s=None, c=None, m=None, sess=None):
-        self.t, self.kind, self.what, self.s, self.c, self.m, self.sess = t, kind, what, s, c, m, sess
+    def __init__(self, t, kind, what, s=None, c=None, m=None, sess=None, relay=None):
+        self.t, self.kind, self.what, self.s, self.c, self.m = t, kind, what, s, c, m
+        self.sess, self.relay = sess, relay   # a session that leaked, and where
 
 
 class Run:
@@ -312,7 +313,11 @@ def check_cancels(run):
     hurdles = run.windows(["worker", "redis"])
     upstream = run.windows(["upstream", "worker"])
     for e in run.events:
-        if e.get("e") != "cancel" or e["status"] != 200:
+        if e.get("e") != "cancel":
+            continue
+        if e["status"] not in (200, 409, None) and e["status"] < 500:
+            run.add(e["t"], "api", f"cancel of {e['m']} answered {e['status']} {e.get('code')}", c=e["c"], m=e["m"])
+        if e["status"] != 200:
             continue
         meta = run.metas.get(e["m"], {})
         ended = int(meta.get("updated_at", 0)) or INF
@@ -350,7 +355,7 @@ def check_leftovers(run):
         if h.get("connections") or h.get("sessions") or h.get("status") != "ok":
             held = run.scan["keys"].get(f"sessions:node:{{ws-{port}}}", {}).get("value") or [None]
             run.add(t, "leak", f"relay {port}, {settle}s after the last client left: {json.dumps(h)}",
-                    sess=held[0])
+                    sess=held[0], relay=port)
     for ch, n in run.scan["pubsub"].items():
         run.add(t, "leak", f"channel {ch} still has {n} subscriber(s) {settle}s after the last client left",
                 sess=session_named(ch))
@@ -366,7 +371,9 @@ def check_leftovers(run):
             val = v["value"]
             sess = session_named(k) if k.startswith("stream:") else \
                 next(iter(val), None) if isinstance(val, (dict, list)) and k.startswith("sessions:") else None
-            run.add(t, "leak", f"{k} outlived its last socket or reply: {json.dumps(val)[:160]}", sess=sess)
+            node = re.match(r"sessions:node:\{ws-(\d+)\}", k)
+            run.add(t, "leak", f"{k} outlived its last socket or reply: {json.dumps(val)[:160]}", sess=sess,
+                    relay=node.group(1) if node else None)
         elif rule is not None and not 0 < ttl <= rule:
             run.add(t, "key", f"{k} has TTL {ttl} ms, wanted 0 < TTL <= {rule} ms")
         if k.startswith("stream:session:{") and isinstance(v["value"], dict) and \
@@ -439,9 +446,15 @@ def context(run, v):
             lines.append(f"  {run.rel(e['t']):8.2f}s {json.dumps(rest, ensure_ascii=False)[:220]}")
     if v.sess:
         socks = {e["s"]: e for e in run.events if e.get("e") == "open" and e.get("sess") == v.sess}
+        if v.relay:
+            # those that were, or may have been (nginx, no welcome), on that relay
+            node = {e["s"]: e["node"] for e in run.events if e.get("ty") == "welcome" and e["s"] in socks}
+            socks = {s: e for s, e in socks.items() if node.get(s) == f"ws-{v.relay}" or
+                     (s not in node and e["via"] in ("nginx", f"relay:{v.relay}"))}
         evs = [e for e in run.events if e.get("s") in socks and (e.get("e") in ("open", "close")
                                                                    or e.get("ty") in ("welcome", "end"))]
-        lines.append(f"the sockets of session {v.sess}: opened, welcomed, closed (the last 30 events):")
+        where = f" that were (or, through nginx unwelcomed, may have been) on relay {v.relay}" if v.relay else ""
+        lines.append(f"the sockets of session {v.sess}{where}: opened, welcomed, closed (the last 30 events):")
         for e in evs[-30:]:
             rest = {k: x for k, x in e.items() if k not in ("t", "c")}
             via = socks[e["s"]].get("via")

@@ -406,7 +406,8 @@ class Cli(Client):
 
 
 class Canceller(Client):
-    """Posts a long message and cancels it after a few chunks."""
+    """Posts a long message and cancels it after a few chunks, or after a
+    moment if no chunk comes (a stalled upstream, a stopped worker)."""
 
     async def run(self):
         while self.env.posting():
@@ -417,18 +418,18 @@ class Canceller(Client):
             mid = await self.post_until(sess, self.rng.randint(60, 250))
             if not mid:
                 break
-            at = self.rng.randint(0, 80)
+            at, after = self.rng.randint(0, 80), self.rng.uniform(0.05, 3.0)
             tasks = []
 
-            def maybe_cancel(view):
-                if view.through() >= at and not tasks:
+            def fire():
+                if not tasks:
                     tasks.append(asyncio.create_task(self.cancel(sess, mid)))
 
-            maybe_cancel(View())  # at 0: before any chunk
+            timer = asyncio.get_running_loop().call_later(after, fire)
             sock = await self.follow(View(mid), sess, self.rng.choice(["url", "frame"]), sock,
-                                     on_chunk=maybe_cancel)
-            if not tasks:  # it ended before the chunk it was to be cancelled at
-                tasks.append(asyncio.create_task(self.cancel(sess, mid)))
+                                     on_chunk=lambda v: v.through() >= at and fire())
+            timer.cancel()
+            fire()  # it ended first: the cancel is refused (409), and changes nothing
             await asyncio.gather(*tasks)
             if sock:
                 await sock.close()
