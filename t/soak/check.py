@@ -517,11 +517,16 @@ def main(argv):
     print(f"check: seed={seed}: {len(run.v)} violation(s): "
           + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     groups = grouped(run.v)
-    for x, n in groups[:30]:
+    per_kind = defaultdict(int)
+    for x, n in groups:
+        per_kind[x.kind] += 1
+        if per_kind[x.kind] > 8:
+            continue  # the first eight of each kind
         more = f" (and {n - 1} more like it on this socket)" if n > 1 else ""
         print(f"  {run.rel(x.t):8.2f}s [{x.kind}] {x.what}" + (f" (socket {x.s})" if x.s else "") + more)
-    if len(groups) > 30:
-        print(f"  ... and {len(groups) - 30} more groups")
+    for kind, n in sorted(per_kind.items()):
+        if n > 8:
+            print(f"  ... and {n - 8} more [{kind}] groups")
     # the event log around the first violation, and around the first of
     # each other kind (one bug of a kind can hide the rest otherwise)
     shown = []

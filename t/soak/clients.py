@@ -272,6 +272,22 @@ class Client:
         except Closed:
             return False
 
+    async def read_until(self, sock, view, want):
+        """Reads sock until view has chunks through want (or has ended)."""
+        try:
+            while view.through() < want and not view.done():
+                async with asyncio.timeout(max(0.1, self.env.deadline - time.time())):
+                    f = await sock.next()
+                if f.get("messageId") != view.mid:
+                    continue
+                if f.get("type") == "chunk":
+                    view.chunk(f["index"], f["content"])
+                elif f.get("type") in ("complete", "cancelled") or (
+                        f.get("type") == "error" and f.get("code") not in ERROR_NOT_END):
+                    view.end(f["type"], f.get("totalChunks"))
+        except (Closed, TimeoutError):
+            pass
+
     async def follow(self, view, sess, policy, sock=None, tag=None, reload_p=0.0, drop_every=0,
                      stall=None, on_chunk=None, open_kw=None):
         """Follows reply view.mid on sess until the client has all of it,
@@ -470,22 +486,6 @@ class OldResumer(Client):
                     break
                 await self.resume_old(sess, self.rng.choice(whole))
 
-    async def read_until(self, sock, view, want):
-        """Reads sock until view has chunks through want (or has ended)."""
-        try:
-            while view.through() < want and not view.done():
-                async with asyncio.timeout(max(0.1, self.env.deadline - time.time())):
-                    f = await sock.next()
-                if f.get("messageId") != view.mid:
-                    continue
-                if f.get("type") == "chunk":
-                    view.chunk(f["index"], f["content"])
-                elif f.get("type") in ("complete", "cancelled") or (
-                        f.get("type") == "error" and f.get("code") not in ERROR_NOT_END):
-                    view.end(f["type"], f.get("totalChunks"))
-        except (Closed, TimeoutError):
-            pass
-
     async def resume_old(self, sess, old):
         total = old.through() + 1
         last = self.rng.randint(-1, total - 1)
@@ -599,7 +599,7 @@ class Poster(Client):
             if not mx:
                 break
             vx = View(mx)
-            await OldResumer.read_until(self, a, vx, self.rng.randint(0, 10))
+            await self.read_until(a, vx, self.rng.randint(0, 10))
             if not vx.done():
                 await self.post(sx, 5)  # the session has a reply streaming: 409
             my = await self.post_until(sy, self.rng.randint(3, 60))

@@ -20,7 +20,7 @@ import time
 RELAYS = ["relay0", "relay1", "relay2"]
 WORKERS = ["worker0", "worker1", "worker-oa"]
 PROCS = RELAYS + WORKERS + ["recoverd"]
-WEIGHTS = {"kill9": 3, "stop": 3, "drain": 1.2, "redis_restart": 0.5, "pubsub_kill": 1.2,
+WEIGHTS = {"kill9": 3, "stop": 3, "drain": 1.2, "redis_restart": 0.5, "pubsub_kill": 2,
            "upstream": 2, "cut": 2.5}
 UPSTREAM_MODES = ["stall", "stall-after", "fail", "error-after"]
 
@@ -42,7 +42,10 @@ def plan(seed, seconds):
             if sum(1 for r in RELAYS if busy.get(r, 0) > t) >= 2:
                 free = [p for p in free if p not in RELAYS]
             f["target"] = rng.choice(free) if free else None
-            f["dur"] = round(rng.uniform(0.5, 8.0), 2) if kind == "stop" else 1.0
+            # recoverd stopped long enough for a dead worker's jobs to be
+            # trimmed from the jobs stream before they are reclaimed
+            longest = 25.0 if f["target"] == "recoverd" else 8.0
+            f["dur"] = round(rng.uniform(0.5, longest), 2) if kind == "stop" else 1.0
         elif kind == "drain" or kind == "cut":
             free = [r for r in RELAYS if busy.get(r, 0) <= t]
             f["target"] = rng.choice(free) if free else None
@@ -55,6 +58,8 @@ def plan(seed, seconds):
             last_redis = t if f["target"] else last_redis
         elif kind == "pubsub_kill":
             f["target"] = "redis" if busy.get("redis", 0) <= t else None
+            # again while the relays resubscribe and every socket rereads its snapshot
+            f["arg"] = [round(rng.uniform(0.005, 0.2), 3) for _ in range(rng.choice([0, 0, 1, 2]))]
         elif kind == "upstream":
             f["target"] = "upstream" if busy.get("upstream", 0) <= t else None
             mode = rng.choice(UPSTREAM_MODES)
@@ -69,6 +74,8 @@ def plan(seed, seconds):
 
 def describe(f):
     extra = f" {f['arg']}" if f["arg"] else ""
+    if f["kind"] == "pubsub_kill":
+        extra = "".join(f", again {p}s later" for p in f["arg"] or [])
     dur = f" for {f['dur']}s" if f["kind"] in ("stop", "upstream") else ""
     return f"+{f['at']:6.2f}s {f['kind']} {f['target']}{extra}{dur}"
 
@@ -172,10 +179,11 @@ class Injector:
     def do_pubsub_kill(self, f, target):
         r = self.stack.redis()
         try:
-            n = r("CLIENT", "KILL", "TYPE", "pubsub")
+            for pause in [0] + (f["arg"] or []):
+                time.sleep(pause)
+                self.log("pubsub_kill", target="redis", killed=r("CLIENT", "KILL", "TYPE", "pubsub"))
         finally:
             r.close()
-        self.log("pubsub_kill", target="redis", killed=n)
 
     def do_upstream(self, f, target):
         self.log("upstream", target="upstream", mode=f["arg"], dur=f["dur"])

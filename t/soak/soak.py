@@ -99,7 +99,6 @@ def main():
     stop_rss = threading.Event()
     meta = {"seed": seed, "seconds": secs, "end_bound_s": END_BOUND_S, "settle_s": SETTLE_S,
             "env": {k: v for k, v in stack.env.items() if k in faults_env_keys()}}
-    ok = False
     try:
         stack.up()
         time.sleep(1.0)
@@ -137,10 +136,12 @@ def main():
             json.dump(snapshot(stack), f)
         with open(os.path.join(rundir, "meta.json"), "w") as f:
             json.dump(meta, f)
+    except Exception as e:
+        print(f"soak: the run broke off: {type(e).__name__}: {e}", flush=True)
     finally:
         stop_rss.set()
         stack.down()
-    ok = check.main([rundir]) == 0
+    ok = os.path.exists(os.path.join(rundir, "meta.json")) and check.main([rundir]) == 0
     if ok and not args.keep:
         shutil.rmtree(rundir, ignore_errors=True)
     else:
