@@ -50,10 +50,27 @@ class Env:
         self.relays = [int(p) for p in args.relays.split(",")]
         self.log = log
         self.stop_at = time.time() + args.seconds
-        self.deadline = self.stop_at + args.end_bound
+        self.end_bound = args.end_bound
+        self.stalled = 0.0
+
+    @property
+    def deadline(self):
+        """The end bound runs from the end of posting, not counting the
+        time this process could not run at all (an overloaded machine)."""
+        return self.stop_at + self.end_bound + self.stalled
 
     def posting(self):
         return time.time() < self.stop_at
+
+    async def watch(self):
+        last = time.time()
+        while time.time() < self.deadline:
+            await asyncio.sleep(0.2)
+            now = time.time()
+            if now - last > 1.2:
+                self.stalled += now - last - 0.2
+                self.log(e="stalled", seconds=round(now - last - 0.2, 2))
+            last = now
 
 
 class View:
@@ -665,7 +682,9 @@ def main():
         deadline=env.deadline * 1000)
 
     async def all_clients():
+        watch = asyncio.create_task(env.watch())
         await asyncio.gather(*(c.run() for c in clients))
+        watch.cancel()
 
     asyncio.run(all_clients())
     log(e="end")

@@ -44,6 +44,18 @@ def sample_rss(stack, path, stop):
             stop.wait(2.0)
 
 
+def watch_host(inj, stop):
+    """Logs each stretch in which this process could not run for over a
+    second (the machine overloaded or thrashing): the checker does not hold
+    the programs to timing bounds across such a stall."""
+    last = time.time()
+    while not stop.wait(0.2):
+        now = time.time()
+        if now - last > 1.2:
+            inj.log("host_stall", target="host", since=round(last * 1000, 1), dur=round(now - last - 0.2, 2))
+        last = now
+
+
 def settle(stack, limit):
     """Waits until the relays hold no socket or session, Redis no
     subscription, no session has a reply in flight and no job is pending,
@@ -113,6 +125,7 @@ def main():
              str(END_BOUND_S), "--log", os.path.join(rundir, "clients.jsonl"), "--scale", str(args.scale),
              "--only", args.only])
         meta["chaos_start"] = time.time() * 1000
+        threading.Thread(target=watch_host, args=(inj, stop_rss), daemon=True).start()
         inj.run(schedule, secs)
         inj.finish()
         meta["quiet_at"] = time.time() * 1000

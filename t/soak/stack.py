@@ -132,7 +132,7 @@ class Stack:
             self.fake_proc.wait()
 
     # --- processes ---
-    def sctl(self, *args, timeout=60):
+    def sctl(self, *args, timeout=30):
         return subprocess.run(["supervisorctl", "-c", self.conf, *args], capture_output=True, text=True,
                               timeout=timeout)
 
