@@ -266,6 +266,8 @@ def check_replies(run):
         sess = e["sess"]
         if e["status"] == 202:
             posts[sess][0] += 1
+            if run.metas.get(e["m"], {}).get("status") not in FINAL and e["m"] in run.metas:
+                continue  # it never ended: reported as unfinished, with where its job is
             h = run.history.get(e["m"])
             n = sum(1 for it in run.hist_lists.get(sess, []) if it["message_id"] == e["m"])
             if not h or n != 1:
@@ -288,7 +290,7 @@ def check_replies(run):
         st = meta.get("status")
         if st not in FINAL:
             run.add(bound, "unfinished", f"reply {mid} of {meta.get('session_id')} is still {st} after the "
-                    "clients left", m=mid)
+                    f"clients left, with {len(run.chunks.get(mid, []))} chunks; {job_whereabouts(run, mid)}", m=mid)
             continue
         ended = int(meta.get("updated_at", 0))
         if ended > bound:
@@ -311,6 +313,23 @@ def check_replies(run):
     for mid, (sess, it) in run.history.items():
         if it["role"] == "assistant" and mid not in run.metas:
             run.add(run.meta["settled"], "history", f"reply {mid} of {sess} has no meta (expired early?)", m=mid)
+
+
+def job_whereabouts(run, mid):
+    """Where the reply's job is: in the jobs stream, pending, or neither."""
+    entries = [eid for eid, m in run.scan.get("jobs", []) if m == mid]
+    pending = [p for p in run.scan.get("pending_jobs", []) if p[0] in entries]
+    first = run.scan["jobs"][0][0] if run.scan.get("jobs") else "-"
+    if not entries:
+        return f"its job is no longer in the jobs stream (trimmed: the stream now starts at {first}) and not pending"
+    if pending:
+        return "its job " + ", ".join(f"{p[0]} is pending with {p[1]}, idle {p[2]} ms, delivered {p[3]} times"
+                                      for p in pending)
+    return f"its job {', '.join(entries)} is in the jobs stream, not pending (acknowledged or never read)"
+
+
+def unfinished(run):
+    return {mid for mid, meta in run.metas.items() if meta.get("status") not in FINAL}
 
 
 def check_cancels(run):
@@ -366,7 +385,13 @@ def check_leftovers(run):
     if run.scan["pending"] != 0:
         run.add(t, "leak", f"{run.scan['pending']} job(s) still pending in the jobs group")
     rules = [(re.compile(p), r) for p, r in key_rules(run)]
+    stuck = unfinished(run)   # their keys are as they should be for a reply in flight
+    stuck_sessions = {run.metas[m].get("session_id") for m in stuck}
     for k, v in run.scan["keys"].items():
+        inner = session_named(k)
+        if inner in stuck or (k.startswith("stream:session:") and inner in stuck_sessions) or \
+                (k.startswith("streams:user:") and set(v["value"][::2]) <= stuck):
+            continue
         rule = next((r for p, r in rules if p.match(k)), "unknown")
         ttl = v["pttl"]
         if rule == "unknown":

@@ -4,7 +4,7 @@ meanwhile varies); Injector carries it out on a stack and logs each fault
 as it starts and ends.
 
 Faults: kill -9, and SIGSTOP then SIGCONT, of a relay, a worker or
-recoverd; SIGTERM drain of a relay (then started again); Redis restarted;
+recoverd (and a worker killed while recoverd is stopped for 20-30 s); SIGTERM drain of a relay (then started again); Redis restarted;
 CLIENT KILL TYPE pubsub (every relay's subscriber connection); the stand-in
 OpenAI server stalling or failing for a while; TCP connections of a relay
 cut with ss -K (from the relay's side or the peer's), wherever in a frame
@@ -21,7 +21,7 @@ RELAYS = ["relay0", "relay1", "relay2"]
 WORKERS = ["worker0", "worker1", "worker-oa"]
 PROCS = RELAYS + WORKERS + ["recoverd"]
 WEIGHTS = {"kill9": 3, "stop": 3, "drain": 1.2, "redis_restart": 0.5, "pubsub_kill": 2,
-           "upstream": 2, "cut": 2.5}
+           "upstream": 2, "cut": 2.5, "orphan": 0.5}
 UPSTREAM_MODES = ["stall", "stall-after", "fail", "error-after"]
 
 
@@ -46,6 +46,14 @@ def plan(seed, seconds):
             # trimmed from the jobs stream before they are reclaimed
             longest = 25.0 if f["target"] == "recoverd" else 8.0
             f["dur"] = round(rng.uniform(0.5, longest), 2) if kind == "stop" else 1.0
+        elif kind == "orphan":
+            # a worker dies while recoverd is stopped for long: its jobs wait
+            # in the jobs stream, which goes on being trimmed meanwhile
+            free = [w for w in ("worker0", "worker1") if busy.get(w, 0) <= t]
+            if free and busy.get("recoverd", 0) <= t:
+                f["target"], f["arg"] = "recoverd", rng.choice(free)
+                f["dur"] = round(rng.uniform(20.0, 30.0), 2)
+                busy[f["arg"]] = t + 2.0
         elif kind == "drain" or kind == "cut":
             free = [r for r in RELAYS if busy.get(r, 0) <= t]
             f["target"] = rng.choice(free) if free else None
@@ -76,7 +84,7 @@ def describe(f):
     extra = f" {f['arg']}" if f["arg"] else ""
     if f["kind"] == "pubsub_kill":
         extra = "".join(f", again {p}s later" for p in f["arg"] or [])
-    dur = f" for {f['dur']}s" if f["kind"] in ("stop", "upstream") else ""
+    dur = f" for {f['dur']}s" if f["kind"] in ("stop", "upstream", "orphan") else ""
     return f"+{f['at']:6.2f}s {f['kind']} {f['target']}{extra}{dur}"
 
 
@@ -162,6 +170,19 @@ class Injector:
                 return
         signal_pid(pid, signal.SIGCONT)
         self.log("cont", target=target, pid=pid)
+
+    def do_orphan(self, f, target):
+        rec, worker = self.stack.pid("recoverd"), self.stack.pid(self.name(f["arg"]))
+        if not rec or not worker:
+            return self.log("skipped", kind="orphan", target=target, why="not running")
+        self.log("stop", target="recoverd", name="recoverd", pid=rec, dur=f["dur"], why="orphan")
+        with self.lock:
+            self.stopped[rec] = "recoverd"
+        signal_pid(rec, signal.SIGSTOP)
+        self.log("kill9", target=f["arg"], name=self.name(f["arg"]), pid=worker, why="orphan")
+        signal_pid(worker, signal.SIGKILL)
+        self.ending.wait(f["dur"])
+        self.cont(rec, "recoverd")
 
     def do_drain(self, f, target):
         name = self.name(target)

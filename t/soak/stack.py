@@ -137,16 +137,47 @@ class Stack:
                               timeout=timeout)
 
     def programs(self):
-        """{name: pid} of every running process of the stack."""
+        """{name: pid} of every process of the stack, named as supervisord
+        names them; read from /proc (supervisorctl costs a Python start,
+        too much to call every second on a busy machine)."""
+        try:
+            with open(os.path.join(self.dir, "supervisord.pid")) as f:
+                sup = f.read().strip()
+        except OSError:
+            return {}
         out = {}
-        for line in self.sctl("status").stdout.splitlines():
-            parts = line.split()
-            if len(parts) >= 4 and parts[1] == "RUNNING" and parts[2] == "pid":
-                out[parts[0]] = int(parts[3].rstrip(","))
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[1] != sup:
+                        continue
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = dict(x.split("=", 1) for x in f.read().decode(errors="replace").split("\0") if "=" in x)
+            except (OSError, IndexError):
+                continue
+            name = self.program_name(os.path.basename(argv[0]), argv, env.get("NODE_ID", ""))
+            if name:
+                out[name] = int(pid)
         with self.oa_lock:
             if self.oa_proc and self.oa_proc.poll() is None:
                 out["ai-oa"] = self.oa_proc.pid
         return out
+
+    @staticmethod
+    def program_name(exe, argv, node):
+        if exe == "ws-relay" and "--port" in argv:
+            return f"ws-relay:ws-relay-{argv[argv.index('--port') + 1]}"
+        if exe == "ai-streamer" and node.startswith("ai-"):
+            return f"ai-streamer:ai-streamer-{node[3:]}"
+        if exe == "chat-fcgi" and node.startswith("api-"):
+            return f"chat-fcgi:chat-fcgi-{node[4:]}"
+        if exe in ("recoverd", "nginx"):
+            return exe
+        if exe.startswith("redis-server"):
+            return "redis"
+        return None
 
     def pid(self, name):
         return self.programs().get(name)
@@ -211,6 +242,11 @@ def snapshot(stack):
     out["pubsub"] = dict(zip(chans, r("PUBSUB", "NUMSUB", *chans)[1::2])) if chans else {}
     try:
         out["pending"] = r("XPENDING", "jobs", "ai-streamers")[0]
+        # where each job is, for the replies that never ended
+        out["jobs"] = [[eid, dict(zip(fields[::2], fields[1::2])).get("message_id")]
+                       for eid, fields in r("XRANGE", "jobs", "-", "+")]
+        out["pending_jobs"] = [[eid, consumer, idle, n]
+                               for eid, consumer, idle, n in r("XPENDING", "jobs", "ai-streamers", "-", "+", 10000)]
     except Exception as e:
         out["pending"] = str(e)
     out["relays"] = {str(p): stack.health(p) for p in stack.relays}
