@@ -289,8 +289,13 @@ def check_replies(run):
     for mid, meta in run.metas.items():
         st = meta.get("status")
         if st not in FINAL:
-            run.add(bound, "unfinished", f"reply {mid} of {meta.get('session_id')} is still {st} after the "
-                    f"clients left, with {len(run.chunks.get(mid, []))} chunks; {job_whereabouts(run, mid)}", m=mid)
+            # dated at its last sign of life, where the faults that stopped it are
+            seen = [e["t"] for e in run.events if e.get("m") == mid and (e.get("e") == "post" or e.get("ty") == "chunk")]
+            poster = next((e["c"] for e in run.events if e.get("e") == "post" and e.get("m") == mid), None)
+            last = max(seen) if seen else bound
+            run.add(last, "unfinished", f"reply {mid} of {meta.get('session_id')} is still {st} after the "
+                    f"clients left, with {len(run.chunks.get(mid, []))} chunks, the last seen at "
+                    f"{run.rel(last):.2f}s; {job_whereabouts(run, mid)}", m=mid, c=poster)
             continue
         ended = int(meta.get("updated_at", 0))
         if ended > bound:
