@@ -38,6 +38,7 @@ redis.call('HSET', KEYS[3], 'session_id', ARGV[1], 'user_id', ARGV[2], 'status',
   'total_chunks', 0, 'owner', '', 'created_at', ARGV[7], 'updated_at', ARGV[7])
 redis.call('HSET', KEYS[1], 'sessionId', ARGV[1], 'userId', ARGV[2], 'messageId', ARGV[3],
   'status', 'queued', 'totalChunks', 0)
+redis.call('PERSIST', KEYS[1])  -- a relay's claim (claim.lua) lapses; a session does not
 redis.call('ZADD', KEYS[7], ARGV[7], ARGV[3])
 redis.call('PEXPIRE', KEYS[7], ARGV[14])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', 'message_id', ARGV[3],

@@ -1,7 +1,8 @@
 -- A relay node no longer holds some sessions: its last socket of each left,
 -- or the node itself is gone (restarted, drained, or dead). Each session
 -- leaves sessions:node:{N}; a session that no other node holds also leaves
--- sessions:active and sessions:user:{U}.
+-- sessions:active and sessions:user:{U}, and its claim (claim.lua) goes too
+-- if no message was ever posted to it.
 -- KEYS: 1 sessions:node:{N}  2 sessions:active  3 nodes:ws
 -- ARGV: 1 N  2 key prefix  3.. session ids; none: every session of N, and
 --       the node's set goes away.
@@ -29,6 +30,8 @@ for _, s in ipairs(sessions) do
     local user = redis.call('HGET', KEYS[2], s)
     redis.call('HDEL', KEYS[2], s)
     if user then redis.call('SREM', prefix .. 'sessions:user:{' .. user .. '}', s) end
+    local ksession = prefix .. 'stream:session:{' .. s .. '}'
+    if redis.call('HEXISTS', ksession, 'messageId') == 0 then redis.call('DEL', ksession) end
     gone = gone + 1
   end
 end

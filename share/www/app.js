@@ -389,9 +389,11 @@
     clearTimeout(retryTimer);
     if (refused) return;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const who = token ? `token=${encodeURIComponent(token)}` : `user_id=${encodeURIComponent(userId)}`;
-    const sock = new WebSocket(`${scheme}://${location.host}/ws/chat?session_id=` +
-                               `${encodeURIComponent(current)}&${who}`);
+    // the token rides as a subprotocol, which nginx hands the relay as a
+    // header: never in a URL, so never in an access log
+    const url = `${scheme}://${location.host}/ws/chat?session_id=${encodeURIComponent(current)}` +
+                (token ? '' : `&user_id=${encodeURIComponent(userId)}`);
+    const sock = token ? new WebSocket(url, ['chat', 'bearer.' + token]) : new WebSocket(url);
     ws = sock;
     sock.onmessage = (e) => {
       if (sock !== ws) return;

@@ -405,8 +405,8 @@ static int session_loop(struct client *cl, int *attempt)
 static void ws_path(const struct client *cl, char *out, size_t outlen)
 {
 	const struct opts *o = cl->o;
-	int n = o->token ? snprintf(out, outlen, "%s?session_id=%s&token=%s", cl->path, o->session,
-				    o->token)
+	/* a token goes as a header (ws_connect), not in the URL that logs keep */
+	int n = o->token ? snprintf(out, outlen, "%s?session_id=%s", cl->path, o->session)
 			 : snprintf(out, outlen, "%s?session_id=%s&user_id=%s", cl->path, o->session,
 				    o->user);
 	if (resuming(cl) && !o->resume_frame && n > 0 && (size_t)n < outlen)
@@ -427,7 +427,7 @@ static int run(struct client *cl)
 		char path[JWT_MAX + 1400], err[256];
 		ws_path(cl, path, sizeof path);
 		int rc;
-		if (ws_connect(&cl->ws, cl->host, cl->port, path, left < 5000 ? left : 5000, o->rcvbuf, err,
+		if (ws_connect(&cl->ws, cl->host, cl->port, path, o->token, left < 5000 ? left : 5000, o->rcvbuf, err,
 			       sizeof err)) {
 			fprintf(stderr, "chat-cli: %s\n", err);
 			rc = RECONNECT;

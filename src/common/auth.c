@@ -50,6 +50,13 @@ void auth_load(struct auth *a)
 enum jwt_result auth_check(const struct auth *a, const char *token, int is_header,
 			   char user[ID_MAX + 1])
 {
+	int64_t until;
+	return auth_check_until(a, token, is_header, user, &until);
+}
+
+enum jwt_result auth_check_until(const struct auth *a, const char *token, int is_header,
+				 char user[ID_MAX + 1], int64_t *valid_until_s)
+{
 	if (!token)
 		return JWT_MALFORMED;
 	if (is_header) {
@@ -59,7 +66,12 @@ enum jwt_result auth_check(const struct auth *a, const char *token, int is_heade
 		while (*token == ' ')
 			token++;
 	}
-	return jwt_verify(token, strlen(token), &a->keys, now_ms() / 1000, a->leeway_s, user);
+	int64_t exp = 0;
+	enum jwt_result r = jwt_verify_until(token, strlen(token), &a->keys, now_ms() / 1000,
+					     a->leeway_s, user, &exp);
+	/* exp may be near INT64_MAX: a token that never expires in practice */
+	*valid_until_s = exp > INT64_MAX - a->leeway_s ? INT64_MAX : exp + a->leeway_s;
+	return r;
 }
 
 const char *auth_mode(const struct auth *a)

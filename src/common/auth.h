@@ -21,6 +21,10 @@ void auth_load(struct auth *a);
  * ("Bearer T"). NULL or empty is JWT_MALFORMED. */
 enum jwt_result auth_check(const struct auth *a, const char *token, int is_header,
 			   char user[ID_MAX + 1]);
+/* The same, with the time (s since the epoch, leeway included) past which
+ * the token no longer holds. */
+enum jwt_result auth_check_until(const struct auth *a, const char *token, int is_header,
+				 char user[ID_MAX + 1], int64_t *valid_until_s);
 
 /* For the first log line: "jwt-hs256" or "development". */
 const char *auth_mode(const struct auth *a);

@@ -50,6 +50,11 @@ void frame_recovery_status(struct strbuf *sb, const char *mid, const char *statu
 	sb_addf(sb, ",\"status\":\"%s\",\"chunksRecovered\":%ld}", status, recovered);
 }
 
+void frame_auth_ok(struct strbuf *sb, int64_t valid_until_s)
+{
+	sb_addf(sb, "{\"type\":\"auth_ok\",\"validUntil\":%lld}", (long long)valid_until_s);
+}
+
 void history_item(struct strbuf *sb, const char *mid, const char *role, const char *content,
 		  size_t len, const char *status, int64_t created_at)
 {
@@ -97,7 +102,8 @@ static const struct {
 	{ "complete", FT_COMPLETE }, { "cancelled", FT_CANCELLED }, { "error", FT_ERROR },
 	{ "recovery_status", FT_RECOVERY_STATUS }, { "pong", FT_PONG },
 	{ "heartbeat_ack", FT_HEARTBEAT_ACK }, { "reconnect", FT_RECONNECT },
-	{ "heartbeat", FT_HEARTBEAT }, { "ping", FT_PING },
+	{ "heartbeat", FT_HEARTBEAT }, { "ping", FT_PING }, { "auth", FT_AUTH },
+	{ "auth_ok", FT_AUTH_OK },
 };
 
 enum frame_type frame_type_of(const char *s, size_t n)
@@ -306,7 +312,8 @@ int frame_peek(const char *buf, size_t len, struct frame_info *fi)
 		if (s.p >= s.end)
 			return -1;
 		if (*s.p == '"' && !kesc && ((kl == 4 && !memcmp(k, "type", 4)) ||
-					     (kl == 9 && !memcmp(k, "messageId", 9)))) {
+					     (kl == 9 && !memcmp(k, "messageId", 9)) ||
+					     (kl == 5 && !memcmp(k, "token", 5)))) {
 			const char *v;
 			size_t vl;
 			int vesc;
@@ -314,7 +321,10 @@ int frame_peek(const char *buf, size_t len, struct frame_info *fi)
 				return -1;
 			if (!vesc && kl == 4)
 				fi->type = frame_type_of(v, vl);
-			else if (!vesc) {
+			else if (!vesc && kl == 5) {
+				fi->token = v;
+				fi->token_len = vl;
+			} else if (!vesc) {
 				fi->message_id = v;
 				fi->message_id_len = vl;
 			}

@@ -21,6 +21,9 @@ void frame_error(struct strbuf *sb, const char *sid, const char *mid, const char
 		 const char *message);
 void frame_recovery_status(struct strbuf *sb, const char *mid, const char *status,
 			   long recovered);
+/* The answer to a client's fresh token: the socket now lasts until
+ * valid_until_s (seconds since the epoch). */
+void frame_auth_ok(struct strbuf *sb, int64_t valid_until_s);
 
 /* A reply still being produced, shown as one history item. */
 struct inprogress {
@@ -46,9 +49,9 @@ void history_item(struct strbuf *sb, const char *mid, const char *role, const ch
 /* What a relay or a client needs to know of a frame without decoding it. */
 enum frame_type {
 	FT_UNKNOWN, FT_WELCOME, FT_HISTORY, FT_CHUNK, FT_COMPLETE, FT_CANCELLED, FT_ERROR,
-	FT_RECOVERY_STATUS, FT_PONG, FT_HEARTBEAT_ACK,
+	FT_RECOVERY_STATUS, FT_PONG, FT_HEARTBEAT_ACK, FT_AUTH_OK,
 	/* client to server */
-	FT_RECONNECT, FT_HEARTBEAT, FT_PING,
+	FT_RECONNECT, FT_HEARTBEAT, FT_PING, FT_AUTH,
 };
 
 struct frame_info {
@@ -59,6 +62,8 @@ struct frame_info {
 	long total;               /* totalChunks, -1 when absent */
 	long last_chunk_index;    /* lastChunkIndex, -2 when absent */
 	long ts;                  /* ts (publish time, ms), 0 when absent */
+	const char *token;        /* token, as message_id */
+	size_t token_len;
 };
 
 /* Reads the top-level keys of a JSON object frame. Returns 0, or -1 if the

@@ -127,6 +127,14 @@ static int time_claim(json_object *claims, const char *name, int64_t *out)
 enum jwt_result jwt_verify(const char *tok, size_t len, const struct jwt_keys *keys,
 			   int64_t now_s, long leeway_s, char sub[ID_MAX + 1])
 {
+	int64_t exp;
+	return jwt_verify_until(tok, len, keys, now_s, leeway_s, sub, &exp);
+}
+
+enum jwt_result jwt_verify_until(const char *tok, size_t len, const struct jwt_keys *keys,
+				 int64_t now_s, long leeway_s, char sub[ID_MAX + 1],
+				 int64_t *exp_s)
+{
 	if (len == 0 || len > JWT_MAX)
 		return JWT_MALFORMED;
 	const char *dot1 = memchr(tok, '.', len);
@@ -182,6 +190,7 @@ enum jwt_result jwt_verify(const char *tok, size_t len, const struct jwt_keys *k
 		rc = JWT_NOT_YET_VALID;
 	else {
 		memcpy(sub, s, strlen(s) + 1);
+		*exp_s = exp;
 		rc = JWT_OK;
 	}
 out:

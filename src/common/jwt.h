@@ -37,6 +37,11 @@ enum jwt_result {
  * allowing leeway_s of clock skew. On JWT_OK, sub holds the user id. */
 enum jwt_result jwt_verify(const char *tok, size_t len, const struct jwt_keys *keys,
 			   int64_t now_s, long leeway_s, char sub[ID_MAX + 1]);
+/* The same, and on JWT_OK *exp_s holds the token's exp claim: a WebSocket
+ * that outlives its token is closed then. */
+enum jwt_result jwt_verify_until(const char *tok, size_t len, const struct jwt_keys *keys,
+				 int64_t now_s, long leeway_s, char sub[ID_MAX + 1],
+				 int64_t *exp_s);
 const char *jwt_result_text(enum jwt_result r);
 
 /* Appends a token for sub, expiring at exp_s, signed with key. */

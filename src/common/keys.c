@@ -45,6 +45,18 @@ char *key_ratelimit_chat(char *o, const char *u, long long window)
 	return o;
 }
 
+char *key_ratelimit_ws(char *o, const char *u, long long window)
+{
+	snprintf(o, KEY_MAX, "%sratelimit:ws:{%s}:%lld", prefix, u, window);
+	return o;
+}
+
+char *key_ratelimit_ws_addr(char *o, const char *a, long long window)
+{
+	snprintf(o, KEY_MAX, "%sratelimit:wsaddr:{%s}:%lld", prefix, a, window);
+	return o;
+}
+
 char *key_nodes_ws(char *o) { return name(o, "nodes:ws", NULL); }
 char *key_nodes_ai(char *o) { return name(o, "nodes:ai", NULL); }
 char *key_nodes_api(char *o) { return name(o, "nodes:api", NULL); }

@@ -34,6 +34,9 @@ char *key_node_recoverd(char *out, const char *node_id);
 char *key_streams_user(char *out, const char *user_id);
 /* the user's /api/chat requests in fixed window number `window` */
 char *key_ratelimit_chat(char *out, const char *user_id, long long window);
+/* new WebSockets of a user, and of a client address, in window `window` */
+char *key_ratelimit_ws(char *out, const char *user_id, long long window);
+char *key_ratelimit_ws_addr(char *out, const char *addr, long long window);
 char *key_nodes_ws(char *out);
 char *key_nodes_ai(char *out);
 /* chat-fcgi's request counts, one hash per process, and the set of them */

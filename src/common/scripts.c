@@ -19,6 +19,7 @@ static struct script scripts[SCRIPT_COUNT] = {
 	[SCRIPT_SESSIONS_LEAVE] = { "sessions_leave", NULL, 0, "" },
 	[SCRIPT_CANCEL] = { "cancel", NULL, 0, "" },
 	[SCRIPT_REQUEUE] = { "requeue", NULL, 0, "" },
+	[SCRIPT_CLAIM] = { "claim", NULL, 0, "" },
 };
 
 const char *share_dir(void)

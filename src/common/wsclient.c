@@ -104,8 +104,8 @@ static void consume(struct wsclient *ws, size_t n)
 	ws->len -= n;
 }
 
-int ws_connect(struct wsclient *ws, const char *host, int port, const char *path, int timeout_ms,
-	       int rcvbuf, char *err, size_t errlen)
+int ws_connect(struct wsclient *ws, const char *host, int port, const char *path,
+	       const char *bearer, int timeout_ms, int rcvbuf, char *err, size_t errlen)
 {
 	memset(ws, 0, sizeof *ws);
 	ws->fd = -1;
@@ -151,7 +151,8 @@ int ws_connect(struct wsclient *ws, const char *host, int port, const char *path
 	int n = snprintf(req, sizeof req,
 			 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 			 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-			 "Origin: http://%s:%d\r\n\r\n", path, host, port, key, host, port);
+			 "Origin: http://%s:%d\r\n%s%s%s\r\n", path, host, port, key, host, port,
+			 bearer ? "Authorization: Bearer " : "", bearer ? bearer : "", bearer ? "\r\n" : "");
 	if (n <= 0 || (size_t)n >= sizeof req || write_all(fd, req, (size_t)n)) {
 		snprintf(err, errlen, "sending the upgrade request failed");
 		goto fail;

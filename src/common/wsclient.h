@@ -19,9 +19,10 @@ struct wsclient {
 
 /* Connects to host:port and upgrades GET path (with its query). rcvbuf > 0
  * sets the socket's receive buffer (a client that means to read slowly).
- * Returns 0, or -1 with a reason in err. */
-int ws_connect(struct wsclient *ws, const char *host, int port, const char *path, int timeout_ms,
-	       int rcvbuf, char *err, size_t errlen);
+ * bearer, if not NULL, goes as an Authorization header: a token there
+ * stays out of URLs and access logs. Returns 0, or -1 with a reason in err. */
+int ws_connect(struct wsclient *ws, const char *host, int port, const char *path,
+	       const char *bearer, int timeout_ms, int rcvbuf, char *err, size_t errlen);
 int ws_send_text(struct wsclient *ws, const char *data, size_t len);
 /* Any frame, masked: opcode 1 text, 2 binary, 0 continuation; fin 0 for
  * all but the last fragment of a message. */

@@ -4,8 +4,7 @@
 
 #include "frame.h"
 
-enum client_action client_frame_parse(const char *buf, size_t len, char mid[ID_MAX + 1],
-				      long *last)
+enum client_action client_frame_parse(const char *buf, size_t len, struct client_msg *out)
 {
 	struct frame_info fi;
 	if (!valid_utf8(buf, len) || frame_peek(buf, len, &fi) != 0)
@@ -19,10 +18,17 @@ enum client_action client_frame_parse(const char *buf, size_t len, char mid[ID_M
 		if (!fi.message_id || !valid_message_id(fi.message_id, fi.message_id_len) ||
 		    fi.last_chunk_index < -1)
 			return CLIENT_BAD_RECONNECT;
-		memcpy(mid, fi.message_id, fi.message_id_len);
-		mid[fi.message_id_len] = '\0';
-		*last = fi.last_chunk_index;
+		memcpy(out->mid, fi.message_id, fi.message_id_len);
+		out->mid[fi.message_id_len] = '\0';
+		out->last = fi.last_chunk_index;
 		return CLIENT_RECONNECT;
+	case FT_AUTH:
+		if (!fi.token || fi.token_len == 0 || fi.token_len > JWT_MAX ||
+		    memchr(fi.token, '\0', fi.token_len))
+			return CLIENT_BAD_AUTH;
+		memcpy(out->token, fi.token, fi.token_len);
+		out->token[fi.token_len] = '\0';
+		return CLIENT_AUTH;
 	default:
 		return CLIENT_UNKNOWN;
 	}

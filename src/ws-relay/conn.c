@@ -95,6 +95,7 @@ void conn_unref(struct conn *c)
 	for (size_t i = 0; i < c->nheld; i++)
 		msgbuf_unref(c->held[i]);
 	fifo_release(&c->q);
+	conn_sync_release(c);
 	free(c->held);
 	free(c->rx);
 	free(c);
@@ -213,7 +214,7 @@ static int write_one(struct conn *c)
 	msgbuf_unref(m);
 	if (rc < 0)
 		return -1;
-	if (c->paused_fill && queue_drained(c))
+	if (c->fill && queue_drained(c))
 		conn_fill_resume(c);
 	if (c->q.len)
 		lws_callback_on_writable(c->wsi);
@@ -224,6 +225,8 @@ static void send_small(struct conn *c, const char *json)
 {
 	conn_send_text(c, json, strlen(json));
 }
+
+static void renew_token(struct conn *c, const char *token);
 
 /* A frame from the client. Bad input closes only this socket (4400), and
  * so does a flood (1008). */
@@ -239,9 +242,8 @@ static void client_frame(struct conn *c, const char *buf, size_t len)
 		conn_close(c, 1008, "too many frames: slow down");
 		return;
 	}
-	char mid[ID_MAX + 1];
-	long last = -1;
-	switch (client_frame_parse(buf, len, mid, &last)) {
+	static struct client_msg m;  /* a token may be JWT_MAX bytes: not on the stack */
+	switch (client_frame_parse(buf, len, &m)) {
 	case CLIENT_BAD:
 		relay.bad_frames++;
 		conn_close(c, 4400, "frames must be JSON objects");
@@ -256,13 +258,20 @@ static void client_frame(struct conn *c, const char *buf, size_t len)
 	case CLIENT_HEARTBEAT:
 		send_small(c, "{\"type\":\"heartbeat_ack\"}");
 		break;
+	case CLIENT_BAD_AUTH:
+		relay.bad_frames++;
+		conn_close(c, 4400, "auth needs a token");
+		break;
 	case CLIENT_RECONNECT:
-		conn_recover(c, mid, last);
+		conn_recover(c, m.mid, m.last);
+		break;
+	case CLIENT_AUTH:
+		renew_token(c, m.token);
 		break;
 	case CLIENT_UNKNOWN: {
 		struct strbuf sb = STRBUF_INIT;
 		frame_error(&sb, c->sid, NULL, "unknown_type",
-			    "expected reconnect, heartbeat or ping");
+			    "expected reconnect, auth, heartbeat or ping");
 		conn_send_text(c, sb.buf, sb.len);
 		sb_release(&sb);
 		relay.bad_frames++;
@@ -292,6 +301,86 @@ static int urlarg(struct lws *wsi, const char *name, char *out, size_t outlen)
 	return 1;
 }
 
+/* The token as an Authorization header (what nginx makes of the
+ * subprotocol bearer.TOKEN that a browser offers, keeping it out of URLs and
+ * access logs), else token= on the URL. is_header tells which it is. */
+static int bearer_token(struct lws *wsi, char *out, size_t outlen, int *is_header)
+{
+	*is_header = lws_hdr_copy(wsi, out, (int)outlen, WSI_TOKEN_HTTP_AUTHORIZATION) > 0;
+	return *is_header || urlarg(wsi, "token", out, outlen);
+}
+
+/* The client's address: what nginx in front says (relays listen only where
+ * nginx reaches them), else the peer's own. */
+static void client_addr(struct lws *wsi, char *out, size_t outlen)
+{
+	char xff[128];
+	out[0] = '\0';
+	if (lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) > 0) {
+		char *last = strrchr(xff, ',');
+		char *a = last ? last + 1 : xff;
+		a += strspn(a, " ");
+		snprintf(out, outlen, "%s", a);
+	} else
+		lws_get_peer_simple(wsi, out, outlen);
+	/* it becomes part of a Redis key: hex digits, dots and colons only */
+	if (!out[0] || strspn(out, "0123456789abcdefABCDEF.:") != strlen(out))
+		snprintf(out, outlen, "unknown");
+}
+
+/* Arms the socket's timer for its token's expiry. */
+static void arm_expiry(struct conn *c)
+{
+	int64_t left_s = c->valid_until_s - now_ms() / 1000;
+	if (left_s < 0)
+		left_s = 0;
+	if (left_s > 365L * 86400)
+		left_s = 365L * 86400;  /* tokens that never expire in practice */
+	lws_set_timer_usecs(c->wsi, (lws_usec_t)left_s * LWS_US_PER_SEC + LWS_US_PER_SEC / 2);
+}
+
+static void token_timer(struct conn *c)
+{
+	if (!c || !c->wsi || c->state == CONN_CLOSING || !c->valid_until_s)
+		return;
+	if (now_ms() / 1000 < c->valid_until_s) {
+		arm_expiry(c);  /* renewed meanwhile, or the timer fired early */
+		return;
+	}
+	relay.token_expiries++;
+	log_info("token expired", "session=%s user=%s", c->sid, c->uid);
+	conn_close(c, 4401, "token expired: reconnect or send auth with a fresh token");
+}
+
+/* {"type":"auth","token":T}: a fresh token of the same user keeps the
+ * socket open past the old one's expiry. */
+static void renew_token(struct conn *c, const char *token)
+{
+	char user[ID_MAX + 1];
+	int64_t until = 0;
+	if (!relay.auth.enabled) {
+		send_small(c, "{\"type\":\"auth_ok\",\"validUntil\":0}");
+		return;
+	}
+	enum jwt_result r = auth_check_until(&relay.auth, token, 0, user, &until);
+	if (r != JWT_OK) {
+		relay.auth_failures++;
+		conn_close(c, 4401, r == JWT_EXPIRED ? "token expired" : "a valid token is required");
+		return;
+	}
+	if (strcmp(user, c->uid) != 0) {
+		relay.auth_failures++;
+		conn_close(c, 4403, "the token is another user's");
+		return;
+	}
+	c->valid_until_s = until;
+	arm_expiry(c);
+	struct strbuf sb = STRBUF_INIT;
+	frame_auth_ok(&sb, until);
+	conn_send_text(c, sb.buf, sb.len);
+	sb_release(&sb);
+}
+
 /* Refuses a socket at once: the close frame goes out as we return -1. */
 static int refuse(struct lws *wsi, int code, const char *reason)
 {
@@ -313,10 +402,14 @@ static int established(struct lws *wsi, struct pss *pss)
 		relay.bad_frames++;
 		return refuse(wsi, 4400, "session_id and user_id: 1-64 of [A-Za-z0-9_.:-]");
 	}
+	int64_t valid_until = 0;
 	if (relay.auth.enabled) {
-		char token[JWT_MAX + 1], user[ID_MAX + 1];
-		enum jwt_result r = urlarg(wsi, "token", token, sizeof token)
-					    ? auth_check(&relay.auth, token, 0, user) : JWT_MALFORMED;
+		char token[JWT_MAX + 16], user[ID_MAX + 1];
+		int is_header;
+		enum jwt_result r = bearer_token(wsi, token, sizeof token, &is_header)
+					    ? auth_check_until(&relay.auth, token, is_header, user,
+							       &valid_until)
+					    : JWT_MALFORMED;
 		if (r != JWT_OK) {
 			relay.auth_failures++;
 			log_info("unauthorized", "session=%s reason=\"%s\"", sid, jwt_result_text(r));
@@ -340,9 +433,11 @@ static int established(struct lws *wsi, struct pss *pss)
 		abort();
 	c->refs = 1;
 	c->wsi = wsi;
-	c->cur_sent = c->cur_hist = -1;
+	c->cur.sent = c->cur.hist = -1;
 	memcpy(c->sid, sid, sizeof sid);
 	memcpy(c->uid, uid, sizeof uid);
+	client_addr(wsi, c->addr, sizeof c->addr);
+	c->valid_until_s = valid_until;
 	pss->c = c;
 	relay.nconns++;
 	if (relay.cfg.socket_sndbuf > 0) {
@@ -351,11 +446,10 @@ static int established(struct lws *wsi, struct pss *pss)
 		int fd = (int)lws_get_socket_fd(wsi), v = (int)relay.cfg.socket_sndbuf;
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
 	}
-	if (has_mid) {
-		/* resume: once greeted, replay what follows chunk li of mid */
-		snprintf(c->resume_mid, sizeof c->resume_mid, "%s", mid);
-		c->resume_last = li;
-	}
+	if (has_mid)
+		conn_recover(c, mid, li);  /* once greeted, replay what follows chunk li of mid */
+	if (c->valid_until_s)
+		arm_expiry(c);
 	session_attach(c);
 	return 0;
 }
@@ -367,10 +461,10 @@ static void closed(struct pss *pss)
 		return;
 	pss->c = NULL;
 	relay.nconns--;
-	conn_fill_drop(c);
+	c->state = CONN_CLOSING;  /* first: a resume cut short is not queued again */
+	conn_fill_cancel(c);
 	session_detach(c);
 	c->wsi = NULL;
-	c->state = CONN_CLOSING;
 	conn_unref(c);
 }
 
@@ -492,6 +586,9 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		return receive(wsi, pss->c, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return pss->c ? write_one(pss->c) : 0;
+	case LWS_CALLBACK_TIMER:
+		token_timer(pss->c);
+		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}

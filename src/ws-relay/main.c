@@ -53,8 +53,15 @@ static void usage(FILE *f)
 		"  MAX_CLIENT_FRAME      4096     bytes of one client frame\n"
 		"  HISTORY_LIMIT         100      messages in the history frame\n"
 		"  CLIENT_FRAMES_PER_S   20       frames one socket may send per second (1008 past it)\n"
+		"  WS_PER_MIN_USER       120      new WebSockets per user per minute (4429 past it)\n"
+		"  WS_PER_MIN_ADDR       600      new WebSockets per client address per minute (4429)\n"
+		"  CLAIM_TTL_S           86400    a session claimed by a listener that never gets a\n"
+		"                                 message lapses (sooner: when its last socket leaves)\n"
 		"  DRAIN_MS              3000     on SIGTERM, time to close sockets with 1001\n"
-		"  AUTH_SECRET, AUTH_SECRET_FILE  set: an HS256 token (token=) is required (4401)\n"
+		"  AUTH_SECRET, AUTH_SECRET_FILE  set: an HS256 token (token= or the subprotocol\n"
+		"                        bearer.TOKEN) is required (4401), and the socket is\n"
+		"                        closed 4401 when it expires unless an auth frame renews it\n"
+		"  AUTH_LEEWAY_S         30       clock skew allowed on exp and nbf\n"
 		"  NODE_ID               ws-hostname-pid\n"
 		"  LOG_LEVEL             info\n");
 }
@@ -67,9 +74,9 @@ static void registry_check(redisAsyncContext *ac, void *reply, void *priv)
 	redisReply *r = reply;
 	(void)ac;
 	(void)priv;
-	if (r && r->type == REDIS_REPLY_INTEGER && r->integer < relay.nsessions) {
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer < relay.nregistered) {
 		log_warn("registry lost this relay's sessions; registering them again",
-			 "registered=%lld sessions=%ld", r->integer, relay.nsessions);
+			 "registered=%lld sessions=%ld", r->integer, relay.nregistered);
 		sessions_rejoin();
 	}
 }
@@ -93,7 +100,7 @@ static void heartbeat(uv_timer_t *t)
 	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
 	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ws(kz), now,
 			  relay.node);
-	if (relay.nsessions > 0)
+	if (relay.nregistered > 0)
 		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "SCARD %s",
 				  key_sessions_node(k, relay.node));
 }
@@ -160,6 +167,9 @@ int main(int argc, char **argv)
 	relay.cfg.history_limit = env_long("HISTORY_LIMIT", 100, 1, 100000);
 	relay.cfg.drain_ms = env_long("DRAIN_MS", 3000, 0, 600000);
 	relay.cfg.client_fps = env_long("CLIENT_FRAMES_PER_S", 20, 1, 1000000);
+	relay.cfg.ws_per_min_user = env_long("WS_PER_MIN_USER", 120, 1, 100000000);
+	relay.cfg.ws_per_min_addr = env_long("WS_PER_MIN_ADDR", 600, 1, 100000000);
+	relay.cfg.claim_ttl_ms = env_long("CLAIM_TTL_S", 86400, 1, 31536000) * 1000;
 	auth_load(&relay.auth);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -26,6 +26,9 @@ struct relay_config {
 	long history_limit;       /* messages sent in the history frame */
 	long drain_ms;
 	long client_fps;          /* frames a client may send per second */
+	long ws_per_min_user;     /* new WebSockets a user may open per minute */
+	long ws_per_min_addr;     /* and a client address */
+	long claim_ttl_ms;        /* a claimed session that never gets a message lapses */
 };
 
 /* A frame to send, shared by every socket that sends it; LWS_PRE bytes of
@@ -54,6 +57,22 @@ enum conn_state {
 	CONN_CLOSING,
 };
 
+/* What a socket has sent of one reply: every chunk frame up to sent, and
+ * its end frame if done. */
+struct reply_pos {
+	char mid[ID_MAX + 1];
+	long sent;
+	long hist;                    /* chunks up to here went out only as history text */
+	enum { DONE_NOT, DONE_SENT, DONE_IN_HISTORY } done;  /* its end frame */
+};
+
+/* A resume asked for (URL or reconnect frame), waiting for its turn. */
+struct recovery {
+	char mid[ID_MAX + 1];
+	long last;                    /* the client holds chunks 0..last */
+	long from;                    /* the next chunk to read */
+};
+
 struct conn {
 	int refs;                     /* lws + each Redis request in flight */
 	struct lws *wsi;              /* NULL once the socket closed */
@@ -62,18 +81,18 @@ struct conn {
 	enum conn_state state;
 	int greeted;                  /* welcome and history sent */
 	char sid[ID_MAX + 1], uid[ID_MAX + 1];
+	char addr[48];                /* the client's address (nginx's X-Forwarded-For) */
+	int64_t valid_until_s;        /* its token's exp plus leeway; 0: no token */
+	int claimed;                  /* its first read counted against the limits */
 
-	/* What this socket has sent of the session's current reply: every
-	 * chunk frame up to cur_sent, and its end frame if cur_done. */
-	char cur_mid[ID_MAX + 1];
-	long cur_sent;
-	long cur_hist;                /* chunks up to here went out only as history text */
-	enum { DONE_NOT, DONE_SENT, DONE_IN_HISTORY } cur_done;  /* its end frame */
-	int fills;                    /* fills since the socket was last live */
-	char resume_mid[ID_MAX + 1];  /* position given on the URL, replayed once greeted */
-	long resume_last;
+	struct reply_pos cur;         /* the session's current reply */
+	struct reply_pos *past;       /* replies it followed or recovered before, oldest first */
+	int npast, cappast;
+	struct recovery *pending;     /* resumes to run once the socket is in sync, in order */
+	int npending;
+	int fills;                    /* gap fills since the socket was last live */
 
-	struct fill *paused_fill;     /* a replay waiting for the queue to drain */
+	struct fill *fill;            /* its Redis read in flight, or a replay waiting to go on */
 	struct msgbuf **held;         /* frames that arrived while syncing */
 	size_t nheld, capheld;
 
@@ -100,8 +119,9 @@ struct relay {
 	struct aredis cmd;            /* reads and registry writes */
 	struct auth auth;
 	long nconns, nsessions;
+	long nregistered;             /* sessions written into the registry */
 	uint64_t frames_sent, bytes_sent, recoveries, recoveries_not_found, slow_closes, bad_frames,
-		 auth_failures, subscribes, replies_delivered;
+		 auth_failures, subscribes, replies_delivered, rate_limited, token_expiries;
 	long queued_frames, queued_bytes; /* in every socket's send queue */
 	struct prom_hist latency;         /* publish to send, of live chunk frames */
 	int stopping;
@@ -119,6 +139,9 @@ void sessions_cmd_ready(void);
 /* Every session of this relay joins the registry again. */
 void sessions_rejoin(void);
 void session_on_message(const char *channel, size_t chlen, const char *payload, size_t len);
+/* A socket of the session passed the ownership check: the session joins
+ * the registry under its user, if it has not yet. */
+void session_owned(struct conn *c);
 
 /* registry.c: sessions:active, sessions:user:{U}, sessions:node:{N} */
 void registry_join(const char *sid, const char *uid);
@@ -128,10 +151,15 @@ void registry_forget_node(redisCallbackFn *done);
 
 /* sync.c: bring a socket up to date from Redis, holding live frames meanwhile */
 void conn_sync(struct conn *c);
+/* A resume (URL or reconnect frame): it runs once the socket is in sync. */
 void conn_recover(struct conn *c, const char *mid, long last_index);
 void conn_deliver(struct conn *c, struct msgbuf *m);
+/* The send queue has drained: a paused replay goes on. */
 void conn_fill_resume(struct conn *c);
-void conn_fill_drop(struct conn *c);
+/* Forgets the socket's Redis read (its reply will be ignored); a resume it
+ * was running goes back to the head of the queue. */
+void conn_fill_cancel(struct conn *c);
+void conn_sync_release(struct conn *c);  /* what sync.c holds of a conn being freed */
 
 /* conn.c */
 int conn_send(struct conn *c, struct msgbuf *m);

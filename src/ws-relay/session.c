@@ -17,7 +17,8 @@ enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
 
 struct session {
 	char sid[ID_MAX + 1];
-	char uid[ID_MAX + 1];     /* of its first socket, for the registry */
+	char uid[ID_MAX + 1];     /* its owner, once a socket of it passed the check */
+	int registered;           /* in the registry under uid */
 	struct session *hnext;
 	struct conn *conns;
 	long nconns;
@@ -50,7 +51,10 @@ static void session_free(struct session *s)
 		pp = &(*pp)->hnext;
 	*pp = s->hnext;
 	relay.nsessions--;
-	registry_leave(s->sid);
+	if (s->registered) {
+		relay.nregistered--;
+		registry_leave(s->sid);
+	}
 	free(s);
 }
 
@@ -82,6 +86,10 @@ static void unsubscribe(struct session *s)
 static void on_confirmed(struct session *s)
 {
 	s->sub = SUB_ACTIVE;
+	if (s->nconns == 0) {
+		unsubscribe(s);  /* its sockets closed while Redis was confirming */
+		return;
+	}
 	for (struct conn *c = s->conns; c; c = c->snext)
 		if (c->state == CONN_WAIT_SUB)
 			conn_sync(c);
@@ -155,12 +163,10 @@ void session_attach(struct conn *c)
 		if (!s)
 			abort();
 		memcpy(s->sid, c->sid, n + 1);
-		memcpy(s->uid, c->uid, sizeof s->uid);
 		unsigned h = hash(c->sid, n);
 		s->hnext = buckets[h];
 		buckets[h] = s;
 		relay.nsessions++;
-		registry_join(s->sid, s->uid);
 	}
 	c->sess = s;
 	c->sprev = NULL;
@@ -195,8 +201,23 @@ void session_detach(struct conn *c)
 		session_free(s);
 }
 
+/* Joins the registry only now: a socket refused 4403 must not name its user
+ * as the session's. */
+void session_owned(struct conn *c)
+{
+	struct session *s = c->sess;
+	if (!s || s->registered)
+		return;
+	memcpy(s->uid, c->uid, sizeof s->uid);
+	s->registered = 1;
+	relay.nregistered++;
+	registry_join(s->sid, s->uid);
+}
+
 /* The subscriber connection is back: subscribe every session again. Each
- * socket then reads what it missed (conn_sync) before live frames flow. */
+ * socket then reads what it missed (conn_sync) before live frames flow,
+ * whatever it was doing: a read in flight may predate frames that nobody
+ * received, so it is forgotten. */
 void sessions_redis_ready(void)
 {
 	for (size_t i = 0; i < NBUCKETS; i++)
@@ -207,8 +228,10 @@ void sessions_redis_ready(void)
 				continue;
 			}
 			for (struct conn *c = s->conns; c; c = c->snext)
-				if (c->state != CONN_CLOSING)
+				if (c->state != CONN_CLOSING) {
+					conn_fill_cancel(c);
 					c->state = CONN_WAIT_SUB;
+				}
 			subscribe(s);
 		}
 }
@@ -224,7 +247,8 @@ void sessions_rejoin(void)
 {
 	for (size_t i = 0; i < NBUCKETS; i++)
 		for (struct session *s = buckets[i]; s; s = s->hnext)
-			registry_join(s->sid, s->uid);
+			if (s->registered)
+				registry_join(s->sid, s->uid);
 }
 
 /* The command connection is back: the registry learns this relay's

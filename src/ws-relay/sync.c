@@ -1,12 +1,20 @@
 /* Bringing one socket up to date, and keeping it so.
  *
- * Per socket the relay remembers, for the session's current reply, the last
- * chunk it has sent (cur_sent) and whether the end frame went out. Every
- * frame, live or read back from the chunk cache, passes admit(): a chunk
- * already sent is dropped, a chunk past a hole is held until the hole is
- * filled from stream:chunks:{M}. While a socket reads Redis (its first
- * snapshot, or a fill) live frames are held and then replayed through the
- * same admit(), so a frame can neither be lost nor sent twice. */
+ * Per socket the relay remembers, of the session's current reply and of the
+ * replies before it that the socket sent or resumed, the last chunk frame it
+ * sent, how far the history frame carried it as text, and whether its end
+ * frame went out. Every frame, live or read back from the chunk cache,
+ * passes admit(): a chunk already sent is dropped, a chunk past a hole is
+ * held until the hole is filled from stream:chunks:{M}. While a socket reads
+ * Redis (its snapshot, a fill, a resume) live frames are held and then
+ * replayed through the same admit(), so a frame can neither be lost nor sent
+ * twice.
+ *
+ * A socket has one Redis read at a time (c->fill): resumes asked for
+ * meanwhile wait their turn in c->pending. When the subscriber connection
+ * comes back, every socket forgets the read it had in flight (its reply may
+ * predate frames that nobody received) and syncs again; a resume it was
+ * running goes back to the head of the queue. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,75 +25,171 @@
 #include "log.h"
 #include "relay.h"
 #include "strbuf.h"
+#include "util.h"
 
 #define MAX_FILLS_PER_DRAIN 4
 #define FILL_PAGE_MAX 1024
+#define PAST_MAX 64           /* earlier replies a socket remembers */
+#define PENDING_MAX 8         /* resumes a client may ask for at once */
+#define CHUNKS_GONE (LONG_MAX / 2)  /* a position past every chunk, with room to add to */
 
-enum fill_kind { FILL_GAP, FILL_SNAPSHOT, FILL_RECOVER };
+enum fill_kind { FILL_SESSION, FILL_GAP, FILL_SNAPSHOT, FILL_RECOVER };
 
 struct fill {
 	struct conn *c;
 	enum fill_kind kind;
+	int in_flight;            /* its EXEC is sent and not answered */
+	int stale;                /* cancelled: its reply changes nothing */
 	char mid[ID_MAX + 1];
 	long from;                /* first chunk index read */
 	long page;                /* chunks asked for; -1: to the end */
 	long pages;               /* read so far */
 	long sent;                /* chunk frames sent so far */
 	long recover_last;        /* FILL_RECOVER: the client's lastChunkIndex */
-	char then_mid[ID_MAX + 1];/* a newer reply to fill from 0 once this one is done */
+	char then_mid[ID_MAX + 1];/* a newer reply to fill once this one is done */
 	struct strbuf items;      /* FILL_SNAPSHOT: stored history items, joined */
 };
 
 enum admit { ADMIT_DROP, ADMIT_SEND, ADMIT_GAP };
 
-static int is_cur(struct conn *c, const char *mid, size_t ml)
+static int pos_is(const struct reply_pos *p, const char *mid, size_t ml)
 {
-	return strlen(c->cur_mid) == ml && memcmp(c->cur_mid, mid, ml) == 0;
+	return strlen(p->mid) == ml && memcmp(p->mid, mid, ml) == 0;
 }
 
-static void set_cur(struct conn *c, const char *mid, size_t ml)
+static int is_cur(const struct conn *c, const char *mid, size_t ml)
 {
-	memcpy(c->cur_mid, mid, ml);
-	c->cur_mid[ml] = '\0';
-	c->cur_sent = -1;
-	c->cur_hist = -1;
-	c->cur_done = 0;
+	return pos_is(&c->cur, mid, ml);
 }
 
+static void pos_init(struct reply_pos *p, const char *mid, size_t ml)
+{
+	memcpy(p->mid, mid, ml);
+	p->mid[ml] = '\0';
+	p->sent = p->hist = -1;
+	p->done = DONE_NOT;
+}
+
+static int past_find(const struct conn *c, const char *mid, size_t ml)
+{
+	for (int i = c->npast - 1; i >= 0; i--)
+		if (pos_is(&c->past[i], mid, ml))
+			return i;
+	return -1;
+}
+
+static void past_remove(struct conn *c, int i)
+{
+	memmove(c->past + i, c->past + i + 1, (size_t)(c->npast - i - 1) * sizeof *c->past);
+	c->npast--;
+}
+
+/* p becomes the newest past reply; past PAST_MAX the oldest is forgotten,
+ * and a resume of it then replays all its chunks above the client's. */
+static struct reply_pos *past_add(struct conn *c, const struct reply_pos *p)
+{
+	if (c->npast == PAST_MAX)
+		past_remove(c, 0);
+	if (c->npast == c->cappast) {
+		c->cappast = c->cappast ? c->cappast * 2 : 2;
+		c->past = realloc(c->past, (size_t)c->cappast * sizeof *c->past);
+		if (!c->past)
+			abort();
+	}
+	c->past[c->npast] = *p;
+	return &c->past[c->npast++];
+}
+
+/* What this socket has sent of reply mid; NULL: nothing. */
+static struct reply_pos *pos_find(struct conn *c, const char *mid, size_t ml)
+{
+	if (is_cur(c, mid, ml))
+		return &c->cur;
+	int i = past_find(c, mid, ml);
+	return i >= 0 ? &c->past[i] : NULL;
+}
+
+/* mid becomes the current reply, with what this socket sent of it before. */
+static void switch_cur(struct conn *c, const char *mid, size_t ml)
+{
+	if (is_cur(c, mid, ml))
+		return;
+	struct reply_pos old = c->cur;
+	int i = past_find(c, mid, ml);
+	if (i >= 0) {
+		c->cur = c->past[i];
+		past_remove(c, i);
+	} else
+		pos_init(&c->cur, mid, ml);
+	if (old.mid[0])
+		past_add(c, &old);
+}
+
+/* The next chunk of reply mid this socket has not sent. */
+static long fill_from(struct conn *c, const char *mid)
+{
+	struct reply_pos *p = pos_find(c, mid, strlen(mid));
+	return p ? p->sent + 1 : 0;
+}
+
+static enum admit admit_chunk(struct reply_pos *p, long index)
+{
+	if (p->done || index <= p->sent)
+		return ADMIT_DROP;
+	if (index > p->sent + 1)
+		return ADMIT_GAP;
+	p->sent = index;
+	return ADMIT_SEND;
+}
+
+static enum admit admit_end(struct reply_pos *p, long total)
+{
+	if (p->done)
+		return ADMIT_DROP;
+	if (total >= 0 && total - 1 > p->sent)
+		return ADMIT_GAP;
+	p->done = DONE_SENT;
+	return ADMIT_SEND;
+}
+
+static int is_end(enum frame_type t)
+{
+	return t == FT_COMPLETE || t == FT_CANCELLED || t == FT_ERROR;
+}
+
+/* A frame of another reply than the current one makes that reply current
+ * when this socket knows it, or when the frame is its beginning. */
 static enum admit admit(struct conn *c, enum frame_type t, const char *mid, size_t ml, long index,
 			long total)
 {
-	if (!mid || ml == 0 || ml > ID_MAX)
+	if (!mid || ml == 0 || ml > ID_MAX || (t != FT_CHUNK && !is_end(t)))
 		return ADMIT_SEND;
-	if (t == FT_CHUNK) {
-		if (index < 0)
-			return ADMIT_DROP;
-		if (!is_cur(c, mid, ml)) {
-			if (index != 0)
-				return ADMIT_GAP;
-			set_cur(c, mid, ml);
-		}
-		if (c->cur_done || index <= c->cur_sent)
-			return ADMIT_DROP;
-		if (index > c->cur_sent + 1)
+	if (t == FT_CHUNK && index < 0)
+		return ADMIT_DROP;
+	if (!is_cur(c, mid, ml)) {
+		int begins = t == FT_CHUNK ? index == 0 : total <= 0;
+		if (!begins && past_find(c, mid, ml) < 0)
 			return ADMIT_GAP;
-		c->cur_sent = index;
-		return ADMIT_SEND;
+		switch_cur(c, mid, ml);
 	}
-	if (t == FT_COMPLETE || t == FT_CANCELLED || t == FT_ERROR) {
-		if (!is_cur(c, mid, ml)) {
-			if (total > 0)
-				return ADMIT_GAP;
-			set_cur(c, mid, ml);
-		}
-		if (c->cur_done)
-			return ADMIT_DROP;
-		if (total >= 0 && total - 1 > c->cur_sent)
-			return ADMIT_GAP;
-		c->cur_done = DONE_SENT;
-		return ADMIT_SEND;
+	return t == FT_CHUNK ? admit_chunk(&c->cur, index) : admit_end(&c->cur, total);
+}
+
+/* Fills could not close the hole before fi (its chunks are gone): the
+ * socket's position moves past it, so that no later fill sends again what
+ * follows it. */
+static void skip_hole(struct conn *c, const struct frame_info *fi)
+{
+	log_warn("hole in a reply skipped: its chunks are gone", "session=%s message=%.*s", c->sid,
+		 (int)fi->message_id_len, fi->message_id);
+	switch_cur(c, fi->message_id, fi->message_id_len);
+	if (fi->type == FT_CHUNK)
+		c->cur.sent = fi->index;
+	else {
+		if (fi->total - 1 > c->cur.sent)
+			c->cur.sent = fi->total - 1;
+		c->cur.done = DONE_SENT;
 	}
-	return ADMIT_SEND;
 }
 
 static void start_fill(struct conn *c, enum fill_kind kind, const char *mid, long from);
@@ -108,7 +212,28 @@ static void hold(struct conn *c, struct msgbuf *m)
 	c->held[c->nheld++] = m;
 }
 
-static void start_recover(struct conn *c, const char *mid, long last);
+static void start_recover(struct conn *c, const struct recovery *r);
+
+/* Queues a resume; first: at the head (one cut short, to run again). One
+ * slot beyond PENDING_MAX is kept for that. */
+static int pending_add(struct conn *c, const char *mid, long last, long from, int first)
+{
+	if (c->npending >= PENDING_MAX + first)
+		return -1;
+	if (!c->pending) {
+		c->pending = malloc((PENDING_MAX + 1) * sizeof *c->pending);
+		if (!c->pending)
+			abort();
+	}
+	if (first)
+		memmove(c->pending + 1, c->pending, (size_t)c->npending * sizeof *c->pending);
+	struct recovery *r = &c->pending[first ? 0 : c->npending];
+	snprintf(r->mid, sizeof r->mid, "%s", mid);
+	r->last = last;
+	r->from = from;
+	c->npending++;
+	return 0;
+}
 
 /* Frame fi came past a hole: read what is missing of its message. */
 static void fill_gap_before(struct conn *c, const struct frame_info *fi)
@@ -116,20 +241,20 @@ static void fill_gap_before(struct conn *c, const struct frame_info *fi)
 	char mid[ID_MAX + 1];
 	memcpy(mid, fi->message_id, fi->message_id_len);
 	mid[fi->message_id_len] = '\0';
-	start_fill(c, FILL_GAP, mid, is_cur(c, mid, fi->message_id_len) ? c->cur_sent + 1 : 0);
+	start_fill(c, FILL_GAP, mid, fill_from(c, mid));
 }
 
-/* Live frames that arrived while the socket was reading Redis, in order.
- * A position given on the URL is replayed first, so that its chunks come
- * before any live one (guarantee 2). */
+/* The socket is in sync with Redis: resumes waiting run first, one after
+ * the other, so that their chunks come before any live one (guarantee 2);
+ * then live frames that arrived meanwhile go out, in order. */
 static void drain_held(struct conn *c)
 {
 	size_t i = 0;
-	if (c->resume_mid[0]) {
-		char mid[ID_MAX + 1];
-		memcpy(mid, c->resume_mid, sizeof mid);
-		c->resume_mid[0] = '\0';
-		start_recover(c, mid, c->resume_last);
+	if (c->npending) {
+		struct recovery r = c->pending[0];
+		c->npending--;
+		memmove(c->pending, c->pending + 1, (size_t)c->npending * sizeof *c->pending);
+		start_recover(c, &r);
 		return;
 	}
 	c->state = CONN_LIVE;
@@ -144,6 +269,8 @@ static void drain_held(struct conn *c)
 			fill_gap_before(c, fi);
 			break;  /* this frame and the rest stay held */
 		}
+		if (a == ADMIT_GAP)
+			skip_hole(c, fi);
 		if (a != ADMIT_DROP)
 			conn_send(c, m);  /* on overflow the socket closes and the loop ends */
 		msgbuf_unref(m);
@@ -162,7 +289,7 @@ void conn_deliver(struct conn *c, struct msgbuf *m)
 		return;
 	}
 	if (c->state != CONN_LIVE)
-		return;  /* WAIT_SUB: its snapshot will include this */
+		return;  /* WAIT_SUB: its sync will read this */
 	const struct frame_info *fi = &m->fi;
 	switch (admit(c, fi->type, fi->message_id, fi->message_id_len, fi->index, fi->total)) {
 	case ADMIT_SEND:
@@ -207,14 +334,30 @@ static void greet(struct conn *c, const struct strbuf *items, const struct inpro
 
 static void fill_free(struct fill *f)
 {
+	if (f->c->fill == f)
+		f->c->fill = NULL;
 	sb_release(&f->items);
 	conn_unref(f->c);
 	free(f);
 }
 
+void conn_fill_cancel(struct conn *c)
+{
+	struct fill *f = c->fill;
+	if (!f)
+		return;
+	c->fill = NULL;
+	if (f->kind == FILL_RECOVER && c->state != CONN_CLOSING)
+		pending_add(c, f->mid, f->recover_last, f->from, 1);
+	if (f->in_flight)
+		f->stale = 1;
+	else
+		fill_free(f);
+}
+
 /* A Redis request of a socket failed: if the connection went away, wait for
- * it to come back (sessions_*_ready restarts the sync); otherwise give up on
- * this socket, which reconnects and recovers. */
+ * it to come back (sessions_*_ready syncs the socket again); otherwise give
+ * up on this socket, which reconnects and recovers. */
 static int request_failed(struct conn *c, redisReply *r)
 {
 	if (!c->wsi || c->state == CONN_CLOSING)
@@ -224,9 +367,77 @@ static int request_failed(struct conn *c, redisReply *r)
 	if (r) {
 		log_error("redis read failed", "session=%s error=\"%s\"", c->sid, r->str);
 		conn_close(c, 1011, "server error");
-	} else
+	} else {
+		conn_fill_cancel(c);
 		c->state = CONN_WAIT_SUB;
+	}
 	return 1;
+}
+
+/* Chunks of f's reply from f->from, as far as the send queue takes them;
+ * returns how many were gone through. A resume (p: its reply's position)
+ * sends again what went only as history text. */
+static size_t replay_chunks(struct conn *c, struct fill *f, struct reply_pos *p,
+			    const redisReply *chunks, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t ml = strlen(f->mid), i = 0;
+	for (; i < n && c->wsi && c->state == CONN_SYNCING; i++) {
+		long idx = f->from + (long)i;
+		frame_chunk(&sb, c->sid, f->mid, idx, chunks->element[i]->str,
+			    chunks->element[i]->len, 0);
+		if (!queue_has_room(c, sb.len))
+			break;
+		int due = p ? idx <= p->hist || admit_chunk(p, idx) == ADMIT_SEND
+			    : admit(c, FT_CHUNK, f->mid, ml, idx, -1) == ADMIT_SEND;
+		if (due) {
+			send_built(c, &sb);
+			f->sent++;
+		}
+		sb_reset(&sb);
+	}
+	sb_release(&sb);
+	return i;
+}
+
+/* The end frame of f's reply, if it has ended and the socket has not sent
+ * it; a resume sends again one that went only in the history. */
+static void send_end(struct conn *c, struct fill *f, struct reply_pos *p, const char *status,
+		     long total)
+{
+	int resend = p && p->done == DONE_IN_HISTORY;
+	if (resend)
+		p->done = DONE_SENT;
+	if (!final_status(status))
+		return;
+	if (!resend && (p ? admit_end(p, total) : admit(c, FT_COMPLETE, f->mid, strlen(f->mid), -2,
+							 total)) != ADMIT_SEND)
+		return;
+	struct strbuf sb = STRBUF_INIT;
+	if (!strcmp(status, "error"))
+		frame_error(&sb, c->sid, f->mid, "error", "the reply ended with an error");
+	else
+		frame_end(&sb, status, c->sid, f->mid, total);
+	send_built(c, &sb);
+	sb_release(&sb);
+}
+
+/* What this socket has sent of the reply it resumes; one it knows nothing
+ * of starts where the client is. The current reply stays current: a resume
+ * of an older one must not make the newer one's next chunk look like a
+ * hole. */
+static struct reply_pos *recovery_pos(struct conn *c, struct fill *f)
+{
+	size_t ml = strlen(f->mid);
+	struct reply_pos *p = pos_find(c, f->mid, ml);
+	if (!p) {
+		struct reply_pos fresh;
+		pos_init(&fresh, f->mid, ml);
+		p = past_add(c, &fresh);
+	}
+	if (p->sent < f->recover_last)
+		p->sent = f->recover_last;  /* the client holds those already */
+	return p;
 }
 
 /* Reply to MULTI LRANGE chunks from, HMGET meta status total_chunks
@@ -237,8 +448,9 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 	struct conn *c = f->c;
 	redisReply *r = reply;
 	(void)ac;
-	if (request_failed(c, r))
+	if (f->stale || request_failed(c, r))
 		goto out;
+	f->in_flight = 0;
 	redisReply *chunks = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
 	redisReply *meta = chunks ? r->element[1] : NULL;
 	const char *status = meta && meta->type == REDIS_REPLY_ARRAY && meta->elements == 3 ?
@@ -266,8 +478,8 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 		greet(c, &f->items, status ? &ip : NULL);
 		free(texts);
 		free(lens);
-		set_cur(c, f->mid, ml);
-		c->cur_sent = c->cur_hist = (long)n - 1;
+		switch_cur(c, f->mid, ml);
+		c->cur.sent = c->cur.hist = (long)n - 1;
 	} else if (!status) {
 		/* unknown, or its chunks expired: the history holds its final text */
 		if (f->kind == FILL_RECOVER) {
@@ -277,29 +489,13 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 		} else {
 			log_warn("gap cannot be filled: chunks expired", "session=%s message=%s", c->sid,
 				 f->mid);
-			set_cur(c, f->mid, ml);
-			c->cur_sent = LONG_MAX - 1;
-			c->cur_done = DONE_SENT;
+			switch_cur(c, f->mid, ml);
+			c->cur.sent = CHUNKS_GONE;
+			c->cur.done = DONE_SENT;
 		}
 	} else {
-		if (f->kind == FILL_RECOVER && f->pages == 1 && !is_cur(c, f->mid, ml)) {
-			set_cur(c, f->mid, ml);
-			c->cur_sent = f->recover_last;
-		}
-		size_t i = 0;
-		for (; i < n && c->wsi && c->state == CONN_SYNCING; i++) {
-			long idx = f->from + (long)i;
-			int resend = f->kind == FILL_RECOVER && idx <= c->cur_hist;
-			frame_chunk(&sb, c->sid, f->mid, idx, chunks->element[i]->str,
-				    chunks->element[i]->len, 0);
-			if (!queue_has_room(c, sb.len))
-				break;
-			if (resend || admit(c, FT_CHUNK, f->mid, ml, idx, -1) == ADMIT_SEND) {
-				send_built(c, &sb);
-				f->sent++;
-			}
-			sb_reset(&sb);
-		}
+		struct reply_pos *p = f->kind == FILL_RECOVER ? recovery_pos(c, f) : NULL;
+		size_t i = replay_chunks(c, f, p, chunks, n);
 		if (c->wsi && c->state == CONN_SYNCING &&
 		    (i < n || (f->page >= 0 && (long)n == f->page))) {
 			/* more to replay: now if the queue has drained, else once it has */
@@ -307,25 +503,13 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 			sb_release(&sb);
 			if (queue_drained(c))
 				start_fill_of(f);
-			else
-				c->paused_fill = f;
-			return;
+			return;  /* c->fill is f, waiting for conn_fill_resume */
 		}
-		if (f->kind == FILL_RECOVER && c->cur_hist > f->recover_last)
-			c->cur_hist = f->recover_last;
-		int end_resend = f->kind == FILL_RECOVER && c->cur_done == DONE_IN_HISTORY &&
-				 is_cur(c, f->mid, ml);
-		if (end_resend)
-			c->cur_done = DONE_SENT;
-		if (final_status(status) &&
-		    (end_resend || admit(c, FT_COMPLETE, f->mid, ml, -2, total) == ADMIT_SEND)) {
-			if (!strcmp(status, "error"))
-				frame_error(&sb, c->sid, f->mid, "error", "the reply ended with an error");
-			else
-				frame_end(&sb, status, c->sid, f->mid, total);
-			send_built(c, &sb);
-		}
-		if (f->kind == FILL_RECOVER) {
+		if (p && p->hist > f->recover_last)
+			p->hist = f->recover_last;
+		if (c->wsi && c->state == CONN_SYNCING)
+			send_end(c, f, p, status, total);
+		if (p && c->wsi && c->state == CONN_SYNCING) {
 			relay.recoveries++;
 			frame_recovery_status(&sb, f->mid, "recovered", f->sent);
 			send_built(c, &sb);
@@ -334,7 +518,7 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 	sb_release(&sb);
 	if (c->wsi && c->state == CONN_SYNCING) {
 		if (f->then_mid[0])
-			start_fill(c, FILL_GAP, f->then_mid, 0);
+			start_fill(c, FILL_GAP, f->then_mid, fill_from(c, f->then_mid));
 		else
 			drain_held(c);
 	}
@@ -351,12 +535,14 @@ static void start_fill_of(struct fill *f)
 		fill_free(f);
 		return;
 	}
+	c->fill = f;
 	c->state = CONN_SYNCING;
-	if (f->pages++ == 0)
+	if (f->pages++ == 0 && f->kind == FILL_GAP)
 		c->fills++;
 	if (!ac) {
+		/* sessions_cmd_ready syncs it once the connection is back */
+		conn_fill_cancel(c);
 		c->state = CONN_WAIT_SUB;
-		fill_free(f);
 		return;
 	}
 	/* a replay goes out a queueful at a time (see conn_fill_resume); the
@@ -368,6 +554,7 @@ static void start_fill_of(struct fill *f)
 			  f->page < 0 ? -1 : f->from + f->page - 1);
 	redisAsyncCommand(ac, NULL, NULL, "HMGET %s status total_chunks session_id",
 			  key_meta(kmeta, f->mid));
+	f->in_flight = 1;
 	redisAsyncCommand(ac, fill_read, f, "EXEC");
 }
 
@@ -389,54 +576,71 @@ static void start_fill(struct conn *c, enum fill_kind kind, const char *mid, lon
 	start_fill_of(fill_new(c, kind, mid, from));
 }
 
-static void start_recover(struct conn *c, const char *mid, long last)
+static void start_recover(struct conn *c, const struct recovery *r)
 {
-	struct fill *f = fill_new(c, FILL_RECOVER, mid, last + 1);
-	f->recover_last = last;
+	struct fill *f = fill_new(c, FILL_RECOVER, r->mid, r->from);
+	f->recover_last = r->last;
 	start_fill_of(f);
 }
 
-/* The socket's queue has drained enough: the paused replay goes on. */
 void conn_fill_resume(struct conn *c)
 {
-	struct fill *f = c->paused_fill;
-	c->paused_fill = NULL;
-	start_fill_of(f);
+	if (c->fill && !c->fill->in_flight)
+		start_fill_of(c->fill);
 }
 
-void conn_fill_drop(struct conn *c)
+void conn_sync_release(struct conn *c)
 {
-	if (c->paused_fill) {
-		struct fill *f = c->paused_fill;
-		c->paused_fill = NULL;
-		fill_free(f);
-	}
+	free(c->past);
+	free(c->pending);
+	c->past = NULL;
+	c->pending = NULL;
+	c->npast = c->cappast = c->npending = 0;
 }
 
 void conn_recover(struct conn *c, const char *mid, long last)
 {
-	if (c->state != CONN_LIVE) {
-		/* after the snapshot: its answer would race with this one */
-		struct strbuf sb = STRBUF_INIT;
-		frame_error(&sb, c->sid, mid, "busy", "send reconnect after welcome");
-		send_built(c, &sb);
-		sb_release(&sb);
+	if (c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_LIVE) {
+		struct recovery r;
+		snprintf(r.mid, sizeof r.mid, "%s", mid);
+		r.last = last;
+		r.from = last + 1;
+		start_recover(c, &r);
 		return;
 	}
-	start_recover(c, mid, last);
+	/* before the welcome, or while the socket reads Redis: its turn comes
+	 * once the socket is in sync */
+	if (pending_add(c, mid, last, last + 1, 0) == 0)
+		return;
+	/* no messageId: the reply it names has not failed */
+	struct strbuf sb = STRBUF_INIT;
+	frame_error(&sb, c->sid, NULL, "busy", "too many resumes at once: wait for recovery_status");
+	send_built(c, &sb);
+	sb_release(&sb);
 }
 
-/* Reply to MULTI HSETNX session userId, HGETALL session, LRANGE history, EXEC. */
+/* Reply to MULTI, claim.lua, HGETALL session, LRANGE history, EXEC. */
 static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct fill *f = priv;
 	struct conn *c = f->c;
 	redisReply *r = reply;
 	(void)ac;
-	if (request_failed(c, r))
+	if (f->stale || request_failed(c, r))
 		goto out;
+	f->in_flight = 0;
 	redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
 	redisReply *hist = sess ? r->element[2] : NULL;
+	redisReply *claimed = sess ? r->element[0] : NULL;
+	if (claimed && claimed->type == REDIS_REPLY_STRING && strncmp(claimed->str, "rate_", 5) == 0) {
+		relay.rate_limited++;
+		log_info("too many new sockets", "session=%s user=%s addr=%s limit=%s", c->sid, c->uid,
+			 c->addr, claimed->str + 5);
+		conn_close(c, 4429, "too many new connections: wait a minute");
+		goto out;
+	}
 	const char *mid = NULL, *status = NULL, *total = NULL, *owner = NULL;
 	for (size_t i = 0; sess && sess->type == REDIS_REPLY_ARRAY && i + 1 < sess->elements; i += 2) {
 		const char *k = sess->element[i]->str;
@@ -457,21 +661,22 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 		conn_close(c, 4403, "this session belongs to another user");
 		goto out;
 	}
+	session_owned(c);
 
 	if (c->greeted) {
 		/* back from a Redis outage: fill what this socket missed of the reply
 		 * it was following, then all of a newer one, one after the other so
 		 * that their frames keep their order */
-		int newer = mid && strcmp(mid, c->cur_mid) != 0;
-		if (c->cur_mid[0] && !c->cur_done) {
-			struct fill *g = fill_new(c, FILL_GAP, c->cur_mid, c->cur_sent + 1);
+		int newer = mid && strcmp(mid, c->cur.mid) != 0;
+		if (c->cur.mid[0] && !c->cur.done) {
+			struct fill *g = fill_new(c, FILL_GAP, c->cur.mid, c->cur.sent + 1);
 			if (newer)
 				snprintf(g->then_mid, sizeof g->then_mid, "%s", mid);
 			start_fill_of(g);
 		} else if (newer)
-			start_fill(c, FILL_GAP, mid, 0);
+			start_fill(c, FILL_GAP, mid, fill_from(c, mid));
 		else if (mid)
-			start_fill(c, FILL_GAP, mid, c->cur_sent + 1);
+			start_fill(c, FILL_GAP, mid, c->cur.sent + 1);
 		else
 			drain_held(c);
 		goto out;
@@ -493,9 +698,9 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 	greet(c, &f->items, NULL);
 	if (mid) {
 		/* the last reply has ended and is in the history */
-		set_cur(c, mid, strlen(mid));
-		c->cur_sent = c->cur_hist = total ? atol(total) - 1 : -1;
-		c->cur_done = DONE_IN_HISTORY;
+		switch_cur(c, mid, strlen(mid));
+		c->cur.sent = c->cur.hist = total ? atol(total) - 1 : -1;
+		c->cur.done = DONE_IN_HISTORY;
 	}
 	drain_held(c);
 out:
@@ -503,22 +708,42 @@ out:
 		fill_free(f);
 }
 
+/* A session belongs to its first user, whether it first posts or listens:
+ * else a listener could wait in an empty session for another's reply. A
+ * socket's first read also counts it against its user's and its address's
+ * limits on new WebSockets (claim.lua), so a client that opens sockets to
+ * fresh sessions in a loop is stopped before it claims them all. */
+static void claim(struct conn *c, const char *ksess)
+{
+	char kuser[KEY_MAX], kaddr[KEY_MAX], lu[24], la[24], left[24], ttl[24];
+	int64_t now = now_ms();
+	long long window = now / 60000;
+	const char *keys[3] = { ksess, key_ratelimit_ws(kuser, c->uid, window),
+				key_ratelimit_ws_addr(kaddr, c->addr, window) };
+	snprintf(lu, sizeof lu, "%ld", relay.cfg.ws_per_min_user);
+	snprintf(la, sizeof la, "%ld", relay.cfg.ws_per_min_addr);
+	snprintf(left, sizeof left, "%lld", (long long)(60000 - now % 60000));
+	snprintf(ttl, sizeof ttl, "%ld", relay.cfg.claim_ttl_ms);
+	const char *args[6] = { c->uid, lu, la, left, ttl, c->claimed ? "0" : "1" };
+	c->claimed = 1;
+	aredis_eval(&relay.cmd, NULL, NULL, SCRIPT_CLAIM, 3, keys, 6, args, NULL);
+}
+
 void conn_sync(struct conn *c)
 {
 	char ksess[KEY_MAX], khist[KEY_MAX];
 	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
+	conn_fill_cancel(c);  /* a resync replaces whatever read was under way */
 	if (!ac || !c->wsi) {
 		c->state = CONN_WAIT_SUB;  /* sessions_cmd_ready retries */
 		return;
 	}
-	conn_fill_drop(c);  /* a resync replaces a replay cut short by a Redis outage */
 	c->state = CONN_SYNCING;
 	c->fills = 0;
-	struct fill *f = fill_new(c, FILL_GAP, "", 0);
+	struct fill *f = fill_new(c, FILL_SESSION, "", 0);
+	c->fill = f;
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	/* a session belongs to its first user, whether it first posts or listens:
-	 * else a listener could wait in an empty session for another's reply */
-	redisAsyncCommand(ac, NULL, NULL, "HSETNX %s userId %s", key_session(ksess, c->sid), c->uid);
+	claim(c, key_session(ksess, c->sid));
 	redisAsyncCommand(ac, NULL, NULL, "HGETALL %s", ksess);
 	/* a socket already greeted needs only the session's current reply */
 	if (c->greeted)
@@ -526,5 +751,6 @@ void conn_sync(struct conn *c)
 	else
 		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->sid),
 				  -relay.cfg.history_limit);
+	f->in_flight = 1;
 	redisAsyncCommand(ac, snapshot_read, f, "EXEC");
 }

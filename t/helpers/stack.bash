@@ -11,6 +11,7 @@ export USER=tester
 export CHAT_PER_MIN=${CHAT_PER_MIN:-1000000} STREAMS_PER_USER=${STREAMS_PER_USER:-100000}
 export LIMIT_CONN_PER_IP=${LIMIT_CONN_PER_IP:-60000} API_RATE_PER_S=${API_RATE_PER_S:-100000}
 export API_BURST=${API_BURST:-100000}
+export WS_PER_MIN_USER=${WS_PER_MIN_USER:-1000000} WS_PER_MIN_ADDR=${WS_PER_MIN_ADDR:-1000000}
 
 # shellcheck source=t/helpers/ports.bash
 . "$ROOT/t/helpers/ports.bash"
@@ -28,6 +29,13 @@ stack_up() {
 		cat "$STACK_DIR/up.log" >&2
 		return 1
 	}
+	# a stack with AUTH_SECRET has a Redis password even when none was given
+	local pwfile
+	pwfile=$(sed -n 's/^REDIS_PASSWORD_FILE=//p' "$STACK_DIR/stack.env")
+	if [ -n "$pwfile" ]; then
+		REDISCLI_AUTH=$(head -n 1 "$pwfile")
+		export REDISCLI_AUTH
+	fi
 }
 
 stack_down() {

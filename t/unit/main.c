@@ -12,6 +12,7 @@ int main(void)
 	test_sse();
 	test_openai();
 	test_jwt();
+	test_client_frame();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

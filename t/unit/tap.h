@@ -22,5 +22,6 @@ void test_reply(void);
 void test_sse(void);
 void test_openai(void);
 void test_jwt(void);
+void test_client_frame(void);
 
 #endif
