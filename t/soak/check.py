@@ -369,7 +369,7 @@ def key_rules(run):
         (r"nodes:(ws|ai|api|recoverd)$", None),
         (r"stream:(chunks|meta):\{.+\}$", chunk_ttl),
         (r"stream:cancel:\{.+\}$", run.env.get("CANCEL_TTL_S", 300) * 1000),
-        (r"ratelimit:chat:\{.+\}:\d+$", 60000),
+        (r"ratelimit:(chat|ws|wsaddr):\{.+\}:\d+$", 60000),
         (r"node:(ws|ai|recoverd):\{.+\}$", 10000), (r"node:api:\{.+\}$", 7 * 86400 * 1000),
         (r"stream:lock:\{.+\}$", "gone"), (r"streams:user:\{.+\}$", "gone"),
         (r"sessions:active$", "gone"), (r"sessions:(user|node):\{.+\}$", "gone"),
@@ -410,9 +410,12 @@ def check_leftovers(run):
                     relay=node.group(1) if node else None)
         elif rule is not None and not 0 < ttl <= rule:
             run.add(t, "key", f"{k} has TTL {ttl} ms, wanted 0 < TTL <= {rule} ms")
-        if k.startswith("stream:session:{") and isinstance(v["value"], dict) and \
-                v["value"].get("status") in ("queued", "streaming"):
-            run.add(t, "unfinished", f"{k} still says {v['value'].get('status')}")
+        if k.startswith("stream:session:{") and isinstance(v["value"], dict):
+            if v["value"].get("status") in ("queued", "streaming"):
+                run.add(t, "unfinished", f"{k} still says {v['value'].get('status')}")
+            elif "messageId" not in v["value"]:
+                run.add(t, "leak", f"{k}, claimed by a listener and never posted to, outlived its last socket: "
+                        f"{json.dumps(v['value'])[:120]} (TTL {ttl} ms)", sess=inner)
 
 
 def session_named(key):
