@@ -109,7 +109,11 @@ def main():
     stack = Stack(root, rundir, lambda what, **kw: inj.log(what, **kw) if inj else None)
     inj = faults.Injector(stack, flog)
     stop_rss = threading.Event()
-    meta = {"seed": seed, "seconds": secs, "end_bound_s": END_BOUND_S, "settle_s": SETTLE_S,
+    # an ASan build: memory is not judged (its quarantine holds freed
+    # blocks), and the logs stay for t/run to search for reports
+    san = open(os.path.join(root, "bin", ".variant")).read().strip() == "san" \
+        if os.path.exists(os.path.join(root, "bin", ".variant")) else False
+    meta = {"seed": seed, "seconds": secs, "end_bound_s": END_BOUND_S, "settle_s": SETTLE_S, "san": san,
             "env": {k: v for k, v in stack.env.items() if k in faults_env_keys()}}
     try:
         stack.up()
@@ -155,7 +159,7 @@ def main():
         stop_rss.set()
         stack.down()
     ok = os.path.exists(os.path.join(rundir, "meta.json")) and check.main([rundir]) == 0
-    if ok and not args.keep:
+    if ok and not args.keep and not san:
         shutil.rmtree(rundir, ignore_errors=True)
     else:
         print(f"soak: run directory kept: {rundir}", flush=True)
