@@ -32,7 +32,7 @@ LIBS_chat-cli := -ljson-c -lcurl -lcrypto
 LIBS_chat-bench := -lhiredis -lpthread
 LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
-.PHONY: all clean test test-asan unit run deps bench fuzz
+.PHONY: all clean test test-asan unit run deps bench fuzz soak
 .SECONDEXPANSION:
 all: $(BINS) build/fake-openai build/ws-poke
 
@@ -108,6 +108,13 @@ unit: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@QUICK=$(QUICK) ONLY="$(ONLY)" t/bench/run
+
+# the chaos soak with its invariant checker (t/soak): SOAK_S seconds of
+# faults under a mix of clients; SEED=... replays a run's fault schedule
+SOAK_S ?= 600
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@t/soak/run --seconds $(SOAK_S) $(if $(SEED),--seed $(SEED))
 
 test: deps
 	@$(MAKE) --no-print-directory all
