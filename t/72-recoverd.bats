@@ -134,12 +134,12 @@ entry_of() {
 	wait "$client"
 }
 
-@test "more than a page of replies in flight: a killed worker's replies all go on in the same pass" {
+@test "more than a page of replies in flight: a killed worker's replies all go on within a pass of their lease" {
 	# 150 replies on two workers, a pass every 3 s over jobs pending over
-	# 1 s. The killed worker's leases (renewed together) run out together
+	# 1 s. The killed worker's leases (renewed at least every second) run out
 	# within 4 s of the kill: each of its replies must go on in the first
-	# pass after, so within 4 + 3 s and all within much less than a pass of
-	# each other. A page of 100 entries a pass left the rest for the next.
+	# pass after it expires. A page of 100 entries a pass left the rest for
+	# later passes.
 	start_recoverd 3000 1000
 	prompt=$(words 700)   # 1408 tokens, 28 s
 	export -f post_chat
@@ -175,8 +175,12 @@ entry_of() {
 	first=$(printf '%s\n' "${went_on[@]}" | sort -n | head -1)
 	last=$(printf '%s\n' "${went_on[@]}" | sort -n | tail -1)
 	echo "they went on $((first - killed))-$((last - killed)) ms after the kill (lease 4000 ms, pass 3000 ms)" >&3
-	[ $((last - killed)) -le 8300 ]
-	[ $((last - first)) -le 1500 ]
+	# a lease renewed up to a second before the kill expires up to a second
+	# apart from the others, so a pass may fall between them: the replies go
+	# on in at most two passes, never in a third (a page of 100 a pass left
+	# a quarter of them waiting 30 s and more)
+	[ $((last - killed)) -le 9000 ]
+	[ $((last - first)) -le 4200 ]
 	all_complete() { [ "$(statuses | grep -cx complete)" = 150 ]; }
 	wait_for 60 all_complete
 	want=$(TOKEN_DELAY_MS=0 AI_MAX_TOKENS=2000 ai-streamer --once "$prompt")
