@@ -60,6 +60,16 @@ without() {
 	[ -f "$ROOT/share/doc/chat.png" ]
 }
 
+@test "the link check finds a link to a file that is not there" {
+	tmp=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/docs.XXXXXX")
+	mkdir "$tmp/doc"
+	printf 'See [the protocol](doc/protocol.md).\n' >"$tmp/README.md"
+	run python3 "$CHECK" --links --root "$tmp"
+	rm -rf "$tmp"
+	assert_failure
+	assert_output --partial "link to doc/protocol.md"
+}
+
 @test "README.md is the front door: at most 260 lines, and it points at each document" {
 	[ "$(wc -l <"$ROOT/README.md")" -le 260 ]
 	for d in "$ROOT"/doc/*.md; do
