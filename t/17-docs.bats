@@ -53,6 +53,22 @@ without() {
 	rm -rf "$tmp"
 }
 
+@test "a field, a key or a status the code starts using and doc/redis.md does not name fails the check" {
+	tmp=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/docs.XXXXXX")
+	cp -r "$ROOT/src" "$ROOT/share" "$ROOT/doc" "$tmp/"
+	echo "redis.call('HSET', KEYS[2], 'finished_by', ARGV[1])" >>"$tmp/share/lua/finish.lua"
+	echo 'char *key_audit(char *o, const char *m) { return name(o, "stream:audit:", m); }' \
+		>>"$tmp/src/common/keys.c"
+	echo "if status == 'paused' then return {'paused', 0} end" >>"$tmp/share/lua/start.lua"
+	run python3 "$CHECK" --root "$tmp"
+	rm -rf "$tmp"
+	assert_failure
+	assert_output --partial "field \`finished_by\`"
+	assert_output --partial "key \`stream:audit:{*}\`"
+	assert_output --partial "status \`paused\`"
+	assert_output --partial "answer \`paused\`"
+}
+
 @test "the links of README.md and doc/*.md name files that exist, the screenshot included" {
 	run python3 "$CHECK" --links
 	assert_success

@@ -151,8 +151,9 @@ def from_lua(root, names):
             names.add('status', m.group(1), rel)
         # the words a script answers
         for line in code.splitlines():
-            if re.match(r'\s*return', line):
-                for w in re.findall(r"'([a-z_]+:?)'", line):
+            ret = re.search(r'\breturn\b(.*)', line)
+            if ret:
+                for w in re.findall(r"'([a-z_]+:?)'", ret.group(1)):
                     names.add('answer', w, rel)
             for w in re.findall(r"^\s*out\[[^]]*\]\s*=\s*'([a-z_]+:?)'", line):
                 names.add('answer', w, rel)
@@ -265,7 +266,7 @@ def main():
         # an answer such as 'index:' .. n is documented as `index:<count>`
         prefixed = key.endswith(':') and any(h.startswith(key) and h != key for h in have)
         if key not in have and not prefixed:
-            print(f'missing from {os.path.relpath(doc, o.root)}: {kind} `{name}` ({where})')
+            print(f'missing from {o.doc or "doc/redis.md"}: {kind} `{name}` ({where})')
             missing += 1
     # a checker that finds nothing checks nothing
     kinds = {k for k, _ in names.seen}
