@@ -1,4 +1,4 @@
-# DESIGN.md guarantee 1: a client that connects while a reply streams gets the
+# doc/protocol.md, guarantee 1: a client that connects while a reply streams gets the
 # text so far in the history frame, then every later chunk: no gap, no repeat.
 
 load helpers/stack

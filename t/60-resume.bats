@@ -1,4 +1,4 @@
-# Zero loss across reconnects, node switches and node death (DESIGN.md
+# Zero loss across reconnects, node switches and node death (doc/protocol.md,
 # guarantees 2 and 3): clients resume through nginx on another relay, by the
 # URL position or by the reconnect frame, and end with every chunk once.
 

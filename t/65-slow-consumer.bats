@@ -1,4 +1,4 @@
-# DESIGN.md guarantee 4: a client that stops reading is closed with 4408 once
+# doc/protocol.md, guarantee 4: a client that stops reading is closed with 4408 once
 # its bounded send queue is full, while the other sockets of the relay go on
 # at full speed; it then reconnects and recovers what it missed.
 

@@ -7,7 +7,7 @@
 -- ARGV: 1 N  2 key prefix  3.. session ids; none: every session of N, and
 --       the node's set goes away.
 -- The user and other nodes' sets are named here from the prefix, so this
--- script is not Redis Cluster safe (README, "Differences from DESIGN.md").
+-- script is not Redis Cluster safe (doc/redis.md, "One Redis").
 local node, prefix = ARGV[1], ARGV[2]
 local sessions = {}
 if #ARGV > 2 then

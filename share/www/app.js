@@ -1,7 +1,7 @@
 // streamchat's page: one WebSocket for the conversation on screen, the /api
 // for sending and stopping, and localStorage for the list of conversations.
 //
-// The connection is held the way DESIGN.md promises it can be: after any drop
+// The connection is held as doc/protocol.md's guarantees allow: after any drop
 // it reconnects with backoff and jitter (at once after 1001), takes the
 // history frame as the truth, asks with `reconnect` for what follows the last
 // chunk it has, places chunks by (messageId, index) and drops repeats, and

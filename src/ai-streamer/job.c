@@ -1,4 +1,4 @@
-/* The life of one reply in a worker (DESIGN.md "The life of a message"):
+/* The life of one reply in a worker (doc/protocol.md, "The life of a reply"):
  *
  *   start.lua   take the lease; learn how many chunks exist (resume point)
  *   append.lua  once per token: fenced by the lease, refused after cancel,

@@ -1,7 +1,7 @@
-/* Every Redis key and channel name of streamchat, in one place (DESIGN.md
- * "Redis"). Ids go in literal braces so that all keys of one message, or of
- * one session, share a Redis Cluster hash slot. KEY_PREFIX, if set, precedes
- * every key and channel. */
+/* Every Redis key and channel name of streamchat, in one place (doc/redis.md
+ * says what each holds, who writes it and who reads it). Ids go in literal
+ * braces so that all keys of one message, or of one session, share a Redis
+ * Cluster hash slot. KEY_PREFIX, if set, precedes every key and channel. */
 #ifndef SC_KEYS_H
 #define SC_KEYS_H
 

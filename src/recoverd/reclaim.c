@@ -1,4 +1,4 @@
-/* Reclaiming the jobs of dead workers (DESIGN.md "The life of a message", 4).
+/* Reclaiming the jobs of dead workers (doc/protocol.md, "When a worker dies").
  *
  * A job stays in the group's pending list from XREADGROUP to XACK. Each pass
  * reads the entries pending longer than a lease with XPENDING, which leaves
