@@ -24,7 +24,7 @@ BINS := $(addprefix bin/,$(PROGRAMS)) bin/unit-tests
 COMMON_SRC := $(wildcard src/common/*.c)
 COMMON_OBJ := $(COMMON_SRC:src/%.c=$(OBJ)/%.o)
 
-LIBS_chat-fcgi := -lhiredis -ljson-c -lcrypto
+LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c -lcrypto
 LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c -lcrypto
 LIBS_ai-streamer := -luv -lhiredis -ljson-c -lcurl
 LIBS_recoverd := -luv -lhiredis
@@ -61,7 +61,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 
 UNIT_SRC := $(wildcard t/unit/*.c)
 # the unit tests also cover pure parts of the programs
-UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-fcgi/fcgi_params.c src/chat-cli/reply.c src/ai-streamer/sse.c \
+UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-fcgi/fcgi_params.c src/chat-fcgi/fcgi_scan.c src/chat-cli/reply.c src/ai-streamer/sse.c \
 	src/ai-streamer/openai.c src/ws-relay/client_frame.c
 bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm

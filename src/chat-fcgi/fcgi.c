@@ -1,317 +1,241 @@
 #include "fcgi.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include "fcgi_scan.h"
 #include "util.h"
 
-enum {
-	FCGI_VERSION_1 = 1,
-	BEGIN_REQUEST = 1, END_REQUEST = 3, PARAMS = 4, STDIN = 5, STDOUT = 6,
-	ROLE_RESPONDER = 1, REQUEST_COMPLETE = 0,
-	RECORD_MAX = 65535,
-};
+#define LIBFCGI_BUFFER 8192   /* libfcgi writes a response out each time 8 KB of it are buffered */
 
-struct header {
-	unsigned type, id;
-	size_t clen, plen;
-};
+/* Sets a socket timeout to what is left until deadline_us; -1 when nothing is. */
+static int timeout_until(int fd, int opt, int64_t deadline_us)
+{
+	int64_t left = deadline_us - mono_us();
+	if (left <= 0)
+		return -1;
+	struct timeval tv = { (time_t)(left / 1000000), (suseconds_t)(left % 1000000) };
+	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
 
-/* Waits until fd is ready for events or the deadline passes (-1). */
-static int wait_ready(int fd, short events, int64_t deadline_us)
+/* The web server's send buffer bounds what a unix socket can hold for us. */
+static size_t unix_socket_room(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/wmem_default", "r");
+	long v = 0;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v > 0 ? (size_t)v / 10 * 9 : 0;  /* less the kernel's own share */
+}
+
+size_t fcgi_gate_init(struct fcgi_gate *g, int listen_fd, int timeout_ms, size_t max_body)
+{
+	*g = (struct fcgi_gate){ .listen_fd = listen_fd, .timeout_ms = timeout_ms,
+				 .max_body = max_body };
+	size_t need = fcgi_request_max(max_body);
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof sa;
+	g->peek_offset = getsockname(listen_fd, (struct sockaddr *)&sa, &sl) == 0 &&
+			 sa.ss_family == AF_UNIX;
+	if (g->peek_offset) {
+		size_t room = unix_socket_room();
+		return room && room < need ? room : 0;
+	}
+	/* TCP: accepted sockets take the listening socket's receive buffer */
+	int size = need > (1 << 30) ? 1 << 30 : (int)need, got = 0;
+	socklen_t gl = sizeof got;
+	if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size))
+		setsockopt(listen_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	/* the kernel doubles it, and keeps up to half for itself */
+	if (getsockopt(listen_fd, SOL_SOCKET, SO_RCVBUF, &got, &gl) == 0 && (size_t)got / 2 < need)
+		return (size_t)got / 2;
+	return 0;
+}
+
+static int accept_next(int listen_fd)
 {
 	for (;;) {
-		int64_t left = deadline_us - mono_us();
-		if (left <= 0)
-			return -1;
-		struct pollfd p = { .fd = fd, .events = events };
-		int n = poll(&p, 1, (int)((left + 999) / 1000));
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0 || (errno != EAGAIN && errno != ECONNABORTED && errno != EPROTO))
+			return fd;
+		if (errno == EAGAIN) {  /* a listening socket left non-blocking */
+			struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+			if (poll(&p, 1, -1) < 0)
+				return -1;
+		}
+	}
+}
+
+static int peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Peeks until at least need bytes of the request are in g->peeked, and as
+ * many more as have arrived (up to cap). A unix socket's peek waits for
+ * bytes past the last peek (SO_PEEK_OFF); a TCP socket's peeks start over at
+ * the first byte and wait for all they ask (MSG_WAITALL). Either waits no
+ * later than the deadline (SO_RCVTIMEO). */
+static const char *peek_until(struct fcgi_gate *g, int fd, size_t need, size_t cap,
+			      int64_t deadline_us)
+{
+	struct strbuf *p = &g->peeked;
+	while (p->len < need) {
+		int queued = 0;
+		size_t want = need;
+		if (ioctl(fd, FIONREAD, &queued) == 0 && (size_t)queued >= need)
+			want = (size_t)queued < cap ? (size_t)queued : cap;
+		else if (timeout_until(fd, SO_RCVTIMEO, deadline_us))
+			return "the request was not whole within FCGI_TIMEOUT_MS";
+		sb_grow(p, want - p->len);
+		ssize_t n = g->peek_offset ? recv(fd, p->buf + p->len, want - p->len, MSG_PEEK)
+					   : recv(fd, p->buf, want, MSG_PEEK | MSG_WAITALL);
 		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return -1;
+			p->len = g->peek_offset ? p->len + (size_t)n : (size_t)n;
+		if (n == 0 || (n > 0 && p->len < need && !g->peek_offset && peer_gone(fd)))
+			return "the peer closed before its request was whole";
+		if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			return "the connection failed";
 	}
+	return NULL;
 }
 
-/* Refills the empty read buffer with at least one byte, or marks the
- * connection broken: closed, failed, or silent past the deadline. */
-static int fill(struct fcgi_conn *c)
+/* Peeks at the request until it is whole, or refused. */
+static const char *check_request(struct fcgi_gate *g, struct fcgi_conn *c)
 {
-	if (c->broken)
-		return -1;
-	c->rpos = c->rend = 0;
-	for (;;) {
-		ssize_t n = read(c->fd, c->rbuf, sizeof c->rbuf);
-		if (n > 0) {
-			c->rend = (size_t)n;
-			return 0;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_ready(c->fd, POLLIN, c->deadline_us) == 0)
-			continue;
-		c->broken = 1;
-		return -1;
-	}
+	static const int from_start = 0;
+	struct fcgi_scan s;
+	size_t need;
+	const char *why = NULL;
+	enum fcgi_scan_result r;
+	g->peeked.len = 0;
+	if (g->peek_offset && setsockopt(c->fd, SOL_SOCKET, SO_PEEK_OFF, &from_start, sizeof from_start))
+		return "SO_PEEK_OFF failed";
+	fcgi_scan_init(&s, g->max_body);
+	while ((r = fcgi_scan(&s, (const unsigned char *)g->peeked.buf, g->peeked.len, &need)) ==
+	       FCGI_SCAN_MORE)
+		if ((why = peek_until(g, c->fd, need, s.max_bytes, c->deadline_us)))
+			break;
+	if (r == FCGI_SCAN_REFUSED)
+		why = s.why;
+	c->content_length = s.content_length;
+	c->body_included = s.body_included;
+	fcgi_scan_release(&s);
+	return why;
 }
 
-/* The next n bytes of input into dst, or skipped when dst is NULL. */
-static int take(struct fcgi_conn *c, void *dst, size_t n)
+int fcgi_accept(struct fcgi_gate *g, struct fcgi_conn *c)
 {
-	unsigned char *d = dst;
-	while (n > 0) {
-		if (c->rpos == c->rend && fill(c))
-			return -1;
-		size_t k = c->rend - c->rpos < n ? c->rend - c->rpos : n;
-		if (d) {
-			memcpy(d, c->rbuf + c->rpos, k);
-			d += k;
-		}
-		c->rpos += k;
-		n -= k;
-	}
-	return 0;
+	int fd = accept_next(g->listen_fd);
+	*c = (struct fcgi_conn){ .fd = fd, .timeout_ms = g->timeout_ms,
+				 .deadline_us = mono_us() + (int64_t)g->timeout_ms * 1000 };
+	return fd < 0 ? -1 : 0;
 }
 
-static int read_header(struct fcgi_conn *c, struct header *h)
+const char *fcgi_check(struct fcgi_gate *g, struct fcgi_conn *c)
 {
-	unsigned char b[8];
-	if (take(c, b, sizeof b))
-		return -1;
-	if (b[0] != FCGI_VERSION_1) {
-		c->broken = 1;
-		return -1;
-	}
-	h->type = b[1];
-	h->id = (unsigned)b[2] << 8 | b[3];
-	h->clen = (size_t)b[4] << 8 | b[5];
-	h->plen = b[6];
-	return 0;
-}
-
-static int drop(struct fcgi_conn *c, const char **why, const char *reason)
-{
-	*why = reason;
+	/* libfcgi's reads never wait on a whole request; should one, or a
+	 * write of the response, it waits no longer than this */
+	struct timeval tv = { g->timeout_ms / 1000, g->timeout_ms % 1000 * 1000 };
+	const char *why = "setting the socket's timeouts failed";
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0 &&
+	    !(why = check_request(g, c)))
+		return NULL;
 	close(c->fd);
 	c->fd = -1;
-	fcgi_params_release(&c->params);
+	return why;
+}
+
+int fcgi_hand_over(struct fcgi_conn *c, FCGX_Request *rq)
+{
+	rq->ipcFd = c->fd;
+	/* FCGX_Accept_r starts by finishing the request before, which closes
+	 * the connection unless it is to be kept; after an error it closes it
+	 * at once when detached (not shutdown and wait), and returns when its
+	 * accept on listen_sock -1 fails */
+	rq->keepConnection = 1;
+	rq->detached = 1;
+	if (FCGX_Accept_r(rq) == 0)
+		return 0;
+	if (rq->ipcFd >= 0)
+		close(rq->ipcFd);
+	rq->ipcFd = c->fd = -1;
 	return -1;
 }
 
-/* The params stream, whole, then parsed: its length is checked record by
- * record against FCGI_PARAMS_MAX before any of it is stored. */
-static int read_params(struct fcgi_conn *c, const char **why)
+/* Brings the send timeout down to what is left of the response's deadline;
+ * past it, shuts the connection so that libfcgi's writes fail at once. */
+static int within_deadline(struct fcgi_conn *c)
 {
-	struct strbuf p = STRBUF_INIT;
-	struct header h;
-	for (;;) {
-		if (read_header(c, &h)) {
-			*why = "the peer closed or stalled before its params ended";
-			goto fail;
-		}
-		if (h.type != PARAMS || h.id != c->request_id) {
-			*why = "a record out of turn among the params";
-			goto fail;
-		}
-		if (h.clen == 0)
-			break;
-		if (p.len + h.clen > FCGI_PARAMS_MAX) {
-			*why = "params longer than 64 KB";
-			goto fail;
-		}
-		sb_grow(&p, h.clen);
-		if (take(c, p.buf + p.len, h.clen) || take(c, NULL, h.plen)) {
-			*why = "the peer closed or stalled before its params ended";
-			goto fail;
-		}
-		p.len += h.clen;
-	}
-	if (take(c, NULL, h.plen) ||
-	    fcgi_params_parse((const unsigned char *)p.buf, p.len, &c->params)) {
-		*why = "malformed params";
-		goto fail;
-	}
-	sb_release(&p);
-	return 0;
-fail:
-	sb_release(&p);
-	return -1;
-}
-
-int fcgi_begin(struct fcgi_conn *c, int fd, int timeout_ms, const char **why)
-{
-	memset(c, 0, sizeof *c);
-	c->fd = fd;
-	c->timeout_ms = timeout_ms;
-	c->deadline_us = mono_us() + (int64_t)timeout_ms * 1000;
-	struct header h;
-	unsigned char begin[8];
-	if (read_header(c, &h) || h.type != BEGIN_REQUEST || h.id == 0 || h.clen != sizeof begin ||
-	    take(c, begin, sizeof begin) || take(c, NULL, h.plen))
-		return drop(c, why, c->broken ? "the peer closed or stalled before its request began"
-					      : "not a FastCGI request");
-	if (((unsigned)begin[0] << 8 | begin[1]) != ROLE_RESPONDER)
-		return drop(c, why, "a FastCGI role other than responder");
-	c->request_id = h.id;
-	if (read_params(c, why))
-		return drop(c, why, *why);
+	if (timeout_until(c->fd, SO_SNDTIMEO, c->reply_deadline_us) == 0)
+		return 1;
+	shutdown(c->fd, SHUT_RDWR);
 	return 0;
 }
 
-const char *fcgi_param(const struct fcgi_conn *c, const char *name)
+void fcgi_put(struct fcgi_conn *c, FCGX_Request *rq, const char *data, size_t len)
 {
-	return fcgi_params_get(&c->params, name);
-}
-
-/* Moves to the next STDIN record: its length, or the end of the stream. */
-static int next_stdin_record(struct fcgi_conn *c)
-{
-	struct header h;
-	if (take(c, NULL, c->pad_left) || read_header(c, &h))
-		return -1;
-	c->pad_left = 0;
-	if (h.type != STDIN || h.id != c->request_id) {
-		c->broken = 1;
-		return -1;
-	}
-	if (h.clen == 0) {
-		c->stdin_ended = 1;
-		return take(c, NULL, h.plen);
-	}
-	c->stdin_left = h.clen;
-	c->pad_left = h.plen;
-	return 0;
-}
-
-size_t fcgi_read(struct fcgi_conn *c, char *buf, size_t len)
-{
-	size_t got = 0;
-	while (got < len && !c->stdin_ended && !c->broken) {
-		if (c->stdin_left == 0) {
-			if (next_stdin_record(c))
-				break;
-			continue;
-		}
-		size_t k = len - got < c->stdin_left ? len - got : c->stdin_left;
-		if (take(c, buf ? buf + got : NULL, k))
-			break;
-		got += k;
-		c->stdin_left -= k;
-	}
-	return got;
-}
-
-static void add_header(struct strbuf *sb, unsigned type, unsigned id, size_t clen)
-{
-	unsigned char h[8] = { FCGI_VERSION_1, (unsigned char)type, (unsigned char)(id >> 8),
-			       (unsigned char)id, (unsigned char)(clen >> 8), (unsigned char)clen, 0, 0 };
-	sb_add(sb, h, sizeof h);
-}
-
-void fcgi_write(struct fcgi_conn *c, const char *data, size_t len)
-{
+	if (!c->reply_deadline_us)
+		c->reply_deadline_us = mono_us() + (int64_t)c->timeout_ms * 1000;
 	while (len > 0) {
-		size_t k = len < RECORD_MAX ? len : RECORD_MAX;
-		add_header(&c->out, STDOUT, c->request_id, k);
-		sb_add(&c->out, data, k);
+		size_t k = len < LIBFCGI_BUFFER ? len : LIBFCGI_BUFFER;
+		c->out_len += k;
+		/* the first 8 KB are written once, at the end, by FCGX_Finish_r */
+		if (c->out_len > LIBFCGI_BUFFER && !within_deadline(c))
+			return;
+		if (FCGX_PutStr(data, (int)k, rq->out) != (int)k)
+			return;
 		data += k;
 		len -= k;
 	}
 }
 
-/* The whole response, unless the peer does not take it within the timeout. */
-static int send_all(struct fcgi_conn *c)
+/* The rest of a body that is whole in the socket: reading it never waits. */
+static int read_to_end(FCGX_Request *rq)
 {
-	int64_t deadline = mono_us() + (int64_t)c->timeout_ms * 1000;
-	size_t off = 0;
-	while (off < c->out.len) {
-		ssize_t n = send(c->fd, c->out.buf + off, c->out.len - off, MSG_NOSIGNAL);
-		if (n > 0)
-			off += (size_t)n;
-		else if (n < 0 && errno == EINTR)
-			continue;
-		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-			 wait_ready(c->fd, POLLOUT, deadline) == 0)
-			continue;
-		else
-			return -1;
+	char trash[4096];
+	while (FCGX_GetStr(trash, sizeof trash, rq->in) > 0)
+		;
+	return FCGX_GetError(rq->in) == 0;
+}
+
+/* What the peer still sends, read and dropped until it closes, within the
+ * timeout, after a shutdown that tells it the response is complete. */
+static void drain(int fd, int timeout_ms)
+{
+	int64_t deadline_us = mono_us() + (int64_t)timeout_ms * 1000;
+	char trash[16384];
+	if (shutdown(fd, SHUT_WR))
+		return;
+	while (timeout_until(fd, SO_RCVTIMEO, deadline_us) == 0) {
+		ssize_t n = recv(fd, trash, sizeof trash, 0);
+		if (n == 0 || (n < 0 && errno != EINTR))
+			return;
 	}
-	return 0;
 }
 
-void fcgi_end(struct fcgi_conn *c)
+void fcgi_finish(struct fcgi_conn *c, FCGX_Request *rq)
 {
-	static const unsigned char end[8] = { 0, 0, 0, 0, REQUEST_COMPLETE, 0, 0, 0 };
-	add_header(&c->out, STDOUT, c->request_id, 0);
-	add_header(&c->out, END_REQUEST, c->request_id, sizeof end);
-	sb_add(&c->out, end, sizeof end);
-	if (send_all(c) == 0 && !c->stdin_ended && !c->broken) {
-		c->deadline_us = mono_us() + (int64_t)c->timeout_ms * 1000;
-		fcgi_read(c, NULL, SIZE_MAX);
-	}
-	close(c->fd);
-	c->fd = -1;
-	sb_release(&c->out);
-	fcgi_params_release(&c->params);
-}
-
-int fcgi_accept(int listen_fd)
-{
-	return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-}
-
-static int listen_tcp(const char *spec, const char *colon, int backlog)
-{
-	char host[256];
-	size_t hl = (size_t)(colon - spec);
-	if (hl >= sizeof host)
-		return -1;
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE }, *ai;
-	if (getaddrinfo(hl ? host : NULL, colon + 1, &hints, &ai) != 0)
-		return -1;
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0), one = 1;
-	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-			bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, backlog))) {
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
-static int listen_unix(const char *path, int backlog)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	if (strlen(path) >= sizeof sa.sun_path)
-		return -1;
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);  /* left by an earlier run */
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, backlog))) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-int fcgi_listen(const char *spec, int backlog)
-{
-	const char *colon = strrchr(spec, ':');
-	return spec[0] != '/' && colon ? listen_tcp(spec, colon, backlog) : listen_unix(spec, backlog);
+	int input_read = c->body_included && read_to_end(rq);
+	if (c->out_len > LIBFCGI_BUFFER && !within_deadline(c))
+		input_read = 1;  /* shut: nothing to wait for */
+	rq->keepConnection = 1;  /* closed here, not by libfcgi */
+	rq->detached = 1;
+	FCGX_Finish_r(rq);
+	if (rq->ipcFd < 0)  /* libfcgi closed it after an error */
+		return;
+	if (!input_read)
+		drain(rq->ipcFd, c->timeout_ms);
+	close(rq->ipcFd);
+	rq->ipcFd = c->fd = -1;
 }

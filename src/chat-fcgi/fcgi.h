@@ -1,67 +1,67 @@
-/* The FastCGI side of chat-fcgi: one responder connection at a time, read
- * and written here rather than by libfcgi.
+/* The connections of chat-fcgi, between its listening socket and libfcgi,
+ * which speaks FastCGI for it (FCGX_Accept_r, FCGX_GetStr, FCGX_PutStr).
  *
- * Why not libfcgi: it allocates the length a PARAMS pair announces before the
- * bytes arrive (a 2 GB name is a 2 GB malloc, or an abort when malloc fails),
- * and every read it does blocks without a limit, so four peers that send
- * half a request hold four responders forever. Its accept loop also reads
- * the next connection's params itself whenever one request fails, so a
- * validating layer in front of it could not see every connection. Here
- * nothing is allocated before the bytes it holds have arrived, the params
- * are bounded (FCGI_PARAMS_MAX), and each request has a deadline: the
- * whole request must arrive, and the response be taken, within the timeout,
- * or the connection is dropped.
+ * libfcgi allocates whatever length a PARAMS pair announces (a 2 GB name
+ * aborts it) and every read it does waits on the peer without a limit, so
+ * nothing reaches it before it was checked here: each connection is accepted
+ * here and its request peeked at (MSG_PEEK) until it is whole in the
+ * socket's receive buffer, records in turn and within bounds
+ * (fcgi_scan.h), all of it within FCGI_TIMEOUT_MS of the accept. Only then
+ * is the socket handed to libfcgi, whose reads then never wait; anything
+ * refused, too large or too slow is closed without libfcgi seeing it.
+ * libfcgi never accepts by itself (its listening socket is -1: after an
+ * error in a request it tries to, fails at once, and returns).
  *
- * What it speaks: the responder role, one request per connection (the
- * connection is closed after each response, whatever FCGI_KEEP_CONN says,
- * which the web server is ready for); management records, other roles and
- * multiplexing are refused by closing the connection. */
+ * The response has FCGI_TIMEOUT_MS too (SO_SNDTIMEO, brought down to what
+ * is left before each write libfcgi may make): a peer that does not read
+ * cannot hold a responder for long. One request per connection: it is
+ * closed after each response, whatever FCGI_KEEP_CONN says. */
 #ifndef SC_FCGI_H
 #define SC_FCGI_H
 
+#include <fcgiapp.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fcgi_params.h"
 #include "strbuf.h"
 
-#define FCGI_PARAMS_MAX 65536     /* nginx sends far less: headers are limited to ~32 KB */
-#define FCGI_RBUF 8192
+struct fcgi_gate {
+	int listen_fd;
+	int timeout_ms;
+	size_t max_body;
+	int peek_offset;           /* unix sockets: a peek goes on where the last one ended */
+	struct strbuf peeked;      /* the request so far (kept between connections) */
+};
 
+/* A connection whose request is whole in its socket. */
 struct fcgi_conn {
 	int fd;
 	int timeout_ms;
-	int64_t deadline_us;      /* mono_us by which the request must have arrived */
-	unsigned request_id;
-	struct fcgi_params params;
-	size_t stdin_left;        /* content bytes of the current STDIN record not read */
-	size_t pad_left;          /* then its padding */
-	int stdin_ended;          /* the empty STDIN record has been read */
-	int broken;               /* timed out, closed or spoke out of turn: no more reading */
-	struct strbuf out;        /* the response's records */
-	size_t rpos, rend;
-	unsigned char rbuf[FCGI_RBUF];
+	int64_t deadline_us;       /* by which the request must be whole */
+	long content_length;       /* CONTENT_LENGTH as checked: 0 if absent, -1 if bad */
+	int body_included;         /* the body is in the socket too; else it will not be read */
+	int64_t reply_deadline_us; /* set by the first write */
+	size_t out_len;
 };
 
-/* A listening socket: ":PORT" or "HOST:PORT" for TCP, else a unix socket path. */
-int fcgi_listen(const char *spec, int backlog);
-/* The next connection on the listening socket, or -1 (errno) on an error
- * other than an interrupted or aborted accept. */
-int fcgi_accept(int listen_fd);
-
-/* Reads the BEGIN_REQUEST record and the params of a new connection. 0, or
- * -1 with the reason in *why, when the connection has been closed. */
-int fcgi_begin(struct fcgi_conn *c, int fd, int timeout_ms, const char **why);
-const char *fcgi_param(const struct fcgi_conn *c, const char *name);
-/* Up to len bytes of the request body; fewer only at its end, or after a
- * timeout or a protocol error (then c->broken). */
-size_t fcgi_read(struct fcgi_conn *c, char *buf, size_t len);
-/* Appends to the response (sent by fcgi_end). */
-void fcgi_write(struct fcgi_conn *c, const char *data, size_t len);
-/* Sends the response and ends the request, then closes the connection: at
- * once if its input was read to its end, else after reading what is left of
- * it (within the timeout), so that input left unread cannot turn into a
- * reset that loses the response. */
-void fcgi_end(struct fcgi_conn *c);
+/* Makes the listening socket's connections able to buffer the largest
+ * request allowed. Returns the largest request that fits, if smaller than
+ * that (a warning to log), else 0. */
+size_t fcgi_gate_init(struct fcgi_gate *g, int listen_fd, int timeout_ms, size_t max_body);
+/* The next connection: 0, or -1 when accept failed (errno). */
+int fcgi_accept(struct fcgi_gate *g, struct fcgi_conn *c);
+/* Peeks at the connection's request until it is whole (NULL), or refuses it
+ * (why) and closes the connection. */
+const char *fcgi_check(struct fcgi_gate *g, struct fcgi_conn *c);
+/* Hands the connection to libfcgi, which reads the request's params: 0, or
+ * -1 when libfcgi failed (the connection is closed). */
+int fcgi_hand_over(struct fcgi_conn *c, FCGX_Request *rq);
+/* Writes to the response, within the response's deadline. */
+void fcgi_put(struct fcgi_conn *c, FCGX_Request *rq, const char *data, size_t len);
+/* Ends the request and closes the connection: at once when its input was
+ * read to its end, else after reading what the peer still sends (within
+ * FCGI_TIMEOUT_MS), so that input left unread cannot turn into a reset
+ * that loses the response. */
+void fcgi_finish(struct fcgi_conn *c, FCGX_Request *rq);
 
 #endif

@@ -3,9 +3,9 @@
  * It validates, authorises, enqueues and reads; it never streams, so each
  * request is a few Redis round trips on one blocking connection, and many
  * processes (supervisord's numprocs) serve in parallel. Run by supervisord
- * the listening socket is fd 0; --listen makes it open its own. FastCGI is
- * spoken by fcgi.c, which bounds what a peer can make it allocate or wait
- * for. */
+ * the listening socket is fd 0; --listen makes it open its own. libfcgi
+ * speaks FastCGI; fcgi.c accepts each connection and hands it to libfcgi
+ * only once its request is whole and within bounds. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,7 +45,7 @@ static void usage(FILE *f)
 		"environment (default):\n"
 		"  REDIS_URL          redis://127.0.0.1:6379/0  (or unix:/path)\n"
 		"  KEY_PREFIX         \"\"   prefix of every Redis key\n"
-		"  MAX_BODY_BYTES     65536\n"
+		"  MAX_BODY_BYTES     65536 (a request must fit in its socket's buffer: see README)\n"
 		"  MAX_MESSAGE_BYTES  16384\n"
 		"  HISTORY_MAX        1000  messages kept per session\n"
 		"  JOBS_MAXLEN        100000\n"
@@ -63,7 +63,8 @@ static void usage(FILE *f)
 		"  LOG_LEVEL          info  (debug, info, warn, error)\n");
 }
 
-static void respond(struct fcgi_conn *rq, struct http_response *res, int head_only)
+static void respond(struct fcgi_conn *c, FCGX_Request *rq, struct http_response *res,
+		    int head_only)
 {
 	static const struct { int code; const char *text; } reasons[] = {
 		{ 200, "OK" }, { 202, "Accepted" }, { 400, "Bad Request" },
@@ -76,28 +77,30 @@ static void respond(struct fcgi_conn *rq, struct http_response *res, int head_on
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (reasons[i].code == res->status)
 			reason = reasons[i].text;
+	/* formatted here: FCGX_FPrintF knows no %zu */
 	char head[512];
 	int n = snprintf(head, sizeof head,
 			 "Status: %d %s\r\nContent-Type: %s\r\n"
 			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
 			 res->status, reason, res->content_type ? res->content_type : "application/json",
 			 res->body.len, res->headers);
-	fcgi_write(rq, head, (size_t)n);
+	fcgi_put(c, rq, head, (size_t)n);
 	if (!head_only && res->body.len)
-		fcgi_write(rq, res->body.buf, res->body.len);
+		fcgi_put(c, rq, res->body.buf, res->body.len);
 }
 
-static void serve(struct api *api, struct fcgi_conn *rq)
+/* The body is read only when the gate found it whole in the socket, as it
+ * does for every CONTENT_LENGTH within MAX_BODY_BYTES. */
+static void serve(struct api *api, struct fcgi_conn *c, FCGX_Request *rq)
 {
-	const char *method = fcgi_param(rq, "REQUEST_METHOD");
-	const char *uri = fcgi_param(rq, "REQUEST_URI");
-	const char *clen = fcgi_param(rq, "CONTENT_LENGTH");
+	const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
+	const char *uri = FCGX_GetParam("REQUEST_URI", rq->envp);
+	long len = c->content_length;
 	struct http_response res = { 0 };
 	sb_init(&res.body, 256);
 	char path[1024];
 	const char *query = "";
 	char *body = NULL;
-	long len = 0;
 	int64_t t0 = mono_us();
 	enum route route = ROUTE_NONE;
 
@@ -115,11 +118,11 @@ static void serve(struct api *api, struct fcgi_conn *rq)
 	path[plen] = '\0';
 	if (q)
 		query = q + 1;
-	if (clen && *clen && parse_long(clen, 0, 1L << 40, &len)) {
+	if (len < 0) {
 		api_error(&res, 400, "invalid_request", "bad Content-Length");
 		goto send;
 	}
-	if ((size_t)len > api->cfg.max_body) {
+	if ((size_t)len > api->cfg.max_body || !c->body_included) {
 		char msg[80];
 		snprintf(msg, sizeof msg, "request body is larger than %zu bytes", api->cfg.max_body);
 		api_error(&res, 413, "too_large", msg);
@@ -130,18 +133,23 @@ static void serve(struct api *api, struct fcgi_conn *rq)
 		api_error(&res, 500, "internal", "out of memory");
 		goto send;
 	}
-	if (fcgi_read(rq, body, (size_t)len) != (size_t)len) {
-		api_error(&res, 400, "invalid_request", rq->broken
-			  ? "request body incomplete: sent too slowly, or cut"
-			  : "request body shorter than Content-Length");
+	long got = 0;
+	while (got < len) {
+		int n = FCGX_GetStr(body + got, (int)(len - got), rq->in);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	if (got != len) {
+		api_error(&res, 400, "invalid_request", "request body shorter than Content-Length");
 		goto send;
 	}
 	body[len] = '\0';
 	struct http_request req = { method, path, query, body, (size_t)len,
-				    fcgi_param(rq, "HTTP_AUTHORIZATION"), NULL };
+				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL };
 	route = api_handle(api, &req, &res);
 send:
-	respond(rq, &res, method && strcmp(method, "HEAD") == 0);
+	respond(c, rq, &res, method && strcmp(method, "HEAD") == 0);
 	log_msg(res.status >= 500 ? LOG_WARN : LOG_DEBUG, "request",
 		"method=%s path=%.200s status=%d us=%lld", method ? method : "-",
 		uri ? uri : "-", res.status, (long long)(mono_us() - t0));
@@ -186,6 +194,9 @@ int main(int argc, char **argv)
 	int timeout_ms = (int)env_long("FCGI_TIMEOUT_MS", 5000, 100, 600000);
 	auth_load(&api.auth);
 
+	/* before our handlers: FCGX_Init installs its own for SIGTERM and SIGPIPE */
+	if (FCGX_Init() != 0)
+		die(111, "FCGX_Init failed");
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
@@ -194,37 +205,43 @@ int main(int argc, char **argv)
 
 	int fd = 0;
 	if (listen_on) {
-		fd = fcgi_listen(listen_on, 128);
+		fd = FCGX_OpenSocket(listen_on, 128);
 		if (fd < 0)
 			die(111, "unable to listen on %s", listen_on);
 	}
+	struct fcgi_gate gate;
+	size_t fits = fcgi_gate_init(&gate, fd, timeout_ms, api.cfg.max_body);
 	log_info("started", "version=%s redis=%s:%d auth=%s", VERSION,
 		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port,
 		 auth_mode(&api.auth));
 	if (!api.auth.enabled)
 		log_warn("development mode: no AUTH_SECRET, so user ids are taken as given", NULL);
-	struct fcgi_conn *rq = malloc(sizeof *rq);
-	if (!rq)
-		die(111, "out of memory");
+	if (fits)
+		log_warn("the socket holds smaller requests than MAX_BODY_BYTES allows: larger ones are dropped",
+			 "max_body=%zu request_fits=%zu", api.cfg.max_body, fits);
+	FCGX_Request rq;
+	FCGX_InitRequest(&rq, -1, 0);  /* -1: libfcgi never accepts by itself */
+	struct fcgi_conn conn;
 	while (!stopping) {
-		int conn = fcgi_accept(fd);
-		if (conn < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+		if (fcgi_accept(&gate, &conn)) {
+			if (errno == EINTR)
 				continue;
 			log_error("accept failed", "error=\"%s\"", strerror(errno));
 			break;
 		}
 		busy = 1;
-		const char *why;
-		if (fcgi_begin(rq, conn, timeout_ms, &why) == 0) {
-			serve(&api, rq);
-			fcgi_end(rq);
-			metrics_flush(&api);  /* the response has gone: this costs the client nothing */
-		} else
+		const char *why = fcgi_check(&gate, &conn);
+		if (why)
 			log_info("connection dropped", "reason=\"%s\"", why);
+		else if (fcgi_hand_over(&conn, &rq))
+			log_warn("libfcgi refused a request that passed the checks", NULL);
+		else {
+			serve(&api, &conn, &rq);
+			fcgi_finish(&conn, &rq);
+			metrics_flush(&api);  /* the response has gone: this costs the client nothing */
+		}
 		busy = 0;
 	}
-	free(rq);
 	log_info("stopped", NULL);
 	if (api.redis)
 		redisFree(api.redis);
