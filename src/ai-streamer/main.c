@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "generator.h"
 #include "keys.h"
 #include "log.h"
 #include "pipe.h"
-#include "upstream.h"
 #include "scripts.h"
 #include "util.h"
 #include "worker.h"
@@ -62,31 +62,15 @@ static void usage(FILE *f)
 		"  LOG_LEVEL        info\n");
 }
 
-/* AI_BASE_URLS is a comma-separated list: each request goes to the next. */
-static void openai_config(struct worker_config *cfg)
+/* The backends AI_BACKEND names (backend.h). */
+static const struct backend *const backends[] = { &backend_builtin, &backend_openai };
+
+static const struct backend *backend_named(const char *name)
 {
-	char *urls = strdup(env_str("AI_BASE_URLS", env_str("AI_BASE_URL", "")));
-	if (!urls)
-		abort();
-	for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
-		size_t n = strlen(u);
-		while (n && u[n - 1] == '/')
-			u[--n] = '\0';
-		if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
-			die(100, "AI_BASE_URLS: %s is not an http(s) URL", u);
-		cfg->base_urls = realloc(cfg->base_urls, (size_t)(cfg->nurls + 1) * sizeof *cfg->base_urls);
-		if (!cfg->base_urls)
-			abort();
-		cfg->base_urls[cfg->nurls++] = u;
-	}
-	if (!cfg->nurls)
-		die(100, "AI_BACKEND=openai needs AI_BASE_URLS (e.g. http://127.0.0.1:8000/v1)");
-	cfg->openai = 1;
-	cfg->api_key = env_str("AI_API_KEY", "");
-	cfg->model = env_str("AI_MODEL", "gpt-4o-mini");
-	cfg->system_prompt = env_str("AI_SYSTEM_PROMPT", "");
-	cfg->timeout_ms = env_long("AI_TIMEOUT_MS", 30000, 100, 3600000);
-	cfg->context_items = env_long("AI_CONTEXT_MESSAGES", 20, 1, 1000);
+	for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
+		if (!strcmp(backends[i]->name, name))
+			return backends[i];
+	die(100, "AI_BACKEND=%s: builtin or openai", name);
 }
 
 static void read_jobs(struct worker *w);
@@ -202,7 +186,7 @@ static void heartbeat(uv_timer_t *t)
 			  "status %s", k, w->node, now, (long long)w->started_ms, w->nactive,
 			  w->cfg.concurrency, (unsigned long long)w->jobs_done,
 			  (unsigned long long)w->chunks, (unsigned long long)w->failures,
-			  w->cfg.openai ? "openai" : "builtin", w->stopping ? "draining" : "ok");
+			  w->backend->name, w->stopping ? "draining" : "ok");
 	/* the first-token histogram, bucket by bucket (not cumulative), for /api/metrics */
 	const struct prom_hist *h = &w->first_token;
 	redisAsyncCommand(w->cmd.ac, NULL, NULL,
@@ -304,11 +288,8 @@ int main(int argc, char **argv)
 			return 100;
 		}
 	}
-	const char *backend = env_str("AI_BACKEND", "builtin");
-	if (!strcmp(backend, "openai"))
-		openai_config(&w.cfg);
-	else if (strcmp(backend, "builtin") != 0)
-		die(100, "AI_BACKEND=%s: builtin or openai", backend);
+	w.backend = backend_named(env_str("AI_BACKEND", "builtin"));
+	w.backend->configure();
 	w.cfg.concurrency = env_long("AI_CONCURRENCY", 64, 1, 100000);
 	w.cfg.max_tokens = env_long("AI_MAX_TOKENS", 512, 1, 1000000);
 	w.cfg.token_delay_ms = env_long("TOKEN_DELAY_MS", 20, 0, 60000);
@@ -337,8 +318,8 @@ int main(int argc, char **argv)
 
 	w.loop = uv_default_loop();
 	w.started_ms = now_ms();
-	if (w.cfg.openai && upstream_init(w.loop))
-		die(111, "libcurl failed to start");
+	if (w.backend->init(w.loop))
+		die(111, "AI_BACKEND=%s failed to start", w.backend->name);
 	w.jobs.data = w.cmd.data = &w;
 	w.jobs.on_ready = jobs_ready;
 	w.cmd.on_ready = cmd_ready;
@@ -355,9 +336,8 @@ int main(int argc, char **argv)
 	w.sigterm.data = w.sigint.data = &w;
 	uv_signal_start(&w.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&w.sigint, on_signal, SIGINT);
-	log_info("started", "version=%s backend=%s concurrency=%ld token_delay_ms=%ld endpoints=%d",
-		 VERSION, w.cfg.openai ? "openai" : "builtin", w.cfg.concurrency, w.cfg.token_delay_ms,
-		 w.cfg.nurls);
+	log_info("started", "version=%s backend=%s concurrency=%ld token_delay_ms=%ld", VERSION,
+		 w.backend->name, w.cfg.concurrency, w.cfg.token_delay_ms);
 
 	uv_run(w.loop, UV_RUN_DEFAULT);
 
