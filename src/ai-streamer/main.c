@@ -13,6 +13,7 @@
 
 #include "daemon.h"
 #include "generator.h"
+#include "heartbeat.h"
 #include "keys.h"
 #include "log.h"
 #include "pipe.h"
@@ -177,30 +178,26 @@ static void heartbeat(uv_timer_t *t)
 	if (!w->cmd.ready)
 		return;
 	daemon_heartbeat_file();
-	char k[KEY_MAX], kz[KEY_MAX];
-	long long now = now_ms();
-	key_node_ai(k, w->node);
-	redisAsyncCommand(w->cmd.ac, NULL, NULL,
-			  "HSET %s id %s last_seen_ms %lld started_ms %lld active_jobs %ld "
-			  "concurrency %ld jobs_done %llu chunks %llu failures %llu backend %s "
-			  "status %s", k, w->node, now, (long long)w->started_ms, w->nactive,
-			  w->cfg.concurrency, (unsigned long long)w->jobs_done,
-			  (unsigned long long)w->chunks, (unsigned long long)w->failures,
-			  w->backend->name, w->stopping ? "draining" : "ok");
+	struct heartbeat hb;
+	heartbeat_begin(&hb, key_node_ai, key_nodes_ai, w->node, now_ms(), HEARTBEAT_TTL_MS);
+	heartbeat_fields(&hb, "started_ms %lld active_jobs %ld concurrency %ld jobs_done %llu chunks %llu "
+			 "failures %llu backend %s status %s", (long long)w->started_ms, w->nactive,
+			 w->cfg.concurrency, (unsigned long long)w->jobs_done,
+			 (unsigned long long)w->chunks, (unsigned long long)w->failures,
+			 w->backend->name, w->stopping ? "draining" : "ok");
 	/* the first-token histogram, bucket by bucket (not cumulative), for /api/metrics */
 	const struct prom_hist *h = &w->first_token;
-	redisAsyncCommand(w->cmd.ac, NULL, NULL,
-			  "HSET %s ft_count %llu ft_sum %.6f ft_b0 %llu ft_b1 %llu ft_b2 %llu ft_b3 %llu "
-			  "ft_b4 %llu ft_b5 %llu ft_b6 %llu ft_b7 %llu ft_b8 %llu ft_b9 %llu ft_b10 %llu "
-			  "ft_b11 %llu", k, (unsigned long long)h->count, h->sum,
-			  (unsigned long long)h->counts[0], (unsigned long long)h->counts[1],
-			  (unsigned long long)h->counts[2], (unsigned long long)h->counts[3],
-			  (unsigned long long)h->counts[4], (unsigned long long)h->counts[5],
-			  (unsigned long long)h->counts[6], (unsigned long long)h->counts[7],
-			  (unsigned long long)h->counts[8], (unsigned long long)h->counts[9],
-			  (unsigned long long)h->counts[10], (unsigned long long)h->counts[11]);
-	redisAsyncCommand(w->cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
-	redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ai(kz), now, w->node);
+	heartbeat_fields(&hb, "ft_count %llu ft_sum %.6f ft_b0 %llu ft_b1 %llu ft_b2 %llu ft_b3 %llu "
+			 "ft_b4 %llu ft_b5 %llu ft_b6 %llu ft_b7 %llu ft_b8 %llu ft_b9 %llu ft_b10 %llu "
+			 "ft_b11 %llu", (unsigned long long)h->count, h->sum,
+			 (unsigned long long)h->counts[0], (unsigned long long)h->counts[1],
+			 (unsigned long long)h->counts[2], (unsigned long long)h->counts[3],
+			 (unsigned long long)h->counts[4], (unsigned long long)h->counts[5],
+			 (unsigned long long)h->counts[6], (unsigned long long)h->counts[7],
+			 (unsigned long long)h->counts[8], (unsigned long long)h->counts[9],
+			 (unsigned long long)h->counts[10], (unsigned long long)h->counts[11]);
+	heartbeat_send(&hb, w->cmd.ac);
+	heartbeat_release(&hb);
 }
 
 static void drain_timeout(uv_timer_t *t)
@@ -227,11 +224,8 @@ static void on_signal(uv_signal_t *s, int sig)
 	/* leave the heartbeat so ai-health stops counting this node at once,
 	 * and do not come back to it while the replies are handed over */
 	uv_timer_stop(&w->heartbeat);
-	if (w->cmd.ready) {
-		char k[KEY_MAX], kz[KEY_MAX];
-		redisAsyncCommand(w->cmd.ac, NULL, NULL, "DEL %s", key_node_ai(k, w->node));
-		redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZREM %s %s", key_nodes_ai(kz), w->node);
-	}
+	if (w->cmd.ready)
+		heartbeat_leave(w->cmd.ac, key_node_ai, key_nodes_ai, w->node, NULL, NULL);
 	/* a blocked read would be answered with the jobs we hand over */
 	if (w->reading && w->jobs_client_id && w->cmd.ready)
 		redisAsyncCommand(w->cmd.ac, NULL, NULL, "CLIENT UNBLOCK %lld", w->jobs_client_id);
