@@ -39,8 +39,8 @@ struct job {
 	int cancelled;                 /* the lease renewal found the lock marked */
 };
 
-/* For backends. The job takes its next step in ms (0: in this turn of the
- * loop, after what runs now). */
+/* For backends. The job takes its next step in ms (0: at the loop's next
+ * turn, after what runs now). */
 void job_later(struct job *j, long ms);
 /* A token, or the end, came for a streaming reply that may be waiting. */
 void job_wake(struct job *j);
