@@ -7,13 +7,10 @@
  *   finish.lua  history, final status, end frame, chunk TTL, lease released
  *   XACK        the job is done
  *
- * With AI_BACKEND=openai a job first reads the session's history (the
- * conversation), then streams a request to the next endpoint; tokens wait
- * in a queue for their append. An endpoint that fails before the first
- * token is skipped for the next; a failure after it ends the reply with
- * `error`, keeping the partial text. A cancel or a lost lease closes the
- * request's connection. The queue is bounded: when it is full the request
- * pauses, so a server faster than Redis waits instead of filling memory.
+ * The tokens come from the worker's backend (backend.h: the built-in
+ * generator, or an AI server). A backend that sends the conversation has
+ * the session's history read first (LRANGE), under the lease. Stopping the
+ * backend (a cancel, a lost lease, the end) closes an AI server's request.
  *
  * A cancel marks the lock; the next append is refused, and the lease
  * renewal, at least every second, reports it too: a reply waiting on a
@@ -21,8 +18,9 @@
  *
  * A stopping worker (SIGTERM) takes no more jobs and hands its replies over
  * (release.lua): the lease dropped and the job requeued at the next chunk,
- * for another worker to take at once. An AI server's reply cannot move
- * mid-way, so it has DRAIN_MS to end here first.
+ * for another worker to take at once. A reply its backend pinned here (an
+ * AI server's, once sent, cannot move mid-way) has DRAIN_MS to end here
+ * first.
  *
  * One command per job is in flight at a time, so a job's chunks are
  * written in order, while many jobs interleave on the connection. The
@@ -34,60 +32,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fifo.h"
+#include "backend.h"
 #include "frame.h"
+#include "job.h"
 #include "keys.h"
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
-#include "openai.h"
-#include "upstream.h"
 #include "worker.h"
 
 #define RETRY_MS 200
 #define RENEW_MAX_MS 1000
-
-enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING,
-		 JOB_RELEASING };
-
-/* Tokens an AI server may have waiting for their append: past this its
- * request pauses, until the queue is down to TOKENS_RESUME. */
-#define TOKENS_QUEUED_MAX 256
-#define TOKENS_RESUME 64
-
-struct job {
-	struct worker *w;
-	struct job *prev, *next;
-	enum job_state state;
-	char entry_id[64];
-	char mid[ID_MAX + 1], sid[ID_MAX + 1], uid[ID_MAX + 1];
-	char owner[160];
-	/* the message's keys and the session's channel, named once */
-	char kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], kchunks[KEY_MAX], kchan[KEY_MAX];
-	char *prompt;
-	size_t prompt_len;
-	char model[160];
-	struct generator gen;
-	long next_index;               /* index of the next chunk to append */
-	char token[TOKEN_MAX];         /* the generator's token being appended */
-	char *up_token;                /* or the upstream's */
-	const char *tok;               /* whichever it is, token_len bytes */
-	size_t token_len;
-	const char *end_status;        /* complete, cancelled, error */
-	char err_code[32], err_msg[200];
-	/* openai */
-	struct upstream *up;
-	int up_ended, attempts;
-	char *body;                    /* the request, kept for the next endpoint */
-	size_t body_len;
-	struct fifo tokens;            /* strings waiting for their append */
-	uv_timer_t timer;
-	int waiting;                   /* a command is in flight */
-	int64_t taken_us;              /* when this worker took the job */
-	int64_t due_us;                /* built-in generator: when the next token is due */
-	int first_written;             /* its first chunk is written (first-token latency) */
-	int cancelled;                 /* the lease renewal found the lock marked */
-};
 
 static void step(struct job *j);
 static void flush_appends(struct worker *w);
@@ -96,20 +51,9 @@ static int hand_over_now(const struct job *j);
 static void job_closed(uv_handle_t *h)
 {
 	struct job *j = h->data;
-	char *t;
-	while ((t = fifo_pop(&j->tokens)))
-		free(t);
-	fifo_release(&j->tokens);
-	free(j->up_token);
-	free(j->body);
+	j->w->backend->close(j);
 	free(j->prompt);
 	free(j);
-}
-
-static void stop_upstream(struct job *j)
-{
-	upstream_abort(j->up);
-	j->up = NULL;
 }
 
 static void job_end(struct job *j)
@@ -122,7 +66,7 @@ static void job_end(struct job *j)
 	if (j->next)
 		j->next->prev = j->prev;
 	w->nactive--;
-	stop_upstream(j);
+	w->backend->stop(j);
 	uv_timer_stop(&j->timer);
 	uv_close((uv_handle_t *)&j->timer, job_closed);
 	worker_want_jobs(w);
@@ -130,21 +74,9 @@ static void job_end(struct job *j)
 
 static void timer_cb(uv_timer_t *t) { step(t->data); }
 
-static void later(struct job *j, long ms)
+void job_later(struct job *j, long ms)
 {
 	uv_timer_start(&j->timer, timer_cb, (uint64_t)ms, 0);
-}
-
-/* The built-in generator keeps a steady pace, as a model does: a token is
- * due every TOKEN_DELAY_MS after the one before, however long its append
- * took; one that fell behind does not catch up in a burst. */
-static void pace(struct job *j, long delay_ms)
-{
-	int64_t now = mono_us();
-	j->due_us += delay_ms * 1000;
-	if (j->due_us < now)
-		j->due_us = now;
-	later(j, (long)((j->due_us - now + 999) / 1000));
 }
 
 /* The reply was lost with the connection: try the same step again. */
@@ -153,7 +85,7 @@ static int lost(struct job *j, redisReply *r)
 	j->waiting = 0;
 	if (r)
 		return 0;
-	later(j, RETRY_MS);
+	job_later(j, RETRY_MS);
 	return 1;
 }
 
@@ -195,13 +127,13 @@ static void finished(redisAsyncContext *ac, void *reply, void *priv)
 
 static void finish(struct job *j, const char *status)
 {
-	stop_upstream(j);
+	j->w->backend->stop(j);
 	j->state = JOB_FINISHING;
 	j->end_status = status;
 	step(j);
 }
 
-static void fail(struct job *j, const char *code, const char *msg)
+void job_fail(struct job *j, const char *code, const char *msg)
 {
 	if (code != j->err_code) {
 		snprintf(j->err_code, sizeof j->err_code, "%s", code);
@@ -212,64 +144,22 @@ static void fail(struct job *j, const char *code, const char *msg)
 	finish(j, "error");
 }
 
-static void next_endpoint(struct job *j);
-
 /* Something arrived for a streaming job that was waiting for it. */
-static void kick(struct job *j)
+void job_wake(struct job *j)
 {
 	if (j->state == JOB_STREAMING && !j->waiting && !uv_is_active((uv_handle_t *)&j->timer))
 		step(j);
 }
 
-static void up_token(void *ud, const char *tok, size_t len)
+/* The lease is held and the backend has what it needs: the tokens flow,
+ * unless a stopping worker hands the reply over before anything is sent. */
+static void stream(struct job *j, const char *const *items, const size_t *lens, size_t n)
 {
-	struct job *j = ud;
-	char *t = strndup(tok, len);
-	if (!t)
-		abort();
-	fifo_push(&j->tokens, t);
-	kick(j);
-}
-
-static void up_end(void *ud, int ok, const char *code, const char *msg)
-{
-	struct job *j = ud;
-	j->up = NULL;
-	if (ok || j->next_index > 0 || j->tokens.len > 0) {
-		/* the tokens received stay: the reply ends after they are written */
-		j->up_ended = ok ? 1 : -1;
-		if (!ok) {
-			snprintf(j->err_code, sizeof j->err_code, "%s", code);
-			snprintf(j->err_msg, sizeof j->err_msg, "%s", msg);
-		}
-		kick(j);
-		return;
-	}
-	log_warn("AI endpoint failed; trying the next", "message=%s code=%s error=\"%s\" attempt=%d",
-		 j->mid, code, msg, j->attempts);
-	if (j->attempts >= j->w->cfg.nurls) {
-		fail(j, code, msg);
-		return;
-	}
-	next_endpoint(j);
-}
-
-static int up_full(void *ud)
-{
-	struct job *j = ud;
-	return j->tokens.len >= TOKENS_QUEUED_MAX;
-}
-
-static const struct upstream_cb up_callbacks = { up_token, up_full, up_end };
-
-static void next_endpoint(struct job *j)
-{
-	struct worker *w = j->w;
-	const char *url = w->cfg.base_urls[w->next_url++ % (unsigned)w->cfg.nurls];
-	j->attempts++;
-	log_debug("AI request", "message=%s endpoint=%s attempt=%d", j->mid, url, j->attempts);
-	j->up = upstream_start(url, w->cfg.api_key, j->body, j->body_len, w->cfg.timeout_ms,
-			       w->cfg.max_tokens, &up_callbacks, j);
+	j->state = JOB_STREAMING;
+	if (hand_over_now(j))
+		step(j);
+	else
+		j->w->backend->start(j, items, lens, n);
 }
 
 /* Reply to LRANGE of the session's history: the conversation to send. */
@@ -293,36 +183,9 @@ static void loaded(redisAsyncContext *ac, void *reply, void *priv)
 		items[i] = r->element[i]->str ? r->element[i]->str : "";
 		lens[i] = r->element[i]->len;
 	}
-	struct strbuf body = STRBUF_INIT;
-	openai_request_body(&body, j->model[0] ? j->model : j->w->cfg.model, j->w->cfg.system_prompt,
-			    j->w->cfg.max_tokens, items, lens, n);
+	stream(j, items, lens, n);
 	free(items);
 	free(lens);
-	j->body = body.buf;
-	j->body_len = body.len;
-	j->state = JOB_STREAMING;
-	if (hand_over_now(j))
-		step(j);
-	else
-		next_endpoint(j);
-}
-
-/* The next token to append: 1, or 0 if none is ready yet. */
-static int take_token(struct job *j)
-{
-	if (!j->w->cfg.openai) {
-		j->token_len = gen_next(&j->gen, j->token);
-		j->tok = j->token;
-		return j->token_len > 0;
-	}
-	char *t = fifo_pop(&j->tokens);
-	if (!t)
-		return 0;
-	free(j->up_token);
-	j->up_token = t;
-	j->tok = j->up_token;
-	j->token_len = strlen(j->up_token);
-	return 1;
 }
 
 static void appended(redisAsyncContext *ac, void *reply, void *priv)
@@ -343,12 +206,7 @@ static void appended(redisAsyncContext *ac, void *reply, void *priv)
 			j->first_written = 1;
 			prom_hist_observe(&j->w->first_token, (double)(mono_us() - j->taken_us) / 1e6);
 		}
-		if (j->w->cfg.openai) {
-			later(j, 0);  /* first: tokens the resume delivers wait for it */
-			if (j->tokens.len <= TOKENS_RESUME)
-				upstream_resume(j->up);
-		} else
-			pace(j, j->w->cfg.token_delay_ms);
+		j->w->backend->appended(j);
 		return;
 	}
 	const char *why = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ? r->str : "?";
@@ -373,29 +231,26 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 		log_error("start failed", "message=%s error=\"%s\"", j->mid,
 			  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		j->w->failures++;
-		later(j, RETRY_MS * 5);
+		job_later(j, RETRY_MS * 5);
 		return;
 	}
 	const char *st = r->element[0]->str;
 	long written = (long)r->element[1]->integer;
 	if (!strcmp(st, "ok") || !strcmp(st, "cancelled")) {
+		const struct backend *b = j->w->backend;
 		j->next_index = written;
-		gen_skip(&j->gen, written);
 		log_info("job started", "message=%s session=%s job=%s resume_from=%ld", j->mid, j->sid,
 			 j->entry_id, written);
 		if (!strcmp(st, "cancelled"))
 			finish(j, "cancelled");
-		else if (j->w->cfg.openai && written > 0)
-			/* an HTTP reply cannot be taken up again mid-way: keep what was written */
-			fail(j, "interrupted", "the worker streaming this reply stopped; it ends here");
-		else if (j->w->cfg.openai) {
+		else if (written > 0 && !b->resumes)
+			/* e.g. an HTTP reply cannot be taken up again mid-way: keep what was written */
+			job_fail(j, "interrupted", "the worker streaming this reply stopped; it ends here");
+		else if (b->history() > 0) {
 			j->state = JOB_LOADING;
 			step(j);
-		} else {
-			j->state = JOB_STREAMING;
-			j->due_us = mono_us();
-			pace(j, written ? 0 : j->w->cfg.token_delay_ms);
-		}
+		} else
+			stream(j, NULL, NULL, 0);
 	} else if (!strcmp(st, "locked")) {
 		/* another worker holds it; if that one dies, recoverd re-queues it */
 		log_info("job skipped", "message=%s reason=locked", j->mid);
@@ -411,17 +266,17 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 
 /* Whether a stopping worker hands this reply over now. The built-in
  * generator goes on anywhere from the next chunk, and a request not sent yet
- * can be sent from anywhere; an AI server's reply cannot move mid-way, so it
- * waits for the end of DRAIN_MS. Not while a read of jobs is in flight: it
- * could bring the requeued job straight back to this worker. */
+ * can be sent from anywhere; an AI server's reply cannot move mid-way (its
+ * backend pins it), so it waits for the end of DRAIN_MS. Not while a read
+ * of jobs is in flight: it could bring the requeued job straight back to
+ * this worker. */
 static int hand_over_now(const struct job *j)
 {
 	const struct worker *w = j->w;
 	if (!w->stopping || w->reading || j->cancelled ||
 	    (j->state != JOB_LOADING && j->state != JOB_STREAMING))
 		return 0;
-	return !w->cfg.openai || w->drain_over || j->state == JOB_LOADING ||
-	       (!j->up && !j->attempts);
+	return w->drain_over || j->state == JOB_LOADING || !w->backend->pinned(j);
 }
 
 static void released(redisAsyncContext *ac, void *reply, void *priv)
@@ -459,7 +314,7 @@ static void cancel_noticed(struct job *j)
 	if (j->cancelled || (j->state != JOB_LOADING && j->state != JOB_STREAMING))
 		return;
 	j->cancelled = 1;
-	stop_upstream(j);
+	j->w->backend->stop(j);
 	log_info("cancel noticed", "message=%s chunks=%ld", j->mid, j->next_index);
 	if (!j->waiting) {
 		uv_timer_stop(&j->timer);
@@ -536,7 +391,7 @@ static void flush_appends(struct worker *w)
 	/* Redis is away: each tries again when it is back */
 	for (int i = 0; i < n; i++) {
 		b->jobs[i]->waiting = 0;
-		later(b->jobs[i], RETRY_MS);
+		job_later(b->jobs[i], RETRY_MS);
 	}
 	free(b);
 }
@@ -642,7 +497,7 @@ static void step(struct job *j)
 	if (j->waiting)
 		return;
 	if (hand_over_now(j)) {
-		stop_upstream(j);
+		w->backend->stop(j);
 		j->state = JOB_RELEASING;
 	}
 	snprintf(snow, sizeof snow, "%lld", (long long)now_ms());
@@ -660,7 +515,7 @@ static void step(struct job *j)
 		char khist[KEY_MAX];
 		if (w->cmd.ready && w->cmd.ac)
 			rc = redisAsyncCommand(w->cmd.ac, loaded, j, "LRANGE %s %ld -1",
-					       key_history(khist, j->sid), -w->cfg.context_items) == REDIS_OK
+					       key_history(khist, j->sid), -w->backend->history()) == REDIS_OK
 				     ? 0 : -1;
 		break;
 	}
@@ -669,12 +524,19 @@ static void step(struct job *j)
 			finish(j, "cancelled");
 			return;
 		}
-		if (!j->token_len && !take_token(j)) {
-			if (!w->cfg.openai || j->up_ended > 0)
+		if (!j->token_len) {
+			switch (w->backend->next(j)) {
+			case TOKEN_READY:
+				break;
+			case TOKEN_WAIT:
+				return;  /* the backend wakes the job when one comes */
+			case TOKEN_END:
 				finish(j, "complete");
-			else if (j->up_ended < 0)
-				fail(j, j->err_code, j->err_msg);
-			return;  /* openai: up_token calls again */
+				return;
+			case TOKEN_FAILED:
+				job_fail(j, j->err_code, j->err_msg);
+				return;
+			}
 		}
 		j->waiting = 1;
 		w->batch[w->nbatch++] = j;
@@ -719,7 +581,7 @@ static void step(struct job *j)
 	if (rc == 0)
 		j->waiting = 1;
 	else
-		later(j, RETRY_MS);  /* Redis is away: try again when it is back */
+		job_later(j, RETRY_MS);  /* Redis is away: try again when it is back */
 }
 
 static const char *field(char **fields, size_t *lens, size_t n, const char *name, size_t *len)
@@ -781,7 +643,7 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	char rnd[17];
 	random_hex(rnd, 8);
 	snprintf(j->owner, sizeof j->owner, "%s:%s", w->node, rnd);
-	gen_init(&j->gen, prompt, pl, w->cfg.max_tokens);
+	w->backend->open(j);
 	j->taken_us = mono_us();
 	j->state = JOB_STARTING;
 	step(j);

@@ -12,10 +12,11 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "generator.h"
+#include "heartbeat.h"
 #include "keys.h"
 #include "log.h"
 #include "pipe.h"
-#include "upstream.h"
 #include "scripts.h"
 #include "util.h"
 #include "worker.h"
@@ -62,31 +63,15 @@ static void usage(FILE *f)
 		"  LOG_LEVEL        info\n");
 }
 
-/* AI_BASE_URLS is a comma-separated list: each request goes to the next. */
-static void openai_config(struct worker_config *cfg)
+/* The backends AI_BACKEND names (backend.h). */
+static const struct backend *const backends[] = { &backend_builtin, &backend_openai };
+
+static const struct backend *backend_named(const char *name)
 {
-	char *urls = strdup(env_str("AI_BASE_URLS", env_str("AI_BASE_URL", "")));
-	if (!urls)
-		abort();
-	for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
-		size_t n = strlen(u);
-		while (n && u[n - 1] == '/')
-			u[--n] = '\0';
-		if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
-			die(100, "AI_BASE_URLS: %s is not an http(s) URL", u);
-		cfg->base_urls = realloc(cfg->base_urls, (size_t)(cfg->nurls + 1) * sizeof *cfg->base_urls);
-		if (!cfg->base_urls)
-			abort();
-		cfg->base_urls[cfg->nurls++] = u;
-	}
-	if (!cfg->nurls)
-		die(100, "AI_BACKEND=openai needs AI_BASE_URLS (e.g. http://127.0.0.1:8000/v1)");
-	cfg->openai = 1;
-	cfg->api_key = env_str("AI_API_KEY", "");
-	cfg->model = env_str("AI_MODEL", "gpt-4o-mini");
-	cfg->system_prompt = env_str("AI_SYSTEM_PROMPT", "");
-	cfg->timeout_ms = env_long("AI_TIMEOUT_MS", 30000, 100, 3600000);
-	cfg->context_items = env_long("AI_CONTEXT_MESSAGES", 20, 1, 1000);
+	for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
+		if (!strcmp(backends[i]->name, name))
+			return backends[i];
+	die(100, "AI_BACKEND=%s: builtin or openai", name);
 }
 
 static void read_jobs(struct worker *w);
@@ -193,30 +178,26 @@ static void heartbeat(uv_timer_t *t)
 	if (!w->cmd.ready)
 		return;
 	daemon_heartbeat_file();
-	char k[KEY_MAX], kz[KEY_MAX];
-	long long now = now_ms();
-	key_node_ai(k, w->node);
-	redisAsyncCommand(w->cmd.ac, NULL, NULL,
-			  "HSET %s id %s last_seen_ms %lld started_ms %lld active_jobs %ld "
-			  "concurrency %ld jobs_done %llu chunks %llu failures %llu backend %s "
-			  "status %s", k, w->node, now, (long long)w->started_ms, w->nactive,
-			  w->cfg.concurrency, (unsigned long long)w->jobs_done,
-			  (unsigned long long)w->chunks, (unsigned long long)w->failures,
-			  w->cfg.openai ? "openai" : "builtin", w->stopping ? "draining" : "ok");
+	struct heartbeat hb;
+	heartbeat_begin(&hb, key_node_ai, key_nodes_ai, w->node, now_ms(), HEARTBEAT_TTL_MS);
+	heartbeat_fields(&hb, "started_ms %lld active_jobs %ld concurrency %ld jobs_done %llu chunks %llu "
+			 "failures %llu backend %s status %s", (long long)w->started_ms, w->nactive,
+			 w->cfg.concurrency, (unsigned long long)w->jobs_done,
+			 (unsigned long long)w->chunks, (unsigned long long)w->failures,
+			 w->backend->name, w->stopping ? "draining" : "ok");
 	/* the first-token histogram, bucket by bucket (not cumulative), for /api/metrics */
 	const struct prom_hist *h = &w->first_token;
-	redisAsyncCommand(w->cmd.ac, NULL, NULL,
-			  "HSET %s ft_count %llu ft_sum %.6f ft_b0 %llu ft_b1 %llu ft_b2 %llu ft_b3 %llu "
-			  "ft_b4 %llu ft_b5 %llu ft_b6 %llu ft_b7 %llu ft_b8 %llu ft_b9 %llu ft_b10 %llu "
-			  "ft_b11 %llu", k, (unsigned long long)h->count, h->sum,
-			  (unsigned long long)h->counts[0], (unsigned long long)h->counts[1],
-			  (unsigned long long)h->counts[2], (unsigned long long)h->counts[3],
-			  (unsigned long long)h->counts[4], (unsigned long long)h->counts[5],
-			  (unsigned long long)h->counts[6], (unsigned long long)h->counts[7],
-			  (unsigned long long)h->counts[8], (unsigned long long)h->counts[9],
-			  (unsigned long long)h->counts[10], (unsigned long long)h->counts[11]);
-	redisAsyncCommand(w->cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
-	redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ai(kz), now, w->node);
+	heartbeat_fields(&hb, "ft_count %llu ft_sum %.6f ft_b0 %llu ft_b1 %llu ft_b2 %llu ft_b3 %llu "
+			 "ft_b4 %llu ft_b5 %llu ft_b6 %llu ft_b7 %llu ft_b8 %llu ft_b9 %llu ft_b10 %llu "
+			 "ft_b11 %llu", (unsigned long long)h->count, h->sum,
+			 (unsigned long long)h->counts[0], (unsigned long long)h->counts[1],
+			 (unsigned long long)h->counts[2], (unsigned long long)h->counts[3],
+			 (unsigned long long)h->counts[4], (unsigned long long)h->counts[5],
+			 (unsigned long long)h->counts[6], (unsigned long long)h->counts[7],
+			 (unsigned long long)h->counts[8], (unsigned long long)h->counts[9],
+			 (unsigned long long)h->counts[10], (unsigned long long)h->counts[11]);
+	heartbeat_send(&hb, w->cmd.ac);
+	heartbeat_release(&hb);
 }
 
 static void drain_timeout(uv_timer_t *t)
@@ -243,11 +224,8 @@ static void on_signal(uv_signal_t *s, int sig)
 	/* leave the heartbeat so ai-health stops counting this node at once,
 	 * and do not come back to it while the replies are handed over */
 	uv_timer_stop(&w->heartbeat);
-	if (w->cmd.ready) {
-		char k[KEY_MAX], kz[KEY_MAX];
-		redisAsyncCommand(w->cmd.ac, NULL, NULL, "DEL %s", key_node_ai(k, w->node));
-		redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZREM %s %s", key_nodes_ai(kz), w->node);
-	}
+	if (w->cmd.ready)
+		heartbeat_leave(w->cmd.ac, key_node_ai, key_nodes_ai, w->node, NULL, NULL);
 	/* a blocked read would be answered with the jobs we hand over */
 	if (w->reading && w->jobs_client_id && w->cmd.ready)
 		redisAsyncCommand(w->cmd.ac, NULL, NULL, "CLIENT UNBLOCK %lld", w->jobs_client_id);
@@ -304,11 +282,8 @@ int main(int argc, char **argv)
 			return 100;
 		}
 	}
-	const char *backend = env_str("AI_BACKEND", "builtin");
-	if (!strcmp(backend, "openai"))
-		openai_config(&w.cfg);
-	else if (strcmp(backend, "builtin") != 0)
-		die(100, "AI_BACKEND=%s: builtin or openai", backend);
+	w.backend = backend_named(env_str("AI_BACKEND", "builtin"));
+	w.backend->configure();
 	w.cfg.concurrency = env_long("AI_CONCURRENCY", 64, 1, 100000);
 	w.cfg.max_tokens = env_long("AI_MAX_TOKENS", 512, 1, 1000000);
 	w.cfg.token_delay_ms = env_long("TOKEN_DELAY_MS", 20, 0, 60000);
@@ -337,8 +312,8 @@ int main(int argc, char **argv)
 
 	w.loop = uv_default_loop();
 	w.started_ms = now_ms();
-	if (w.cfg.openai && upstream_init(w.loop))
-		die(111, "libcurl failed to start");
+	if (w.backend->init(w.loop))
+		die(111, "AI_BACKEND=%s failed to start", w.backend->name);
 	w.jobs.data = w.cmd.data = &w;
 	w.jobs.on_ready = jobs_ready;
 	w.cmd.on_ready = cmd_ready;
@@ -355,9 +330,8 @@ int main(int argc, char **argv)
 	w.sigterm.data = w.sigint.data = &w;
 	uv_signal_start(&w.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&w.sigint, on_signal, SIGINT);
-	log_info("started", "version=%s backend=%s concurrency=%ld token_delay_ms=%ld endpoints=%d",
-		 VERSION, w.cfg.openai ? "openai" : "builtin", w.cfg.concurrency, w.cfg.token_delay_ms,
-		 w.cfg.nurls);
+	log_info("started", "version=%s backend=%s concurrency=%ld token_delay_ms=%ld", VERSION,
+		 w.backend->name, w.cfg.concurrency, w.cfg.token_delay_ms);
 
 	uv_run(w.loop, UV_RUN_DEFAULT);
 

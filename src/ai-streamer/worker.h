@@ -1,6 +1,7 @@
 /* One ai-streamer process: a libuv loop that streams up to `concurrency`
- * replies at once, interleaved, each at its own pace. Two Redis
- * connections: `jobs` blocks in XREADGROUP, `cmd` carries every write. */
+ * replies at once, interleaved, each at its own pace, from one backend
+ * (backend.h). Two Redis connections: `jobs` blocks in XREADGROUP, `cmd`
+ * carries every write. */
 #ifndef SC_WORKER_H
 #define SC_WORKER_H
 
@@ -8,7 +9,7 @@
 #include <uv.h>
 
 #include "aredis.h"
-#include "generator.h"
+#include "backend.h"
 #include "prom.h"
 #include "redis_url.h"
 #include "strbuf.h"
@@ -23,13 +24,6 @@ struct worker_config {
 	long chunk_ttl_s;
 	long history_max;
 	long drain_ms;
-	/* AI_BACKEND=openai */
-	int openai;
-	char **base_urls;
-	int nurls;
-	const char *api_key, *model, *system_prompt;
-	long timeout_ms;
-	long context_items;       /* history items sent as the conversation */
 };
 
 struct job;
@@ -40,6 +34,7 @@ struct job;
 struct worker {
 	uv_loop_t *loop;
 	struct worker_config cfg;
+	const struct backend *backend; /* AI_BACKEND */
 	char node[128];
 	struct aredis jobs;         /* XREADGROUP ... BLOCK */
 	struct aredis cmd;          /* scripts, XACK, heartbeat */
@@ -51,7 +46,6 @@ struct worker {
 	long nactive;
 	uint64_t jobs_done, chunks, failures;
 	struct prom_hist first_token; /* from taking a job to its first chunk written */
-	unsigned next_url;          /* round robin over base_urls */
 	int64_t started_ms;
 	struct strbuf scratch;      /* frames being built; reused for every command */
 	struct job *batch[APPEND_BATCH]; /* jobs whose append waits for the next flush */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "heartbeat.h"
 #include "recoverd.h"
 #include "keys.h"
 #include "log.h"
@@ -21,6 +22,8 @@
 #ifndef VERSION
 #define VERSION "0.1.0"
 #endif
+
+#define HEARTBEAT_TTL_MS 5000
 
 static volatile sig_atomic_t stopping;
 
@@ -59,7 +62,7 @@ static struct reclaim reclaimed;
 
 static int pass(redisContext *c, const char *node, const struct settings *set)
 {
-	char kz[KEY_MAX], k[KEY_MAX];
+	char kz[KEY_MAX];
 	long long now = now_ms();
 	redisReply *r;
 	long forget_ms = set->forget_ms;
@@ -76,23 +79,15 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 			log_info("forgot silent nodes", "registry=%s count=%lld", kz, r->integer);
 		freeReplyObject(r);
 	}
-	key_node_recoverd(k, node);
-	r = redisCommand(c, "HSET %s id %s last_seen_ms %lld reclaimed %lld requeued %lld ended_acked %lld"
-			 " ended_lost %lld", k, node, now, reclaimed.reclaimed, reclaimed.requeued,
-			 reclaimed.finished, reclaimed.ended_lost);
-	if (!r)
-		return -1;
-	freeReplyObject(r);
-	r = redisCommand(c, "PEXPIRE %s 5000", k);
-	if (!r)
-		return -1;
-	freeReplyObject(r);
-	r = redisCommand(c, "ZADD %s %lld %s", key_nodes_recoverd(kz), now, node);
-	if (!r)
-		return -1;
-	freeReplyObject(r);
-	daemon_heartbeat_file();
-	return 0;
+	struct heartbeat hb;
+	heartbeat_begin(&hb, key_node_recoverd, key_nodes_recoverd, node, now, HEARTBEAT_TTL_MS);
+	heartbeat_fields(&hb, "reclaimed %lld requeued %lld ended_acked %lld ended_lost %lld",
+			 reclaimed.reclaimed, reclaimed.requeued, reclaimed.finished, reclaimed.ended_lost);
+	int rc = heartbeat_write(&hb, c);
+	heartbeat_release(&hb);
+	if (rc == 0)
+		daemon_heartbeat_file();
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -198,6 +198,14 @@ def from_c(root, names):
             for f in fields:
                 if WORD.match(f):
                     names.add('field', f, rel)
+        # a heartbeat's hash: heartbeat_fields(&hb, "name %s name %lld ...") (src/common/heartbeat.h)
+        for m in re.finditer(r'\bheartbeat_fields\s*\(', text):
+            call = text[m.end():text.find(';', m.end())]
+            if '"' not in call:
+                continue
+            for f in c_strings(call, call.index('"')).split()[0::2]:
+                if WORD.match(f):
+                    names.add('field', f, rel)
         # CMD(out, "HSET", key, "field", value, ...) in ai-streamer --pipe
         for m in re.finditer(r'CMD\(\w+, "(HSET)", \w+,', text):
             args = lua_args(text, m.start() + 3)

@@ -15,6 +15,7 @@ int main(void)
 	test_client_frame();
 	test_text();
 	test_fcgi();
+	test_heartbeat();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

@@ -25,5 +25,6 @@ void test_jwt(void);
 void test_client_frame(void);
 void test_text(void);
 void test_fcgi(void);
+void test_heartbeat(void);
 
 #endif

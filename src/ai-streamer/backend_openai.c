@@ -1,0 +1,234 @@
+/* AI_BACKEND=openai: replies from an OpenAI-compatible server
+ * (doc/ai-backends.md). A reply reads the session's history (the
+ * conversation), then streams a request to the next endpoint (upstream.c);
+ * tokens wait in a queue for their append. An endpoint that fails before
+ * the first token is skipped for the next; a failure after it ends the
+ * reply with `error`, keeping the partial text. Stopping the reply (a
+ * cancel, a lost lease) closes the request's connection: that is how the
+ * server learns of it.
+ *
+ * The queue is bounded: when it is full the request pauses, so a server
+ * faster than Redis waits instead of filling memory. An HTTP reply cannot
+ * be taken up again mid-way, on another worker or here: once its request
+ * is sent it is pinned to this worker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "fifo.h"
+#include "job.h"
+#include "log.h"
+#include "openai.h"
+#include "strbuf.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+/* Tokens an AI server may have waiting for their append: past this its
+ * request pauses, until the queue is down to TOKENS_RESUME. */
+#define TOKENS_QUEUED_MAX 256
+#define TOKENS_RESUME 64
+
+static struct {
+	char **base_urls;
+	int nurls;
+	unsigned next_url;        /* round robin over base_urls */
+	const char *api_key, *model, *system_prompt;
+	long timeout_ms;
+	long context_items;       /* history items sent as the conversation */
+} cfg;
+
+struct openai_reply {
+	struct upstream *up;      /* the request streaming, if any */
+	int up_ended;             /* 1: the stream reached [DONE]; -1: it failed */
+	int attempts;             /* endpoints tried */
+	char *body;               /* the request, kept for the next endpoint */
+	size_t body_len;
+	struct fifo tokens;       /* strings waiting for their append */
+	char *token;              /* the one being appended */
+};
+
+/* AI_BASE_URLS is a comma-separated list: each request goes to the next. */
+static void configure(void)
+{
+	char *urls = strdup(env_str("AI_BASE_URLS", env_str("AI_BASE_URL", "")));
+	if (!urls)
+		abort();
+	for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
+		size_t n = strlen(u);
+		while (n && u[n - 1] == '/')
+			u[--n] = '\0';
+		if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+			die(100, "AI_BASE_URLS: %s is not an http(s) URL", u);
+		cfg.base_urls = realloc(cfg.base_urls, (size_t)(cfg.nurls + 1) * sizeof *cfg.base_urls);
+		if (!cfg.base_urls)
+			abort();
+		cfg.base_urls[cfg.nurls++] = u;
+	}
+	if (!cfg.nurls)
+		die(100, "AI_BACKEND=openai needs AI_BASE_URLS (e.g. http://127.0.0.1:8000/v1)");
+	cfg.api_key = env_str("AI_API_KEY", "");
+	cfg.model = env_str("AI_MODEL", "gpt-4o-mini");
+	cfg.system_prompt = env_str("AI_SYSTEM_PROMPT", "");
+	cfg.timeout_ms = env_long("AI_TIMEOUT_MS", 30000, 100, 3600000);
+	cfg.context_items = env_long("AI_CONTEXT_MESSAGES", 20, 1, 1000);
+}
+
+static int init(uv_loop_t *loop)
+{
+	if (upstream_init(loop))
+		return -1;
+	log_info("AI endpoints", "endpoints=%d model=%s", cfg.nurls, cfg.model);
+	return 0;
+}
+
+static long history(void) { return cfg.context_items; }
+
+static void open_reply(struct job *j)
+{
+	struct openai_reply *o = calloc(1, sizeof *o);
+	if (!o)
+		abort();
+	j->src = o;
+}
+
+static void next_endpoint(struct job *j);
+
+static void up_token(void *ud, const char *tok, size_t len)
+{
+	struct job *j = ud;
+	struct openai_reply *o = j->src;
+	char *t = strndup(tok, len);
+	if (!t)
+		abort();
+	fifo_push(&o->tokens, t);
+	job_wake(j);
+}
+
+static void up_end(void *ud, int ok, const char *code, const char *msg)
+{
+	struct job *j = ud;
+	struct openai_reply *o = j->src;
+	o->up = NULL;
+	if (ok || j->next_index > 0 || o->tokens.len > 0) {
+		/* the tokens received stay: the reply ends after they are written */
+		o->up_ended = ok ? 1 : -1;
+		if (!ok) {
+			snprintf(j->err_code, sizeof j->err_code, "%s", code);
+			snprintf(j->err_msg, sizeof j->err_msg, "%s", msg);
+		}
+		job_wake(j);
+		return;
+	}
+	log_warn("AI endpoint failed; trying the next", "message=%s code=%s error=\"%s\" attempt=%d",
+		 j->mid, code, msg, o->attempts);
+	if (o->attempts >= cfg.nurls) {
+		job_fail(j, code, msg);
+		return;
+	}
+	next_endpoint(j);
+}
+
+static int up_full(void *ud)
+{
+	const struct job *j = ud;
+	const struct openai_reply *o = j->src;
+	return o->tokens.len >= TOKENS_QUEUED_MAX;
+}
+
+static const struct upstream_cb up_callbacks = { up_token, up_full, up_end };
+
+static void next_endpoint(struct job *j)
+{
+	struct openai_reply *o = j->src;
+	const char *url = cfg.base_urls[cfg.next_url++ % (unsigned)cfg.nurls];
+	o->attempts++;
+	log_debug("AI request", "message=%s endpoint=%s attempt=%d", j->mid, url, o->attempts);
+	o->up = upstream_start(url, cfg.api_key, o->body, o->body_len, cfg.timeout_ms,
+			       j->w->cfg.max_tokens, &up_callbacks, j);
+}
+
+/* The conversation is read: the request goes to the first endpoint. */
+static void start(struct job *j, const char *const *items, const size_t *lens, size_t n)
+{
+	struct openai_reply *o = j->src;
+	struct strbuf body = STRBUF_INIT;
+	openai_request_body(&body, j->model[0] ? j->model : cfg.model, cfg.system_prompt,
+			    j->w->cfg.max_tokens, items, lens, n);
+	o->body = body.buf;
+	o->body_len = body.len;
+	next_endpoint(j);
+}
+
+static enum token_next next(struct job *j)
+{
+	struct openai_reply *o = j->src;
+	char *t = fifo_pop(&o->tokens);
+	if (t) {
+		free(o->token);
+		o->token = t;
+		j->tok = t;
+		j->token_len = strlen(t);
+		return TOKEN_READY;
+	}
+	if (o->up_ended > 0)
+		return TOKEN_END;
+	if (o->up_ended < 0)
+		return TOKEN_FAILED;  /* up_end left the reason in j */
+	return TOKEN_WAIT;            /* up_token wakes the job */
+}
+
+static void appended(struct job *j)
+{
+	struct openai_reply *o = j->src;
+	job_later(j, 0);  /* first: tokens the resume delivers wait for it */
+	if (o->tokens.len <= TOKENS_RESUME)
+		upstream_resume(o->up);
+}
+
+/* A request not sent yet can be sent from anywhere; once sent, its answer
+ * comes here or nowhere. */
+static int pinned(const struct job *j)
+{
+	const struct openai_reply *o = j->src;
+	return o->up || o->attempts;
+}
+
+static void stop(struct job *j)
+{
+	struct openai_reply *o = j->src;
+	if (!o)
+		return;
+	upstream_abort(o->up);
+	o->up = NULL;
+}
+
+static void close_reply(struct job *j)
+{
+	struct openai_reply *o = j->src;
+	char *t;
+	if (!o)
+		return;
+	while ((t = fifo_pop(&o->tokens)))
+		free(t);
+	fifo_release(&o->tokens);
+	free(o->token);
+	free(o->body);
+	free(o);
+}
+
+const struct backend backend_openai = {
+	.name = "openai",
+	.resumes = 0,
+	.configure = configure,
+	.init = init,
+	.history = history,
+	.open = open_reply,
+	.start = start,
+	.next = next,
+	.appended = appended,
+	.pinned = pinned,
+	.stop = stop,
+	.close = close_reply,
+};
