@@ -309,12 +309,6 @@ static int final_status(const char *st)
 	return st && (!strcmp(st, "complete") || !strcmp(st, "cancelled") || !strcmp(st, "error"));
 }
 
-static void send_built(struct conn *c, struct strbuf *sb)
-{
-	conn_send_text(c, sb->buf, sb->len);
-	sb_reset(sb);
-}
-
 /* welcome, then the history frame: the stored items (joined) and the reply
  * in progress, if any, as its text so far. */
 static void greet(struct conn *c, const struct strbuf *items, const struct inprogress *ip)
@@ -324,9 +318,9 @@ static void greet(struct conn *c, const struct strbuf *items, const struct inpro
 	size_t lens[1] = { items->len };
 	history_items(&msgs, joined, lens, items->len ? 1 : 0, ip, 1);
 	frame_welcome(&sb, c->sid, relay.node);
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	frame_history(&sb, c->sid, msgs.buf, msgs.len);
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	sb_release(&sb);
 	sb_release(&msgs);
 	c->greeted = 1;
@@ -391,7 +385,7 @@ static size_t replay_chunks(struct conn *c, struct fill *f, struct reply_pos *p,
 		int due = p ? idx <= p->hist || admit_chunk(p, idx) == ADMIT_SEND
 			    : admit(c, FT_CHUNK, f->mid, ml, idx, -1) == ADMIT_SEND;
 		if (due) {
-			send_built(c, &sb);
+			conn_send_built(c, &sb);
 			f->sent++;
 		}
 		sb_reset(&sb);
@@ -418,7 +412,7 @@ static void send_end(struct conn *c, struct fill *f, struct reply_pos *p, const 
 		frame_error(&sb, c->sid, f->mid, "error", "the reply ended with an error");
 	else
 		frame_end(&sb, status, c->sid, f->mid, total);
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	sb_release(&sb);
 }
 
@@ -475,7 +469,7 @@ static void send_recovery_status(struct conn *c, const char *mid, const char *st
 {
 	struct strbuf sb = STRBUF_INIT;
 	frame_recovery_status(&sb, mid, status, sent);
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	sb_release(&sb);
 }
 
@@ -696,7 +690,7 @@ void conn_recover(struct conn *c, const char *mid, long last)
 	/* no messageId: the reply it names has not failed */
 	struct strbuf sb = STRBUF_INIT;
 	frame_error(&sb, c->sid, NULL, "busy", "too many resumes at once: wait for recovery_status");
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	sb_release(&sb);
 }
 
