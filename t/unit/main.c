@@ -13,6 +13,7 @@ int main(void)
 	test_openai();
 	test_jwt();
 	test_client_frame();
+	test_wsframe();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

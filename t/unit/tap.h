@@ -23,5 +23,6 @@ void test_sse(void);
 void test_openai(void);
 void test_jwt(void);
 void test_client_frame(void);
+void test_wsframe(void);
 
 #endif
