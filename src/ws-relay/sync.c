@@ -368,6 +368,26 @@ static int request_failed(struct conn *c, redisReply *r)
 	return 1;
 }
 
+/* The socket is open and still syncing: nothing (a full send queue, Redis
+ * gone) closed it or sent it back to wait while its read was in flight or
+ * its frames were being sent. */
+static int still_syncing(const struct conn *c)
+{
+	return c->wsi && c->state == CONN_SYNCING;
+}
+
+/* Whether the reply to f's read is to be acted on: the read was not
+ * cancelled meanwhile and did not fail. If not, f is freed. */
+static int fill_answered(struct fill *f, redisReply *r)
+{
+	if (f->stale || request_failed(f->c, r)) {
+		fill_free(f);
+		return 0;
+	}
+	f->in_flight = 0;
+	return 1;
+}
+
 /* Chunks of f's reply from f->from, as far as the send queue takes them;
  * returns how many were gone through. A resume (p: its reply's position)
  * sends again what went only as history text. */
@@ -376,7 +396,7 @@ static size_t replay_chunks(struct conn *c, struct fill *f, struct reply_pos *p,
 {
 	struct strbuf sb = STRBUF_INIT;
 	size_t ml = strlen(f->mid), i = 0;
-	for (; i < n && c->wsi && c->state == CONN_SYNCING; i++) {
+	for (; i < n && still_syncing(c); i++) {
 		long idx = f->from + (long)i;
 		frame_chunk(&sb, c->sid, f->mid, idx, chunks->element[i]->str,
 			    chunks->element[i]->len, 0);
@@ -434,8 +454,8 @@ static struct reply_pos *recovery_pos(struct conn *c, struct fill *f)
 	return p;
 }
 
-/* What one fill read of its reply: the chunks from f->from on, and the
- * reply's meta. */
+/* One page of a fill: its reply's chunks from f->from on, and the reply's
+ * meta. */
 struct fill_page {
 	const redisReply *chunks;     /* n chunk texts */
 	size_t n;
@@ -456,13 +476,6 @@ static void page_parse(const redisReply *r, struct fill_page *pg)
 	pg->status = has_meta ? meta->element[0]->str : NULL;
 	pg->total = pg->status && meta->element[1]->str ? atol(meta->element[1]->str) : 0;
 	pg->session = has_meta ? meta->element[2]->str : NULL;
-}
-
-/* The socket is still open and still reading: nothing closed it (a send
- * queue overflow, a resync) while the read was in flight or being sent. */
-static int still_syncing(const struct conn *c)
-{
-	return c->wsi && c->state == CONN_SYNCING;
 }
 
 static void send_recovery_status(struct conn *c, const char *mid, const char *status, long sent)
@@ -572,11 +585,8 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 	struct conn *c = f->c;
 	redisReply *r = reply;
 	(void)ac;
-	if (f->stale || request_failed(c, r)) {
-		fill_free(f);
+	if (!fill_answered(f, r))
 		return;
-	}
-	f->in_flight = 0;
 	struct fill_page pg;
 	page_parse(r, &pg);
 	int goes_on = 0;
@@ -795,11 +805,8 @@ static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
 	struct conn *c = f->c;
 	redisReply *r = reply;
 	(void)ac;
-	if (f->stale || request_failed(c, r)) {
-		fill_free(f);
+	if (!fill_answered(f, r))
 		return;
-	}
-	f->in_flight = 0;
 	redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
 	struct session_fields s;
 	session_parse(sess, &s);
