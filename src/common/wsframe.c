@@ -68,6 +68,8 @@ int ws_head_parse(const unsigned char *buf, size_t len, struct ws_head *h)
 
 int ws_upgrade_answer(const unsigned char *buf, size_t len, size_t *answer_len)
 {
+	if (len < 4)
+		return 0;  /* and buf may be NULL: nothing read yet */
 	const unsigned char *end = memmem(buf, len, "\r\n\r\n", 4);
 	if (!end)
 		return 0;

@@ -76,6 +76,7 @@ static void test_upgrade(void)
 	const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi";
 	const char *no = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
 	size_t n = 0;
+	CHECK(ws_upgrade_answer(NULL, 0, &n) == 0, "nothing read yet (no buffer either)");
 	CHECK(ws_upgrade_answer((const unsigned char *)ok, 20, &n) == 0, "an answer not all there yet");
 	CHECK(ws_upgrade_answer((const unsigned char *)ok, strlen(ok), &n) == 1 && n == strlen(ok) - 4,
 	      "101: accepted, and the frames after it are left");
