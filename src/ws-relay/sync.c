@@ -33,7 +33,13 @@
 #define PENDING_MAX 8         /* resumes a client may ask for at once */
 #define CHUNKS_GONE (LONG_MAX / 2)  /* a position past every chunk, with room to add to */
 
-enum fill_kind { FILL_SESSION, FILL_GAP, FILL_SNAPSHOT, FILL_RECOVER };
+/* What a socket reads from Redis. */
+enum fill_kind {
+	FILL_SESSION,             /* conn_sync: the session, its history, the claim */
+	FILL_GAP,                 /* chunks it missed: a hole before a live frame, a Redis outage */
+	FILL_SNAPSHOT,            /* the reply in progress at the first sync, for the history frame */
+	FILL_RECOVER,             /* a resume the client asked for */
+};
 
 struct fill {
 	struct conn *c;
@@ -194,6 +200,7 @@ static void skip_hole(struct conn *c, const struct frame_info *fi)
 
 static void start_fill(struct conn *c, enum fill_kind kind, const char *mid, long from);
 static void start_fill_of(struct fill *f);
+static void fill_read(redisAsyncContext *ac, void *reply, void *priv);
 
 static void hold(struct conn *c, struct msgbuf *m)
 {
@@ -374,18 +381,6 @@ static int request_failed(struct conn *c, redisReply *r)
 static int still_syncing(const struct conn *c)
 {
 	return c->wsi && c->state == CONN_SYNCING;
-}
-
-/* Whether the reply to f's read is to be acted on: the read was not
- * cancelled meanwhile and did not fail. If not, f is freed. */
-static int fill_answered(struct fill *f, redisReply *r)
-{
-	if (f->stale || request_failed(f->c, r)) {
-		fill_free(f);
-		return 0;
-	}
-	f->in_flight = 0;
-	return 1;
 }
 
 /* Chunks of f's reply from f->from, as far as the send queue takes them;
@@ -578,15 +573,10 @@ static void fill_next(struct conn *c, const struct fill *f)
 		drain_held(c);
 }
 
-/* The reply to a fill's read (start_fill_of): one function per kind. */
-static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
+/* A page of a fill's reply: one function per kind. Returns 1 while f goes
+ * on (c->fill is f, waiting for conn_fill_resume). */
+static int page_read(struct conn *c, struct fill *f, const redisReply *r)
 {
-	struct fill *f = priv;
-	struct conn *c = f->c;
-	redisReply *r = reply;
-	(void)ac;
-	if (!fill_answered(f, r))
-		return;
 	struct fill_page pg;
 	page_parse(r, &pg);
 	int goes_on = 0;
@@ -601,12 +591,11 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 		goes_on = recover_filled(c, f, &pg);
 		break;
 	case FILL_SESSION:
-		break;  /* its read is snapshot_read's */
+		break;  /* session_read's */
 	}
-	if (goes_on)
-		return;  /* c->fill is f, waiting for conn_fill_resume */
-	fill_next(c, f);
-	fill_free(f);
+	if (!goes_on)
+		fill_next(c, f);
+	return goes_on;
 }
 
 static void start_fill_of(struct fill *f)
@@ -798,26 +787,38 @@ static int greet_first(struct conn *c, struct fill *f, const redisReply *hist,
 	return 0;
 }
 
-/* Reply to MULTI, claim.lua, HGETALL session, LRANGE history, EXEC. */
-static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
+/* The reply to conn_sync's read: MULTI, claim.lua, HGETALL session, LRANGE
+ * history, EXEC. Returns 1 when f goes on as the read of the reply in
+ * progress. */
+static int session_read(struct conn *c, struct fill *f, const redisReply *r)
+{
+	const redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
+	struct session_fields s;
+	session_parse(sess, &s);
+	if (rate_limited(c, sess ? r->element[0] : NULL) || forbidden(c, &s))
+		return 0;
+	session_owned(c);
+	if (!c->greeted)
+		return greet_first(c, f, sess ? r->element[2] : NULL, &s);
+	resync_greeted(c, s.mid);
+	return 0;
+}
+
+/* The reply to any Redis read of a socket (conn_sync's, start_fill_of's). */
+static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct fill *f = priv;
 	struct conn *c = f->c;
 	redisReply *r = reply;
 	(void)ac;
-	if (!fill_answered(f, r))
+	if (f->stale || request_failed(c, r)) {
+		fill_free(f);
 		return;
-	redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
-	struct session_fields s;
-	session_parse(sess, &s);
-	if (!rate_limited(c, sess ? r->element[0] : NULL) && !forbidden(c, &s)) {
-		session_owned(c);
-		if (c->greeted)
-			resync_greeted(c, s.mid);
-		else if (greet_first(c, f, sess ? r->element[2] : NULL, &s))
-			return;
 	}
-	fill_free(f);
+	f->in_flight = 0;
+	int goes_on = f->kind == FILL_SESSION ? session_read(c, f, r) : page_read(c, f, r);
+	if (!goes_on)
+		fill_free(f);
 }
 
 /* A session belongs to its first user, whether it first posts or listens:
@@ -864,5 +865,5 @@ void conn_sync(struct conn *c)
 		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->sid),
 				  -relay.cfg.history_limit);
 	f->in_flight = 1;
-	redisAsyncCommand(ac, snapshot_read, f, "EXEC");
+	redisAsyncCommand(ac, fill_read, f, "EXEC");
 }
