@@ -15,7 +15,6 @@ CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 LDFLAGS += -fsanitize=address,undefined
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 
 PROGRAMS := chat-fcgi ws-relay ai-streamer recoverd chat-cli chat-bench
@@ -42,7 +41,9 @@ bin/.variant: FORCE
 	@[ "$$(cat $@ 2>/dev/null)" = "$(VARIANT)" ] || echo $(VARIANT) > $@
 FORCE:
 
+# made afresh, so that a file moved out of src/common leaves no member behind
 $(OBJ)/libcommon.a: $(COMMON_OBJ)
+	rm -f $@
 	ar rcs $@ $^
 
 $(OBJ)/%.o: src/%.c
@@ -62,7 +63,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 UNIT_SRC := $(wildcard t/unit/*.c)
 # the unit tests also cover pure parts of the programs
 UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-fcgi/fcgi_params.c src/chat-fcgi/fcgi_scan.c src/chat-cli/reply.c src/ai-streamer/sse.c \
-	src/ai-streamer/openai.c src/ws-relay/client_frame.c
+	src/ai-streamer/openai.c src/ws-relay/client_frame.c src/chat-cli/wsclient.c
 bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm
 
@@ -71,9 +72,10 @@ build/fake-openai: t/helpers/fake-openai.c
 	@mkdir -p build
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 
-build/ws-poke: t/helpers/ws-poke.c $(OBJ)/libcommon.a bin/.variant
+# it speaks through chat-cli's WebSocket client
+build/ws-poke: t/helpers/ws-poke.c $(OBJ)/chat-cli/wsclient.o $(OBJ)/libcommon.a bin/.variant
 	@mkdir -p build
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) -lm
+	$(CC) $(ALL_CFLAGS) -Isrc $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -lm
 
 # libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]; corpora in t/fuzz/corpus/
 FUZZ_SECONDS ?= 60

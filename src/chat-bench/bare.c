@@ -23,6 +23,7 @@
 #include "keys.h"
 #include "redis_sync.h"
 #include "redis_url.h"
+#include "wsframe.h"
 
 static int *srv;               /* the forwarder's end of each session */
 static long nsrv;
@@ -85,12 +86,9 @@ static void forward(redisReply *r)
 	if (i < 0 || i >= nsrv)
 		return;
 	size_t len = r->element[2]->len;
-	unsigned char hdr[4] = { 0x81, (unsigned char)len };
-	struct iovec iov[2] = { { hdr, 2 }, { r->element[2]->str, len } };
-	if (len >= 126) {
-		hdr[1] = 126, hdr[2] = (unsigned char)(len >> 8), hdr[3] = (unsigned char)len;
-		iov[0].iov_len = 4;
-	}
+	unsigned char hdr[WS_HEADER_MAX];
+	struct iovec iov[2] = { { hdr, ws_header(hdr, WS_TEXT, 1, len, NULL) },
+				{ r->element[2]->str, len } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
 	if (sendmsg(srv[i], &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)(iov[0].iov_len + len))
 		forwarded++;

@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "util.h"
+#include "wsframe.h"
 
 enum { S_CONNECTING, S_UPGRADING, S_OPEN, S_CLOSED };
 
@@ -95,14 +96,13 @@ int ws_adopt(struct sess *s, int fd, int ep)
 
 static void pong(struct sess *s, const unsigned char *p, size_t n)
 {
-	unsigned char f[6 + 125];
+	static const unsigned char zero_mask[4];  /* the payload goes as it is */
+	unsigned char f[WS_HEADER_MAX + 125];
 	if (n > 125)
 		n = 125;
-	f[0] = 0x8A;
-	f[1] = (unsigned char)(0x80 | n);
-	memset(f + 2, 0, 4);  /* a zero mask: the payload goes as it is */
-	memcpy(f + 6, p, n);
-	if (write(s->fd, f, 6 + n) < 0)
+	size_t h = ws_header(f, WS_PONG, 1, n, zero_mask);
+	memcpy(f + h, p, n);
+	if (write(s->fd, f, h + n) < 0)
 		closed(s);
 }
 
@@ -112,34 +112,23 @@ static int frames(struct sess *s, void (*on_frame)(struct sess *, const char *, 
 {
 	size_t off = 0;
 	int rc = 0;
-	while (s->len - off >= 2) {
+	struct ws_head fh;
+	while (ws_head_parse(s->buf + off, s->len - off, &fh)) {
 		const unsigned char *p = s->buf + off;
-		size_t h = 2, n = p[1] & 0x7f;
-		if (n == 126) {
-			if (s->len - off < 4)
-				break;
-			n = (size_t)p[2] << 8 | p[3];
-			h = 4;
-		} else if (n == 127) {
-			if (s->len - off < 10)
-				break;
-			n = 0;
-			for (int i = 2; i < 10; i++)
-				n = n << 8 | p[i];
-			h = 10;
-		}
-		if (s->len - off < h + n)
+		size_t h = fh.header_len;
+		if (s->len - off - h < fh.payload_len)
 			break;
-		int op = p[0] & 0x0f;
+		size_t n = (size_t)fh.payload_len;
+		int op = fh.opcode;
 		const char *payload = (const char *)p + h;
-		if (op == 1 || op == 0) {
+		if (op == WS_TEXT || op == WS_CONTINUATION) {
 			if (!s->welcome_us && n >= 17 && memmem(payload, n < 40 ? n : 40, "\"welcome\"", 9))
 				s->welcome_us = mono_us();
 			if (on_frame)
 				on_frame(s, payload, n, ud);
-		} else if (op == 9) {
+		} else if (op == WS_PING) {
 			pong(s, p + h, n);
-		} else if (op == 8) {
+		} else if (op == WS_CLOSE) {
 			rc = -1;
 			break;
 		}
@@ -162,12 +151,12 @@ static int readable(struct sess *s, void (*on_frame)(struct sess *, const char *
 			return -1;
 		s->len += (size_t)r;
 		if (s->state == S_UPGRADING) {
-			unsigned char *end = s->len >= 4 ? memmem(s->buf, s->len, "\r\n\r\n", 4) : NULL;
-			if (!end)
+			size_t hl;
+			int answer = ws_upgrade_answer(s->buf, s->len, &hl);
+			if (answer == 0)
 				continue;
-			if (s->len < 12 || memcmp(s->buf + 9, "101", 3) != 0)
+			if (answer < 0)
 				return -1;
-			size_t hl = (size_t)(end - s->buf) + 4;
 			memmove(s->buf, s->buf + hl, s->len - hl);
 			s->len -= hl;
 			s->state = S_OPEN;

@@ -150,8 +150,8 @@ static int finish(struct client *cl)
 }
 
 /* Chunks must come in index order on the first connection and after a
- * resume by URL; after a reconnect frame, live chunks may precede the
- * replay (doc/protocol.md, guarantee 3). */
+ * resume by URL; after a reconnect frame, live chunks the relay sent before
+ * it read the frame may precede the replay. */
 static int in_order_expected(const struct client *cl)
 {
 	return !cl->o->resume_frame || (cl->reconnects == 0 && !cl->o->has_after);

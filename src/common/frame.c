@@ -55,6 +55,16 @@ void frame_auth_ok(struct strbuf *sb, int64_t valid_until_s)
 	sb_addf(sb, "{\"type\":\"auth_ok\",\"validUntil\":%lld}", (long long)valid_until_s);
 }
 
+void frame_pong(struct strbuf *sb)
+{
+	sb_adds(sb, "{\"type\":\"pong\"}");
+}
+
+void frame_heartbeat_ack(struct strbuf *sb)
+{
+	sb_adds(sb, "{\"type\":\"heartbeat_ack\"}");
+}
+
 void history_item(struct strbuf *sb, const char *mid, const char *role, const char *content,
 		  size_t len, const char *status, int64_t created_at)
 {
@@ -170,7 +180,6 @@ static int scan_string(struct scan *s, const char **raw, size_t *rawlen, int *es
 
 static int scan_number(struct scan *s, long *out, int *is_int)
 {
-	const char *start = s->p;
 	int neg = 0, digits = 0;
 	long v = 0;
 	*is_int = 1;
@@ -195,7 +204,6 @@ static int scan_number(struct scan *s, long *out, int *is_int)
 					 *s->p == 'e' || *s->p == 'E' || *s->p == '+' || *s->p == '-'))
 			s->p++;
 	}
-	(void)start;
 	*out = neg ? -v : v;
 	return 0;
 }

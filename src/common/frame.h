@@ -1,5 +1,4 @@
-/* Every WebSocket frame of the contract (DESIGN.md "WebSocket") is built
- * here, and only here. Frames are built once, by the program that
+/* Every WebSocket frame a server sends is built here, and only here. Frames are built once, by the program that
  * publishes them, and relays forward their bytes unchanged. */
 #ifndef SC_FRAME_H
 #define SC_FRAME_H
@@ -24,6 +23,9 @@ void frame_recovery_status(struct strbuf *sb, const char *mid, const char *statu
 /* The answer to a client's fresh token: the socket now lasts until
  * valid_until_s (seconds since the epoch). */
 void frame_auth_ok(struct strbuf *sb, int64_t valid_until_s);
+/* The answers to a client's ping and heartbeat frames. */
+void frame_pong(struct strbuf *sb);
+void frame_heartbeat_ack(struct strbuf *sb);
 
 /* A reply still being produced, shown as one history item. */
 struct inprogress {

@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-const double prom_bounds[PROM_BUCKETS - 1] = {
+/* the upper bounds of every bucket but +Inf */
+static const double prom_bounds[PROM_BUCKETS - 1] = {
 	0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 };
 
@@ -40,14 +41,6 @@ int prom_hist_observe(struct prom_hist *h, double seconds)
 	h->count++;
 	h->sum += seconds;
 	return i;
-}
-
-void prom_hist_merge(struct prom_hist *a, const struct prom_hist *b)
-{
-	for (int i = 0; i < PROM_BUCKETS; i++)
-		a->counts[i] += b->counts[i];
-	a->count += b->count;
-	a->sum += b->sum;
 }
 
 void prom_hist_write(struct strbuf *sb, const char *name, const char *labels,

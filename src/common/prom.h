@@ -22,11 +22,7 @@ void prom_head(struct strbuf *sb, const char *name, const char *type, const char
 void prom_sample(struct strbuf *sb, const char *name, const char *labels, double value);
 /* Counts one observation; returns the index of the bucket it went in. */
 int prom_hist_observe(struct prom_hist *h, double seconds);
-/* adds b's counts to a */
-void prom_hist_merge(struct prom_hist *a, const struct prom_hist *b);
 void prom_hist_write(struct strbuf *sb, const char *name, const char *labels,
 		     const struct prom_hist *h);
-/* the bucket bounds, for encoding a histogram elsewhere (Redis) */
-extern const double prom_bounds[PROM_BUCKETS - 1];
 
 #endif

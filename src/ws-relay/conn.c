@@ -1,10 +1,13 @@
 /* One WebSocket: its admission, its bounded send queue, the frames a client
  * may send, and the plain HTTP /health of the relay.
  *
- * Frames go out only from LWS_CALLBACK_SERVER_WRITEABLE, one per callback,
- * from a ring of shared buffers. A socket whose queue passes its bound is
- * closed with 4408: one slow reader never holds memory or time that the
- * other sockets need, and it recovers what it missed when it reconnects. */
+ * A frame goes out at once when nothing waits before it; otherwise it
+ * queues, and queued frames go out from LWS_CALLBACK_SERVER_WRITEABLE, one
+ * per callback. Every socket that sends a frame holds a reference to the
+ * one buffer it is built in (struct msgbuf). A socket whose queue passes
+ * its bound is closed with 4408: one slow reader never holds memory or time
+ * that the other sockets need, and it recovers what it missed when it
+ * reconnects. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,8 +157,8 @@ int conn_send(struct conn *c, struct msgbuf *m)
 	if (c->q.len == 0 && !lws_partial_buffered(c->wsi)) {
 		/* Nothing waits before it: write now. Asking lws for a WRITEABLE
 		 * callback instead costs an epoll_ctl and a poll() per frame, four
-		 * times the write itself (NOTES.md). What the kernel does not take,
-		 * lws keeps as a partial, and frames after it queue. */
+		 * times the write itself. What the kernel does not take, lws keeps
+		 * as a partial, and frames after it queue. */
 		if (write_frame(c, m) == 0)
 			return 0;
 		conn_close(c, 1011, "write failed");  /* lws closes it when the close fails too */
@@ -221,9 +224,10 @@ static int write_one(struct conn *c)
 	return 0;
 }
 
-static void send_small(struct conn *c, const char *json)
+void conn_send_built(struct conn *c, struct strbuf *sb)
 {
-	conn_send_text(c, json, strlen(json));
+	conn_send_text(c, sb->buf, sb->len);
+	sb_reset(sb);
 }
 
 static void renew_token(struct conn *c, const char *token);
@@ -243,6 +247,7 @@ static void client_frame(struct conn *c, const char *buf, size_t len)
 		return;
 	}
 	static struct client_msg m;  /* a token may be JWT_MAX bytes: not on the stack */
+	struct strbuf answer = STRBUF_INIT;
 	switch (client_frame_parse(buf, len, &m)) {
 	case CLIENT_BAD:
 		relay.bad_frames++;
@@ -253,10 +258,10 @@ static void client_frame(struct conn *c, const char *buf, size_t len)
 		conn_close(c, 4400, "reconnect needs messageId and lastChunkIndex");
 		break;
 	case CLIENT_PING:
-		send_small(c, "{\"type\":\"pong\"}");
+		frame_pong(&answer);
 		break;
 	case CLIENT_HEARTBEAT:
-		send_small(c, "{\"type\":\"heartbeat_ack\"}");
+		frame_heartbeat_ack(&answer);
 		break;
 	case CLIENT_BAD_AUTH:
 		relay.bad_frames++;
@@ -268,15 +273,15 @@ static void client_frame(struct conn *c, const char *buf, size_t len)
 	case CLIENT_AUTH:
 		renew_token(c, m.token);
 		break;
-	case CLIENT_UNKNOWN: {
-		struct strbuf sb = STRBUF_INIT;
-		frame_error(&sb, c->sid, NULL, "unknown_type",
+	case CLIENT_UNKNOWN:
+		frame_error(&answer, c->sid, NULL, "unknown_type",
 			    "expected reconnect, auth, heartbeat or ping");
-		conn_send_text(c, sb.buf, sb.len);
-		sb_release(&sb);
 		relay.bad_frames++;
+		break;
 	}
-	}
+	if (answer.len)
+		conn_send_built(c, &answer);
+	sb_release(&answer);
 }
 
 static int path_ok(struct lws *wsi)
@@ -352,6 +357,14 @@ static void token_timer(struct conn *c)
 	conn_close(c, 4401, "token expired: reconnect or send auth with a fresh token");
 }
 
+static void send_auth_ok(struct conn *c, int64_t valid_until_s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	frame_auth_ok(&sb, valid_until_s);
+	conn_send_built(c, &sb);
+	sb_release(&sb);
+}
+
 /* {"type":"auth","token":T}: a fresh token of the same user keeps the
  * socket open past the old one's expiry. */
 static void renew_token(struct conn *c, const char *token)
@@ -359,7 +372,7 @@ static void renew_token(struct conn *c, const char *token)
 	char user[ID_MAX + 1];
 	int64_t until = 0;
 	if (!relay.auth.enabled) {
-		send_small(c, "{\"type\":\"auth_ok\",\"validUntil\":0}");
+		send_auth_ok(c, 0);  /* without tokens a socket never expires */
 		return;
 	}
 	enum jwt_result r = auth_check_until(&relay.auth, token, 0, user, &until);
@@ -375,10 +388,7 @@ static void renew_token(struct conn *c, const char *token)
 	}
 	c->valid_until_s = until;
 	arm_expiry(c);
-	struct strbuf sb = STRBUF_INIT;
-	frame_auth_ok(&sb, until);
-	conn_send_text(c, sb.buf, sb.len);
-	sb_release(&sb);
+	send_auth_ok(c, until);
 }
 
 /* Refuses a socket at once: the close frame goes out as we return -1. */

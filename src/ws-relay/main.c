@@ -30,7 +30,7 @@ static uv_signal_t sigterm_watch, sigint_watch;
 
 /* lws keeps an rx buffer of RX_BUFFER bytes per connection: clients send
  * small frames, and a larger one arrives in pieces that conn.c joins, so a
- * small buffer is memory saved on every idle connection (NOTES.md). */
+ * small buffer is memory saved on every idle connection. */
 #define RX_BUFFER 512
 static struct lws_protocols protocols[] = {
 	{ "chat", relay_callback, 0, RX_BUFFER, 0, NULL, 0 },

@@ -1,4 +1,4 @@
-/* The session registry in Redis (DESIGN.md "Redis"): sessions:active maps
+/* The session registry in Redis: sessions:active maps
  * each connected session to its user, sessions:user:{U} lists a user's
  * connected sessions, sessions:node:{N} the sessions this relay holds.
  *
@@ -26,7 +26,7 @@ void registry_join(const char *sid, const char *uid)
 	char k[KEY_MAX];
 	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
 	if (!ac)
-		return;  /* registry_rejoin_all runs once the connection is back */
+		return;  /* sessions_rejoin runs once the connection is back */
 	redisAsyncCommand(ac, NULL, NULL, "HSET %s %s %s", key_sessions_active(k), sid, uid);
 	redisAsyncCommand(ac, NULL, NULL, "SADD %s %s", key_sessions_user(k, uid), sid);
 	redisAsyncCommand(ac, NULL, NULL, "SADD %s %s", key_sessions_node(k, relay.node), sid);

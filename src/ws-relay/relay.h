@@ -170,6 +170,8 @@ int queue_has_room(const struct conn *c, size_t len);
 int queue_drained(const struct conn *c);
 void conn_too_slow(struct conn *c);
 int conn_send_text(struct conn *c, const char *s, size_t len);
+/* Sends the frame sb holds and empties sb for the next one. */
+void conn_send_built(struct conn *c, struct strbuf *sb);
 void conn_close(struct conn *c, int code, const char *reason);
 void conn_unref(struct conn *c);
 void conns_close_all(int code, const char *reason);

@@ -5,7 +5,8 @@
  * unsubscribed after its last one leaves. A socket starts reading Redis only
  * once Redis has confirmed the subscription: anything published after the
  * confirmation reaches us, anything before it is in what we read, so the
- * two together have no hole (DESIGN.md guarantee 1). */
+ * two together have no hole: no frame is lost between a socket's read and
+ * the live stream. */
 #include <stdlib.h>
 #include <string.h>
 

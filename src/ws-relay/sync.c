@@ -33,7 +33,13 @@
 #define PENDING_MAX 8         /* resumes a client may ask for at once */
 #define CHUNKS_GONE (LONG_MAX / 2)  /* a position past every chunk, with room to add to */
 
-enum fill_kind { FILL_SESSION, FILL_GAP, FILL_SNAPSHOT, FILL_RECOVER };
+/* What a socket reads from Redis. */
+enum fill_kind {
+	FILL_SESSION,             /* conn_sync: the session, its history, the claim */
+	FILL_GAP,                 /* chunks it missed: a hole before a live frame, a Redis outage */
+	FILL_SNAPSHOT,            /* the reply in progress at the first sync, for the history frame */
+	FILL_RECOVER,             /* a resume the client asked for */
+};
 
 struct fill {
 	struct conn *c;
@@ -194,6 +200,7 @@ static void skip_hole(struct conn *c, const struct frame_info *fi)
 
 static void start_fill(struct conn *c, enum fill_kind kind, const char *mid, long from);
 static void start_fill_of(struct fill *f);
+static void fill_read(redisAsyncContext *ac, void *reply, void *priv);
 
 static void hold(struct conn *c, struct msgbuf *m)
 {
@@ -245,7 +252,7 @@ static void fill_gap_before(struct conn *c, const struct frame_info *fi)
 }
 
 /* The socket is in sync with Redis: resumes waiting run first, one after
- * the other, so that their chunks come before any live one (guarantee 2);
+ * the other, so that a resumed reply's chunks come before any live frame;
  * then live frames that arrived meanwhile go out, in order. */
 static void drain_held(struct conn *c)
 {
@@ -309,12 +316,6 @@ static int final_status(const char *st)
 	return st && (!strcmp(st, "complete") || !strcmp(st, "cancelled") || !strcmp(st, "error"));
 }
 
-static void send_built(struct conn *c, struct strbuf *sb)
-{
-	conn_send_text(c, sb->buf, sb->len);
-	sb_reset(sb);
-}
-
 /* welcome, then the history frame: the stored items (joined) and the reply
  * in progress, if any, as its text so far. */
 static void greet(struct conn *c, const struct strbuf *items, const struct inprogress *ip)
@@ -324,9 +325,9 @@ static void greet(struct conn *c, const struct strbuf *items, const struct inpro
 	size_t lens[1] = { items->len };
 	history_items(&msgs, joined, lens, items->len ? 1 : 0, ip, 1);
 	frame_welcome(&sb, c->sid, relay.node);
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	frame_history(&sb, c->sid, msgs.buf, msgs.len);
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	sb_release(&sb);
 	sb_release(&msgs);
 	c->greeted = 1;
@@ -374,6 +375,14 @@ static int request_failed(struct conn *c, redisReply *r)
 	return 1;
 }
 
+/* The socket is open and still syncing: nothing (a full send queue, Redis
+ * gone) closed it or sent it back to wait while its read was in flight or
+ * its frames were being sent. */
+static int still_syncing(const struct conn *c)
+{
+	return c->wsi && c->state == CONN_SYNCING;
+}
+
 /* Chunks of f's reply from f->from, as far as the send queue takes them;
  * returns how many were gone through. A resume (p: its reply's position)
  * sends again what went only as history text. */
@@ -382,7 +391,7 @@ static size_t replay_chunks(struct conn *c, struct fill *f, struct reply_pos *p,
 {
 	struct strbuf sb = STRBUF_INIT;
 	size_t ml = strlen(f->mid), i = 0;
-	for (; i < n && c->wsi && c->state == CONN_SYNCING; i++) {
+	for (; i < n && still_syncing(c); i++) {
 		long idx = f->from + (long)i;
 		frame_chunk(&sb, c->sid, f->mid, idx, chunks->element[i]->str,
 			    chunks->element[i]->len, 0);
@@ -391,7 +400,7 @@ static size_t replay_chunks(struct conn *c, struct fill *f, struct reply_pos *p,
 		int due = p ? idx <= p->hist || admit_chunk(p, idx) == ADMIT_SEND
 			    : admit(c, FT_CHUNK, f->mid, ml, idx, -1) == ADMIT_SEND;
 		if (due) {
-			send_built(c, &sb);
+			conn_send_built(c, &sb);
 			f->sent++;
 		}
 		sb_reset(&sb);
@@ -418,7 +427,7 @@ static void send_end(struct conn *c, struct fill *f, struct reply_pos *p, const 
 		frame_error(&sb, c->sid, f->mid, "error", "the reply ended with an error");
 	else
 		frame_end(&sb, status, c->sid, f->mid, total);
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	sb_release(&sb);
 }
 
@@ -440,90 +449,153 @@ static struct reply_pos *recovery_pos(struct conn *c, struct fill *f)
 	return p;
 }
 
-/* Reply to MULTI LRANGE chunks from, HMGET meta status total_chunks
- * session_id, EXEC. */
-static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct fill *f = priv;
-	struct conn *c = f->c;
-	redisReply *r = reply;
-	(void)ac;
-	if (f->stale || request_failed(c, r))
-		goto out;
-	f->in_flight = 0;
-	redisReply *chunks = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
-	redisReply *meta = chunks ? r->element[1] : NULL;
-	const char *status = meta && meta->type == REDIS_REPLY_ARRAY && meta->elements == 3 ?
-			     meta->element[0]->str : NULL;
-	/* a socket recovers only its own session's messages */
-	if (status && f->kind == FILL_RECOVER &&
-	    (!meta->element[2]->str || strcmp(meta->element[2]->str, c->sid) != 0))
-		status = NULL;
-	long total = status && meta->element[1]->str ? atol(meta->element[1]->str) : 0;
-	size_t n = chunks && chunks->type == REDIS_REPLY_ARRAY ? chunks->elements : 0;
-	size_t ml = strlen(f->mid);
-	struct strbuf sb = STRBUF_INIT;
+/* One page of a fill: its reply's chunks from f->from on, and the reply's
+ * meta. */
+struct fill_page {
+	const redisReply *chunks;     /* n chunk texts */
+	size_t n;
+	const char *status;           /* NULL: the reply is unknown or its chunks expired */
+	long total;                   /* total_chunks once it has ended */
+	const char *session;          /* the session the reply belongs to */
+};
 
-	if (f->kind == FILL_SNAPSHOT) {
-		/* the reply in progress goes into the history frame as text */
-		const char **texts = malloc((n + 1) * sizeof *texts);
-		size_t *lens = malloc((n + 1) * sizeof *lens);
-		if (!texts || !lens)
-			abort();
-		for (size_t i = 0; i < n; i++) {
-			texts[i] = chunks->element[i]->str;
-			lens[i] = chunks->element[i]->len;
-		}
-		struct inprogress ip = { f->mid, "streaming", 0, texts, lens, (long)n };
-		greet(c, &f->items, status ? &ip : NULL);
-		free(texts);
-		free(lens);
-		switch_cur(c, f->mid, ml);
-		c->cur.sent = c->cur.hist = (long)n - 1;
-	} else if (!status) {
-		/* unknown, or its chunks expired: the history holds its final text */
-		if (f->kind == FILL_RECOVER) {
-			frame_recovery_status(&sb, f->mid, "not_found", 0);
-			relay.recoveries_not_found++;
-			send_built(c, &sb);
-		} else {
-			log_warn("gap cannot be filled: chunks expired", "session=%s message=%s", c->sid,
-				 f->mid);
-			switch_cur(c, f->mid, ml);
-			c->cur.sent = CHUNKS_GONE;
-			c->cur.done = DONE_SENT;
-		}
-	} else {
-		struct reply_pos *p = f->kind == FILL_RECOVER ? recovery_pos(c, f) : NULL;
-		size_t i = replay_chunks(c, f, p, chunks, n);
-		if (c->wsi && c->state == CONN_SYNCING &&
-		    (i < n || (f->page >= 0 && (long)n == f->page))) {
-			/* more to replay: now if the queue has drained, else once it has */
-			f->from += (long)i;
-			sb_release(&sb);
-			if (queue_drained(c))
-				start_fill_of(f);
-			return;  /* c->fill is f, waiting for conn_fill_resume */
-		}
-		if (p && p->hist > f->recover_last)
-			p->hist = f->recover_last;
-		if (c->wsi && c->state == CONN_SYNCING)
-			send_end(c, f, p, status, total);
-		if (p && c->wsi && c->state == CONN_SYNCING) {
-			relay.recoveries++;
-			frame_recovery_status(&sb, f->mid, "recovered", f->sent);
-			send_built(c, &sb);
-		}
-	}
+/* The reply to MULTI, LRANGE chunks, HMGET meta status total_chunks
+ * session_id, EXEC. */
+static void page_parse(const redisReply *r, struct fill_page *pg)
+{
+	const redisReply *chunks = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
+	const redisReply *meta = chunks ? r->element[1] : NULL;
+	int has_meta = meta && meta->type == REDIS_REPLY_ARRAY && meta->elements == 3;
+	pg->chunks = chunks;
+	pg->n = chunks && chunks->type == REDIS_REPLY_ARRAY ? chunks->elements : 0;
+	pg->status = has_meta ? meta->element[0]->str : NULL;
+	pg->total = pg->status && meta->element[1]->str ? atol(meta->element[1]->str) : 0;
+	pg->session = has_meta ? meta->element[2]->str : NULL;
+}
+
+static void send_recovery_status(struct conn *c, const char *mid, const char *status, long sent)
+{
+	struct strbuf sb = STRBUF_INIT;
+	frame_recovery_status(&sb, mid, status, sent);
+	conn_send_built(c, &sb);
 	sb_release(&sb);
-	if (c->wsi && c->state == CONN_SYNCING) {
-		if (f->then_mid[0])
-			start_fill(c, FILL_GAP, f->then_mid, fill_from(c, f->then_mid));
-		else
-			drain_held(c);
+}
+
+/* After replay_chunks went through `done` of the page: whether the reply
+ * has more to replay (the queue was full, or the page was full and more
+ * may follow). If so it goes on now if the queue has drained, else once it
+ * has (conn_fill_resume); f stays the socket's fill, and may be freed by
+ * the time this returns. */
+static int replay_goes_on(struct conn *c, struct fill *f, size_t done, const struct fill_page *pg)
+{
+	if (!still_syncing(c) || (done == pg->n && (f->page < 0 || (long)pg->n != f->page)))
+		return 0;
+	f->from += (long)done;
+	if (queue_drained(c))
+		start_fill_of(f);
+	return 1;
+}
+
+/* The reply in progress at the socket's first sync goes into the history
+ * frame as text: the socket has then sent its chunks so far. */
+static void snapshot_filled(struct conn *c, struct fill *f, const struct fill_page *pg)
+{
+	const char **texts = malloc((pg->n + 1) * sizeof *texts);
+	size_t *lens = malloc((pg->n + 1) * sizeof *lens);
+	if (!texts || !lens)
+		abort();
+	for (size_t i = 0; i < pg->n; i++) {
+		texts[i] = pg->chunks->element[i]->str;
+		lens[i] = pg->chunks->element[i]->len;
 	}
-out:
-	fill_free(f);
+	struct inprogress ip = { f->mid, "streaming", 0, texts, lens, (long)pg->n };
+	greet(c, &f->items, pg->status ? &ip : NULL);
+	free(texts);
+	free(lens);
+	switch_cur(c, f->mid, strlen(f->mid));
+	c->cur.sent = c->cur.hist = (long)pg->n - 1;
+}
+
+/* A hole in what the socket sent of f's reply: the missing chunks, then the
+ * end frame if it has ended. Returns 1 while the replay goes on. */
+static int gap_filled(struct conn *c, struct fill *f, const struct fill_page *pg)
+{
+	if (!pg->status) {
+		/* its chunks expired: the history holds its final text */
+		log_warn("gap cannot be filled: chunks expired", "session=%s message=%s", c->sid, f->mid);
+		switch_cur(c, f->mid, strlen(f->mid));
+		c->cur.sent = CHUNKS_GONE;
+		c->cur.done = DONE_SENT;
+		return 0;
+	}
+	size_t done = replay_chunks(c, f, NULL, pg->chunks, pg->n);
+	if (replay_goes_on(c, f, done, pg))
+		return 1;
+	if (still_syncing(c))
+		send_end(c, f, NULL, pg->status, pg->total);
+	return 0;
+}
+
+/* A resume: the chunks past the client's last one, the end frame, then
+ * recovery_status. Returns 1 while the replay goes on. */
+static int recover_filled(struct conn *c, struct fill *f, const struct fill_page *pg)
+{
+	/* a socket recovers only its own session's messages */
+	if (!pg->status || !pg->session || strcmp(pg->session, c->sid) != 0) {
+		relay.recoveries_not_found++;
+		send_recovery_status(c, f->mid, "not_found", 0);
+		return 0;
+	}
+	struct reply_pos *p = recovery_pos(c, f);
+	size_t done = replay_chunks(c, f, p, pg->chunks, pg->n);
+	if (replay_goes_on(c, f, done, pg))
+		return 1;
+	if (p->hist > f->recover_last)
+		p->hist = f->recover_last;
+	if (still_syncing(c))
+		send_end(c, f, p, pg->status, pg->total);
+	if (still_syncing(c)) {
+		relay.recoveries++;
+		send_recovery_status(c, f->mid, "recovered", f->sent);
+	}
+	return 0;
+}
+
+/* A fill is done: a newer reply waiting for its own fill gets it, else the
+ * socket is in sync. */
+static void fill_next(struct conn *c, const struct fill *f)
+{
+	if (!still_syncing(c))
+		return;
+	if (f->then_mid[0])
+		start_fill(c, FILL_GAP, f->then_mid, fill_from(c, f->then_mid));
+	else
+		drain_held(c);
+}
+
+/* A page of a fill's reply: one function per kind. Returns 1 while f goes
+ * on (c->fill is f, waiting for conn_fill_resume). */
+static int page_read(struct conn *c, struct fill *f, const redisReply *r)
+{
+	struct fill_page pg;
+	page_parse(r, &pg);
+	int goes_on = 0;
+	switch (f->kind) {
+	case FILL_SNAPSHOT:
+		snapshot_filled(c, f, &pg);
+		break;
+	case FILL_GAP:
+		goes_on = gap_filled(c, f, &pg);
+		break;
+	case FILL_RECOVER:
+		goes_on = recover_filled(c, f, &pg);
+		break;
+	case FILL_SESSION:
+		break;  /* session_read's */
+	}
+	if (!goes_on)
+		fill_next(c, f);
+	return goes_on;
 }
 
 static void start_fill_of(struct fill *f)
@@ -617,94 +689,135 @@ void conn_recover(struct conn *c, const char *mid, long last)
 	/* no messageId: the reply it names has not failed */
 	struct strbuf sb = STRBUF_INIT;
 	frame_error(&sb, c->sid, NULL, "busy", "too many resumes at once: wait for recovery_status");
-	send_built(c, &sb);
+	conn_send_built(c, &sb);
 	sb_release(&sb);
 }
 
-/* Reply to MULTI, claim.lua, HGETALL session, LRANGE history, EXEC. */
-static void snapshot_read(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct fill *f = priv;
-	struct conn *c = f->c;
-	redisReply *r = reply;
-	(void)ac;
-	if (f->stale || request_failed(c, r))
-		goto out;
-	f->in_flight = 0;
-	redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
-	redisReply *hist = sess ? r->element[2] : NULL;
-	redisReply *claimed = sess ? r->element[0] : NULL;
-	if (claimed && claimed->type == REDIS_REPLY_STRING && strncmp(claimed->str, "rate_", 5) == 0) {
-		relay.rate_limited++;
-		log_info("too many new sockets", "session=%s user=%s addr=%s limit=%s", c->sid, c->uid,
-			 c->addr, claimed->str + 5);
-		conn_close(c, 4429, "too many new connections: wait a minute");
-		goto out;
-	}
-	const char *mid = NULL, *status = NULL, *total = NULL, *owner = NULL;
-	for (size_t i = 0; sess && sess->type == REDIS_REPLY_ARRAY && i + 1 < sess->elements; i += 2) {
-		const char *k = sess->element[i]->str;
-		if (!strcmp(k, "userId"))
-			owner = sess->element[i + 1]->str;
-		else if (!strcmp(k, "messageId"))
-			mid = sess->element[i + 1]->str;
-		else if (!strcmp(k, "status"))
-			status = sess->element[i + 1]->str;
-		else if (!strcmp(k, "totalChunks"))
-			total = sess->element[i + 1]->str;
-	}
-	if (mid && !valid_message_id(mid, strlen(mid)))
-		mid = NULL;
-	if (owner && strcmp(owner, c->uid) != 0) {
-		/* nothing of the session has been sent: frames held so far go with it */
-		log_info("forbidden", "session=%s user=%s", c->sid, c->uid);
-		conn_close(c, 4403, "this session belongs to another user");
-		goto out;
-	}
-	session_owned(c);
+/* The fields of the session hash a sync needs. */
+struct session_fields {
+	const char *owner, *mid, *status, *total;
+};
 
-	if (c->greeted) {
-		/* back from a Redis outage: fill what this socket missed of the reply
-		 * it was following, then all of a newer one, one after the other so
-		 * that their frames keep their order */
-		int newer = mid && strcmp(mid, c->cur.mid) != 0;
-		if (c->cur.mid[0] && !c->cur.done) {
-			struct fill *g = fill_new(c, FILL_GAP, c->cur.mid, c->cur.sent + 1);
-			if (newer)
-				snprintf(g->then_mid, sizeof g->then_mid, "%s", mid);
-			start_fill_of(g);
-		} else if (newer)
-			start_fill(c, FILL_GAP, mid, fill_from(c, mid));
-		else if (mid)
-			start_fill(c, FILL_GAP, mid, c->cur.sent + 1);
-		else
-			drain_held(c);
-		goto out;
+static void session_parse(const redisReply *sess, struct session_fields *s)
+{
+	*s = (struct session_fields){ 0 };
+	for (size_t i = 0; sess && sess->type == REDIS_REPLY_ARRAY && i + 1 < sess->elements; i += 2) {
+		const char *k = sess->element[i]->str, *v = sess->element[i + 1]->str;
+		if (!strcmp(k, "userId"))
+			s->owner = v;
+		else if (!strcmp(k, "messageId"))
+			s->mid = v;
+		else if (!strcmp(k, "status"))
+			s->status = v;
+		else if (!strcmp(k, "totalChunks"))
+			s->total = v;
 	}
+	if (s->mid && !valid_message_id(s->mid, strlen(s->mid)))
+		s->mid = NULL;
+}
+
+/* claim.lua refused the socket: too many new sockets of its user or address. */
+static int rate_limited(struct conn *c, const redisReply *claimed)
+{
+	if (!claimed || claimed->type != REDIS_REPLY_STRING || strncmp(claimed->str, "rate_", 5) != 0)
+		return 0;
+	relay.rate_limited++;
+	log_info("too many new sockets", "session=%s user=%s addr=%s limit=%s", c->sid, c->uid, c->addr,
+		 claimed->str + 5);
+	conn_close(c, 4429, "too many new connections: wait a minute");
+	return 1;
+}
+
+/* The session belongs to another user: nothing of it has been sent, and
+ * the frames held so far go with the socket. */
+static int forbidden(struct conn *c, const struct session_fields *s)
+{
+	if (!s->owner || strcmp(s->owner, c->uid) == 0)
+		return 0;
+	log_info("forbidden", "session=%s user=%s", c->sid, c->uid);
+	conn_close(c, 4403, "this session belongs to another user");
+	return 1;
+}
+
+/* Back from a Redis outage, a socket already greeted: fill what it missed
+ * of the reply it was following, then all of a newer one (mid), one after
+ * the other so that their frames keep their order. */
+static void resync_greeted(struct conn *c, const char *mid)
+{
+	int newer = mid && strcmp(mid, c->cur.mid) != 0;
+	if (c->cur.mid[0] && !c->cur.done) {
+		struct fill *g = fill_new(c, FILL_GAP, c->cur.mid, c->cur.sent + 1);
+		if (newer)
+			snprintf(g->then_mid, sizeof g->then_mid, "%s", mid);
+		start_fill_of(g);
+	} else if (newer)
+		start_fill(c, FILL_GAP, mid, fill_from(c, mid));
+	else if (mid)
+		start_fill(c, FILL_GAP, mid, c->cur.sent + 1);
+	else
+		drain_held(c);
+}
+
+/* A socket's first sync: the stored history, and the session's last reply.
+ * One in progress is read first (f goes on as its FILL_SNAPSHOT: returns
+ * 1); else the socket is greeted now. */
+static int greet_first(struct conn *c, struct fill *f, const redisReply *hist,
+		       const struct session_fields *s)
+{
 	for (size_t i = 0; hist && hist->type == REDIS_REPLY_ARRAY && i < hist->elements; i++) {
 		if (i)
 			sb_addc(&f->items, ',');
 		sb_add(&f->items, hist->element[i]->str, hist->element[i]->len);
 	}
-	if (mid && status && (!strcmp(status, "queued") || !strcmp(status, "streaming"))) {
-		/* a reply in progress: read its chunks, then greet */
+	if (s->mid && s->status && (!strcmp(s->status, "queued") || !strcmp(s->status, "streaming"))) {
 		f->kind = FILL_SNAPSHOT;
-		snprintf(f->mid, sizeof f->mid, "%s", mid);
+		snprintf(f->mid, sizeof f->mid, "%s", s->mid);
 		f->from = 0;
 		start_fill_of(f);  /* f keeps the reference conn_sync took */
-		f = NULL;
-		goto out;
+		return 1;
 	}
 	greet(c, &f->items, NULL);
-	if (mid) {
+	if (s->mid) {
 		/* the last reply has ended and is in the history */
-		switch_cur(c, mid, strlen(mid));
-		c->cur.sent = c->cur.hist = total ? atol(total) - 1 : -1;
+		switch_cur(c, s->mid, strlen(s->mid));
+		c->cur.sent = c->cur.hist = s->total ? atol(s->total) - 1 : -1;
 		c->cur.done = DONE_IN_HISTORY;
 	}
 	drain_held(c);
-out:
-	if (f)
+	return 0;
+}
+
+/* The reply to conn_sync's read: MULTI, claim.lua, HGETALL session, LRANGE
+ * history, EXEC. Returns 1 when f goes on as the read of the reply in
+ * progress. */
+static int session_read(struct conn *c, struct fill *f, const redisReply *r)
+{
+	const redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
+	struct session_fields s;
+	session_parse(sess, &s);
+	if (rate_limited(c, sess ? r->element[0] : NULL) || forbidden(c, &s))
+		return 0;
+	session_owned(c);
+	if (!c->greeted)
+		return greet_first(c, f, sess ? r->element[2] : NULL, &s);
+	resync_greeted(c, s.mid);
+	return 0;
+}
+
+/* The reply to any Redis read of a socket (conn_sync's, start_fill_of's). */
+static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct fill *f = priv;
+	struct conn *c = f->c;
+	redisReply *r = reply;
+	(void)ac;
+	if (f->stale || request_failed(c, r)) {
+		fill_free(f);
+		return;
+	}
+	f->in_flight = 0;
+	int goes_on = f->kind == FILL_SESSION ? session_read(c, f, r) : page_read(c, f, r);
+	if (!goes_on)
 		fill_free(f);
 }
 
@@ -752,5 +865,5 @@ void conn_sync(struct conn *c)
 		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->sid),
 				  -relay.cfg.history_limit);
 	f->in_flight = 1;
-	redisAsyncCommand(ac, snapshot_read, f, "EXEC");
+	redisAsyncCommand(ac, fill_read, f, "EXEC");
 }

@@ -22,7 +22,7 @@
 
 #include "util.h"
 #include "validate.h"
-#include "wsclient.h"
+#include "chat-cli/wsclient.h"
 
 #define RECORD_LIMIT_S 90
 #define RECORD_QUIET_MS 1000
@@ -107,7 +107,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "text") && argc > 5) {
 		ws_send_text(&ws, argv[5], strlen(argv[5]));
 	} else if (!strcmp(mode, "binary")) {
-		ws_send_frame(&ws, 2, 1, "{\"type\":\"ping\"}", 15);
+		ws_send_frame(&ws, WS_BINARY, 1, "{\"type\":\"ping\"}", 15);
 	} else if (!strcmp(mode, "big") && n > 0) {
 		char *b = malloc((size_t)n);
 		memset(b, 'a', (size_t)n);
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 		char b[1024];
 		memset(b, ' ', sizeof b);
 		for (long i = 0; i < n; i++)
-			ws_send_frame(&ws, i ? 0 : 1, i == n - 1, b, sizeof b);
+			ws_send_frame(&ws, i ? WS_CONTINUATION : WS_TEXT, i == n - 1, b, sizeof b);
 	} else if (!strcmp(mode, "flood") && n > 0) {
 		/* one ping every 5 ms (200/s), reading the answers in between: the
 		 * server then closes with nothing of ours unread, so its close frame

@@ -16,6 +16,7 @@ int main(void)
 	test_text();
 	test_fcgi();
 	test_heartbeat();
+	test_wsframe();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

@@ -26,5 +26,6 @@ void test_client_frame(void);
 void test_text(void);
 void test_fcgi(void);
 void test_heartbeat(void);
+void test_wsframe(void);
 
 #endif

@@ -32,6 +32,24 @@ void test_frame(void)
 	CHECK_STR(sb.buf, "{\"type\":\"welcome\",\"sessionId\":\"s\",\"nodeId\":\"node-1\"}", "welcome frame");
 	sb_reset(&sb);
 
+	frame_pong(&sb);
+	CHECK_STR(sb.buf, "{\"type\":\"pong\"}", "pong frame");
+	CHECK(peek(sb.buf, &fi) == 0 && fi.type == FT_PONG, "frame_peek reads a pong frame");
+	sb_reset(&sb);
+
+	frame_heartbeat_ack(&sb);
+	CHECK_STR(sb.buf, "{\"type\":\"heartbeat_ack\"}", "heartbeat_ack frame");
+	CHECK(peek(sb.buf, &fi) == 0 && fi.type == FT_HEARTBEAT_ACK, "frame_peek reads a heartbeat_ack frame");
+	sb_reset(&sb);
+
+	frame_auth_ok(&sb, 0);
+	CHECK_STR(sb.buf, "{\"type\":\"auth_ok\",\"validUntil\":0}", "auth_ok without tokens: validUntil 0");
+	sb_reset(&sb);
+	frame_auth_ok(&sb, 1795387501LL);
+	CHECK_STR(sb.buf, "{\"type\":\"auth_ok\",\"validUntil\":1795387501}", "auth_ok carries the new expiry");
+	CHECK(peek(sb.buf, &fi) == 0 && fi.type == FT_AUTH_OK, "frame_peek reads an auth_ok frame");
+	sb_reset(&sb);
+
 	frame_recovery_status(&sb, "m", "recovered", 3);
 	CHECK_STR(sb.buf, "{\"type\":\"recovery_status\",\"messageId\":\"m\",\"status\":\"recovered\","
 		  "\"chunksRecovered\":3}", "recovery_status frame");

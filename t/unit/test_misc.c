@@ -1,13 +1,13 @@
 #include <stdlib.h>
 
 #include "ai-streamer/generator.h"
+#include "chat-cli/wsclient.h"
 #include "keys.h"
 #include "redis_url.h"
 #include "sha1.h"
 #include "strbuf.h"
 #include "tap.h"
 #include "validate.h"
-#include "wsclient.h"
 
 void test_misc(void)
 {

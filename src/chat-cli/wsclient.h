@@ -1,10 +1,13 @@
-/* A small blocking WebSocket client (RFC 6455) for chat-cli and tests:
- * text frames, masking, ping/pong and close codes. */
+/* chat-cli's small blocking WebSocket client (RFC 6455), which the test
+ * helper ws-poke uses too: text frames, masking, ping/pong and close codes.
+ * The frames' byte layout is wsframe.c's. */
 #ifndef SC_WSCLIENT_H
 #define SC_WSCLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "wsframe.h"
 
 struct wsclient {
 	int fd;
@@ -24,8 +27,8 @@ struct wsclient {
 int ws_connect(struct wsclient *ws, const char *host, int port, const char *path,
 	       const char *bearer, int timeout_ms, int rcvbuf, char *err, size_t errlen);
 int ws_send_text(struct wsclient *ws, const char *data, size_t len);
-/* Any frame, masked: opcode 1 text, 2 binary, 0 continuation; fin 0 for
- * all but the last fragment of a message. */
+/* Any frame, masked: opcode WS_TEXT, WS_BINARY, WS_CONTINUATION...; fin 0
+ * for all but the last fragment of a message. */
 int ws_send_frame(struct wsclient *ws, int opcode, int fin, const char *data, size_t len);
 /* Waits up to timeout_ms for the next text message: 1 with ws->msg set,
  * 0 on timeout, -1 when the connection closed (close_code says why). */

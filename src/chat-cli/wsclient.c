@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "wsframe.h"
 
 #define MAX_MESSAGE (16u << 20)
 
@@ -159,14 +160,14 @@ int ws_connect(struct wsclient *ws, const char *host, int port, const char *path
 	}
 	int64_t deadline = mono_us() + (int64_t)timeout_ms * 1000;
 	for (;;) {
-		unsigned char *end = ws->len >= 4 ? memmem(ws->buf, ws->len, "\r\n\r\n", 4) : NULL;
-		if (end) {
-			size_t hl = (size_t)(end - ws->buf) + 4;
-			if (ws->len < 12 || memcmp(ws->buf + 9, "101", 3) != 0) {
-				snprintf(err, errlen, "upgrade refused: %.*s", (int)(hl > 60 ? 60 : hl - 4),
-					 (char *)ws->buf);
-				goto fail;
-			}
+		size_t hl;
+		int answer = ws_upgrade_answer(ws->buf, ws->len, &hl);
+		if (answer < 0) {
+			snprintf(err, errlen, "upgrade refused: %.*s", (int)(hl > 60 ? 60 : hl - 4),
+				 (char *)ws->buf);
+			goto fail;
+		}
+		if (answer > 0) {
 			consume(ws, hl);
 			return 0;
 		}
@@ -187,33 +188,16 @@ fail:
 
 int ws_send_frame(struct wsclient *ws, int opcode, int fin, const char *data, size_t len)
 {
-	unsigned char hdr[14];
-	size_t h = 0;
 	if (ws->fd < 0)
 		return -1;
-	hdr[h++] = (unsigned char)((fin ? 0x80 : 0) | opcode);
-	if (len < 126)
-		hdr[h++] = (unsigned char)(0x80 | len);
-	else if (len < 65536) {
-		hdr[h++] = 0x80 | 126;
-		hdr[h++] = (unsigned char)(len >> 8);
-		hdr[h++] = (unsigned char)len;
-	} else {
-		hdr[h++] = 0x80 | 127;
-		for (int i = 7; i >= 0; i--)
-			hdr[h++] = (unsigned char)((uint64_t)len >> (8 * i));
-	}
 	unsigned char mask[4];
 	if (getrandom(mask, 4, 0) != 4)
 		memset(mask, 0x5a, 4);
-	memcpy(hdr + h, mask, 4);
-	h += 4;
-	unsigned char *frame = malloc(h + len);
+	unsigned char *frame = malloc(WS_HEADER_MAX + len);
 	if (!frame)
 		return -1;
-	memcpy(frame, hdr, h);
-	for (size_t i = 0; i < len; i++)
-		frame[h + i] = (unsigned char)data[i] ^ mask[i & 3];
+	size_t h = ws_header(frame, opcode, fin, len, mask);
+	ws_mask(frame + h, data, len, mask);
 	int rc = write_all(ws->fd, frame, h + len);
 	free(frame);
 	return rc;
@@ -221,7 +205,42 @@ int ws_send_frame(struct wsclient *ws, int opcode, int fin, const char *data, si
 
 int ws_send_text(struct wsclient *ws, const char *data, size_t len)
 {
-	return ws_send_frame(ws, 1, 1, data, len);
+	return ws_send_frame(ws, WS_TEXT, 1, data, len);
+}
+
+/* One whole frame at the start of ws->buf. Returns 1 when it completes a
+ * message (in ws->msg), 0 to read on, -1 once the connection is closed. */
+static int take_frame(struct wsclient *ws, const struct ws_head *h)
+{
+	/* servers never mask, but tolerate it: the header is skipped whole */
+	const char *payload = (const char *)ws->buf + h->header_len;
+	size_t plen = (size_t)h->payload_len;
+	int data = h->opcode == WS_TEXT || h->opcode == WS_CONTINUATION;
+	if (h->opcode == WS_CLOSE) {
+		ws->close_code = plen >= 2 ? (unsigned char)payload[0] << 8 | (unsigned char)payload[1] : 1005;
+		snprintf(ws->close_reason, sizeof ws->close_reason, "%.*s", plen > 2 ? (int)plen - 2 : 0,
+			 payload + 2);
+		ws_send_frame(ws, WS_CLOSE, 1, payload, plen >= 2 ? 2 : 0);
+		close(ws->fd);
+		ws->fd = -1;
+		return -1;
+	}
+	if (h->opcode == WS_PING)
+		ws_send_frame(ws, WS_PONG, 1, payload, plen);
+	else if (data) {
+		char *m = realloc(ws->msg, ws->msglen + plen + 1);
+		if (!m)
+			return -1;
+		ws->msg = m;
+		memcpy(ws->msg + ws->msglen, payload, plen);
+		ws->msglen += plen;
+		ws->msg[ws->msglen] = '\0';
+	}
+	consume(ws, h->header_len + plen);
+	if (!data)
+		return 0;
+	ws->partial = !h->fin;
+	return h->fin;
 }
 
 int ws_recv(struct wsclient *ws, int timeout_ms)
@@ -236,61 +255,19 @@ int ws_recv(struct wsclient *ws, int timeout_ms)
 	if (ws->fd < 0)
 		return -1;
 	for (;;) {
-		/* parse one frame if whole */
-		if (ws->len >= 2) {
-			unsigned char b0 = ws->buf[0], b1 = ws->buf[1];
-			size_t h = 2;
-			uint64_t plen = b1 & 127;
-			if (plen == 126 && ws->len >= 4) {
-				plen = (uint64_t)ws->buf[2] << 8 | ws->buf[3];
-				h = 4;
-			} else if (plen == 127 && ws->len >= 10) {
-				plen = 0;
-				for (int i = 0; i < 8; i++)
-					plen = plen << 8 | ws->buf[2 + i];
-				h = 10;
-			} else if (plen >= 126)
-				goto more;
-			if (b1 & 0x80)
-				h += 4;  /* servers never mask, but tolerate it */
-			if (plen > MAX_MESSAGE) {
+		struct ws_head h;
+		if (ws_head_parse(ws->buf, ws->len, &h)) {
+			if (h.payload_len > MAX_MESSAGE) {
 				ws->close_code = 1009;
 				return -1;
 			}
-			if (ws->len >= h + plen) {
-				int opcode = b0 & 15, fin = b0 & 0x80;
-				const char *payload = (const char *)ws->buf + h;
-				if (opcode == 8) {
-					ws->close_code = plen >= 2 ? (unsigned char)payload[0] << 8 |
-						(unsigned char)payload[1] : 1005;
-					snprintf(ws->close_reason, sizeof ws->close_reason, "%.*s",
-						 plen > 2 ? (int)plen - 2 : 0, payload + 2);
-					ws_send_frame(ws, 8, 1, payload, plen >= 2 ? 2 : 0);
-					close(ws->fd);
-					ws->fd = -1;
-					return -1;
-				}
-				if (opcode == 9) {
-					ws_send_frame(ws, 10, 1, payload, plen);
-				} else if (opcode == 1 || opcode == 0) {
-					char *m = realloc(ws->msg, ws->msglen + plen + 1);
-					if (!m)
-						return -1;
-					ws->msg = m;
-					memcpy(ws->msg + ws->msglen, payload, plen);
-					ws->msglen += plen;
-					ws->msg[ws->msglen] = '\0';
-				}
-				consume(ws, h + plen);
-				if (opcode == 1 || opcode == 0) {
-					ws->partial = !fin;
-					if (fin)
-						return 1;
-				}
+			if (ws->len - h.header_len >= h.payload_len) {
+				int rc = take_frame(ws, &h);
+				if (rc)
+					return rc;
 				continue;
 			}
 		}
-more:;
 		int left = (int)((deadline - mono_us()) / 1000);
 		if (left < 0)
 			left = 0;
@@ -309,7 +286,7 @@ more:;
 void ws_close(struct wsclient *ws)
 {
 	if (ws->fd >= 0) {
-		ws_send_frame(ws, 8, 1, "\x03\xe8", 2);
+		ws_send_frame(ws, WS_CLOSE, 1, "\x03\xe8", 2);
 		close(ws->fd);
 	}
 	ws->fd = -1;
