@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "heartbeat.h"
 #include "keys.h"
 #include "log.h"
 #include "util.h"
@@ -51,19 +52,14 @@ void metrics_flush(struct api *api)
 	redisContext *c = api_redis(api);
 	if (!c)
 		return;
-	enum { MAXF = 2 + 2 * ROUTE_COUNT * (API_STATUSES + PROM_BUCKETS + 2) + 4 };
+	enum { MAXF = 2 * ROUTE_COUNT * (API_STATUSES + PROM_BUCKETS + 2) };
 	static char text[MAXF][48];
 	const char *argv[MAXF];
 	size_t argl[MAXF];
 	int n = 0, t = 0;
-	char key[KEY_MAX];
-	add_field(argv, argl, &n, "HSET");
-	add_field(argv, argl, &n, key_node_api(key, api->node));
 #define PAIR(...) do { \
 		snprintf(text[t], sizeof text[t], __VA_ARGS__); add_field(argv, argl, &n, text[t++]); \
 	} while (0)
-	PAIR("last_seen_ms");
-	PAIR("%lld", (long long)now_ms());
 	for (int r = 0; r < ROUTE_COUNT; r++) {
 		if (!api->stats.dirty[r])
 			continue;
@@ -91,16 +87,19 @@ void metrics_flush(struct api *api)
 		PAIR("%llu", (unsigned long long)h->count);
 	}
 #undef PAIR
-	char kz[KEY_MAX], snow[24];
-	snprintf(snow, sizeof snow, "%lld", (long long)now_ms());
-	redisAppendCommandArgv(c, n, argv, argl);
-	int replies = 1;
-	if (now - api->stats.registered_us >= REGISTER_US) {
-		redisAppendCommand(c, "PEXPIRE %s %lld", key, (long long)STATS_TTL_S * 1000);
-		redisAppendCommand(c, "ZADD %s %s %s", key_nodes_api(kz), snow, api->node);
-		replies = 3;
+	/* the node's TTL and its score in nodes:api only now and then: most
+	 * writes carry just the counts that changed */
+	int register_due = now - api->stats.registered_us >= REGISTER_US;
+	struct heartbeat hb;
+	heartbeat_begin(&hb, key_node_api, key_nodes_api, api->node, now_ms(),
+			(long)STATS_TTL_S * 1000);
+	heartbeat_fields_argv(&hb, n, argv, argl);
+	int replies = heartbeat_append(&hb, c, !register_due);
+	heartbeat_release(&hb);
+	if (replies < 0)
+		return;
+	if (register_due)
 		api->stats.registered_us = now;
-	}
 	/* sent, not waited for: api_redis reads the replies before the next
 	 * command, so the process is back in accept() at once */
 	for (int done = 0; !done;)

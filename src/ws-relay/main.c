@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "daemon.h"
+#include "heartbeat.h"
 #include "keys.h"
 #include "log.h"
 #include "relay.h"
@@ -86,20 +87,17 @@ static void heartbeat(uv_timer_t *t)
 	(void)t;
 	if (!relay.cmd.ready)
 		return;
-	char k[KEY_MAX], kz[KEY_MAX];
-	long long now = now_ms();
-	key_node_ws(k, relay.node);
-	redisAsyncCommand(relay.cmd.ac, NULL, NULL,
-			  "HSET %s id %s port %d last_seen_ms %lld started_ms %lld connections %ld "
-			  "sessions %ld frames_sent %llu recoveries %llu slow_closes %llu "
-			  "redis_reconnects %u status %s", k, relay.node, relay.cfg.port, now,
-			  (long long)relay.started_ms, relay.nconns, relay.nsessions,
-			  (unsigned long long)relay.frames_sent, (unsigned long long)relay.recoveries,
-			  (unsigned long long)relay.slow_closes, relay.sub.reconnects,
-			  relay.stopping ? "draining" : "ok");
-	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "PEXPIRE %s %d", k, HEARTBEAT_TTL_MS);
-	redisAsyncCommand(relay.cmd.ac, NULL, NULL, "ZADD %s %lld %s", key_nodes_ws(kz), now,
-			  relay.node);
+	char k[KEY_MAX];
+	struct heartbeat hb;
+	heartbeat_begin(&hb, key_node_ws, key_nodes_ws, relay.node, now_ms(), HEARTBEAT_TTL_MS);
+	heartbeat_fields(&hb, "port %d started_ms %lld connections %ld sessions %ld frames_sent %llu "
+			 "recoveries %llu slow_closes %llu redis_reconnects %u status %s",
+			 relay.cfg.port, (long long)relay.started_ms, relay.nconns, relay.nsessions,
+			 (unsigned long long)relay.frames_sent, (unsigned long long)relay.recoveries,
+			 (unsigned long long)relay.slow_closes, relay.sub.reconnects,
+			 relay.stopping ? "draining" : "ok");
+	heartbeat_send(&hb, relay.cmd.ac);
+	heartbeat_release(&hb);
 	if (relay.nregistered > 0)
 		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "SCARD %s",
 				  key_sessions_node(k, relay.node));
@@ -222,12 +220,10 @@ int main(int argc, char **argv)
 	if (relay.cmd.ready) {
 		/* leave the registries now rather than when recoverd notices; the
 		 * loop runs until Redis has answered, or for a second at most */
-		char k[KEY_MAX], kz[KEY_MAX];
 		uv_timer_stop(&heartbeat_timer);
 		registry_forget_node(NULL);
-		redisAsyncCommand(relay.cmd.ac, NULL, NULL, "DEL %s", key_node_ws(k, relay.node));
-		redisAsyncCommand(relay.cmd.ac, stop_loop_reply, NULL, "ZREM %s %s", key_nodes_ws(kz),
-				  relay.node);
+		heartbeat_leave(relay.cmd.ac, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply,
+				NULL);
 		uv_timer_start(&drain_timer, stop_loop, 1000, 0);
 		uv_run(relay.loop, UV_RUN_DEFAULT);
 	}
