@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "config.h"
 #include "fifo.h"
 #include "job.h"
 #include "log.h"
@@ -52,7 +53,10 @@ struct openai_reply {
 /* AI_BASE_URLS is a comma-separated list: each request goes to the next. */
 static void configure(void)
 {
-	char *urls = strdup(env_str("AI_BASE_URLS", env_str("AI_BASE_URL", "")));
+	const char *list = config_text(&streamer_knobs, "AI_BASE_URLS");
+	if (!list)
+		list = config_text(&streamer_knobs, "AI_BASE_URL");
+	char *urls = strdup(list ? list : "");
 	if (!urls)
 		abort();
 	for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
@@ -68,11 +72,11 @@ static void configure(void)
 	}
 	if (!cfg.nurls)
 		die(100, "AI_BACKEND=openai needs AI_BASE_URLS (e.g. http://127.0.0.1:8000/v1)");
-	cfg.api_key = env_str("AI_API_KEY", "");
-	cfg.model = env_str("AI_MODEL", "gpt-4o-mini");
-	cfg.system_prompt = env_str("AI_SYSTEM_PROMPT", "");
-	cfg.timeout_ms = env_long("AI_TIMEOUT_MS", 30000, 100, 3600000);
-	cfg.context_items = env_long("AI_CONTEXT_MESSAGES", 20, 1, 1000);
+	cfg.api_key = config_text(&streamer_knobs, "AI_API_KEY");
+	cfg.model = config_text(&streamer_knobs, "AI_MODEL");
+	cfg.system_prompt = config_text(&streamer_knobs, "AI_SYSTEM_PROMPT");
+	cfg.timeout_ms = config_int(&streamer_knobs, "AI_TIMEOUT_MS");
+	cfg.context_items = config_int(&streamer_knobs, "AI_CONTEXT_MESSAGES");
 }
 
 static int init(uv_loop_t *loop)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "generator.h"
 #include "heartbeat.h"
@@ -30,6 +31,40 @@
 #define READ_BLOCK_MS 2000
 #define HANDOVER_WAIT_MS 2000  /* after DRAIN_MS, for the last hand-overs to be answered */
 
+static const struct knob knobs[] = {
+	KNOB_TEXT("AI_BACKEND", "builtin", NULL, "builtin (an offline generator) or openai"),
+	KNOB_TEXT("AI_BASE_URLS", NULL, NULL,
+		  "openai: comma-separated, e.g. http://127.0.0.1:8080/v1"),
+	KNOB_TEXT("AI_BASE_URL", NULL, NULL, "read when AI_BASE_URLS is unset (its older name)"),
+	KNOB_TEXT("AI_API_KEY", "", "unset", "sent as a bearer token"),
+	KNOB_TEXT("AI_MODEL", "gpt-4o-mini", NULL, "a request's own model wins"),
+	KNOB_TEXT("AI_SYSTEM_PROMPT", "", "unset", "the system message of each request"),
+	KNOB_INT("AI_TIMEOUT_MS", 30000, 100, 3600000,
+		 "longest wait for the first byte, or between two"),
+	KNOB_INT("AI_CONTEXT_MESSAGES", 20, 1, 1000, "history messages sent as the conversation"),
+	KNOB_INT("AI_CONCURRENCY", 64, 1, 100000, "replies streamed at once by this process"),
+	KNOB_INT("AI_MAX_TOKENS", 512, 1, 1000000,
+		 "longest reply, in tokens (openai: sent as max_tokens, "
+		 "and the stream is cut there whatever the server does)"),
+	KNOB_INT("TOKEN_DELAY_MS", 20, 0, 60000,
+		 "pause between tokens of the built-in generator "
+		 "(0 for benchmarks)"),
+	KNOB_INT("LEASE_MS", 10000, 100, 3600000,
+		 "lease on a message, renewed every LEASE_MS/3 (at most "
+		 "1 s, which is also how soon a cancel stops a silent "
+		 "AI server)"),
+	KNOB_INT("CHUNK_TTL_S", 300, 1, 30L * 86400, "how long the chunks of a finished reply are kept"),
+	KNOB_INT("HISTORY_MAX", 1000, 2, 1000000, "messages kept per session"),
+	KNOB_INT("DRAIN_MS", 5000, 0, 3600000,
+		 "on SIGTERM, replies from an AI server get this long to "
+		 "end here; the rest are handed to another worker at once"),
+	KNOB_TEXT("USER", "cli", NULL, "--pipe's user when there is no --user"),
+};
+const struct knob_table streamer_knobs = KNOB_TABLE(knobs);
+static const struct knob_table *const all_knobs[] = {
+	&streamer_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, NULL
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -38,29 +73,8 @@ static void usage(FILE *f)
 		"Streams AI replies for the jobs in Redis (built-in offline generator).\n"
 		"  --once PROMPT   print one reply to stdout as it streams, no Redis\n"
 		"  --pipe          print the Redis commands of one whole exchange in session S\n"
-		"                  (user U, default $USER) as RESP, for | redis-cli --pipe\n\n"
-		"environment (default):\n"
-		"  REDIS_URL        redis://127.0.0.1:6379/0\n"
-		"  KEY_PREFIX       \"\"\n"
-		"  AI_BACKEND       builtin  or openai:\n"
-		"  AI_BASE_URLS     -      openai: comma-separated, e.g. http://127.0.0.1:8080/v1\n"
-		"  AI_API_KEY       -      sent as a bearer token\n"
-		"  AI_MODEL         gpt-4o-mini (a request's own model wins)\n"
-		"  AI_SYSTEM_PROMPT -\n"
-		"  AI_TIMEOUT_MS    30000  longest wait for the first byte, or between two\n"
-		"  AI_CONTEXT_MESSAGES 20  history messages sent as the conversation\n"
-		"  AI_CONCURRENCY   64     replies streamed at once by this process\n"
-		"  AI_MAX_TOKENS    512    longest reply, in tokens (openai: sent as max_tokens,\n"
-		"                          and the stream is cut there whatever the server does)\n"
-		"  TOKEN_DELAY_MS   20     pause between tokens (0 for benchmarks)\n"
-		"  LEASE_MS         10000  lease on a message, renewed every LEASE_MS/3 (at most 1 s,\n"
-		"                          which is also how soon a cancel stops a silent AI server)\n"
-		"  CHUNK_TTL_S      300    how long the chunks of a finished reply are kept\n"
-		"  HISTORY_MAX      1000   messages kept per session\n"
-		"  DRAIN_MS         5000   on SIGTERM, replies from an AI server get this long to\n"
-		"                          end here; the rest are handed to another worker at once\n"
-		"  NODE_ID          hostname-pid\n"
-		"  LOG_LEVEL        info\n");
+		"                  (user U, default $USER) as RESP, for | redis-cli --pipe\n\n");
+	config_usage(f, all_knobs);
 }
 
 /* The backends AI_BACKEND names (backend.h). */
@@ -258,7 +272,7 @@ int main(int argc, char **argv)
 	const char *once = NULL, *prompt = NULL;
 	struct pipe_job pj = { NULL, NULL, NULL, 0, 0, 0 };
 	int pipe_mode = 0;
-	pj.user = env_str("USER", "cli");
+	pj.user = config_text(&streamer_knobs, "USER");
 	log_init("ai-streamer");
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help")) {
@@ -282,15 +296,15 @@ int main(int argc, char **argv)
 			return 100;
 		}
 	}
-	w.backend = backend_named(env_str("AI_BACKEND", "builtin"));
+	w.backend = backend_named(config_text(&streamer_knobs, "AI_BACKEND"));
 	w.backend->configure();
-	w.cfg.concurrency = env_long("AI_CONCURRENCY", 64, 1, 100000);
-	w.cfg.max_tokens = env_long("AI_MAX_TOKENS", 512, 1, 1000000);
-	w.cfg.token_delay_ms = env_long("TOKEN_DELAY_MS", 20, 0, 60000);
-	w.cfg.lease_ms = env_long("LEASE_MS", 10000, 100, 3600000);
-	w.cfg.chunk_ttl_s = env_long("CHUNK_TTL_S", 300, 1, 30L * 86400);
-	w.cfg.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);
-	w.cfg.drain_ms = env_long("DRAIN_MS", 5000, 0, 3600000);
+	w.cfg.concurrency = config_int(&streamer_knobs, "AI_CONCURRENCY");
+	w.cfg.max_tokens = config_int(&streamer_knobs, "AI_MAX_TOKENS");
+	w.cfg.token_delay_ms = config_int(&streamer_knobs, "TOKEN_DELAY_MS");
+	w.cfg.lease_ms = config_int(&streamer_knobs, "LEASE_MS");
+	w.cfg.chunk_ttl_s = config_int(&streamer_knobs, "CHUNK_TTL_S");
+	w.cfg.history_max = config_int(&streamer_knobs, "HISTORY_MAX");
+	w.cfg.drain_ms = config_int(&streamer_knobs, "DRAIN_MS");
 	if (once)
 		return run_once(once, w.cfg.max_tokens, w.cfg.token_delay_ms);
 	if (pipe_mode || prompt) {
@@ -299,7 +313,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 100;
 		}
-		keys_init(env_str("KEY_PREFIX", ""));
+		keys_init(config_text(&redis_knobs, "KEY_PREFIX"));
 		pj.prompt = prompt;
 		pj.max_tokens = w.cfg.max_tokens;
 		pj.chunk_ttl_s = w.cfg.chunk_ttl_s;

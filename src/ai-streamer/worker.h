@@ -10,10 +10,14 @@
 
 #include "aredis.h"
 #include "backend.h"
+#include "config.h"
 #include "prom.h"
 #include "redis_url.h"
 #include "strbuf.h"
 #include "validate.h"
+
+/* ai-streamer's knobs (main.c), read by the backends too */
+extern const struct knob_table streamer_knobs;
 
 struct worker_config {
 	struct redis_cfg redis;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "config.h"
 #include "frame.h"
 #include "keys.h"
 #include "redis_sync.h"
@@ -35,7 +36,7 @@
 
 static struct bench_opts o = {
 	.workload = "relay", .sessions = 100, .seconds = 5, .rate = 10000, .ws_path = "/ws/chat",
-	.api = "127.0.0.1:8080", .redis_url = "redis://127.0.0.1:6379/0", .prompt_words = 20,
+	.api = "127.0.0.1:8080", .prompt_words = 20,
 	.connect_batch = 500, .posters = 32,
 };
 static struct sess *ss;
@@ -54,6 +55,8 @@ static volatile int publishing_done;
 #define IN_FLIGHT 4000
 static long published, publish_errors;
 
+static const struct knob_table *const all_knobs[] = { &redis_knobs, NULL };
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -70,7 +73,8 @@ static void usage(FILE *f)
 		"  measures, its wakeups do not preempt them (their clients are elsewhere in use)\n"
 		"  --relay is repeated for several relays (sessions are spread over them); give\n"
 		"  nginx's address to go through it. --proc NAME:PID: RSS and CPU before and after.\n"
-		"defaults: relay, 100 sessions, 5 s, 10000/s, 127.0.0.1:8081, /ws/chat\n");
+		"defaults: relay, 100 sessions, 5 s, 10000/s, 127.0.0.1:8081, /ws/chat\n\n");
+	config_usage(f, all_knobs);
 }
 
 /* --- receiving */
@@ -415,7 +419,7 @@ int main(int argc, char **argv)
 	static char *relays[64], *procs[64];
 	o.relays = relays;
 	o.procs = procs;
-	o.redis_url = env_str("REDIS_URL", o.redis_url);
+	o.redis_url = config_text(&redis_knobs, "REDIS_URL");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int has = i + 1 < argc;
@@ -467,7 +471,7 @@ int main(int argc, char **argv)
 	}
 	if (!o.nrelays)
 		relays[o.nrelays++] = "127.0.0.1:8081";
-	keys_init(env_str("KEY_PREFIX", ""));
+	keys_init(config_text(&redis_knobs, "KEY_PREFIX"));
 	/* every thread made from here on inherits it */
 	struct sched_param sp = { 0 };
 	sched_setscheduler(0, SCHED_BATCH, &sp);

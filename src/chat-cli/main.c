@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "config.h"
 #include "http.h"
 #include "log.h"
 #include "reply.h"
@@ -67,6 +68,13 @@ struct client {
 	char nodes[256];         /* relays this client was served by */
 };
 
+static const struct knob knobs[] = {
+	KNOB_TEXT("USER", "cli", NULL, "the user id when there is no --user"),
+	KNOB_TEXT("CHAT_TOKEN", NULL, NULL, "the token when there is no --token"),
+};
+static const struct knob_table cli_knobs = KNOB_TABLE(knobs);
+static const struct knob_table *const all_knobs[] = { &cli_knobs, &auth_knobs, NULL };
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -91,7 +99,8 @@ static void usage(FILE *f)
 		"  --rcvbuf BYTES   the socket's receive buffer\n"
 		"       chat-cli token USER [--ttl SEC]\n"
 		"  prints a token for USER signed with AUTH_SECRET or AUTH_SECRET_FILE's first line\n"
-		"  (default ttl 3600; a negative ttl makes an expired one)\n");
+		"  (default ttl 3600; a negative ttl makes an expired one)\n\n");
+	config_usage(f, all_knobs);
 }
 
 static const char *jstr(json_object *o, const char *k)
@@ -477,7 +486,7 @@ int main(int argc, char **argv)
 		return make_token(argc, argv);
 	struct opts o = { .url = "http://127.0.0.1:8080", .timeout_s = 60, .reconnect = 1,
 			  .stall_s = 5 };
-	o.user = env_str("USER", "cli");
+	o.user = config_text(&cli_knobs, "USER");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int has = i + 1 < argc;
@@ -544,8 +553,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	if (!o.token && getenv("CHAT_TOKEN") && *getenv("CHAT_TOKEN"))
-		o.token = getenv("CHAT_TOKEN");
+	if (!o.token)
+		o.token = config_text(&cli_knobs, "CHAT_TOKEN");
 	if (o.token) {
 		if (strlen(o.token) > JWT_MAX || strspn(o.token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 							"0123456789-_.") != strlen(o.token)) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "config.h"
 #include "daemon.h"
 #include "fcgi.h"
 #include "keys.h"
@@ -36,31 +37,41 @@ static void on_term(int sig)
 		_exit(0);  /* idle in accept(): nothing to finish */
 }
 
+static const struct knob knobs[] = {
+	KNOB_INT("MAX_BODY_BYTES", 65536, 64, 64L << 20,
+		 "largest request body (a request must also fit in its "
+		 "socket's buffer: see doc/security.md)"),
+	KNOB_INT("MAX_MESSAGE_BYTES", 16384, 1, 1L << 20, "largest chat message"),
+	KNOB_INT("HISTORY_MAX", 1000, 2, 1000000, "messages kept per session"),
+	KNOB_INT("JOBS_MAXLEN", 100000, 100, 100000000, "the jobs stream's cap (XADD MAXLEN ~)"),
+	KNOB_INT("NODE_STALE_MS", 3000, 100, 3600000,
+		 "a worker heartbeat older than this is not counted"),
+	KNOB_INT("CANCEL_TTL_S", 300, 1, 86400, "how long a cancel mark waits for its worker"),
+	KNOB_INT("REDIS_TIMEOUT_MS", 2000, 10, 60000,
+		 "a Redis stall shorter than this delays a request; "
+		 "a longer one answers 503"),
+	KNOB_INT("CHAT_PER_MIN", 30, 1, 100000000, "POST /api/chat per user per minute (429 past it)"),
+	KNOB_INT("STREAMS_PER_USER", 4, 1, 1000000,
+		 "replies one user may have streaming at once (429)"),
+	KNOB_INT("STREAM_STALE_MS", 3600000, 1000, 86400000,
+		 "a reply posted longer ago than this no longer counts "
+		 "against STREAMS_PER_USER"),
+	KNOB_INT("FCGI_TIMEOUT_MS", 5000, 100, 600000,
+		 "time a FastCGI peer has to send its whole request, and "
+		 "to take the response; past it the connection is dropped"),
+};
+static const struct knob_table fcgi_knobs = KNOB_TABLE(knobs);
+static const struct knob_table *const all_knobs[] = {
+	&fcgi_knobs, &auth_knobs, &redis_knobs, &daemon_knobs, NULL
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: chat-fcgi [--listen PATH|:PORT] [--help] [--version]\n"
 		"FastCGI responder for /api. Without --listen the socket is fd 0 (supervisord\n"
-		"fcgi-program, spawn-fcgi).\n\n"
-		"environment (default):\n"
-		"  REDIS_URL          redis://127.0.0.1:6379/0  (or unix:/path)\n"
-		"  KEY_PREFIX         \"\"   prefix of every Redis key\n"
-		"  MAX_BODY_BYTES     65536 (a request must fit in its socket's buffer: see README)\n"
-		"  MAX_MESSAGE_BYTES  16384\n"
-		"  HISTORY_MAX        1000  messages kept per session\n"
-		"  JOBS_MAXLEN        100000\n"
-		"  NODE_STALE_MS      3000  heartbeat age past which a worker is unhealthy\n"
-		"  CANCEL_TTL_S       300   how long a cancel mark waits for its worker\n"
-		"  REDIS_TIMEOUT_MS   2000  a Redis stall shorter than this delays a request, not fails it\n"
-		"  FCGI_TIMEOUT_MS    5000  time a FastCGI peer has to send its whole request, and\n"
-		"                           to take the response; past it the connection is dropped\n"
-		"  AUTH_SECRET        unset: development mode, user ids taken as given; set: HS256 tokens\n"
-		"  AUTH_SECRET_FILE   one secret per line (the first signs, all verify)\n"
-		"  AUTH_LEEWAY_S      30    clock skew allowed on exp\n"
-		"  CHAT_PER_MIN       30    POST /api/chat per user per minute (429 past it)\n"
-		"  STREAMS_PER_USER   4     replies one user may have streaming at once\n"
-		"  NODE_ID            hostname-pid\n"
-		"  LOG_LEVEL          info  (debug, info, warn, error)\n");
+		"fcgi-program, spawn-fcgi).\n\n");
+	config_usage(f, all_knobs);
 }
 
 static void respond(struct fcgi_conn *c, FCGX_Request *rq, struct http_response *res,
@@ -181,17 +192,17 @@ int main(int argc, char **argv)
 	char node[128];
 	daemon_setup("api", node, sizeof node, &api.cfg.redis);
 	snprintf(api.node, sizeof api.node, "%s", node);
-	api.cfg.max_body = (size_t)env_long("MAX_BODY_BYTES", 65536, 64, 64L << 20);
-	api.cfg.max_message = (size_t)env_long("MAX_MESSAGE_BYTES", 16384, 1, 1L << 20);
-	api.cfg.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);
-	api.cfg.jobs_maxlen = env_long("JOBS_MAXLEN", 100000, 100, 100000000);
-	api.cfg.node_stale_ms = env_long("NODE_STALE_MS", 3000, 100, 3600000);
-	api.cfg.cancel_ttl_s = env_long("CANCEL_TTL_S", 300, 1, 86400);
-	api.cfg.redis_timeout_ms = (int)env_long("REDIS_TIMEOUT_MS", 2000, 10, 60000);
-	api.cfg.chat_per_min = env_long("CHAT_PER_MIN", 30, 1, 100000000);
-	api.cfg.streams_per_user = env_long("STREAMS_PER_USER", 4, 1, 1000000);
-	api.cfg.stream_stale_ms = env_long("STREAM_STALE_MS", 3600000, 1000, 86400000);
-	int timeout_ms = (int)env_long("FCGI_TIMEOUT_MS", 5000, 100, 600000);
+	api.cfg.max_body = (size_t)config_int(&fcgi_knobs, "MAX_BODY_BYTES");
+	api.cfg.max_message = (size_t)config_int(&fcgi_knobs, "MAX_MESSAGE_BYTES");
+	api.cfg.history_max = config_int(&fcgi_knobs, "HISTORY_MAX");
+	api.cfg.jobs_maxlen = config_int(&fcgi_knobs, "JOBS_MAXLEN");
+	api.cfg.node_stale_ms = config_int(&fcgi_knobs, "NODE_STALE_MS");
+	api.cfg.cancel_ttl_s = config_int(&fcgi_knobs, "CANCEL_TTL_S");
+	api.cfg.redis_timeout_ms = (int)config_int(&fcgi_knobs, "REDIS_TIMEOUT_MS");
+	api.cfg.chat_per_min = config_int(&fcgi_knobs, "CHAT_PER_MIN");
+	api.cfg.streams_per_user = config_int(&fcgi_knobs, "STREAMS_PER_USER");
+	api.cfg.stream_stale_ms = config_int(&fcgi_knobs, "STREAM_STALE_MS");
+	int timeout_ms = (int)config_int(&fcgi_knobs, "FCGI_TIMEOUT_MS");
 	auth_load(&api.auth);
 
 	/* before our handlers: FCGX_Init installs its own for SIGTERM and SIGPIPE */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "log.h"
 #include "util.h"
 
@@ -22,12 +23,12 @@ static void add_secret(struct auth *a, const char *s, size_t n, const char *from
 void auth_load(struct auth *a)
 {
 	memset(a, 0, sizeof *a);
-	a->leeway_s = env_long("AUTH_LEEWAY_S", 30, 0, 3600);
-	const char *secret = getenv("AUTH_SECRET");
-	if (secret && *secret)
+	a->leeway_s = config_int(&auth_knobs, "AUTH_LEEWAY_S");
+	const char *secret = config_text(&auth_knobs, "AUTH_SECRET");
+	if (secret)
 		add_secret(a, secret, strlen(secret), "AUTH_SECRET");
-	const char *path = getenv("AUTH_SECRET_FILE");
-	if (path && *path) {
+	const char *path = config_text(&auth_knobs, "AUTH_SECRET_FILE");
+	if (path) {
 		FILE *f = fopen(path, "r");
 		if (!f)
 			die(111, "AUTH_SECRET_FILE %s: %s", path, strerror(errno));

@@ -24,14 +24,13 @@ static struct script scripts[SCRIPT_COUNT] = {
 	[SCRIPT_RELEASE] = { "release", NULL, 0, "" },
 };
 
-const char *share_dir(void)
+const char *share_dir(const char *configured)
 {
 	static char dir[PATH_MAX];
 	if (dir[0])
 		return dir;
-	const char *env = getenv("SHARE_DIR");
-	if (env && *env) {
-		snprintf(dir, sizeof dir, "%s", env);
+	if (configured && *configured) {
+		snprintf(dir, sizeof dir, "%s", configured);
 		return dir;
 	}
 	char exe[PATH_MAX];

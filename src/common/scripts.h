@@ -27,7 +27,8 @@ void script_argv(enum script_id id, int nkeys, const char *const *keys, int narg
 		 const char *const *args, const size_t *lens, const char **argv, size_t *argl,
 		 char *nkbuf);
 
-/* The directory of shared files: SHARE_DIR, or ../share beside the binary. */
-const char *share_dir(void);
+/* The directory of shared files: configured (SHARE_DIR), or when it is NULL
+ * ../share beside the binary. */
+const char *share_dir(const char *configured);
 
 #endif

@@ -74,21 +74,3 @@ int new_message_id(char out[33])
 	snprintf(out, 13, "%012llx", (unsigned long long)now_ms() & 0xffffffffffffULL);
 	return random_hex(out + 12, 10);
 }
-
-void default_node_id(char *out, size_t len, const char *kind)
-{
-	const char *id = getenv("NODE_ID");
-	if (id && *id) {
-		snprintf(out, len, "%s", id);
-		return;
-	}
-	char host[64];
-	if (gethostname(host, sizeof host) != 0)
-		snprintf(host, sizeof host, "host");
-	host[sizeof host - 1] = '\0';
-	for (char *p = host; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-			*p = '_';
-	snprintf(out, len, "%s-%s-%ld", kind, host, (long)getpid());
-}

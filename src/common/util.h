@@ -1,5 +1,5 @@
-/* Small helpers every program needs: configuration from the environment,
- * clocks, random ids. */
+/* Small helpers every program needs: reading the environment (programs
+ * read their knobs through config.h, which uses these), clocks, random ids. */
 #ifndef SC_UTIL_H
 #define SC_UTIL_H
 
@@ -22,8 +22,5 @@ int random_hex(char *out, size_t nbytes);
 /* A message id: 12 hex digits of milliseconds then 20 random hex digits, so ids
  * sort by creation time and never collide across nodes or restarts. */
 int new_message_id(char out[33]);
-
-/* The node id of this process: NODE_ID, or hostname-pid. */
-void default_node_id(char *out, size_t len, const char *kind);
 
 #endif

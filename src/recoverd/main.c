@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "heartbeat.h"
 #include "recoverd.h"
@@ -33,21 +34,29 @@ static void on_term(int sig)
 	stopping = 1;
 }
 
+static const struct knob knobs[] = {
+	KNOB_INT("INTERVAL_MS", 1000, 10, 3600000, "time between two passes"),
+	KNOB_INT("LEASE_MS", 10000, 100, 3600000,
+		 "a job pending this long without a lease holder is requeued"),
+	KNOB_INT("CHUNK_TTL_S", 300, 1, 30L * 86400,
+		 "how long the chunks of a reply recoverd ends are kept"),
+	KNOB_INT("HISTORY_MAX", 1000, 2, 1000000, "messages kept per session (as in ai-streamer)"),
+	KNOB_INT("RELAY_DEAD_MS", 15000, 1000, 30L * 86400000,
+		 "a relay silent this long loses its sessions"),
+	KNOB_INT("NODE_FORGET_MS", 3600000, 1000, 30L * 86400000,
+		 "a node silent this long leaves the registries"),
+};
+static const struct knob_table recoverd_knobs = KNOB_TABLE(knobs);
+static const struct knob_table *const all_knobs[] = {
+	&recoverd_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, NULL
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: recoverd [--help] [--version]\n"
-		"environment (default):\n"
-		"  REDIS_URL          redis://127.0.0.1:6379/0\n"
-		"  KEY_PREFIX         \"\"\n"
-		"  INTERVAL_MS        1000     time between two passes\n"
-		"  LEASE_MS           10000    a job pending this long without a lease holder is requeued\n"
-		"  CHUNK_TTL_S        300      how long the chunks of a reply recoverd ends are kept\n"
-		"  HISTORY_MAX        1000     messages kept per session (as in ai-streamer)\n"
-		"  RELAY_DEAD_MS      15000    a relay silent this long loses its sessions\n"
-		"  NODE_FORGET_MS     3600000  a node silent this long leaves the registries\n"
-		"  NODE_ID            rec-hostname-pid\n"
-		"  LOG_LEVEL          info\n");
+		"Requeues the jobs of dead workers and drops the sessions of dead relays.\n\n");
+	config_usage(f, all_knobs);
 }
 
 static void nap(long ms)
@@ -107,13 +116,13 @@ int main(int argc, char **argv)
 	struct redis_cfg cfg;
 	char node[128];
 	daemon_setup("rec", node, sizeof node, &cfg);
-	long interval = env_long("INTERVAL_MS", 1000, 10, 3600000);
+	long interval = config_int(&recoverd_knobs, "INTERVAL_MS");
 	struct settings set;
-	set.lease_ms = env_long("LEASE_MS", 10000, 100, 3600000);
-	set.dead_ms = env_long("RELAY_DEAD_MS", 15000, 1000, 30L * 86400000);
-	set.forget_ms = env_long("NODE_FORGET_MS", 3600000, 1000, 30L * 86400000);
-	set.chunk_ttl_s = env_long("CHUNK_TTL_S", 300, 1, 30L * 86400);
-	set.history_max = env_long("HISTORY_MAX", 1000, 2, 1000000);
+	set.lease_ms = config_int(&recoverd_knobs, "LEASE_MS");
+	set.dead_ms = config_int(&recoverd_knobs, "RELAY_DEAD_MS");
+	set.forget_ms = config_int(&recoverd_knobs, "NODE_FORGET_MS");
+	set.chunk_ttl_s = config_int(&recoverd_knobs, "CHUNK_TTL_S");
+	set.history_max = config_int(&recoverd_knobs, "HISTORY_MAX");
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "heartbeat.h"
 #include "keys.h"
@@ -38,33 +39,41 @@ static struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
+static const struct knob knobs[] = {
+	KNOB_INT("PORT", 8081, 1, 65535, "the port to listen on (also --port N)"),
+	KNOB_TEXT("LISTEN_IFACE", NULL, "all", "network interface to listen on (chatctl: lo)"),
+	KNOB_INT("SEND_QUEUE_FRAMES", 4096, 1, 10000000,
+		 "frames queued per socket; past it the socket is closed 4408"),
+	KNOB_INT("SEND_QUEUE_BYTES", 4L << 20, 1024, 1L << 32, "bytes queued per socket (4 MiB)"),
+	KNOB_INT("SOCKET_SNDBUF", 0, 0, 64L << 20,
+		 "kernel send buffer per socket (0: autotuned)"),
+	KNOB_INT("MAX_CLIENT_FRAME", 4096, 64, 1L << 20, "bytes of one client frame"),
+	KNOB_INT("HISTORY_LIMIT", 100, 1, 100000, "messages in the history frame"),
+	KNOB_INT("DRAIN_MS", 3000, 0, 600000, "on SIGTERM, time to close the sockets with 1001"),
+	KNOB_INT("CLIENT_FRAMES_PER_S", 20, 1, 1000000,
+		 "frames one socket may send per second (1008 past it)"),
+	KNOB_INT("WS_PER_MIN_USER", 120, 1, 100000000,
+		 "new WebSockets per user per minute (4429 past it)"),
+	KNOB_INT("WS_PER_MIN_ADDR", 600, 1, 100000000,
+		 "new WebSockets per client address per minute (4429)"),
+	KNOB_INT("CLAIM_TTL_S", 86400, 1, 31536000,
+		 "a session claimed by a listener that never gets a "
+		 "message lapses (sooner: when its last socket leaves)"),
+};
+static const struct knob_table relay_knobs = KNOB_TABLE(knobs);
+static const struct knob_table *const all_knobs[] = {
+	&relay_knobs, &auth_knobs, &redis_knobs, &daemon_knobs, NULL
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ws-relay [--port N] [--help] [--version]\n"
-		"WebSocket server for /ws/chat and /ws/chat/v2, and GET /health.\n\n"
-		"environment (default):\n"
-		"  PORT                  8081\n"
-		"  LISTEN_IFACE          all      network interface to listen on (chatctl: lo)\n"
-		"  REDIS_URL             redis://127.0.0.1:6379/0\n"
-		"  KEY_PREFIX            \"\"\n"
-		"  SEND_QUEUE_FRAMES     4096     per socket; past it the socket is closed 4408\n"
-		"  SEND_QUEUE_BYTES      4194304  per socket\n"
-		"  SOCKET_SNDBUF         0        kernel send buffer per socket (0: autotuned)\n"
-		"  MAX_CLIENT_FRAME      4096     bytes of one client frame\n"
-		"  HISTORY_LIMIT         100      messages in the history frame\n"
-		"  CLIENT_FRAMES_PER_S   20       frames one socket may send per second (1008 past it)\n"
-		"  WS_PER_MIN_USER       120      new WebSockets per user per minute (4429 past it)\n"
-		"  WS_PER_MIN_ADDR       600      new WebSockets per client address per minute (4429)\n"
-		"  CLAIM_TTL_S           86400    a session claimed by a listener that never gets a\n"
-		"                                 message lapses (sooner: when its last socket leaves)\n"
-		"  DRAIN_MS              3000     on SIGTERM, time to close sockets with 1001\n"
-		"  AUTH_SECRET, AUTH_SECRET_FILE  set: an HS256 token (token= or the subprotocol\n"
-		"                        bearer.TOKEN) is required (4401), and the socket is\n"
-		"                        closed 4401 when it expires unless an auth frame renews it\n"
-		"  AUTH_LEEWAY_S         30       clock skew allowed on exp and nbf\n"
-		"  NODE_ID               ws-hostname-pid\n"
-		"  LOG_LEVEL             info\n");
+		"WebSocket server for /ws/chat and /ws/chat/v2, and GET /health.\n"
+		"With AUTH_SECRET or AUTH_SECRET_FILE an HS256 token (token= or the subprotocol\n"
+		"bearer.TOKEN) is required (4401), and the socket is closed 4401 when it expires\n"
+		"unless an auth frame renews it.\n\n");
+	config_usage(f, all_knobs);
 }
 
 /* recoverd drops the sessions of a relay it thought dead (one frozen past
@@ -139,7 +148,7 @@ static void on_signal(uv_signal_t *s, int sig)
 int main(int argc, char **argv)
 {
 	log_init("ws-relay");
-	relay.cfg.port = (int)env_long("PORT", 8081, 1, 65535);
+	relay.cfg.port = (int)config_int(&relay_knobs, "PORT");
 	for (int i = 1; i < argc; i++) {
 		long v;
 		if (!strcmp(argv[i], "--help")) {
@@ -158,16 +167,16 @@ int main(int argc, char **argv)
 		}
 	}
 	daemon_setup("ws", relay.node, sizeof relay.node, &relay.cfg.redis);
-	relay.cfg.queue_frames = env_long("SEND_QUEUE_FRAMES", 4096, 1, 10000000);
-	relay.cfg.queue_bytes = env_long("SEND_QUEUE_BYTES", 4L << 20, 1024, 1L << 32);
-	relay.cfg.socket_sndbuf = env_long("SOCKET_SNDBUF", 0, 0, 64L << 20);
-	relay.cfg.max_client_frame = env_long("MAX_CLIENT_FRAME", 4096, 64, 1L << 20);
-	relay.cfg.history_limit = env_long("HISTORY_LIMIT", 100, 1, 100000);
-	relay.cfg.drain_ms = env_long("DRAIN_MS", 3000, 0, 600000);
-	relay.cfg.client_fps = env_long("CLIENT_FRAMES_PER_S", 20, 1, 1000000);
-	relay.cfg.ws_per_min_user = env_long("WS_PER_MIN_USER", 120, 1, 100000000);
-	relay.cfg.ws_per_min_addr = env_long("WS_PER_MIN_ADDR", 600, 1, 100000000);
-	relay.cfg.claim_ttl_ms = env_long("CLAIM_TTL_S", 86400, 1, 31536000) * 1000;
+	relay.cfg.queue_frames = config_int(&relay_knobs, "SEND_QUEUE_FRAMES");
+	relay.cfg.queue_bytes = config_int(&relay_knobs, "SEND_QUEUE_BYTES");
+	relay.cfg.socket_sndbuf = config_int(&relay_knobs, "SOCKET_SNDBUF");
+	relay.cfg.max_client_frame = config_int(&relay_knobs, "MAX_CLIENT_FRAME");
+	relay.cfg.history_limit = config_int(&relay_knobs, "HISTORY_LIMIT");
+	relay.cfg.drain_ms = config_int(&relay_knobs, "DRAIN_MS");
+	relay.cfg.client_fps = config_int(&relay_knobs, "CLIENT_FRAMES_PER_S");
+	relay.cfg.ws_per_min_user = config_int(&relay_knobs, "WS_PER_MIN_USER");
+	relay.cfg.ws_per_min_addr = config_int(&relay_knobs, "WS_PER_MIN_ADDR");
+	relay.cfg.claim_ttl_ms = config_int(&relay_knobs, "CLAIM_TTL_S") * 1000;
 	auth_load(&relay.auth);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -179,7 +188,7 @@ int main(int argc, char **argv)
 	memset(&info, 0, sizeof info);
 	void *loops[] = { relay.loop };
 	info.port = relay.cfg.port;
-	info.iface = env_str("LISTEN_IFACE", NULL);  /* e.g. lo; NULL: all interfaces */
+	info.iface = config_text(&relay_knobs, "LISTEN_IFACE");  /* e.g. lo; NULL: all interfaces */
 	/* every socket is a file: as many as the hard limit allows (lws sizes
 	 * its tables from this limit when the context is created) */
 	struct rlimit nofile;
