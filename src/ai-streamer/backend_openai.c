@@ -24,6 +24,7 @@
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
+#include "xalloc.h"
 
 /* Tokens an AI server may have waiting for their append: past this its
  * request pauses, until the queue is down to TOKENS_RESUME. */
@@ -52,18 +53,14 @@ struct openai_reply {
 /* AI_BASE_URLS is a comma-separated list: each request goes to the next. */
 static void configure(void)
 {
-	char *urls = strdup(env_str("AI_BASE_URLS", env_str("AI_BASE_URL", "")));
-	if (!urls)
-		abort();
+	char *urls = xstrdup(env_str("AI_BASE_URLS", env_str("AI_BASE_URL", "")));
 	for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
 		size_t n = strlen(u);
 		while (n && u[n - 1] == '/')
 			u[--n] = '\0';
 		if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
 			die(100, "AI_BASE_URLS: %s is not an http(s) URL", u);
-		cfg.base_urls = realloc(cfg.base_urls, (size_t)(cfg.nurls + 1) * sizeof *cfg.base_urls);
-		if (!cfg.base_urls)
-			abort();
+		cfg.base_urls = xreallocarray(cfg.base_urls, (size_t)cfg.nurls + 1, sizeof *cfg.base_urls);
 		cfg.base_urls[cfg.nurls++] = u;
 	}
 	if (!cfg.nurls)
@@ -87,9 +84,7 @@ static long history(void) { return cfg.context_items; }
 
 static void open_reply(struct job *j)
 {
-	struct openai_reply *o = calloc(1, sizeof *o);
-	if (!o)
-		abort();
+	struct openai_reply *o = xcalloc(1, sizeof *o);
 	j->src = o;
 }
 
@@ -99,9 +94,7 @@ static void up_token(void *ud, const char *tok, size_t len)
 {
 	struct job *j = ud;
 	struct openai_reply *o = j->src;
-	char *t = strndup(tok, len);
-	if (!t)
-		abort();
+	char *t = xstrndup(tok, len);
 	fifo_push(&o->tokens, t);
 	job_wake(j);
 }
