@@ -9,6 +9,7 @@
 #include "job.h"
 #include "util.h"
 #include "worker.h"
+#include "xalloc.h"
 
 struct builtin_reply {
 	struct generator gen;
@@ -22,9 +23,7 @@ static long history(void) { return 0; }
 
 static void open_reply(struct job *j)
 {
-	struct builtin_reply *b = calloc(1, sizeof *b);
-	if (!b)
-		abort();
+	struct builtin_reply *b = xcalloc(1, sizeof *b);
 	gen_init(&b->gen, j->prompt, j->prompt_len, j->w->cfg.max_tokens);
 	j->src = b;
 }

@@ -25,6 +25,7 @@
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
+#include "xalloc.h"
 
 /* Tokens an AI server may have waiting for their append: past this its
  * request pauses, until the queue is down to TOKENS_RESUME. */
@@ -56,18 +57,14 @@ static void configure(void)
 	const char *list = config_text(&streamer_knobs, "AI_BASE_URLS");
 	if (!list)
 		list = config_text(&streamer_knobs, "AI_BASE_URL");
-	char *urls = strdup(list ? list : "");
-	if (!urls)
-		abort();
+	char *urls = xstrdup(list ? list : "");
 	for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
 		size_t n = strlen(u);
 		while (n && u[n - 1] == '/')
 			u[--n] = '\0';
 		if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
 			die(100, "AI_BASE_URLS: %s is not an http(s) URL", u);
-		cfg.base_urls = realloc(cfg.base_urls, (size_t)(cfg.nurls + 1) * sizeof *cfg.base_urls);
-		if (!cfg.base_urls)
-			abort();
+		cfg.base_urls = xreallocarray(cfg.base_urls, (size_t)cfg.nurls + 1, sizeof *cfg.base_urls);
 		cfg.base_urls[cfg.nurls++] = u;
 	}
 	if (!cfg.nurls)
@@ -91,9 +88,7 @@ static long history(void) { return cfg.context_items; }
 
 static void open_reply(struct job *j)
 {
-	struct openai_reply *o = calloc(1, sizeof *o);
-	if (!o)
-		abort();
+	struct openai_reply *o = xcalloc(1, sizeof *o);
 	j->src = o;
 }
 
@@ -103,9 +98,7 @@ static void up_token(void *ud, const char *tok, size_t len)
 {
 	struct job *j = ud;
 	struct openai_reply *o = j->src;
-	char *t = strndup(tok, len);
-	if (!t)
-		abort();
+	char *t = xstrndup(tok, len);
 	fifo_push(&o->tokens, t);
 	job_wake(j);
 }

@@ -40,6 +40,7 @@
 #include "strbuf.h"
 #include "util.h"
 #include "worker.h"
+#include "xalloc.h"
 
 #define RETRY_MS 200
 #define RENEW_MAX_MS 1000
@@ -175,10 +176,8 @@ static void loaded(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-	const char **items = malloc((n + 1) * sizeof *items);
-	size_t *lens = malloc((n + 1) * sizeof *lens);
-	if (!items || !lens)
-		abort();
+	const char **items = xmalloc((n + 1) * sizeof *items);
+	size_t *lens = xmalloc((n + 1) * sizeof *lens);
 	for (size_t i = 0; i < n; i++) {
 		items[i] = r->element[i]->str ? r->element[i]->str : "";
 		lens[i] = r->element[i]->len;
@@ -354,9 +353,7 @@ static void flush_appends(struct worker *w)
 	if (!n)
 		return;
 	w->nbatch = 0;
-	struct batch *b = malloc(sizeof *b);
-	if (!b)
-		abort();
+	struct batch *b = xmalloc(sizeof *b);
 	b->n = n;
 	memcpy(b->jobs, w->batch, (size_t)n * sizeof *b->jobs);
 
@@ -444,9 +441,7 @@ static void renew_leases(uv_timer_t *t)
 		    j->state != JOB_RELEASING)
 			continue;
 		if (!rn) {
-			rn = calloc(1, sizeof *rn);
-			if (!rn)
-				abort();
+			rn = xcalloc(1, sizeof *rn);
 			rn->w = w;
 		}
 		int i = rn->n++;
@@ -603,9 +598,7 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	const char *prompt = field(fields, lens, n, "prompt", &pl);
 	size_t model_len = 0;
 	const char *model = field(fields, lens, n, "model", &model_len);
-	struct job *j = calloc(1, sizeof *j);
-	if (!j)
-		abort();
+	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
 	snprintf(j->entry_id, sizeof j->entry_id, "%s", entry_id);
 	uv_timer_init(w->loop, &j->timer);
@@ -632,9 +625,7 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	key_cancel(j->kcancel, j->mid);
 	key_chunks(j->kchunks, j->mid);
 	key_channel(j->kchan, j->sid);
-	j->prompt = malloc(pl + 1);
-	if (!j->prompt)
-		abort();
+	j->prompt = xmalloc(pl + 1);
 	memcpy(j->prompt, prompt, pl);
 	j->prompt[pl] = '\0';
 	j->prompt_len = pl;

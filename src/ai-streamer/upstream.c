@@ -13,6 +13,7 @@
 #include "sse.h"
 #include "strbuf.h"
 #include "validate.h"
+#include "xalloc.h"
 
 struct upstream {
 	CURL *easy;
@@ -123,9 +124,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int action, void *userp, void *s
 		return 0;
 	}
 	if (!s) {
-		s = calloc(1, sizeof *s);
-		if (!s)
-			abort();
+		s = xcalloc(1, sizeof *s);
 		s->fd = fd;
 		uv_poll_init_socket(loop, &s->poll, fd);
 		s->poll.data = s;
@@ -244,17 +243,13 @@ struct upstream *upstream_start(const char *url, const char *key, const char *bo
 				long timeout_ms, long max_tokens, const struct upstream_cb *cb,
 				void *ud)
 {
-	struct upstream *u = calloc(1, sizeof *u);
-	if (!u)
-		abort();
+	struct upstream *u = xcalloc(1, sizeof *u);
 	u->cb = cb;
 	u->ud = ud;
 	u->timeout_ms = timeout_ms;
 	u->max_tokens = max_tokens;
 	sse_init(&u->sse);
-	u->body = malloc(len + 1);
-	if (!u->body)
-		abort();
+	u->body = xmalloc(len + 1);
 	memcpy(u->body, body, len);
 	u->body[len] = '\0';
 	u->easy = curl_easy_init();

@@ -24,6 +24,7 @@
 #include "redis_sync.h"
 #include "redis_url.h"
 #include "wsframe.h"
+#include "xalloc.h"
 
 static int *srv;               /* the forwarder's end of each session */
 static long nsrv;
@@ -43,7 +44,7 @@ long bare_open_all(struct sess *ss, long n, int ep)
 		perror("chat-bench: bare listener");
 		return -1;
 	}
-	srv = malloc((size_t)n * sizeof *srv);
+	srv = xmalloc((size_t)n * sizeof *srv);
 	nsrv = 0;
 	long opened = 0;
 	for (long i = 0; i < n; i++) {
@@ -120,8 +121,8 @@ static void *forwarder(void *arg)
 		return NULL;
 	}
 	/* one SUBSCRIBE for every channel, as a relay's subscriber connection */
-	char (*chan)[KEY_MAX] = malloc((size_t)nsrv * KEY_MAX);
-	const char **argv = malloc((size_t)(nsrv + 1) * sizeof *argv);
+	char (*chan)[KEY_MAX] = xmalloc((size_t)nsrv * KEY_MAX);
+	const char **argv = xmalloc((size_t)(nsrv + 1) * sizeof *argv);
 	argv[0] = "SUBSCRIBE";
 	for (long i = 0; i < nsrv; i++)
 		argv[i + 1] = key_channel(chan[i], ss[i].id);

@@ -29,6 +29,7 @@
 #include "redis_url.h"
 #include "strbuf.h"
 #include "util.h"
+#include "xalloc.h"
 
 #ifndef VERSION
 #define VERSION "0.1.0"
@@ -147,8 +148,8 @@ static void *publisher(void *arg)
 		publishing_done = 1;
 		return NULL;
 	}
-	char (*chan)[KEY_MAX] = malloc((size_t)o.sessions * KEY_MAX);
-	long *next = calloc((size_t)o.sessions, sizeof *next);
+	char (*chan)[KEY_MAX] = xmalloc((size_t)o.sessions * KEY_MAX);
+	long *next = xcalloc((size_t)o.sessions, sizeof *next);
 	for (long i = 0; i < o.sessions; i++)
 		key_channel(chan[i], ss[i].id);
 	struct strbuf frame = STRBUF_INIT;
@@ -496,7 +497,7 @@ int main(int argc, char **argv)
 	snprintf(pr[npr].name, sizeof pr[npr].name, "chat-bench");
 	pr[npr++].pid = getpid();
 
-	ss = calloc((size_t)o.sessions, sizeof *ss);
+	ss = xcalloc((size_t)o.sessions, sizeof *ss);
 	/* as fast as it goes: room for 500,000 chunks a second */
 	long per_session = (o.rate ? o.rate : 500000) * o.seconds / o.sessions + 64;
 	char run[16];
@@ -506,7 +507,7 @@ int main(int argc, char **argv)
 		snprintf(ss[i].id, sizeof ss[i].id, "bench-%s-%ld", run, i);
 		if (!strcmp(o.workload, "relay")) {
 			ss[i].pub.cap = per_session;
-			ss[i].pub.at_us = calloc((size_t)per_session, sizeof *ss[i].pub.at_us);
+			ss[i].pub.at_us = xcalloc((size_t)per_session, sizeof *ss[i].pub.at_us);
 		}
 	}
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -543,8 +544,8 @@ int main(int argc, char **argv)
 			bare_cpu_s = bare_stop(&bare_forwarded, &bare_dropped);
 	} else if (!strcmp(o.workload, "chat")) {
 		const int POSTERS = (int)o.posters;
-		pthread_t *th = calloc((size_t)POSTERS, sizeof *th);
-		struct poster *p = calloc((size_t)POSTERS, sizeof *p);
+		pthread_t *th = xcalloc((size_t)POSTERS, sizeof *th);
+		struct poster *p = xcalloc((size_t)POSTERS, sizeof *p);
 		int64_t ps = mono_us();
 		double busy_ps = machine_busy_s();
 		measure(pr, npr, AT_POSTING);
@@ -554,7 +555,7 @@ int main(int argc, char **argv)
 		}
 		/* receive while posting; the posters are done when all have joined
 		 * (each thread writes its own p[i] until then: nothing moves) */
-		char *done = calloc((size_t)POSTERS, 1);
+		char *done = xcalloc((size_t)POSTERS, 1);
 		for (int joined = 0; joined < POSTERS;) {
 			total_closed += ws_poll(ep, 5, on_frame, NULL);
 			for (int i = 0; i < POSTERS; i++) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "xalloc.h"
 
 int proc_usage(long pid, struct proc_usage *u)
 {
@@ -48,9 +49,7 @@ void samples_add(struct samples *s, double v)
 {
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 1024;
-		s->v = realloc(s->v, s->cap * sizeof *s->v);
-		if (!s->v)
-			abort();
+		s->v = xreallocarray(s->v, s->cap, sizeof *s->v);
 	}
 	s->v[s->n++] = v;
 }

@@ -16,6 +16,7 @@
 #include "bench.h"
 #include "util.h"
 #include "wsframe.h"
+#include "xalloc.h"
 
 enum { S_CONNECTING, S_UPGRADING, S_OPEN, S_CLOSED };
 
@@ -26,9 +27,7 @@ static void grow(struct sess *s, size_t need)
 	size_t cap = s->cap ? s->cap : 4096;
 	while (cap < need)
 		cap *= 2;
-	s->buf = realloc(s->buf, cap);
-	if (!s->buf)
-		abort();
+	s->buf = xrealloc(s->buf, cap);
 	s->cap = cap;
 }
 
@@ -76,7 +75,7 @@ static int start(struct sess *s, const struct sockaddr_storage *sa, socklen_t sa
 			 "GET %s?session_id=%s&user_id=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
 			 "Connection: Upgrade\r\nSec-WebSocket-Key: c3RyZWFtY2hhdC1iZW5jaA==\r\n"
 			 "Sec-WebSocket-Version: 13\r\n\r\n", path, s->id, s->id, hostport);
-	s->out = strndup(req, (size_t)n);
+	s->out = xstrndup(req, (size_t)n);
 	s->outlen = (size_t)n;
 	s->outoff = 0;
 	s->state = S_CONNECTING;
@@ -218,8 +217,8 @@ long ws_poll(int ep, int timeout_ms,
 int ws_open_all(struct sess *ss, long n, const struct bench_opts *o, int ep, int64_t deadline_us,
 		struct samples *connect_ms)
 {
-	struct sockaddr_storage *sa = calloc((size_t)o->nrelays, sizeof *sa);
-	socklen_t *salen = calloc((size_t)o->nrelays, sizeof *salen);
+	struct sockaddr_storage *sa = xcalloc((size_t)o->nrelays, sizeof *sa);
+	socklen_t *salen = xcalloc((size_t)o->nrelays, sizeof *salen);
 	for (int r = 0; r < o->nrelays; r++)
 		if (resolve(o->relays[r], &sa[r], &salen[r])) {
 			fprintf(stderr, "chat-bench: cannot resolve %s\n", o->relays[r]);

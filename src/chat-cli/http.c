@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "jwt.h"
+#include "xalloc.h"
 
 static char bearer[JWT_MAX + 32];
 
@@ -84,7 +85,7 @@ char *api_post_chat(const char *base, const char *session, const char *user, con
 	if (status == 202) {
 		json_object *j = json_tokener_parse(resp.buf ? resp.buf : "");
 		const char *m = j ? jstr(j, "message_id") : NULL;
-		mid = m ? strdup(m) : NULL;
+		mid = m ? xstrdup(m) : NULL;
 		json_object_put(j);
 	} else if (status)
 		fprintf(stderr, "chat-cli: POST %s: %ld %s\n", url, status, resp.buf ? resp.buf : "");

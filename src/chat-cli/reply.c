@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 void reply_init(struct reply *r, const char *mid)
 {
 	memset(r, 0, sizeof *r);
@@ -61,9 +63,7 @@ int reply_add(struct reply *r, long index, const char *content, size_t len, stru
 	size_t slot = (size_t)(index - r->next);
 	if (slot > 0) {
 		if (slot >= r->nahead) {
-			char **a = realloc(r->ahead, (slot + 1) * sizeof *a);
-			if (!a)
-				abort();
+			char **a = xreallocarray(r->ahead, slot + 1, sizeof *a);
 			memset(a + r->nahead, 0, (slot + 1 - r->nahead) * sizeof *a);
 			r->ahead = a;
 			r->nahead = slot + 1;
@@ -73,9 +73,7 @@ int reply_add(struct reply *r, long index, const char *content, size_t len, stru
 			return 0;
 		}
 		r->out_of_order++;
-		r->ahead[slot] = strndup(content, len);
-		if (!r->ahead[slot])
-			abort();
+		r->ahead[slot] = xstrndup(content, len);
 		return 1;
 	}
 	take(r, content, len, out);

@@ -14,6 +14,7 @@
 
 #include "util.h"
 #include "wsframe.h"
+#include "xalloc.h"
 
 #define MAX_MESSAGE (16u << 20)
 
@@ -83,10 +84,7 @@ static int fill(struct wsclient *ws, int timeout_ms)
 {
 	if (ws->cap - ws->len < 65536) {
 		size_t ncap = ws->cap ? ws->cap * 2 : 131072;
-		unsigned char *p = realloc(ws->buf, ncap);
-		if (!p)
-			return -1;
-		ws->buf = p;
+		ws->buf = xrealloc(ws->buf, ncap);
 		ws->cap = ncap;
 	}
 	int rc = wait_fd(ws->fd, POLLIN, timeout_ms);
@@ -193,9 +191,7 @@ int ws_send_frame(struct wsclient *ws, int opcode, int fin, const char *data, si
 	unsigned char mask[4];
 	if (getrandom(mask, 4, 0) != 4)
 		memset(mask, 0x5a, 4);
-	unsigned char *frame = malloc(WS_HEADER_MAX + len);
-	if (!frame)
-		return -1;
+	unsigned char *frame = xmalloc(WS_HEADER_MAX + len);
 	size_t h = ws_header(frame, opcode, fin, len, mask);
 	ws_mask(frame + h, data, len, mask);
 	int rc = write_all(ws->fd, frame, h + len);
@@ -228,10 +224,7 @@ static int take_frame(struct wsclient *ws, const struct ws_head *h)
 	if (h->opcode == WS_PING)
 		ws_send_frame(ws, WS_PONG, 1, payload, plen);
 	else if (data) {
-		char *m = realloc(ws->msg, ws->msglen + plen + 1);
-		if (!m)
-			return -1;
-		ws->msg = m;
+		ws->msg = xrealloc(ws->msg, ws->msglen + plen + 1);
 		memcpy(ws->msg + ws->msglen, payload, plen);
 		ws->msglen += plen;
 		ws->msg[ws->msglen] = '\0';

@@ -13,6 +13,7 @@
 #include "redis_sync.h"
 #include "request.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define RATE_WINDOW_MS 60000
 
@@ -485,8 +486,8 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 		const char *mstatus = hash_field(meta, "status");
 		if (chunks->type == REDIS_REPLY_ARRAY && mstatus &&
 		    (!strcmp(mstatus, "queued") || !strcmp(mstatus, "streaming"))) {
-			texts = calloc(chunks->elements + 1, sizeof *texts);
-			tlens = calloc(chunks->elements + 1, sizeof *tlens);
+			texts = xcalloc(chunks->elements + 1, sizeof *texts);
+			tlens = xcalloc(chunks->elements + 1, sizeof *tlens);
 			for (size_t i = 0; i < chunks->elements; i++) {
 				texts[i] = chunks->element[i]->str;
 				tlens[i] = chunks->element[i]->len;
@@ -501,8 +502,8 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 		}
 	}
 
-	const char **items = calloc(n + 1, sizeof *items);
-	size_t *lens = calloc(n + 1, sizeof *lens);
+	const char **items = xcalloc(n + 1, sizeof *items);
+	size_t *lens = xcalloc(n + 1, sizeof *lens);
 	for (size_t i = 0; i < n; i++) {
 		items[i] = hist->element[start + i]->str;
 		lens[i] = hist->element[start + i]->len;

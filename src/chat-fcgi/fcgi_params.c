@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 /* A length of one byte (below 128) or of four with the top bit set. */
 static int read_length(const unsigned char *in, size_t len, size_t *pos, size_t *out)
 {
@@ -49,12 +51,8 @@ int fcgi_params_parse(const unsigned char *in, size_t len, struct fcgi_params *o
 		count++;
 	}
 	/* each pair's two NULs take no more room than its two length bytes did */
-	out->strings = malloc(len + 1);
-	out->pairs = calloc(count + 1, sizeof *out->pairs);
-	if (!out->strings || !out->pairs) {
-		fcgi_params_release(out);
-		return -1;
-	}
+	out->strings = xmalloc(len + 1);
+	out->pairs = xcalloc(count + 1, sizeof *out->pairs);
 	char *w = out->strings;
 	pos = 0;
 	for (size_t i = 0; i < count; i++) {

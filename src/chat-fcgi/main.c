@@ -22,6 +22,7 @@
 #include "request.h"
 #include "scripts.h"
 #include "util.h"
+#include "xalloc.h"
 
 #ifndef VERSION
 #define VERSION "0.1.0"
@@ -139,11 +140,7 @@ static void serve(struct api *api, struct fcgi_conn *c, FCGX_Request *rq)
 		api_error(&res, 413, "too_large", msg);
 		goto send;
 	}
-	body = malloc((size_t)len + 1);
-	if (!body) {
-		api_error(&res, 500, "internal", "out of memory");
-		goto send;
-	}
+	body = xmalloc((size_t)len + 1);
 	long got = 0;
 	while (got < len) {
 		int n = FCGX_GetStr(body + got, (int)(len - got), rq->in);

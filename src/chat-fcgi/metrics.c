@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "log.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define REGISTER_US 1000000
 #define STATS_TTL_S (7 * 86400)   /* a stopped process's counts still count for a week */
@@ -148,7 +149,7 @@ static void node_hashes_read(redisContext *c, struct node_hashes *nh, char *(*se
 	char kz[KEY_MAX], k[KEY_MAX];
 	nh->nodes = members(c, set_key(kz));
 	nh->n = nh->nodes ? nh->nodes->elements : 0;
-	nh->h = calloc(nh->n + 1, sizeof *nh->h);
+	nh->h = xcalloc(nh->n + 1, sizeof *nh->h);
 	for (size_t i = 0; i < nh->n; i++)
 		nh->h[i] = command(c, "HGETALL %s", node_key(k, nh->nodes->element[i]->str));
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 static int fail(struct api_error *err, int status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
@@ -193,11 +195,7 @@ int parse_chat_request(const char *body, size_t len, size_t max_message,
 	}
 	if (model)
 		memcpy(out->model, model, model_len + 1);
-	out->message = strndup(msg, msg_len);
-	if (!out->message) {
-		fail(err, 500, "internal", "out of memory");
-		goto done;
-	}
+	out->message = xstrndup(msg, msg_len);
 	out->message_len = msg_len;
 	rc = 0;
 done:

@@ -2,13 +2,13 @@
 
 #include <stdlib.h>
 
+#include "xalloc.h"
+
 void fifo_push(struct fifo *q, void *p)
 {
 	if (q->len == q->cap) {
 		size_t ncap = q->cap ? q->cap * 2 : 8;
-		void **nv = malloc(ncap * sizeof *nv);
-		if (!nv)
-			abort();
+		void **nv = xmalloc(ncap * sizeof *nv);
 		for (size_t i = 0; i < q->len; i++)
 			nv[i] = fifo_at(q, i);
 		free(q->v);

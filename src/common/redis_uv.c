@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 
+#include "xalloc.h"
+
 struct redis_uv {
 	redisAsyncContext *ac;    /* NULL once hiredis let go of us */
 	uv_poll_t poll;
@@ -63,9 +65,7 @@ int redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
 	if (ac->ev.data)
 		return REDIS_ERR;
-	struct redis_uv *e = calloc(1, sizeof *e);
-	if (!e)
-		return REDIS_ERR;
+	struct redis_uv *e = xcalloc(1, sizeof *e);
 	e->ac = ac;
 	if (uv_poll_init_socket(loop, &e->poll, ac->c.fd) != 0) {
 		free(e);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 void sb_init(struct strbuf *sb, size_t hint)
 {
 	sb->buf = NULL;
@@ -33,10 +35,7 @@ void sb_grow(struct strbuf *sb, size_t n)
 	size_t cap = sb->cap ? sb->cap : 64;
 	while (cap < sb->len + n + 1)
 		cap *= 2;
-	char *p = realloc(sb->buf, cap);
-	if (!p)
-		abort();
-	sb->buf = p;
+	sb->buf = xrealloc(sb->buf, cap);
 	sb->cap = cap;
 }
 

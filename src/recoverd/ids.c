@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "recoverd.h"
+#include "xalloc.h"
 
 void ids_add(struct ids *l, const char *id, size_t len)
 {
@@ -10,9 +11,7 @@ void ids_add(struct ids *l, const char *id, size_t len)
 		return;  /* longer than any id of ours: not one */
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = realloc(l->v, l->cap * sizeof *l->v);
-		if (!l->v)
-			abort();
+		l->v = xreallocarray(l->v, l->cap, sizeof *l->v);
 	}
 	memcpy(l->v[l->n], id, len);
 	l->v[l->n][len] = '\0';

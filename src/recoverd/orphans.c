@@ -22,6 +22,7 @@
 #include "strbuf.h"
 #include "util.h"
 #include "validate.h"
+#include "xalloc.h"
 
 #define SCAN_COUNT 1000
 #define XRANGE_COUNT 1000
@@ -244,9 +245,7 @@ int recover_lost_jobs(redisContext *c, const char *node, const struct settings *
 	size_t n = 0;
 	int rc = messages_in_flight(c, &mids);
 	if (rc == 0 && mids.n) {
-		f = malloc(mids.n * sizeof *f);
-		if (!f)
-			abort();
+		f = xmalloc(mids.n * sizeof *f);
 		rc = still_in_flight(c, &mids, f, &n);
 	}
 	if (rc == 0 && n) {

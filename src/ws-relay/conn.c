@@ -19,6 +19,7 @@
 #include "relay.h"
 #include "strbuf.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define CLOSE_FLUSH_S 10
 /* The close opcode for lws_write(): lws-write.h reserves the value 4 for it
@@ -36,9 +37,7 @@ const size_t relay_pss_size = sizeof(struct pss);
 
 struct msgbuf *msgbuf_new(const char *payload, size_t len)
 {
-	struct msgbuf *m = malloc(sizeof *m + LWS_PRE + len);
-	if (!m)
-		abort();
+	struct msgbuf *m = xmalloc(sizeof *m + LWS_PRE + len);
 	m->refs = 1;
 	m->len = len;
 	m->peeked = 0;
@@ -438,9 +437,7 @@ static int established(struct lws *wsi, struct pss *pss)
 		relay.bad_frames++;
 		return refuse(wsi, 4400, "messageId and lastChunkIndex go together");
 	}
-	struct conn *c = calloc(1, sizeof *c);
-	if (!c)
-		abort();
+	struct conn *c = xcalloc(1, sizeof *c);
 	c->refs = 1;
 	c->wsi = wsi;
 	c->cur.sent = c->cur.hist = -1;
@@ -500,10 +497,7 @@ static int receive(struct lws *wsi, struct conn *c, const char *in, size_t len)
 		client_frame(c, in, len);
 		return 0;
 	}
-	char *p = realloc(c->rx, c->rxlen + len + 1);
-	if (!p)
-		abort();
-	c->rx = p;
+	c->rx = xrealloc(c->rx, c->rxlen + len + 1);
 	memcpy(c->rx + c->rxlen, in, len);
 	c->rxlen += len;
 	if (final) {
@@ -550,9 +544,7 @@ static int http_write(struct lws *wsi, struct pss *pss)
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
 	/* lws_write wants LWS_PRE bytes of room before what it writes */
-	unsigned char *buf = malloc(LWS_PRE + n + 1);
-	if (!buf)
-		return 1;
+	unsigned char *buf = xmalloc(LWS_PRE + n + 1);
 	memcpy(buf + LWS_PRE, pss->http_body.buf ? pss->http_body.buf : "", n);
 	int w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
 	free(buf);

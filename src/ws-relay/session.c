@@ -13,6 +13,7 @@
 #include "keys.h"
 #include "log.h"
 #include "relay.h"
+#include "xalloc.h"
 
 enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
 
@@ -160,9 +161,7 @@ void session_attach(struct conn *c)
 	size_t n = strlen(c->sid);
 	struct session *s = lookup(c->sid, n);
 	if (!s) {
-		s = calloc(1, sizeof *s);
-		if (!s)
-			abort();
+		s = xcalloc(1, sizeof *s);
 		memcpy(s->sid, c->sid, n + 1);
 		unsigned h = hash(c->sid, n);
 		s->hnext = buckets[h];

@@ -26,6 +26,7 @@
 #include "relay.h"
 #include "strbuf.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define MAX_FILLS_PER_DRAIN 4
 #define FILL_PAGE_MAX 1024
@@ -98,9 +99,7 @@ static struct reply_pos *past_add(struct conn *c, const struct reply_pos *p)
 		past_remove(c, 0);
 	if (c->npast == c->cappast) {
 		c->cappast = c->cappast ? c->cappast * 2 : 2;
-		c->past = realloc(c->past, (size_t)c->cappast * sizeof *c->past);
-		if (!c->past)
-			abort();
+		c->past = xreallocarray(c->past, (size_t)c->cappast, sizeof *c->past);
 	}
 	c->past[c->npast] = *p;
 	return &c->past[c->npast++];
@@ -211,9 +210,7 @@ static void hold(struct conn *c, struct msgbuf *m)
 	}
 	if (c->nheld == c->capheld) {
 		c->capheld = c->capheld ? c->capheld * 2 : 16;
-		c->held = realloc(c->held, c->capheld * sizeof *c->held);
-		if (!c->held)
-			abort();
+		c->held = xreallocarray(c->held, c->capheld, sizeof *c->held);
 	}
 	m->refs++;
 	c->held[c->nheld++] = m;
@@ -227,11 +224,8 @@ static int pending_add(struct conn *c, const char *mid, long last, long from, in
 {
 	if (c->npending >= PENDING_MAX + first)
 		return -1;
-	if (!c->pending) {
-		c->pending = malloc((PENDING_MAX + 1) * sizeof *c->pending);
-		if (!c->pending)
-			abort();
-	}
+	if (!c->pending)
+		c->pending = xmalloc((PENDING_MAX + 1) * sizeof *c->pending);
 	if (first)
 		memmove(c->pending + 1, c->pending, (size_t)c->npending * sizeof *c->pending);
 	struct recovery *r = &c->pending[first ? 0 : c->npending];
@@ -500,10 +494,8 @@ static int replay_goes_on(struct conn *c, struct fill *f, size_t done, const str
  * frame as text: the socket has then sent its chunks so far. */
 static void snapshot_filled(struct conn *c, struct fill *f, const struct fill_page *pg)
 {
-	const char **texts = malloc((pg->n + 1) * sizeof *texts);
-	size_t *lens = malloc((pg->n + 1) * sizeof *lens);
-	if (!texts || !lens)
-		abort();
+	const char **texts = xmalloc((pg->n + 1) * sizeof *texts);
+	size_t *lens = xmalloc((pg->n + 1) * sizeof *lens);
 	for (size_t i = 0; i < pg->n; i++) {
 		texts[i] = pg->chunks->element[i]->str;
 		lens[i] = pg->chunks->element[i]->len;
@@ -632,9 +624,7 @@ static void start_fill_of(struct fill *f)
 
 static struct fill *fill_new(struct conn *c, enum fill_kind kind, const char *mid, long from)
 {
-	struct fill *f = calloc(1, sizeof *f);
-	if (!f)
-		abort();
+	struct fill *f = xcalloc(1, sizeof *f);
 	f->c = c;
 	c->refs++;
 	f->kind = kind;

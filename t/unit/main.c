@@ -17,6 +17,7 @@ int main(void)
 	test_fcgi();
 	test_heartbeat();
 	test_wsframe();
+	test_xalloc();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

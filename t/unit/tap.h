@@ -27,5 +27,6 @@ void test_text(void);
 void test_fcgi(void);
 void test_heartbeat(void);
 void test_wsframe(void);
+void test_xalloc(void);
 
 #endif

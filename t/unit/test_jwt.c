@@ -4,6 +4,7 @@
 #include "jwt.h"
 #include "strbuf.h"
 #include "tap.h"
+#include "xalloc.h"
 
 #define NOW 1800000000LL
 #define KEY "correct horse battery staple"
@@ -58,11 +59,11 @@ void test_jwt(void)
 	CHECK(jwt_verify(sb.buf, sb.len, &k, NOW + 60 + 29, 30, sub) == JWT_OK, "within the leeway");
 
 	/* flip one character of the claims: the signature no longer matches */
-	char *t = strdup(sb.buf);
+	char *t = xstrdup(sb.buf);
 	t[strchr(t, '.') - t + 5] ^= 1;
 	CHECK(check(t, &k, sub) != JWT_OK, "a tampered payload is refused");
 	free(t);
-	t = strdup(sb.buf);
+	t = xstrdup(sb.buf);
 	t[sb.len - 2] = t[sb.len - 2] == 'A' ? 'B' : 'A';
 	CHECK(check(t, &k, sub) != JWT_OK, "a tampered signature is refused");
 	free(t);

@@ -2,6 +2,7 @@
 
 #include "ai-streamer/sse.h"
 #include "tap.h"
+#include "xalloc.h"
 
 struct got {
 	struct strbuf all;   /* events joined with | */
@@ -50,7 +51,7 @@ void test_sse(void)
 	g.stop_at = 0;
 	struct sse p;
 	sse_init(&p);
-	char *big = malloc(SSE_MAX_EVENT + 10);
+	char *big = xmalloc(SSE_MAX_EVENT + 10);
 	memset(big, 'x', SSE_MAX_EVENT + 9);
 	big[SSE_MAX_EVENT + 9] = '\0';
 	CHECK(sse_feed(&p, big, SSE_MAX_EVENT + 9, on_event, &g) == -1, "an endless line is refused");
