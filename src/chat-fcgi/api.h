@@ -34,6 +34,7 @@ struct api_stats {
 	uint64_t requests[ROUTE_COUNT][API_STATUSES];
 	struct prom_hist latency[ROUTE_COUNT];
 	long long registered_us;   /* last ZADD to nodes:api */
+	int resumed;               /* the counts a predecessor left were read */
 	/* what changed since the last write, so that only that is written */
 	unsigned char dirty[ROUTE_COUNT];
 	unsigned char dirty_status[ROUTE_COUNT][API_STATUSES];

@@ -28,14 +28,31 @@
 #define VERSION "0.1.0"
 #endif
 
-static volatile sig_atomic_t stopping, busy;
+/* SIGTERM and SIGINT are blocked except while waiting for a connection
+ * (fcgi_gate.wait_mask), so a stop finishes the request being served, and
+ * its metrics, and never lands between an accept and the response: a rolling
+ * restart (chatctl restart chat-fcgi) loses no request. */
+static volatile sig_atomic_t stopping;
 
 static void on_term(int sig)
 {
 	(void)sig;
 	stopping = 1;
-	if (!busy)
-		_exit(0);  /* idle in accept(): nothing to finish */
+}
+
+static void block_stop_signals(sigset_t *wait_mask)
+{
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, wait_mask);
+	sigdelset(wait_mask, SIGTERM);
+	sigdelset(wait_mask, SIGINT);
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_term;  /* no SA_RESTART: the wait ends with EINTR */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 }
 
 static const struct knob knobs[] = {
@@ -205,10 +222,8 @@ int main(int argc, char **argv)
 	/* before our handlers: FCGX_Init installs its own for SIGTERM and SIGPIPE */
 	if (FCGX_Init() != 0)
 		die(111, "FCGX_Init failed");
-	struct sigaction sa = { 0 };
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	sigset_t wait_mask;
+	block_stop_signals(&wait_mask);
 	signal(SIGPIPE, SIG_IGN);
 
 	int fd = 0;
@@ -219,6 +234,7 @@ int main(int argc, char **argv)
 	}
 	struct fcgi_gate gate;
 	size_t fits = fcgi_gate_init(&gate, fd, timeout_ms, api.cfg.max_body);
+	gate.wait_mask = &wait_mask;
 	log_info("started", "version=%s redis=%s:%d auth=%s", VERSION,
 		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port,
 		 auth_mode(&api.auth));
@@ -237,7 +253,6 @@ int main(int argc, char **argv)
 			log_error("accept failed", "error=\"%s\"", strerror(errno));
 			break;
 		}
-		busy = 1;
 		const char *why = fcgi_check(&gate, &conn);
 		if (why)
 			log_info("connection dropped", "reason=\"%s\"", why);
@@ -248,7 +263,6 @@ int main(int argc, char **argv)
 			fcgi_finish(&conn, &rq);
 			metrics_flush(&api);  /* the response has gone: this costs the client nothing */
 		}
-		busy = 0;
 	}
 	log_info("stopped", NULL);
 	if (api.redis)
