@@ -8,6 +8,15 @@ setup_file() { stack_up --token-delay-ms 1; }
 teardown_file() { stack_down; }
 
 has_lines() { [ -s "$1" ] && grep -q "$2" "$1"; }
+# logged_anew SESSION: posts a chat and asks for its history; 0 once both
+# logs have it in their new files
+logged_anew() {
+	post_chat "$1" "hello" >/dev/null
+	curl -sf "$API/api/history/$1?user_id=tester" >/dev/null
+	sleep 0.2
+	has_lines "$STACK_DIR/log/nginx-access.log" "/api/history/$1" &&
+		has_lines "$STACK_DIR/log/chat-fcgi.log" "session=$1"
+}
 
 @test "chatctl reopen-logs: moved logs stay as they were, new files get the new lines" {
 	local log=$STACK_DIR/log
@@ -20,14 +29,18 @@ has_lines() { [ -s "$1" ] && grep -q "$2" "$1"; }
 	mv "$log/ai-streamer-0.log" "$log/ai-streamer-0.log.1"
 	run chatctl reopen-logs --dir "$STACK_DIR"
 	assert_success
-	local i
-	for i in 1 2 3 4; do post_chat "after-rotate-$i" "hello $i" >/dev/null; done
-	curl -sf "$API/api/history/after-rotate-1?user_id=tester" >/dev/null
-	wait_for 10 has_lines "$log/nginx-access.log" '/api/history/after-rotate-1'
-	wait_for 10 has_lines "$log/chat-fcgi.log" 'session=after-rotate-1'
-	wait_for 10 has_lines "$log/ai-streamer-0.log" 'job'
-	# the old files got nothing more
-	run grep -c 'after-rotate' "$log/nginx-access.log.1" "$log/chat-fcgi.log.1"
+	# the processes reopen as they handle the signal: requests until the
+	# new files have lines (bounded), then one more that must be there alone
+	wait_for 20 logged_anew after-rotate
+	post_chat marker "hello" >/dev/null
+	curl -sf "$API/api/history/marker?user_id=tester" >/dev/null
+	wait_for 10 has_lines "$log/nginx-access.log" '/api/history/marker'
+	wait_for 10 has_lines "$log/chat-fcgi.log" 'session=marker'
+	# the first worker's new log, whichever worker takes these replies
+	wait_for 20 bash -c "curl -sf -X POST -H 'Content-Type: application/json' \
+		-d '{\"session_id\":\"w-'\$RANDOM'\",\"message\":\"hi\",\"user_id\":\"tester\"}' \
+		$API/api/chat >/dev/null; sleep 0.2; grep -q job $log/ai-streamer-0.log"
+	run grep -c 'marker' "$log/nginx-access.log.1" "$log/chat-fcgi.log.1"
 	refute_output --partial ':1'
 	refute_output --partial ':2'
 	# new logs are as closed as the old ones
