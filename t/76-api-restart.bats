@@ -94,3 +94,28 @@ under_load() {
 		[ "$v" -ge "$(echo "$before" | sample "$name")" ] || { echo "$name went down to $v"; false; }
 	done < <(echo "$after" | grep '^streamchat_api_requests_total{')
 }
+
+@test "SIGTERM to responders busy with requests: each answers its request, then exits" {
+	local before i pids=()
+	before=$(api_pids)
+	# Redis holds every command for 1.5 s (below REDIS_TIMEOUT_MS): each
+	# responder is in the middle of a request when the signal comes
+	rcli client pause 1500 all >/dev/null
+	for i in 1 2 3; do
+		curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 -X POST -H 'Content-Type: application/json' \
+			-d "{\"session_id\":\"term-$i\",\"message\":\"hi\",\"user_id\":\"loader\"}" \
+			"$API/api/chat" >"$BATS_TEST_TMPDIR/term$i" &
+		pids+=($!)
+	done
+	sleep 0.5
+	sctl signal TERM 'chat-fcgi:*' >/dev/null
+	wait "${pids[@]}"
+	cat "$BATS_TEST_TMPDIR"/term[123]
+	[ "$(cat "$BATS_TEST_TMPDIR"/term[123] | grep -c '^202$')" = 3 ]
+	# they stopped (exit 0, so supervisord leaves them stopped) after answering
+	wait_for 10 bash -c "! supervisorctl -c $STACK_DIR/etc/supervisord.conf status 'chat-fcgi:*' | grep -q RUNNING"
+	grep -q 'msg="stopped"' "$STACK_DIR/log/chat-fcgi.log"
+	sctl start 'chat-fcgi:*' >/dev/null
+	wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $API/api/health)\" = 200 ]"
+	[ "$(comm -12 <(echo "$before") <(api_pids) | wc -l)" = 0 ]
+}
