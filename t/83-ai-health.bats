@@ -1,8 +1,9 @@
 # A dead AI backend does not look healthy: the workers probe their endpoints
 # (GET /models, AI_PROBE_MS), and /api/ai-health, /api/metrics, the logs and
 # a chat's error say that the AI model is unavailable, naming the endpoint
-# where operators read it. The stack starts against a working stand-in
-# (t/helpers/fake-openai.c), which is then stopped: its port is closed.
+# where operators read it, never with the user:password its URL carries.
+# The stack starts against a working stand-in (t/helpers/fake-openai.c),
+# which is then stopped: its port is closed.
 
 load helpers/stack
 
@@ -15,7 +16,8 @@ setup_file() {
 	URL=http://127.0.0.1:$FAKE_PORT/v1
 	fake_start
 	AI_BACKEND=openai AI_API_KEY=sk-probe-83 AI_PROBE_MS=1000 AI_TIMEOUT_MS=2000 \
-		AI_BASE_URLS="$URL" stack_up --relays 1 --streamers 2
+		AI_BASE_URLS="http://proxyuser:pw-in-url-83@127.0.0.1:$FAKE_PORT/v1" \
+		stack_up --relays 1 --streamers 2
 }
 
 teardown_file() {
@@ -72,8 +74,10 @@ failures() {
 	wait_for 10 bash -c "curl -s $API/api/ai-health | jq -e '[.nodes[] | .backend_state == \"down\" and .last_error.url == \"$URL\" and .last_error.code == \"refused\" and (.last_error.message | length > 0) and .last_error.at_ms > 0] | all' >/dev/null"
 	# the workers' counters: errors by kind, before anyone chats
 	wait_for 10 bash -c "[ \$(curl -s $API/api/metrics | awk '/^streamchat_worker_upstream_errors_total\\{.*code=\"refused\"/ {s += \$2} END {print s + 0}') -gt $errors_before ]"
-	# the logs name the endpoint
+	# the logs name the endpoint; neither they nor ai-health show its password
 	grep -h 'AI endpoint unreachable' "$STACK_DIR"/log/ai-streamer-*.log | grep -q "endpoint=$URL "
+	run grep -l pw-in-url-83 "$h" "$STACK_DIR"/log/ai-streamer-*.log
+	[ "$status" -eq 1 ]
 }
 
 @test "a chat while the model is down: the error frame and the history say the model is unavailable" {

@@ -119,10 +119,10 @@ static int init(uv_loop_t *loop)
 {
 	if (upstream_init(loop))
 		return -1;
-	for (int i = 0; i < cfg.nurls; i++)
-		log_info("AI endpoint", "endpoint=%s model=%s probe_ms=%ld", cfg.base_urls[i], cfg.model,
-			 cfg.probe_ms);
 	endpoints_init(cfg.base_urls, cfg.nurls);
+	for (int i = 0; i < cfg.nurls; i++)
+		log_info("AI endpoint", "endpoint=%s model=%s probe_ms=%ld", endpoint_shown(i), cfg.model,
+			 cfg.probe_ms);
 	probes = xcalloc((size_t)cfg.nurls, sizeof *probes);
 	uv_timer_init(loop, &probe_timer);
 	uv_timer_start(&probe_timer, probe_all, 0, (uint64_t)cfg.probe_ms);
@@ -195,7 +195,7 @@ static void up_end(void *ud, int ok, const char *code, const char *msg)
 		return;
 	}
 	log_warn("AI request failed", "message=%s endpoint=%s model=%s code=%s error=\"%s\" attempt=%d",
-		 j->mid, cfg.base_urls[o->endpoint], model_of(j), code, msg, o->attempts);
+		 j->mid, endpoint_shown(o->endpoint), model_of(j), code, msg, o->attempts);
 	if (o->attempts >= cfg.nurls) {
 		model_unavailable(j, code, msg);
 		return;
@@ -218,7 +218,8 @@ static void next_endpoint(struct job *j)
 	o->endpoint = (int)(cfg.next_url++ % (unsigned)cfg.nurls);
 	const char *url = cfg.base_urls[o->endpoint];
 	o->attempts++;
-	log_debug("AI request", "message=%s endpoint=%s attempt=%d", j->mid, url, o->attempts);
+	log_debug("AI request", "message=%s endpoint=%s attempt=%d", j->mid, endpoint_shown(o->endpoint),
+		  o->attempts);
 	o->up = upstream_start(url, cfg.api_key, o->body, o->body_len, cfg.timeout_ms,
 			       j->w->cfg.max_tokens, &up_callbacks, j);
 }

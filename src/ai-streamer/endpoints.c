@@ -10,7 +10,7 @@
 enum reach { REACH_UNKNOWN, REACH_UP, REACH_DOWN };
 
 static struct {
-	char *const *urls;
+	char **shown;  /* the URLs without user:password, for logs and /api/ai-health */
 	enum reach *reach;
 	int n;
 	unsigned long long errors[EP_KINDS];
@@ -35,34 +35,41 @@ enum endpoint_error endpoint_error_kind(const char *code)
 	return EP_OTHER;
 }
 
+/* The URL as shown to anyone who can read the logs or /api/ai-health:
+ * without a user:password@ it may carry. */
+static char *public_url(const char *url)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *host = scheme_end ? scheme_end + 3 : url;
+	const char *at = strchr(host, '@');
+	const char *slash = strchr(host, '/');
+	if (!at || (slash && slash < at))
+		return xstrdup(url);
+	size_t head = (size_t)(host - url);
+	char *out = xmalloc(head + strlen(at + 1) + 1);
+	memcpy(out, url, head);
+	strcpy(out + head, at + 1);
+	return out;
+}
+
 void endpoints_init(char *const *urls, int n)
 {
-	ep.urls = urls;
 	ep.n = n;
 	ep.reach = xcalloc((size_t)n, sizeof *ep.reach);
+	ep.shown = xcalloc((size_t)n, sizeof *ep.shown);
+	for (int i = 0; i < n; i++)
+		ep.shown[i] = public_url(urls[i]);
 }
+
+const char *endpoint_shown(int i) { return i >= 0 && i < ep.n ? ep.shown[i] : "?"; }
 
 void endpoint_ok(int i)
 {
 	if (i < 0 || i >= ep.n || ep.reach[i] == REACH_UP)
 		return;
 	if (ep.reach[i] == REACH_DOWN)
-		log_info("AI endpoint reachable again", "endpoint=%s", ep.urls[i]);
+		log_info("AI endpoint reachable again", "endpoint=%s", ep.shown[i]);
 	ep.reach[i] = REACH_UP;
-}
-
-/* The URL as shown to anyone who can read /api/ai-health: without a
- * user:password@ it may carry. */
-static void public_url(char *out, size_t cap, const char *url)
-{
-	const char *scheme_end = strstr(url, "://");
-	const char *host = scheme_end ? scheme_end + 3 : url;
-	const char *at = strchr(host, '@');
-	const char *slash = strchr(host, '/');
-	if (at && (!slash || at < slash))
-		snprintf(out, cap, "%.*s%s", (int)(host - url), url, at + 1);
-	else
-		snprintf(out, cap, "%s", url);
 }
 
 void endpoint_failed(int i, const char *code, const char *msg, int reached)
@@ -72,13 +79,13 @@ void endpoint_failed(int i, const char *code, const char *msg, int reached)
 	ep.errors[endpoint_error_kind(code)]++;
 	if (!reached) {
 		if (ep.reach[i] != REACH_DOWN)
-			log_warn("AI endpoint unreachable", "endpoint=%s code=%s error=\"%s\"", ep.urls[i],
+			log_warn("AI endpoint unreachable", "endpoint=%s code=%s error=\"%s\"", ep.shown[i],
 				 code, msg);
 		ep.reach[i] = REACH_DOWN;
 	}
 	snprintf(ep.last_code, sizeof ep.last_code, "%s", code);
 	snprintf(ep.last_msg, sizeof ep.last_msg, "%s", msg);
-	public_url(ep.last_url, sizeof ep.last_url, ep.urls[i]);
+	snprintf(ep.last_url, sizeof ep.last_url, "%s", ep.shown[i]);
 	ep.last_ms = now_ms();
 }
 

@@ -21,8 +21,10 @@ enum endpoint_error {
 
 enum endpoint_error endpoint_error_kind(const char *code);
 
-/* urls stay owned by the caller, for the life of the process. */
 void endpoints_init(char *const *urls, int n);
+/* Endpoint i's URL as logs and /api/ai-health show it: without the
+ * user:password@ it may carry. */
+const char *endpoint_shown(int i);
 /* An answer from endpoint i: a probe's 2xx, or a stream's first byte. */
 void endpoint_ok(int i);
 /* A failure of endpoint i (upstream.h's code and message); counted. After
