@@ -50,11 +50,16 @@ failures() {
 	curl -s "$API/api/metrics" | awk '/^streamchat_worker_failures_total\{/ {s += $2} END {print s + 0}'
 }
 
+backends_up() {
+	ai_health_is 200 healthy &&
+		[ "$(jq -r '[.nodes[].backend_state] | unique | join(",")' "$BATS_TEST_TMPDIR/health")" = up ]
+}
+
 @test "workers probe their AI server with the key: healthy, backend_state up" {
-	wait_for 10 ai_health_is 200 healthy
+	# unknown until the first probe answers
+	wait_for 20 backends_up
 	h=$BATS_TEST_TMPDIR/health
 	[ "$(jq -r '.serving_nodes' "$h")" = 2 ]
-	[ "$(jq -r '[.nodes[].backend_state] | unique | join(",")' "$h")" = up ]
 	[ "$(jq -r '[.nodes[].backend] | unique | join(",")' "$h")" = openai ]
 	grep -q '^=== probe' "$FAKE_DIR/probes"
 	grep -q '^GET /v1/models ' "$FAKE_DIR/probes"
@@ -62,7 +67,7 @@ failures() {
 }
 
 @test "the AI server gone: degraded (503) within a probe interval, naming the URL and the error" {
-	wait_for 10 ai_health_is 200 healthy
+	wait_for 20 backends_up
 	errors_before=$(refused_errors)
 	fake_stop
 	# one probe interval is 1 s; the bound is generous for a loaded machine
@@ -110,8 +115,7 @@ failures() {
 	fake_stop
 	echo ok >"$FAKE_DIR/mode"
 	fake_start
-	wait_for 20 ai_health_is 200 healthy
-	[ "$(jq -r '[.nodes[].backend_state] | unique | join(",")' "$BATS_TEST_TMPDIR/health")" = up ]
+	wait_for 20 backends_up
 	run chat-cli --url "$API" --session ah2 "hello again"
 	assert_success
 	[ "$output" = "Hello from the model." ]
