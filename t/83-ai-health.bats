@@ -79,6 +79,8 @@ backends_up() {
 	wait_for 10 bash -c "curl -s $API/api/ai-health | jq -e '[.nodes[] | .backend_state == \"down\" and .last_error.url == \"$URL\" and .last_error.code == \"refused\" and (.last_error.message | length > 0) and .last_error.at_ms > 0] | all' >/dev/null"
 	# the workers' counters: errors by kind, before anyone chats
 	wait_for 10 bash -c "[ \$(curl -s $API/api/metrics | awk '/^streamchat_worker_upstream_errors_total\\{.*code=\"refused\"/ {s += \$2} END {print s + 0}') -gt $errors_before ]"
+	run bash -c "curl -sf $API/api/metrics | awk -f $ROOT/t/helpers/promcheck.awk"
+	assert_success
 	# the logs name the endpoint; neither they nor ai-health show its password
 	grep -h 'AI endpoint unreachable' "$STACK_DIR"/log/ai-streamer-*.log | grep -q "endpoint=$URL "
 	run grep -l pw-in-url-83 "$h" "$STACK_DIR"/log/ai-streamer-*.log
