@@ -74,7 +74,7 @@ static void finish(struct upstream *u, CURLcode res)
 		} else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST) {
 			snprintf(u->code, sizeof u->code, "refused");
 			snprintf(u->msg, sizeof u->msg, "%s", curl_easy_strerror(res));
-		} else if (u->http && (u->http != 200 || u->probe)) {
+		} else if (u->http && (u->probe ? u->http / 100 != 2 : u->http != 200)) {
 			snprintf(u->code, sizeof u->code, "http_%ld", u->http);
 			http_error_message(u);
 		} else {

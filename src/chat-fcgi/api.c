@@ -624,7 +624,7 @@ static int ai_node_json(struct strbuf *nodes, const char *id, const char *score,
 	const char *st = !seen_s ? "dead" : now - seen > stale_ms ? "stale" : "healthy";
 	int fresh = !strcmp(st, "healthy");
 	*healthy += fresh;
-	sb_addf(nodes, "{\"id\":");
+	sb_adds(nodes, "{\"id\":");
 	sb_add_json_str(nodes, id, strlen(id));
 	sb_addf(nodes, ",\"status\":\"%s\",\"last_seen_ms\":%lld,\"age_ms\":%lld,\"active_jobs\":%ld",
 		st, seen, (long long)(now - seen), active ? atol(active) : 0);
