@@ -41,6 +41,9 @@ static const struct knob knobs[] = {
 	KNOB_TEXT("AI_SYSTEM_PROMPT", "", "unset", "the system message of each request"),
 	KNOB_INT("AI_TIMEOUT_MS", 30000, 100, 3600000,
 		 "longest wait for the first byte, or between two"),
+	KNOB_INT("AI_PROBE_MS", 10000, 100, 3600000,
+		 "openai: how often each endpoint is probed (GET /models), "
+		 "from the start; /api/ai-health shows what was found"),
 	KNOB_INT("AI_CONTEXT_MESSAGES", 20, 1, 1000, "history messages sent as the conversation"),
 	KNOB_INT("AI_CONCURRENCY", 64, 1, 100000, "replies streamed at once by this process"),
 	KNOB_INT("AI_MAX_TOKENS", 512, 1, 1000000,
@@ -199,6 +202,7 @@ static void heartbeat(uv_timer_t *t)
 			 w->cfg.concurrency, (unsigned long long)w->jobs_done,
 			 (unsigned long long)w->chunks, (unsigned long long)w->failures,
 			 w->backend->name, w->stopping ? "draining" : "ok");
+	w->backend->heartbeat(&hb);
 	/* the first-token histogram, bucket by bucket (not cumulative), for /api/metrics */
 	const struct prom_hist *h = &w->first_token;
 	heartbeat_fields(&hb, "ft_count %llu ft_sum %.6f ft_b0 %llu ft_b1 %llu ft_b2 %llu ft_b3 %llu "

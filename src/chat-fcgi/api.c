@@ -598,6 +598,54 @@ static void handle_health(struct api *api, struct http_response *res)
 		freeReplyObject(r);
 }
 
+/* A worker's heartbeat fields that /api/ai-health shows (HMGET order). */
+enum { AH_SEEN, AH_ACTIVE, AH_BACKEND, AH_STATE, AH_ERR_CODE, AH_ERR, AH_ERR_URL, AH_ERR_MS, AH_N };
+
+static const char *ah_field(const redisReply *h, int f)
+{
+	return h->type == REDIS_REPLY_ARRAY && h->elements == AH_N &&
+	       h->element[f]->type == REDIS_REPLY_STRING ? h->element[f]->str : NULL;
+}
+
+static void json_str_field(struct strbuf *sb, const char *name, const char *value)
+{
+	sb_addf(sb, ",\"%s\":", name);
+	sb_add_json_str(sb, value, strlen(value));
+}
+
+/* One worker: alive or not, and whether its AI model answered lately. A
+ * worker that can serve is fresh and its backend not `down`. */
+static int ai_node_json(struct strbuf *nodes, const char *id, const char *score,
+			const redisReply *h, int64_t now, long stale_ms, long *healthy)
+{
+	const char *seen_s = ah_field(h, AH_SEEN), *active = ah_field(h, AH_ACTIVE);
+	const char *state = ah_field(h, AH_STATE), *backend = ah_field(h, AH_BACKEND);
+	long long seen = atoll(seen_s ? seen_s : score);
+	const char *st = !seen_s ? "dead" : now - seen > stale_ms ? "stale" : "healthy";
+	int fresh = !strcmp(st, "healthy");
+	*healthy += fresh;
+	sb_adds(nodes, "{\"id\":");
+	sb_add_json_str(nodes, id, strlen(id));
+	sb_addf(nodes, ",\"status\":\"%s\",\"last_seen_ms\":%lld,\"age_ms\":%lld,\"active_jobs\":%ld",
+		st, seen, (long long)(now - seen), active ? atol(active) : 0);
+	if (backend)
+		json_str_field(nodes, "backend", backend);
+	if (state)
+		json_str_field(nodes, "backend_state", state);
+	const char *code = ah_field(h, AH_ERR_CODE);
+	if (code) {
+		const char *msg = ah_field(h, AH_ERR), *url = ah_field(h, AH_ERR_URL);
+		const char *at = ah_field(h, AH_ERR_MS);
+		sb_adds(nodes, ",\"last_error\":{\"code\":");
+		sb_add_json_str(nodes, code, strlen(code));
+		json_str_field(nodes, "message", msg ? msg : "");
+		json_str_field(nodes, "url", url ? url : "");
+		sb_addf(nodes, ",\"at_ms\":%lld}", at ? atoll(at) : 0LL);
+	}
+	sb_addc(nodes, '}');
+	return fresh && !(state && !strcmp(state, "down"));
+}
+
 static void handle_ai_health(struct api *api, struct http_response *res)
 {
 	redisContext *c = api_redis(api);
@@ -616,10 +664,12 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 	size_t n = ids->elements / 2;
 	for (size_t i = 0; i < n; i++) {
 		char k[KEY_MAX];
-		redisAppendCommand(c, "HMGET %s last_seen_ms active_jobs", key_node_ai(k, ids->element[2 * i]->str));
+		redisAppendCommand(c, "HMGET %s last_seen_ms active_jobs backend backend_state "
+				   "last_error_code last_error last_error_url last_error_ms",
+				   key_node_ai(k, ids->element[2 * i]->str));
 	}
 	struct strbuf nodes = STRBUF_INIT;
-	long healthy = 0;
+	long healthy = 0, serving = 0;
 	int64_t now = now_ms();
 	for (size_t i = 0; i < n; i++) {
 		redisReply *h;
@@ -628,22 +678,18 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 			freeReplyObject(ids);
 			return;
 		}
-		const char *id = ids->element[2 * i]->str;
-		int alive = h->type == REDIS_REPLY_ARRAY && h->elements == 2 &&
-			    h->element[0]->type == REDIS_REPLY_STRING;
-		long long seen = alive ? atoll(h->element[0]->str) : atoll(ids->element[2 * i + 1]->str);
-		long active = alive && h->element[1]->type == REDIS_REPLY_STRING ? atol(h->element[1]->str) : 0;
-		const char *st = !alive ? "dead" : now - seen > api->cfg.node_stale_ms ? "stale" : "healthy";
-		if (!strcmp(st, "healthy"))
-			healthy++;
-		sb_addf(&nodes, "%s{\"id\":", i ? "," : "");
-		sb_add_json_str(&nodes, id, strlen(id));
-		sb_addf(&nodes, ",\"status\":\"%s\",\"last_seen_ms\":%lld,\"age_ms\":%lld,\"active_jobs\":%ld}",
-			st, seen, (long long)(now - seen), active);
+		if (i)
+			sb_addc(&nodes, ',');
+		serving += ai_node_json(&nodes, ids->element[2 * i]->str, ids->element[2 * i + 1]->str, h,
+					now, api->cfg.node_stale_ms, &healthy);
 		freeReplyObject(h);
 	}
-	res->status = healthy > 0 ? 200 : 503;
-	sb_addf(&res->body, "{\"total_nodes\":%zu,\"healthy_nodes\":%ld,\"nodes\":[", n, healthy);
+	/* 503 whenever no worker can serve: none alive, or none whose AI
+	 * model answers (then `degraded`: streamchat is up, its model is not) */
+	const char *status = !healthy ? "unavailable" : serving < healthy ? "degraded" : "healthy";
+	res->status = serving > 0 ? 200 : 503;
+	sb_addf(&res->body, "{\"status\":\"%s\",\"total_nodes\":%zu,\"healthy_nodes\":%ld,"
+		"\"serving_nodes\":%ld,\"nodes\":[", status, n, healthy, serving);
 	sb_add(&res->body, nodes.buf ? nodes.buf : "", nodes.len);
 	sb_adds(&res->body, "]}");
 	sb_release(&nodes);

@@ -271,6 +271,25 @@ static void api_section(redisContext *c, struct strbuf *sb)
 	}
 }
 
+/* A worker's errors from its AI server (errors_<kind> of its heartbeat),
+ * probes and replies alike: a dead backend counts before anyone chats. */
+static void upstream_errors(struct strbuf *sb, const struct node_hashes *nh)
+{
+	static const char *const kinds[] = { "refused", "http_4xx", "http_5xx", "timeout", "other" };
+	prom_head(sb, "streamchat_worker_upstream_errors_total", "counter",
+		  "Errors of the AI server (probes and replies), by kind.");
+	for (size_t i = 0; i < nh->n; i++)
+		for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+			char f[32], labels[240];
+			snprintf(f, sizeof f, "errors_%s", kinds[k]);
+			if (!field(nh->h[i], f))
+				continue;
+			snprintf(labels, sizeof labels, "node=\"%s\",code=\"%s\"",
+				 nh->nodes->element[i]->str, kinds[k]);
+			prom_sample(sb, "streamchat_worker_upstream_errors_total", labels, num(nh->h[i], f));
+		}
+}
+
 static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
 {
 	static const struct { const char *name, *field, *type, *help; } gauges[] = {
@@ -297,6 +316,7 @@ static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
 			prom_sample(sb, gauges[g].name, labels, v);
 		}
 	}
+	upstream_errors(sb, &nh);
 	prom_head(sb, "streamchat_worker_first_token_seconds", "histogram",
 		  "From taking a job to writing its first chunk (the backend's latency to first token).");
 	for (size_t i = 0; i < n; i++) {
