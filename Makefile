@@ -62,7 +62,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 
 UNIT_SRC := $(wildcard t/unit/*.c)
 # the unit tests also cover pure parts of the programs
-UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-fcgi/fcgi_params.c src/chat-fcgi/fcgi_scan.c src/chat-cli/reply.c src/ai-streamer/sse.c \
+UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-fcgi/front_request.c src/chat-fcgi/fcgi_params.c src/chat-fcgi/fcgi_scan.c src/chat-cli/reply.c src/ai-streamer/sse.c \
 	src/ai-streamer/openai.c src/ws-relay/client_frame.c src/chat-cli/wsclient.c
 bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm

@@ -202,6 +202,10 @@ static void heartbeat(uv_timer_t *t)
 			 w->cfg.concurrency, (unsigned long long)w->jobs_done,
 			 (unsigned long long)w->chunks, (unsigned long long)w->failures,
 			 w->backend->name, w->stopping ? "draining" : "ok");
+	/* what GET /v1/models lists */
+	const char *model[] = { "model", strcmp(w->backend->name, "builtin") ?
+				config_text(&streamer_knobs, "AI_MODEL") : "builtin" };
+	heartbeat_fields_argv(&hb, 2, model, NULL);
 	/* the first-token histogram, bucket by bucket (not cumulative), for /api/metrics */
 	const struct prom_hist *h = &w->first_token;
 	heartbeat_fields(&hb, "ft_count %llu ft_sum %.6f ft_b0 %llu ft_b1 %llu ft_b2 %llu ft_b3 %llu "

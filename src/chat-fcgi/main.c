@@ -90,7 +90,7 @@ static void respond(struct fcgi_conn *c, FCGX_Request *rq, struct http_response 
 		if (reasons[i].code == res->status)
 			reason = reasons[i].text;
 	/* formatted here: FCGX_FPrintF knows no %zu */
-	char head[512];
+	char head[1024];
 	int n = snprintf(head, sizeof head,
 			 "Status: %d %s\r\nContent-Type: %s\r\n"
 			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
@@ -130,6 +130,7 @@ static void serve(struct api *api, struct fcgi_conn *c, FCGX_Request *rq)
 	path[plen] = '\0';
 	if (q)
 		query = q + 1;
+	res.openai_errors = strncmp(path, "/v1/", 4) == 0;
 	if (len < 0) {
 		api_error(&res, 400, "invalid_request", "bad Content-Length");
 		goto send;
@@ -154,7 +155,8 @@ static void serve(struct api *api, struct fcgi_conn *c, FCGX_Request *rq)
 	}
 	body[len] = '\0';
 	struct http_request req = { method, path, query, body, (size_t)len,
-				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL };
+				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL,
+				    FCGX_GetParam("HTTP_X_SESSION_ID", rq->envp) };
 	route = api_handle(api, &req, &res);
 send:
 	respond(c, rq, &res, method && strcmp(method, "HEAD") == 0);
