@@ -41,6 +41,7 @@ static const char *const sentences[] = {
 	"That is all for now.",
 	"Ask me more.",
 	"Thanks!",
+	"Bye.",
 };
 #define NSENTENCES (sizeof sentences / sizeof sentences[0])
 
@@ -122,7 +123,7 @@ void gen_init(struct generator *g, const char *prompt, size_t len, long max_toke
 		g->total = max_tokens;
 	g->sentence_start = 1;
 	g->style = default_style;
-	g->sentence = -1;
+	g->sentence = g->previous = -1;
 	if (g->style == GEN_SENTENCES)
 		make_echo(g, prompt, len);
 }
@@ -165,8 +166,9 @@ static size_t next_sentence_word(struct generator *g, char tok[TOKEN_MAX])
 	if (g->sentence < 0) {
 		uint64_t r = next_rand(g);
 		g->sentence = (long)(r % NSENTENCES);
-		/* the reply ends on a whole sentence when one still fits */
-		for (size_t k = 0; k < NSENTENCES && count_words(sentences[g->sentence]) > g->total - g->pos; k++)
+		/* not the one just said, and one that ends before the reply does */
+		for (size_t k = 0; k < NSENTENCES && (g->sentence == g->previous ||
+		     count_words(sentences[g->sentence]) > g->total - g->pos); k++)
 			g->sentence = (g->sentence + 1) % (long)NSENTENCES;
 		g->word = 0;
 		if (g->pos > 0 && (r >> 32) % 4 == 0)
@@ -178,8 +180,10 @@ static size_t next_sentence_word(struct generator *g, char tok[TOKEN_MAX])
 	const char *end = strchr(s, ' ');
 	size_t wl = end ? (size_t)(end - s) : strlen(s);
 	g->word++;
-	if (!end)
+	if (!end) {
+		g->previous = g->sentence;
 		g->sentence = -1;
+	}
 	int last = g->pos + 1 == g->total;
 	int ends = wl > 0 && strchr(".!?", s[wl - 1]);
 	return (size_t)snprintf(tok, TOKEN_MAX, "%s%.*s%s", sep, (int)wl, s,

@@ -30,6 +30,7 @@ struct generator {
 	char echo[GEN_ECHO_WORDS + 2][TOKEN_MAX];
 	int nechoes;
 	long sentence, word;     /* the sentence being written and its next word */
+	long previous;           /* the sentence before, not said twice in a row */
 };
 
 /* The style of every generator started after this call. Returns -1 for an
