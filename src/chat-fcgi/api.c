@@ -136,8 +136,9 @@ int take_user(const struct http_request *req, char user_id[ID_MAX + 1], struct h
 }
 
 /* Enqueues cr, whose user take_user has settled: its message goes into the
- * session's history and the reply's job onto the jobs stream. 0 with mid
- * set, or -1 with res filled. Every route that starts a reply comes here. */
+ * session's history and the reply's job onto the jobs stream. The reply's
+ * id is mid, or a new one when mid is "". 0 with mid set, or -1 with res
+ * filled. Every route that starts a reply comes here. */
 int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 		 struct http_response *res)
 {
@@ -147,7 +148,7 @@ int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 		return -1;
 	}
 	char user_mid[33];
-	if (new_message_id(mid) || new_message_id(user_mid)) {
+	if ((!mid[0] && new_message_id(mid)) || new_message_id(user_mid)) {
 		api_error(res, 500, "internal", "no randomness for a message id");
 		return -1;
 	}
@@ -228,7 +229,7 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 {
 	struct chat_request cr;
 	struct api_error err;
-	char mid[33];
+	char mid[33] = "";
 	if (parse_chat_request(req->body, req->body_len, api->cfg.max_message, &cr, &err)) {
 		api_error(res, err.status, err.code, err.message);
 		return;

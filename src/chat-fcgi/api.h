@@ -80,8 +80,8 @@ void api_drop_redis(struct api *api);
 /* With a token, the user is the token's: a user_id in the request may only
  * repeat it. 0, or -1 with res filled. */
 int take_user(const struct http_request *req, char user_id[ID_MAX + 1], struct http_response *res);
-/* Enqueues a message whose user is settled: 0 with mid set, or -1 with res
- * filled (403, 409, 429, 503 ...). */
+/* Enqueues a message whose user is settled: 0 with mid set (a new id when
+ * it was ""), or -1 with res filled (403, 409, 429, 503 ...). */
 int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 		 struct http_response *res);
 
@@ -92,9 +92,9 @@ void handle_openai_chat(struct api *api, const struct http_request *req, struct 
 void handle_openai_models(struct api *api, struct http_response *res);
 void openai_error(struct http_response *res, int status, const char *code, const char *message);
 /* Where nginx fetches the reply's stream from a relay once chat-fcgi has
- * answered (X-Accel-Redirect): the header lines, with the message's ids. */
-void stream_redirect(struct http_response *res, const char *mid, const char *session_id,
-		     const char *format, const char *dev_user);
+ * answered (X-Accel-Redirect): a relay's /stream/{mid}?format=... */
+void stream_redirect(struct http_response *res, const char *mid, const char *format,
+		     const char *dev_user);
 
 /* metrics.c */
 void metrics_record(struct api *api, enum route route, int status, long long us);

@@ -6,8 +6,9 @@
  * relay (X-Accel-Redirect), which writes it as chat.completion.chunk
  * events (stream: true) or as one chat.completion (stream: false). The
  * session is the X-Session-Id header or the body's session_id, else a new
- * one; the response names both ids (X-Message-Id, X-Session-Id) so that a
- * cut stream can be resumed at GET /v1/chat/completions/{id}/stream.
+ * one, oa-{message id}; the response names the reply (X-Message-Id, and
+ * each chunk's id, chatcmpl-{message id}) so that a cut stream can be
+ * resumed at GET /v1/chat/completions/{id}/stream.
  * In development mode (no AUTH_SECRET) the user is the body's user field,
  * else "openai"; with a secret, the API key is the user's token. */
 #include <stdio.h>
@@ -45,8 +46,10 @@ void openai_error(struct http_response *res, int status, const char *code, const
 	sb_adds(&res->body, "}}");
 }
 
-/* The header's session wins over the body's; with neither, a new one. */
-static int pick_session(const struct http_request *req, struct chat_request *cr,
+/* The header's session wins over the body's; with neither, a new one
+ * named after the reply, oa-{message id}, so that a client that reads only
+ * X-Message-Id (or a chunk's id) can still name the session later. */
+static int pick_session(const struct http_request *req, struct chat_request *cr, char mid[33],
 			struct http_response *res)
 {
 	const char *h = req->session_header;
@@ -60,12 +63,11 @@ static int pick_session(const struct http_request *req, struct chat_request *cr,
 	}
 	if (cr->session_id[0])
 		return 0;
-	char fresh[33];
-	if (new_message_id(fresh)) {
-		api_error(res, 500, "internal", "no randomness for a session id");
+	if (new_message_id(mid)) {
+		api_error(res, 500, "internal", "no randomness for a message id");
 		return -1;
 	}
-	snprintf(cr->session_id, sizeof cr->session_id, "oa-%s", fresh);
+	snprintf(cr->session_id, sizeof cr->session_id, "oa-%s", mid);
 	return 0;
 }
 
@@ -73,7 +75,7 @@ void handle_openai_chat(struct api *api, const struct http_request *req, struct 
 {
 	struct openai_chat_request oc;
 	struct api_error err;
-	char mid[33];
+	char mid[33] = "";
 	if (parse_openai_chat_request(req->body, req->body_len, api->cfg.max_message, &oc, &err)) {
 		api_error(res, err.status, err.code, err.message);
 		return;
@@ -82,9 +84,9 @@ void handle_openai_chat(struct api *api, const struct http_request *req, struct 
 	/* OpenAI's user is any end-user label: with a token it is not ours to check */
 	if (!req->user)
 		snprintf(cr->user_id, sizeof cr->user_id, "%s", oc.user[0] ? oc.user : OPENAI_DEV_USER);
-	if (!pick_session(req, cr, res) && !take_user(req, cr->user_id, res) &&
+	if (!pick_session(req, cr, mid, res) && !take_user(req, cr->user_id, res) &&
 	    !chat_enqueue(api, cr, mid, res))
-		stream_redirect(res, mid, cr->session_id, oc.stream ? "openai" : "openai-json",
+		stream_redirect(res, mid, oc.stream ? "openai" : "openai-json",
 				req->user ? NULL : cr->user_id);
 	chat_request_release(cr);
 }

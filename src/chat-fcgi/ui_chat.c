@@ -12,23 +12,24 @@
 #include "api.h"
 #include "front_request.h"
 
-void stream_redirect(struct http_response *res, const char *mid, const char *session_id,
-		     const char *format, const char *dev_user)
+void stream_redirect(struct http_response *res, const char *mid, const char *format,
+		     const char *dev_user)
 {
 	res->status = 200;
 	sb_reset(&res->body);
-	/* in development mode the relay checks the owner against the user named */
+	/* nginx keeps none of these headers but the redirect: the relay's
+	 * response names the message (X-Message-Id). In development mode the
+	 * relay checks the owner against the user named here. */
 	snprintf(res->headers, sizeof res->headers,
-		 "X-Accel-Redirect: /internal/stream/%s?format=%s%s%s\r\n"
-		 "X-Message-Id: %s\r\nX-Session-Id: %s\r\n",
-		 mid, format, dev_user ? "&user_id=" : "", dev_user ? dev_user : "", mid, session_id);
+		 "X-Accel-Redirect: /internal/stream/%s?format=%s%s%s\r\n", mid, format,
+		 dev_user ? "&user_id=" : "", dev_user ? dev_user : "");
 }
 
 void handle_ui_chat(struct api *api, const struct http_request *req, struct http_response *res)
 {
 	struct chat_request cr;
 	struct api_error err;
-	char mid[33];
+	char mid[33] = "";
 	if (parse_ui_chat_request(req->body, req->body_len, api->cfg.max_message, &cr, &err)) {
 		api_error(res, err.status, err.code, err.message);
 		return;
@@ -40,7 +41,7 @@ void handle_ui_chat(struct api *api, const struct http_request *req, struct http
 		goto out;
 	}
 	if (!take_user(req, cr.user_id, res) && !chat_enqueue(api, &cr, mid, res))
-		stream_redirect(res, mid, cr.session_id, "ui", req->user ? NULL : cr.user_id);
+		stream_redirect(res, mid, "ui", req->user ? NULL : cr.user_id);
 out:
 	chat_request_release(&cr);
 }

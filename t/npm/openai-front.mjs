@@ -40,7 +40,6 @@ if (mode === 'stream' || mode === 'cut') {
   const { data: stream, response } = await client.chat.completions
     .create({ ...body, stream: true }, { headers }).withResponse();
   out.message_id = response.headers.get('x-message-id');
-  out.session_id = response.headers.get('x-session-id');
   out.content_type = response.headers.get('content-type');
   if (mode === 'stream') {
     out.text = (await collect(stream)).text;
