@@ -7,10 +7,18 @@
 load helpers/stack
 
 setup_file() {
+	# a second stack with AUTH_SECRET, where the API key is a token
+	AUTH_SECRET=t84-secret-of-the-openai-front-door stack_up --token-delay-ms 50 --relays 1
+	export AUTH_API=$API AUTH_DIR=$STACK_DIR AUTH_REDIS_AUTH=$REDISCLI_AUTH ALICE
+	ALICE=$(chatctl token alice --dir "$STACK_DIR")
+	unset REDISCLI_AUTH
 	stack_up --token-delay-ms 50 --relays 2
 }
 
-teardown_file() { stack_down; }
+teardown_file() {
+	stack_down
+	STACK_DIR=$AUTH_DIR stack_down
+}
 
 # oa MODE SESSION PROMPT [USER]: the script's one JSON line in $output
 oa() {
@@ -118,4 +126,18 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 @test "resuming an unknown message id is a clear 404" {
 	run curl -s -w ' %{http_code}' "$API/v1/chat/completions/00000000000000000000000000000000/stream?user_id=tester"
 	[ "${output##* }" = 404 ]
+}
+
+@test "with AUTH_SECRET the API key is the user's token: 401 without one, the reply streamed and resumed with it" {
+	run curl -s -w ' %{http_code}' -X POST -H 'Authorization: Bearer sk-not-a-token' \
+		--data-binary '{"messages":[{"role":"user","content":"x"}]}' "$AUTH_API/v1/chat/completions"
+	[ "${output##* }" = 401 ]
+	echo "${output% *}" | jq -e '.error.type == "authentication_error"'
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$AUTH_API/v1/models")" = 401 ]
+	run env STREAMCHAT_TOKEN="$ALICE" timeout 60 node "$ROOT/t/npm/openai-front.mjs" "$AUTH_API" cut oa-auth "$(words 50)" -
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	text=$(jq -r .text <<<"$output")
+	wait_for 30 bash -c "curl -sf -H 'Authorization: Bearer $ALICE' '$AUTH_API/api/history/oa-auth' | jq -e '.messages[-1].status == \"complete\"' >/dev/null"
+	[ "$text" = "$(curl -sf -H "Authorization: Bearer $ALICE" "$AUTH_API/api/history/oa-auth" | jq -r '.messages[-1].content')" ]
+	[ "$(REDISCLI_AUTH=$AUTH_REDIS_AUTH redis-cli -p "$(sed -n 's/^REDIS_PORT=//p' "$AUTH_DIR/stack.env")" HGET 'stream:session:{oa-auth}' userId)" = alice ]
 }

@@ -9,13 +9,17 @@
 //   json    stream: false
 //   bad     a request whose last message is not the user's
 //   models  GET /v1/models
+// With STREAMCHAT_TOKEN set, that token is the API key and no user is
+// named; else the key is a placeholder (development mode) and the body's
+// user and the resume's user_id name the user.
 // Prints one JSON line.
 import OpenAI from 'openai';
 
 const [api, mode, session, prompt, user] = process.argv.slice(2);
-const client = new OpenAI({ baseURL: `${api}/v1`, apiKey: 'dev', maxRetries: 0 });
+const token = process.env.STREAMCHAT_TOKEN;
+const client = new OpenAI({ baseURL: `${api}/v1`, apiKey: token || 'dev', maxRetries: 0 });
 const body = {
-  model: 'gpt-4o-mini', user,
+  model: 'gpt-4o-mini', ...(token ? {} : { user }),
   messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: prompt }],
 };
 const headers = { 'X-Session-Id': session };
@@ -47,7 +51,7 @@ if (mode === 'stream' || mode === 'cut') {
     const first = await collect(stream, 3);   // break: the SDK aborts the request
     out.partial = first.text;
     const rest = await collect(await client.get(`/chat/completions/${out.message_id}/stream`,
-      { query: { from: first.n, user_id: user }, stream: true }));
+      { query: { from: first.n, ...(token ? {} : { user_id: user }) }, stream: true }));
     out.text = first.text + rest.text;
   }
 } else if (mode === 'json') {
