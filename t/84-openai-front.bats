@@ -123,9 +123,15 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 	curl -sf "$API/api/health" >/dev/null
 }
 
-@test "resuming an unknown message id is a clear 404" {
-	run curl -s -w ' %{http_code}' "$API/v1/chat/completions/00000000000000000000000000000000/stream?user_id=tester"
+@test "resuming another user's reply is 403, an unknown one 404: JSON errors, no hang" {
+	oa json oa-6 "$(words 2)" alice
+	mid=$(jq -r .message_id <<<"$output")
+	run curl -s -m 10 -w ' %{http_code}' "$API/v1/chat/completions/$mid/stream?user_id=mallory"
+	[ "${output##* }" = 403 ]
+	echo "${output% *}" | jq -e '.error.message | length > 0'
+	run curl -s -m 10 -w ' %{http_code}' "$API/v1/chat/completions/00000000000000000000000000000000/stream?user_id=tester"
 	[ "${output##* }" = 404 ]
+	echo "${output% *}" | jq -e '.error.message | length > 0'
 }
 
 @test "with AUTH_SECRET the API key is the user's token: 401 without one, the reply streamed and resumed with it" {
