@@ -28,5 +28,6 @@ void test_fcgi(void);
 void test_heartbeat(void);
 void test_wsframe(void);
 void test_xalloc(void);
+void test_stream_format(void);
 
 #endif
