@@ -554,9 +554,10 @@ static int http_request(struct lws *wsi, struct pss *pss, const char *uri)
 		pss->http_status = ok ? 200 : 503;
 		sb_addf(&pss->http_body,
 			"{\"status\":\"%s\",\"redis\":\"%s\",\"node\":\"%s\",\"connections\":%ld,"
-			"\"sessions\":%ld}", relay.stopping ? "draining" : ok ? "ok" : "unavailable",
+			"\"streams\":%ld,\"sessions\":%ld}",
+			relay.stopping ? "draining" : ok ? "ok" : "unavailable",
 			relay.sub.ready && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
-			relay.nsessions);
+			relay.nstreams, relay.nsessions);
 	} else {
 		pss->http_status = 404;
 		sb_adds(&pss->http_body, "{\"error\":{\"code\":\"not_found\","
@@ -644,10 +645,7 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return pss->c ? write_one(pss->c) : 0;
 	case LWS_CALLBACK_TIMER:
-		if (pss->c && pss->c->hs)
-			http_stream_tick(pss->c);
-		else
-			token_timer(pss->c);
+		token_timer(pss->c);
 		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);

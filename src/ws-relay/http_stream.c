@@ -23,6 +23,7 @@
 
 #define MAX_INDEX 100000000L
 #define SESSION_PREFIX "session/"
+#define TICK_MS 500
 
 struct http_stream {
 	struct stream_writer w;
@@ -37,7 +38,12 @@ struct http_stream {
 	int answer_status;            /* an answer of its own is due */
 	const char *answer_type;
 	struct strbuf answer;
+	int64_t last_write_ms;        /* for the heartbeat: written to last then */
+	struct conn *c;
+	struct http_stream *lprev, *lnext;  /* every stream of this relay */
 };
+
+static struct http_stream *streams;
 
 int http_stream_path(const char *uri) { return !strncmp(uri, "/stream/", 8); }
 
@@ -45,6 +51,12 @@ void http_stream_free(struct http_stream *hs)
 {
 	if (!hs)
 		return;
+	if (hs->lprev)
+		hs->lprev->lnext = hs->lnext;
+	else if (streams == hs)
+		streams = hs->lnext;
+	if (hs->lnext)
+		hs->lnext->lprev = hs->lprev;
 	stream_writer_release(&hs->w);
 	sb_release(&hs->answer);
 	free(hs);
@@ -137,16 +149,13 @@ static int write_body(struct conn *c, const struct strbuf *sb)
 	free(buf);
 	if (w < 0)
 		return -1;
+	c->hs->last_write_ms = now_ms();
 	c->frames_sent++;
 	relay.frames_sent++;
 	relay.bytes_sent += sb->len;
 	return 0;
 }
 
-static void arm_heartbeat(struct conn *c)
-{
-	lws_set_timer_usecs(c->wsi, (lws_usec_t)relay.cfg.stream_heartbeat_s * LWS_US_PER_SEC);
-}
 
 /* The headers, and what the format sends first. */
 static int begin(struct conn *c)
@@ -169,11 +178,11 @@ static int begin(struct conn *c)
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 #undef HDR
+	hs->last_write_ms = now_ms();
 	struct strbuf sb = STRBUF_INIT;
 	stream_open(&hs->w, &sb);
 	int rc = write_body(c, &sb);
 	sb_release(&sb);
-	arm_heartbeat(c);
 	return rc;
 }
 
@@ -279,24 +288,52 @@ int http_stream_write(struct conn *c, struct msgbuf *m)
 	}
 }
 
-void http_stream_tick(struct conn *c)
+/* The heartbeat comment of an idle stream, and its token's expiry. */
+static void stream_tick(struct conn *c)
 {
 	struct http_stream *hs = c->hs;
-	if (!c->wsi || c->state == CONN_CLOSING || hs->ended)
+	if (!c->wsi || c->state == CONN_CLOSING || hs->ended || !hs->head_sent)
 		return;
 	if (c->valid_until_s && now_ms() / 1000 >= c->valid_until_s) {
 		relay.token_expiries++;
 		conn_close(c, 4401, "token expired");
 		return;
 	}
-	if (c->q.len == 0 && !lws_partial_buffered(c->wsi)) {
+	if (now_ms() - hs->last_write_ms >= relay.cfg.stream_heartbeat_s * 1000 && c->q.len == 0 &&
+	    !lws_partial_buffered(c->wsi)) {
 		struct strbuf sb = STRBUF_INIT;
 		stream_ping(&hs->w, &sb);
 		if (write_body(c, &sb))
 			conn_close(c, 1011, "write failed");
 		sb_release(&sb);
 	}
-	arm_heartbeat(c);
+}
+
+/* One timer for every stream: lws's per-connection timer does not reach
+ * plain HTTP connections in the libuv build. */
+static void tick_all(uv_timer_t *t)
+{
+	(void)t;
+	for (struct http_stream *hs = streams; hs; hs = hs->lnext)
+		stream_tick(hs->c);
+}
+
+static void list_add(struct conn *c)
+{
+	static uv_timer_t ticker;
+	static int ticking;
+	struct http_stream *hs = c->hs;
+	hs->c = c;
+	hs->lnext = streams;
+	if (streams)
+		streams->lprev = hs;
+	streams = hs;
+	if (!ticking) {
+		ticking = 1;
+		uv_timer_init(relay.loop, &ticker);
+		uv_timer_start(&ticker, tick_all, TICK_MS, TICK_MS);
+		uv_unref((uv_handle_t *)&ticker);  /* it keeps nothing alive */
+	}
 }
 
 /* The message is known, the caller owns it and its position is within it:
@@ -474,6 +511,7 @@ static struct conn *stream_new(struct lws *wsi)
 	c->wsi = wsi;
 	c->cur.sent = c->cur.hist = -1;
 	c->hs = xcalloc(1, sizeof *c->hs);
+	list_add(c);
 	relay_client_addr(wsi, c->addr, sizeof c->addr);
 	relay.nstreams++;
 	return c;

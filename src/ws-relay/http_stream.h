@@ -24,8 +24,6 @@ int http_stream_answer(struct conn *c);
 /* The conn is closing: 1 when an answer is now due (the stream had not
  * begun: the close code becomes an HTTP status), 0 to hang up. */
 int http_stream_closing(struct conn *c);
-/* LWS_CALLBACK_TIMER: the heartbeat comment, and the token's expiry. */
-void http_stream_tick(struct conn *c);
 void http_stream_free(struct http_stream *hs);
 
 #endif

@@ -29,5 +29,6 @@ void test_heartbeat(void);
 void test_wsframe(void);
 void test_xalloc(void);
 void test_front_request(void);
+void test_stream_format(void);
 
 #endif
