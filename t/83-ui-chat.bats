@@ -62,6 +62,7 @@ ui_body() {
 	[ "$(jq -r '.types[-1]' <<<"$output")" = abort ]
 	msg=$(last_message ui-3)
 	[ "$(jq -r .status <<<"$msg")" = cancelled ]
+	[ "$(jq -r .message_id <<<"$output")" = "$(jq -r .message_id <<<"$msg")" ]
 	[ "$(jq -r .text <<<"$output")" = "$(jq -r .content <<<"$msg")" ]
 }
 
@@ -81,6 +82,11 @@ ui_body() {
 	grep -qi '^x-vercel-ai-ui-message-stream: v1' "$BATS_TEST_TMPDIR/h"
 	[ "$(grep -c '^data: ' <<<"$output")" -gt 3 ]
 	[ "$(grep '^data: ' <<<"$output" | tail -1)" = "data: [DONE]" ]
+	# the start part names the reply, which is what POST /api/cancel takes
+	start=$(grep -m1 '^data: ' <<<"$output" | cut -c7-)
+	[ "$(jq -r .type <<<"$start")" = start ]
+	wait_for 30 bash -c "curl -sf '$API/api/history/ui-5?user_id=tester' | jq -e '.messages[-1].status == \"complete\"' >/dev/null"
+	[ "$(jq -r .messageId <<<"$start")" = "$(curl -sf "$API/api/history/ui-5?user_id=tester" | jq -r '.messages[-1].message_id')" ]
 }
 
 @test "bad UIMessage bodies: a clear JSON error, nothing enqueued" {

@@ -25,14 +25,9 @@ async function assemble(stream, stopWhen) {
   let last = { parts: [] };
   for await (const m of readUIMessageStream({ stream: seen })) {
     last = m;
-    if (stopWhen && await stopWhen(textOf(m))) break;
+    if (stopWhen && await stopWhen(textOf(m), m)) break;
   }
   return textOf(last);
-}
-
-async function currentMessage() {
-  const h = await (await fetch(`${api}/api/history/${session}?user_id=${user}`)).json();
-  return h.messages[h.messages.length - 1].message_id;
 }
 
 const out = { mode };
@@ -51,12 +46,14 @@ if (mode === 'whole') {
   out.text = again ? await assemble(again) : null;
 } else if (mode === 'cancel') {
   let cancelled = false;
-  out.text = await assemble(stream, async (t) => {
+  // the message's id, from the stream's start part, is the reply's id
+  out.text = await assemble(stream, async (t, m) => {
     if (t.length > 0 && !cancelled) {
       cancelled = true;
+      out.message_id = m.id;
       const r = await fetch(`${api}/api/cancel`, {
         method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ session_id: session, message_id: await currentMessage(), user_id: user }),
+        body: JSON.stringify({ session_id: session, message_id: m.id, user_id: user }),
       });
       out.status = r.status;
     }
