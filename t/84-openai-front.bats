@@ -94,6 +94,16 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 	[ "$(jq -c .ids <<<"$output")" = '["builtin"]' ]
 	node=$(rcli ZRANGE nodes:ai 0 0)
 	[ "$(rcli HGET "node:ai:{$node}" model)" = builtin ]
+	# a worker of another model, alive, and one whose heartbeat is old
+	now=$(($(date +%s%N) / 1000000))
+	rcli HSET 'node:ai:{t84-live}' id t84-live last_seen_ms "$now" model llama3.2 >/dev/null
+	rcli HSET 'node:ai:{t84-stale}' id t84-stale last_seen_ms $((now - 60000)) model stale-model >/dev/null
+	rcli PEXPIRE 'node:ai:{t84-live}' 5000 >/dev/null
+	rcli PEXPIRE 'node:ai:{t84-stale}' 5000 >/dev/null
+	rcli ZADD nodes:ai "$now" t84-live $((now - 60000)) t84-stale >/dev/null
+	oa models - -
+	rcli ZREM nodes:ai t84-live t84-stale >/dev/null
+	[ "$(jq -c '.ids | sort' <<<"$output")" = '["builtin","llama3.2"]' ]
 }
 
 @test "bad input: OpenAI-shaped errors, nothing enqueued" {
