@@ -115,7 +115,7 @@ void test_misc(void)
 	CHECK(gen_set_style("hostile") == 0, "GENERATOR=hostile");
 	int escapes = 0;
 	for (int p = 0; p < 20 && !escapes; p++) {
-		char pr[16];
+		char pr[32];
 		snprintf(pr, sizeof pr, "p%d a b c d e f", p);
 		gen_init(&g1, pr, strlen(pr), 512);
 		while ((len = gen_next(&g1, t1)) > 0)
