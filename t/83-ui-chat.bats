@@ -80,6 +80,8 @@ ui_body() {
 	assert_success
 	grep -qi '^content-type: text/event-stream' "$BATS_TEST_TMPDIR/h"
 	grep -qi '^x-vercel-ai-ui-message-stream: v1' "$BATS_TEST_TMPDIR/h"
+	# the relay's headers, not chat-fcgi's mixed in: one Cache-Control
+	[ "$(grep -ci '^cache-control:' "$BATS_TEST_TMPDIR/h")" = 1 ]
 	[ "$(grep -c '^data: ' <<<"$output")" -gt 3 ]
 	[ "$(grep '^data: ' <<<"$output" | tail -1)" = "data: [DONE]" ]
 	# the start part names the reply, which is what POST /api/cancel takes
