@@ -201,3 +201,10 @@ streaming_relay() {
 		curl -sf "http://127.0.0.1:$p/health" >/dev/null
 	done
 }
+
+@test "a browser's EventSource (chromium) reconnects by itself with Last-Event-ID after its relay is killed: whole, once" {
+	run env API="$API" STACK_DIR="$STACK_DIR" RELAY_BASE="$RELAY_BASE" RELAYS=2 \
+		node "$ROOT/t/browser/eventsource.mjs"
+	echo "$output" | grep '^# ' >&3 || true
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
