@@ -190,6 +190,14 @@ streaming_relay() {
 	check 400 invalid_request "$relay/stream/$mid?user_id=tester&model=a%20b"
 	check 400 invalid_request "$relay/stream/not%20an%20id?user_id=tester"
 	check 400 invalid_request "$relay/stream/session/?user_id=tester"
+	check 400 invalid_request "$relay/stream/$mid?user_id=tester&from=$(printf '1%.0s' {1..3000})"
+	check 405 method_not_allowed "$relay/stream/$mid?user_id=tester" -X DELETE
+	check 405 method_not_allowed "$API/api/ui/chat/bad1/stream?user_id=tester" -X POST
+	check 405 method_not_allowed "$API/v1/chat/completions/$mid/stream?user_id=tester" -X POST
+	# a POST asking for events stays with chat-fcgi, which has no such route
+	run curl -s -o /dev/null -w '%{http_code}' -X POST -d '{}' "${sse[@]}" "$API/api/stream/$mid?user_id=tester"
+	[ "$output" -ge 400 ]
+	[ "$output" -lt 500 ]
 	# past the end by one is the end itself: just the end event
 	run curl -s --max-time 10 "$API/api/stream/$mid?user_id=tester&from=$(meta_total "$mid")" "${sse[@]}"
 	assert_output --partial 'event: end'
@@ -200,4 +208,11 @@ streaming_relay() {
 	for ((p = RELAY_BASE; p < RELAY_BASE + 2; p++)); do
 		curl -sf "http://127.0.0.1:$p/health" >/dev/null
 	done
+}
+
+@test "a browser's EventSource (chromium) reconnects by itself with Last-Event-ID after its relay is killed: whole, once" {
+	run env API="$API" STACK_DIR="$STACK_DIR" RELAY_BASE="$RELAY_BASE" RELAYS=2 \
+		node "$ROOT/t/browser/eventsource.mjs"
+	echo "$output" | grep '^# ' >&3 || true
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
 }

@@ -558,6 +558,10 @@ static int http_request(struct lws *wsi, struct pss *pss, const char *uri)
 			relay.stopping ? "draining" : ok ? "ok" : "unavailable",
 			relay.sub.ready && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
 			relay.nstreams, relay.nsessions);
+	} else if (http_stream_path(uri)) {
+		pss->http_status = 405;
+		sb_adds(&pss->http_body, "{\"error\":{\"code\":\"method_not_allowed\","
+			"\"message\":\"streams are read with GET\"}}");
 	} else {
 		pss->http_status = 404;
 		sb_adds(&pss->http_body, "{\"error\":{\"code\":\"not_found\","
@@ -619,7 +623,8 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 			       ? -1 : lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		if (in && http_stream_path(in))
+		/* a stream is a GET: a body (POST) would wait unread, and HEAD has none */
+		if (in && http_stream_path(in) && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
 			return http_stream_request(wsi, &pss->c, in);
 		return http_request(wsi, pss, in ? (const char *)in : "");
 	case LWS_CALLBACK_HTTP_WRITEABLE:

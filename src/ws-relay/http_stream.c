@@ -458,6 +458,18 @@ static int valid_model(const char *s)
 	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/-") == n;
 }
 
+/* A query argument into out: 1 found, 0 absent, -1 there but too long. */
+static int query_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
+{
+	static char big[4096];  /* lws's whole request head fits in less */
+	if (!relay_urlarg(wsi, name, big, sizeof big))
+		return 0;
+	if (strlen(big) >= outlen)
+		return -1;
+	memcpy(out, big, strlen(big) + 1);
+	return 1;
+}
+
 /* The position: Last-Event-ID (the last chunk the client holds; what a
  * reconnecting EventSource sends) wins over from= (the first chunk it
  * wants), which the URL it reconnects with still carries. */
@@ -472,12 +484,11 @@ static const char *parse_position(struct lws *wsi, long *from)
 		    parse_long(v, -1, MAX_INDEX, &n))
 			return "Last-Event-ID must be a chunk index (-1 to 100000000)";
 		*from = n + 1;
-	} else if (relay_urlarg(wsi, "from", v, sizeof v)) {
-		if (parse_long(v, 0, MAX_INDEX, &n))
+	} else if ((hl = query_arg(wsi, "from", v, sizeof v))) {
+		if (hl < 0 || parse_long(v, 0, MAX_INDEX, &n))
 			return "from must be a chunk index (0 to 100000000)";
 		*from = n;
-	} else if (lws_get_urlarg_by_name(wsi, "from=", v, sizeof v))
-		return "from must be a chunk index (0 to 100000000)";
+	}
 	return NULL;
 }
 
@@ -496,10 +507,11 @@ static const char *parse_request(struct lws *wsi, struct http_stream *hs, const 
 	else
 		snprintf(hs->mid, sizeof hs->mid, "%s", id);
 	hs->format = SF_SSE;
-	if ((relay_urlarg(wsi, "format", v, sizeof v) || lws_get_urlarg_by_name(wsi, "format=", v, sizeof v)) &&
-	    stream_format_parse(v, &hs->format))
+	int got = query_arg(wsi, "format", v, sizeof v);
+	if (got < 0 || (got && stream_format_parse(v, &hs->format)))
 		return "format is one of sse, ui, openai, openai-json";
-	if (relay_urlarg(wsi, "model", hs->model, sizeof hs->model) && !valid_model(hs->model))
+	got = query_arg(wsi, "model", hs->model, sizeof hs->model);
+	if (got < 0 || (got && !valid_model(hs->model)))
 		return "model: 1-64 of [A-Za-z0-9_.:/-]";
 	return parse_position(wsi, &hs->from);
 }
