@@ -106,13 +106,16 @@ static void respond(struct fcgi_conn *c, FCGX_Request *rq, struct http_response 
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (reasons[i].code == res->status)
 			reason = reasons[i].text;
+	/* nginx keeps Cache-Control across an X-Accel-Redirect: the relay that
+	 * answers then says its own */
+	const char *cache = strstr(res->headers, "X-Accel-Redirect:") ? "" : "Cache-Control: no-store\r\n";
 	/* formatted here: FCGX_FPrintF knows no %zu */
-	char head[512];
+	char head[1024];
 	int n = snprintf(head, sizeof head,
 			 "Status: %d %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+			 "Content-Length: %zu\r\n%s%s\r\n",
 			 res->status, reason, res->content_type ? res->content_type : "application/json",
-			 res->body.len, res->headers);
+			 res->body.len, cache, res->headers);
 	fcgi_put(c, rq, head, (size_t)n);
 	if (!head_only && res->body.len)
 		fcgi_put(c, rq, res->body.buf, res->body.len);
@@ -147,6 +150,7 @@ static void serve(struct api *api, struct fcgi_conn *c, FCGX_Request *rq)
 	path[plen] = '\0';
 	if (q)
 		query = q + 1;
+	res.openai_errors = strncmp(path, "/v1/", 4) == 0;
 	if (len < 0) {
 		api_error(&res, 400, "invalid_request", "bad Content-Length");
 		goto send;
@@ -171,7 +175,8 @@ static void serve(struct api *api, struct fcgi_conn *c, FCGX_Request *rq)
 	}
 	body[len] = '\0';
 	struct http_request req = { method, path, query, body, (size_t)len,
-				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL };
+				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL,
+				    FCGX_GetParam("HTTP_X_SESSION_ID", rq->envp) };
 	route = api_handle(api, &req, &res);
 send:
 	respond(c, rq, &res, method && strcmp(method, "HEAD") == 0);
