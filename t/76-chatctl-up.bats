@@ -17,6 +17,7 @@ teardown_file() {
 	for d in "${STREAMCHAT_TEST_ROOT:-/tmp}"/t76.*; do
 		[ -d "$d/run" ] && chatctl down --dir "$d/run" >/dev/null 2>&1
 		[ -d "$d/run2" ] && chatctl down --dir "$d/run2" >/dev/null 2>&1
+		rm -rf "$d"
 	done
 	return 0
 }
