@@ -122,3 +122,19 @@ backends_up() {
 	assert_success
 	[ "$output" = "Hello from the model." ]
 }
+
+@test "chatctl up against an AI server nobody answers: up, but exit 3 and a warning naming it" {
+	local dir base closed
+	dir=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/stack.XXXXXX")
+	base=$(free_ports 6)
+	closed=$(free_ports 1)
+	run env AI_BACKEND=openai AI_PROBE_MS=1000 AI_TIMEOUT_MS=2000 \
+		AI_BASE_URLS="http://127.0.0.1:$closed/v1" \
+		timeout 60 chatctl up --dir "$dir" --http-port "$base" --redis-port $((base + 1)) \
+		--relay-port-base $((base + 2)) --relays 1 --streamers 1
+	chatctl down --dir "$dir" >/dev/null 2>&1 || true
+	rm -rf "$dir"
+	[ "$status" -eq 3 ]
+	assert_output --partial "streamchat is up"
+	assert_output --partial "warning: the AI model is unavailable: http://127.0.0.1:$closed/v1"
+}
