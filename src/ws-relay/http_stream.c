@@ -389,7 +389,9 @@ static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
 	const char *total = field(meta, 3), *created = field(meta, 4);
 	long have = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? (long)r->element[1]->integer : 0;
 	long count = in_flight(status) || !total ? have : atol(total);
-	if (!sid || !valid_id(sid, strlen(sid)))
+	if (relay.stopping)
+		answer_json(c, 503, "unavailable", "node draining: try another");
+	else if (!sid || !valid_id(sid, strlen(sid)))
 		answer_json(c, 404, "not_found", "unknown message, or its chunks have expired");
 	else if (owner && strcmp(owner, c->uid) != 0) {
 		relay.auth_failures++;
