@@ -9,6 +9,7 @@
  * and rate checks, so that a refusal before it can still be an HTTP status;
  * after it, the connection is simply cut and the client reconnects with
  * Last-Event-ID. */
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct http_stream {
 	struct stream_writer w;
 	char mid[ID_MAX + 1];
 	char session[ID_MAX + 1];     /* /stream/session/{S}: the session asked for */
+	char hint[ID_MAX + 1];        /* session_id=: where to look once M's chunks expired */
 	char model[ID_MAX + 1];
 	enum stream_format format;
 	long from;                    /* the first chunk to write */
@@ -373,6 +375,99 @@ static int still_waiting(struct conn *c, const redisReply *r)
 	return ok;
 }
 
+static int in_flight(const char *status);
+static int still_waiting(struct conn *c, const redisReply *r);
+
+/* The reply's item in a page of history items, or NULL. */
+static json_object *history_find(const redisReply *items, const char *mid)
+{
+	for (size_t i = 0; items && items->type == REDIS_REPLY_ARRAY && i < items->elements; i++) {
+		const redisReply *it = items->element[i];
+		if (it->type != REDIS_REPLY_STRING || !strstr(it->str, mid))
+			continue;
+		json_object *o = json_tokener_parse(it->str), *v;
+		if (o && json_object_object_get_ex(o, "message_id", &v) &&
+		    !strcmp(json_object_get_string(v), mid) && json_object_object_get_ex(o, "role", &v) &&
+		    !strcmp(json_object_get_string(v), "assistant"))
+			return o;
+		json_object_put(o);
+	}
+	return NULL;
+}
+
+static enum stream_end end_of(const char *status)
+{
+	return !strcmp(status, "complete") ? SE_COMPLETE : !strcmp(status, "cancelled") ? SE_CANCELLED
+											     : SE_ERROR;
+}
+
+/* The reply's whole text from its history item, then its end. */
+static void answer_from_history(struct conn *c, json_object *item)
+{
+	struct http_stream *hs = c->hs;
+	json_object *v;
+	const char *text = json_object_object_get_ex(item, "content", &v) ? json_object_get_string(v) : "";
+	const char *status = json_object_object_get_ex(item, "status", &v) ? json_object_get_string(v) : "";
+	long long created = json_object_object_get_ex(item, "created_at", &v) ? json_object_get_int64(v) : 0;
+	struct strbuf esc = STRBUF_INIT, sb = STRBUF_INIT;
+	stream_writer_init(&hs->w, hs->format, hs->mid, hs->model, created / 1000);
+	if (begin(c))
+		return;
+	sb_add_json_chars(&esc, text, strlen(text));
+	int status_code = stream_from_history(&hs->w, &sb, end_of(status), esc.buf ? esc.buf : "", esc.len);
+	hs->ended = 1;
+	if (stream_format_is_whole(hs->format)) {
+		sb_reset(&hs->answer);
+		sb_add(&hs->answer, sb.buf, sb.len);
+		hs->answer_status = status_code;
+		hs->answer_type = "application/json";
+	} else
+		write_body(c, &sb);
+	sb_release(&esc);
+	sb_release(&sb);
+	conn_close(c, 1000, "the reply has ended");
+}
+
+/* MULTI, HGET session userId, LRANGE history (the last HISTORY_LIMIT),
+ * EXEC: M's chunks have expired, the history has its final text. */
+static void history_read(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct conn *c = priv;
+	const redisReply *r = reply;
+	(void)ac;
+	if (!still_waiting(c, r)) {
+		conn_unref(c);
+		return;
+	}
+	int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+	const char *owner = ok && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : NULL;
+	json_object *item = ok && owner ? history_find(r->element[1], c->hs->mid) : NULL;
+	json_object *st;
+	if (owner && strcmp(owner, c->uid) != 0) {
+		relay.auth_failures++;
+		answer_json(c, 403, "forbidden", "this session belongs to another user");
+	} else if (!item || !json_object_object_get_ex(item, "status", &st) ||
+		   in_flight(json_object_get_string(st)))
+		answer_json(c, 404, "not_found", "unknown message, or its chunks have expired and it is "
+			    "not in the last HISTORY_LIMIT messages of session_id");
+	else
+		answer_from_history(c, item);
+	json_object_put(item);
+	conn_unref(c);
+}
+
+static void lookup_history(struct conn *c)
+{
+	char ksess[KEY_MAX], khist[KEY_MAX];
+	redisAsyncContext *ac = relay.cmd.ac;
+	c->refs++;
+	redisAsyncCommand(ac, NULL, NULL, "MULTI");
+	redisAsyncCommand(ac, NULL, NULL, "HGET %s userId", key_session(ksess, c->hs->hint));
+	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->hs->hint),
+			  -relay.cfg.history_limit);
+	redisAsyncCommand(ac, history_read, c, "EXEC");
+}
+
 /* MULTI, HMGET meta session_id user_id status total_chunks created_at,
  * LLEN chunks, EXEC. */
 static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
@@ -391,8 +486,11 @@ static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
 	long count = in_flight(status) || !total ? have : atol(total);
 	if (relay.stopping)
 		answer_json(c, 503, "unavailable", "node draining: try another");
+	else if ((!sid || !valid_id(sid, strlen(sid))) && c->hs->hint[0] && c->hs->from == 0)
+		lookup_history(c);
 	else if (!sid || !valid_id(sid, strlen(sid)))
-		answer_json(c, 404, "not_found", "unknown message, or its chunks have expired");
+		answer_json(c, 404, "not_found", "unknown message, or its chunks have expired (the "
+			    "session's history has its text)");
 	else if (owner && strcmp(owner, c->uid) != 0) {
 		relay.auth_failures++;
 		answer_json(c, 403, "forbidden", "this message belongs to another user");
@@ -512,6 +610,9 @@ static const char *parse_request(struct lws *wsi, struct http_stream *hs, const 
 	int got = query_arg(wsi, "format", v, sizeof v);
 	if (got < 0 || (got && stream_format_parse(v, &hs->format)))
 		return "format is one of sse, ui, openai, openai-json";
+	got = query_arg(wsi, "session_id", hs->hint, sizeof hs->hint);
+	if (got < 0 || (got && !valid_id(hs->hint, strlen(hs->hint))))
+		return "session_id: 1-64 of [A-Za-z0-9_.:-]";
 	got = query_arg(wsi, "model", hs->model, sizeof hs->model);
 	if (got < 0 || (got && !valid_model(hs->model)))
 		return "model: 1-64 of [A-Za-z0-9_.:/-]";
