@@ -13,10 +13,16 @@ missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+NPM_DIR=$(cd "$(dirname "$0")/../npm" && pwd)
 install_browser_runner() {
-	[ -d "$BROWSER_DIR/node_modules/playwright-core" ] && return 0
-	echo "installing playwright-core (npm) into $BROWSER_DIR"
-	npm ci --prefix "$BROWSER_DIR" --no-audit --no-fund --loglevel=error >/dev/null
+	if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
+		echo "installing playwright-core (npm) into $BROWSER_DIR"
+		npm ci --prefix "$BROWSER_DIR" --no-audit --no-fund --loglevel=error >/dev/null
+	fi
+	# the clients nobody here wrote (ai, openai), for t/83 and t/84
+	[ -d "$NPM_DIR/node_modules/ai" ] && [ -d "$NPM_DIR/node_modules/openai" ] && return 0
+	echo "installing ai and openai (npm) into $NPM_DIR"
+	npm ci --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error >/dev/null
 }
 if [ -z "$missing" ]; then
 	install_browser_runner
