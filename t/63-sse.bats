@@ -105,6 +105,23 @@ streaming_relay() {
 	wait_for 15 bash -c "curl -sf http://127.0.0.1:$victim/health >/dev/null"
 }
 
+@test "SIGTERM drains the relay serving a stream: it is closed without an end, and resumes on the other, whole and once" {
+	mid=$(post_chat sse5 "$(words 150)")
+	sse_get "$BATS_TEST_TMPDIR/a" "/api/stream/$mid?user_id=tester" &
+	pid=$!
+	wait_for 20 grep -q '^id: 20$' "$BATS_TEST_TMPDIR/a"
+	victim=$(streaming_relay)
+	sctl stop "ws-relay:ws-relay-$victim"
+	wait "$pid" || true
+	! grep -q '^event: end' "$BATS_TEST_TMPDIR/a"
+	last=$(sse_indices "$BATS_TEST_TMPDIR/a" | tail -n 1)
+	(sse_get "$BATS_TEST_TMPDIR/b" "/api/stream/$mid?user_id=tester" -H "Last-Event-ID: $last")
+	grep -qx 'event: end' "$BATS_TEST_TMPDIR/b"
+	indices_whole "$(meta_total "$mid")" "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	[ "$(sse_text "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b")" = "$(history_text sse5)" ]
+	sctl start "ws-relay:ws-relay-$victim"
+}
+
 @test "an idle stream gets heartbeat comments and stays open until its reply goes on" {
 	paused=$(workers)
 	mid=$(post_chat sse4 "$(words 200)")
