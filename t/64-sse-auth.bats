@@ -42,7 +42,7 @@ post_as() {
 	assert_output 403
 }
 
-@test "a stream is closed once its token expires (checked with each heartbeat)" {
+@test "a stream is closed once its token expires (checked every half second)" {
 	alice=$(tok alice 600)
 	short=$(tok alice 2)
 	# 8 + 2*600 chunks at 20 ms: longer than the token
