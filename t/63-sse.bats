@@ -105,6 +105,23 @@ streaming_relay() {
 	wait_for 15 bash -c "curl -sf http://127.0.0.1:$victim/health >/dev/null"
 }
 
+@test "SIGTERM drains the relay serving a stream: it is closed without an end, and resumes on the other, whole and once" {
+	mid=$(post_chat sse5 "$(words 150)")
+	sse_get "$BATS_TEST_TMPDIR/a" "/api/stream/$mid?user_id=tester" &
+	pid=$!
+	wait_for 20 grep -q '^id: 20$' "$BATS_TEST_TMPDIR/a"
+	victim=$(streaming_relay)
+	sctl stop "ws-relay:ws-relay-$victim"
+	wait "$pid" || true
+	! grep -q '^event: end' "$BATS_TEST_TMPDIR/a"
+	last=$(sse_indices "$BATS_TEST_TMPDIR/a" | tail -n 1)
+	(sse_get "$BATS_TEST_TMPDIR/b" "/api/stream/$mid?user_id=tester" -H "Last-Event-ID: $last")
+	grep -qx 'event: end' "$BATS_TEST_TMPDIR/b"
+	indices_whole "$(meta_total "$mid")" "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	[ "$(sse_text "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b")" = "$(history_text sse5)" ]
+	sctl start "ws-relay:ws-relay-$victim"
+}
+
 @test "an idle stream gets heartbeat comments and stays open until its reply goes on" {
 	paused=$(workers)
 	mid=$(post_chat sse4 "$(words 200)")
@@ -202,9 +219,20 @@ streaming_relay() {
 	run curl -s --max-time 10 "$API/api/stream/$mid?user_id=tester&from=$(meta_total "$mid")" "${sse[@]}"
 	assert_output --partial 'event: end'
 	refute_output --partial '"index"'
-	# expired chunks: 404 like the JSON form
+	# expired chunks: 404 like the JSON form, unless the session is named:
+	# then its history answers, the whole text in one piece and the end
 	rcli del "stream:meta:{$mid}" "stream:chunks:{$mid}" >/dev/null
 	check 404 not_found "$API/api/stream/$mid?user_id=tester" "${sse[@]}"
+	check 404 not_found "$API/api/stream/$mid?user_id=tester&session_id=bad1&from=2" "${sse[@]}"
+	check 403 forbidden "$API/api/stream/$mid?user_id=mallory&session_id=bad1" "${sse[@]}"
+	check 404 not_found "$API/api/stream/$mid?user_id=tester&session_id=nosuch" "${sse[@]}"
+	run curl -s --max-time 10 "${sse[@]}" "$API/api/stream/$mid?user_id=tester&session_id=bad1"
+	assert_success
+	[ "$(sed -n 's/^data: \({"content".*\)$/\1/p' <<<"$output" | jq -j .content)" = "$(history_text bad1)" ]
+	[ "$(sed -n 's/^data: \({"message_id".*\)$/\1/p' <<<"$output" | jq -r .status)" = complete ]
+	whole=$(curl -sf "$API/v1/chat/completions/$mid/stream?user_id=tester&session_id=bad1" |
+		sed -n 's/^data: \({"id".*\)$/\1/p' | jq -j '.choices[0].delta.content // empty')
+	[ "$whole" = "$(history_text bad1)" ]
 	for ((p = RELAY_BASE; p < RELAY_BASE + 2; p++)); do
 		curl -sf "http://127.0.0.1:$p/health" >/dev/null
 	done

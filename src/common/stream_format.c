@@ -254,3 +254,25 @@ void stream_ping(const struct stream_writer *w, struct strbuf *out)
 	if (w->format != SF_OPENAI_JSON)
 		sb_adds(out, ": ping\n\n");
 }
+
+int stream_from_history(struct stream_writer *w, struct strbuf *out, enum stream_end how,
+			const char *text, size_t len)
+{
+	switch (w->format) {
+	case SF_SSE:
+		sb_adds(out, "data: {\"content\":\"");
+		sb_add(out, text, len);
+		sb_adds(out, "\",\"whole\":true}");
+		event_end(out);
+		break;
+	case SF_UI:
+	case SF_OPENAI:
+		stream_chunk(w, out, -1, text, len);
+		w->chunks = 0;  /* not a chunk count any more */
+		break;
+	case SF_OPENAI_JSON:
+		sb_add(&w->text, text, len);
+		break;
+	}
+	return stream_end(w, out, how, -1, NULL, 0, NULL, 0);
+}

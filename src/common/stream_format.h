@@ -48,6 +48,12 @@ void stream_chunk(struct stream_writer *w, struct strbuf *out, long index, const
  * an error); the streaming formats return 200. */
 int stream_end(struct stream_writer *w, struct strbuf *out, enum stream_end how, long total,
 	       const char *code, size_t code_len, const char *message, size_t message_len);
+/* A reply whose chunks have expired, answered from its history item: its
+ * whole text as one piece without an id (its chunk boundaries are gone),
+ * then its end. sse: data {"content":TEXT,"whole":true}. Returns as
+ * stream_end. */
+int stream_from_history(struct stream_writer *w, struct strbuf *out, enum stream_end how,
+			const char *text, size_t len);
 /* A comment line that keeps proxies from closing an idle stream; nothing
  * for openai-json. */
 void stream_ping(const struct stream_writer *w, struct strbuf *out);

@@ -1,5 +1,5 @@
 /* A reply streamed over plain HTTP (see http_stream.h and doc/protocol.md,
- * "Streams over HTTP").
+ * "Streams over HTTP"): what a stream writes. stream_request.c opens it.
  *
  * A request is checked first (path, format, position, token, user), then
  * one Redis read finds the message's session, owner and length; only then
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "http_stream.h"
+#include "http_stream_int.h"
 #include "keys.h"
 #include "log.h"
 #include "stream_format.h"
@@ -21,27 +22,7 @@
 #include "util.h"
 #include "xalloc.h"
 
-#define MAX_INDEX 100000000L
-#define SESSION_PREFIX "session/"
 #define TICK_MS 500
-
-struct http_stream {
-	struct stream_writer w;
-	char mid[ID_MAX + 1];
-	char session[ID_MAX + 1];     /* /stream/session/{S}: the session asked for */
-	char model[ID_MAX + 1];
-	enum stream_format format;
-	long from;                    /* the first chunk to write */
-	long next;                    /* the next chunk index due */
-	int head_sent;
-	int ended;                    /* the end event is written */
-	int answer_status;            /* an answer of its own is due */
-	const char *answer_type;
-	struct strbuf answer;
-	int64_t last_write_ms;        /* for the heartbeat: written to last then */
-	struct conn *c;
-	struct http_stream *lprev, *lnext;  /* every stream of this relay */
-};
 
 static struct http_stream *streams;
 
@@ -62,7 +43,7 @@ void http_stream_free(struct http_stream *hs)
 	free(hs);
 }
 
-static void answer_json(struct conn *c, int status, const char *code, const char *message)
+void stream_answer_json(struct conn *c, int status, const char *code, const char *message)
 {
 	struct http_stream *hs = c->hs;
 	sb_reset(&hs->answer);
@@ -84,19 +65,19 @@ static void answer_close_code(struct conn *c)
 {
 	switch (c->close_code) {
 	case 4403:
-		answer_json(c, 403, "forbidden", c->close_reason);
+		stream_answer_json(c, 403, "forbidden", c->close_reason);
 		break;
 	case 4429:
-		answer_json(c, 429, "rate_limited", c->close_reason);
+		stream_answer_json(c, 429, "rate_limited", c->close_reason);
 		break;
 	case 4401:
-		answer_json(c, 401, "unauthorized", c->close_reason);
+		stream_answer_json(c, 401, "unauthorized", c->close_reason);
 		break;
 	case 1011:
-		answer_json(c, 500, "internal", c->close_reason);
+		stream_answer_json(c, 500, "internal", c->close_reason);
 		break;
 	default:
-		answer_json(c, 503, "unavailable", c->close_reason);
+		stream_answer_json(c, 503, "unavailable", c->close_reason);
 		break;
 	}
 }
@@ -139,7 +120,7 @@ int http_stream_answer(struct conn *c)
 }
 
 /* Bytes of the stream's body; -1 if the connection failed. */
-static int write_body(struct conn *c, const struct strbuf *sb)
+int stream_write_body(struct conn *c, const struct strbuf *sb)
 {
 	if (!sb->len)
 		return 0;
@@ -158,7 +139,7 @@ static int write_body(struct conn *c, const struct strbuf *sb)
 
 
 /* The headers, and what the format sends first. */
-static int begin(struct conn *c)
+int stream_begin(struct conn *c)
 {
 	struct http_stream *hs = c->hs;
 	unsigned char head[LWS_PRE + 1024], *start = head + LWS_PRE, *p = start,
@@ -181,7 +162,7 @@ static int begin(struct conn *c)
 	hs->last_write_ms = now_ms();
 	struct strbuf sb = STRBUF_INIT;
 	stream_open(&hs->w, &sb);
-	int rc = write_body(c, &sb);
+	int rc = stream_write_body(c, &sb);
 	sb_release(&sb);
 	return rc;
 }
@@ -209,7 +190,7 @@ static int write_chunk(struct conn *c, const char *frame, size_t len, const stru
 	hs->next = fi->index + 1;
 	struct strbuf sb = STRBUF_INIT;
 	stream_chunk(&hs->w, &sb, fi->index, text, tl);
-	int rc = write_body(c, &sb);
+	int rc = stream_write_body(c, &sb);
 	sb_release(&sb);
 	return rc;
 }
@@ -235,7 +216,7 @@ static int write_end(struct conn *c, const char *frame, size_t len, const struct
 		hs->answer_status = status;
 		hs->answer_type = "application/json";
 	} else
-		rc = write_body(c, &sb);
+		rc = stream_write_body(c, &sb);
 	sb_release(&sb);
 	conn_close(c, 1000, "the reply has ended");
 	return rc;
@@ -269,7 +250,7 @@ int http_stream_write(struct conn *c, struct msgbuf *m)
 	if (hs->ended)
 		return 0;
 	if (fi->type == FT_WELCOME)
-		return hs->head_sent ? 0 : begin(c);
+		return hs->head_sent ? 0 : stream_begin(c);
 	if (!hs->head_sent || !is_mine(hs, fi))
 		return 0;
 	switch (fi->type) {
@@ -303,7 +284,7 @@ static void stream_tick(struct conn *c)
 	    !lws_partial_buffered(c->wsi)) {
 		struct strbuf sb = STRBUF_INIT;
 		stream_ping(&hs->w, &sb);
-		if (write_body(c, &sb))
+		if (stream_write_body(c, &sb))
 			conn_close(c, 1011, "write failed");
 		sb_release(&sb);
 	}
@@ -318,7 +299,7 @@ static void tick_all(uv_timer_t *t)
 		stream_tick(hs->c);
 }
 
-static void list_add(struct conn *c)
+void stream_list_add(struct conn *c)
 {
 	static uv_timer_t ticker;
 	static int ticking;
@@ -334,228 +315,4 @@ static void list_add(struct conn *c)
 		uv_timer_start(&ticker, tick_all, TICK_MS, TICK_MS);
 		uv_unref((uv_handle_t *)&ticker);  /* it keeps nothing alive */
 	}
-}
-
-/* The message is known, the caller owns it and its position is within it:
- * the stream joins the message's session, with a resume from there. */
-static void subscribe_stream(struct conn *c, const char *sid, long long created_ms)
-{
-	struct http_stream *hs = c->hs;
-	snprintf(c->sid, sizeof c->sid, "%s", sid);
-	stream_writer_init(&hs->w, hs->format, hs->mid, hs->model, created_ms / 1000);
-	hs->next = hs->from;
-	conn_recover(c, hs->mid, hs->from - 1);
-	session_attach(c);
-}
-
-static const char *field(const redisReply *r, size_t i)
-{
-	return r && r->type == REDIS_REPLY_ARRAY && i < r->elements &&
-		       r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str : NULL;
-}
-
-static int in_flight(const char *status)
-{
-	return status && (!strcmp(status, "queued") || !strcmp(status, "streaming"));
-}
-
-/* Whether a Redis reply is for a stream still waiting for it; drops the
- * reference its request held either way. */
-static int still_waiting(struct conn *c, const redisReply *r)
-{
-	int ok = c->wsi && c->state != CONN_CLOSING;
-	if (ok && (!r || r->type == REDIS_REPLY_ERROR)) {
-		log_warn("stream lookup failed", "message=%s error=\"%s\"", c->hs->mid,
-			 r ? r->str : "connection lost");
-		answer_json(c, 503, "unavailable", "Redis is unavailable: try again");
-		ok = 0;
-	}
-	return ok;
-}
-
-/* MULTI, HMGET meta session_id user_id status total_chunks created_at,
- * LLEN chunks, EXEC. */
-static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct conn *c = priv;
-	const redisReply *r = reply;
-	(void)ac;
-	if (!still_waiting(c, r)) {
-		conn_unref(c);
-		return;
-	}
-	const redisReply *meta = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
-	const char *sid = field(meta, 0), *owner = field(meta, 1), *status = field(meta, 2);
-	const char *total = field(meta, 3), *created = field(meta, 4);
-	long have = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? (long)r->element[1]->integer : 0;
-	long count = in_flight(status) || !total ? have : atol(total);
-	if (!sid || !valid_id(sid, strlen(sid)))
-		answer_json(c, 404, "not_found", "unknown message, or its chunks have expired");
-	else if (owner && strcmp(owner, c->uid) != 0) {
-		relay.auth_failures++;
-		answer_json(c, 403, "forbidden", "this message belongs to another user");
-	} else if (c->hs->from > count) {
-		char why[128];
-		snprintf(why, sizeof why, "the position is past the end of the reply (%ld chunks)", count);
-		answer_json(c, 400, "invalid_request", why);
-	} else
-		subscribe_stream(c, sid, created ? atoll(created) : 0);
-	conn_unref(c);
-}
-
-static void lookup_meta(struct conn *c)
-{
-	char kmeta[KEY_MAX], kchunks[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ac;
-	c->refs++;
-	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	redisAsyncCommand(ac, NULL, NULL, "HMGET %s session_id user_id status total_chunks created_at",
-			  key_meta(kmeta, c->hs->mid));
-	redisAsyncCommand(ac, NULL, NULL, "LLEN %s", key_chunks(kchunks, c->hs->mid));
-	redisAsyncCommand(ac, meta_read, c, "EXEC");
-}
-
-/* HMGET stream:session:{S} userId messageId status: the reply in progress,
- * or 204 when there is none. */
-static void session_read(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct conn *c = priv;
-	const redisReply *r = reply;
-	(void)ac;
-	if (!still_waiting(c, r)) {
-		conn_unref(c);
-		return;
-	}
-	const char *owner = field(r, 0), *mid = field(r, 1), *status = field(r, 2);
-	if (owner && strcmp(owner, c->uid) != 0) {
-		relay.auth_failures++;
-		answer_json(c, 403, "forbidden", "this session belongs to another user");
-	} else if (!mid || !in_flight(status) || !valid_message_id(mid, strlen(mid)))
-		answer_json(c, 204, NULL, NULL);
-	else {
-		snprintf(c->hs->mid, sizeof c->hs->mid, "%s", mid);
-		if (relay.cmd.ready)
-			lookup_meta(c);
-		else
-			answer_json(c, 503, "unavailable", "Redis is unavailable: try again");
-	}
-	conn_unref(c);
-}
-
-static void lookup_session(struct conn *c)
-{
-	char ksess[KEY_MAX];
-	c->refs++;
-	redisAsyncCommand(relay.cmd.ac, session_read, c, "HMGET %s userId messageId status",
-			  key_session(ksess, c->hs->session));
-}
-
-/* A model name as OpenAI's objects carry it: what chat-fcgi passes on. */
-static int valid_model(const char *s)
-{
-	size_t n = strlen(s);
-	return n >= 1 && n <= ID_MAX &&
-	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/-") == n;
-}
-
-/* A query argument into out: 1 found, 0 absent, -1 there but too long. */
-static int query_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
-{
-	static char big[4096];  /* lws's whole request head fits in less */
-	if (!relay_urlarg(wsi, name, big, sizeof big))
-		return 0;
-	if (strlen(big) >= outlen)
-		return -1;
-	memcpy(out, big, strlen(big) + 1);
-	return 1;
-}
-
-/* The position: Last-Event-ID (the last chunk the client holds; what a
- * reconnecting EventSource sends) wins over from= (the first chunk it
- * wants), which the URL it reconnects with still carries. */
-static const char *parse_position(struct lws *wsi, long *from)
-{
-	char v[32];
-	long n;
-	int hl = lws_hdr_custom_length(wsi, "last-event-id:", 14);
-	*from = 0;
-	if (hl > 0) {
-		if (hl >= (int)sizeof v || lws_hdr_custom_copy(wsi, v, sizeof v, "last-event-id:", 14) < 0 ||
-		    parse_long(v, -1, MAX_INDEX, &n))
-			return "Last-Event-ID must be a chunk index (-1 to 100000000)";
-		*from = n + 1;
-	} else if ((hl = query_arg(wsi, "from", v, sizeof v))) {
-		if (hl < 0 || parse_long(v, 0, MAX_INDEX, &n))
-			return "from must be a chunk index (0 to 100000000)";
-		*from = n;
-	}
-	return NULL;
-}
-
-/* The path, format, position and model; NULL when they are good. */
-static const char *parse_request(struct lws *wsi, struct http_stream *hs, const char *uri)
-{
-	const char *id = uri + 8;
-	char v[ID_MAX + 1];
-	if (!strncmp(id, SESSION_PREFIX, strlen(SESSION_PREFIX))) {
-		id += strlen(SESSION_PREFIX);
-		if (!valid_id(id, strlen(id)))
-			return "a session id is 1-64 of [A-Za-z0-9_.:-]";
-		snprintf(hs->session, sizeof hs->session, "%s", id);
-	} else if (!valid_message_id(id, strlen(id)))
-		return "a message id is 1-64 of [A-Za-z0-9_-]";
-	else
-		snprintf(hs->mid, sizeof hs->mid, "%s", id);
-	hs->format = SF_SSE;
-	int got = query_arg(wsi, "format", v, sizeof v);
-	if (got < 0 || (got && stream_format_parse(v, &hs->format)))
-		return "format is one of sse, ui, openai, openai-json";
-	got = query_arg(wsi, "model", hs->model, sizeof hs->model);
-	if (got < 0 || (got && !valid_model(hs->model)))
-		return "model: 1-64 of [A-Za-z0-9_.:/-]";
-	return parse_position(wsi, &hs->from);
-}
-
-static struct conn *stream_new(struct lws *wsi)
-{
-	struct conn *c = xcalloc(1, sizeof *c);
-	c->refs = 1;
-	c->wsi = wsi;
-	c->cur.sent = c->cur.hist = -1;
-	c->hs = xcalloc(1, sizeof *c->hs);
-	list_add(c);
-	relay_client_addr(wsi, c->addr, sizeof c->addr);
-	relay.nstreams++;
-	return c;
-}
-
-int http_stream_request(struct lws *wsi, struct conn **slot, const char *uri)
-{
-	struct conn *c = stream_new(wsi);
-	const char *why;
-	*slot = c;
-	/* a stream may wait long for its next chunk: lws's own timeouts are
-	 * for requests, and the heartbeat keeps the connection in use */
-	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-	if (relay.stopping || !relay.cmd.ready || !relay.sub.ready) {
-		answer_json(c, 503, "unavailable", relay.stopping ? "node draining: try another"
-								   : "Redis is unavailable: try again");
-		return 0;
-	}
-	if ((why = parse_request(wsi, c->hs, uri))) {
-		relay.bad_frames++;
-		answer_json(c, 400, "invalid_request", why);
-		return 0;
-	}
-	int status = relay_authenticate(wsi, c->uid, &c->valid_until_s, &why);
-	if (status) {
-		answer_json(c, status, status == 400 ? "invalid_request" : status == 401 ? "unauthorized"
-											 : "forbidden", why);
-		return 0;
-	}
-	if (c->hs->session[0])
-		lookup_session(c);
-	else
-		lookup_meta(c);
-	return 0;
 }

@@ -123,7 +123,7 @@ static void drain_check(uv_timer_t *t)
 {
 	(void)t;
 	static int ticks;
-	if (relay.nconns == 0 || ++ticks * 50 >= relay.cfg.drain_ms)
+	if (relay.nconns + relay.nstreams == 0 || ++ticks * 50 >= relay.cfg.drain_ms)
 		uv_stop(relay.loop);
 }
 

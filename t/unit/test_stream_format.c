@@ -180,8 +180,36 @@ static void test_openai_format(void)
 	sb_release(&sb);
 }
 
+static void test_from_history(void)
+{
+	struct stream_writer w;
+	struct strbuf sb = STRBUF_INIT;
+	json_object *o[8];
+	stream_writer_init(&w, SF_SSE, MID, NULL, 0);
+	CHECK(stream_from_history(&w, &sb, SE_CANCELLED, "all \\\"of\\\" it", 13) == 200,
+	      "history: 200");
+	CHECK(strstr(sb.buf, "id:") == NULL, "history: no id (its chunk boundaries are gone)");
+	int n = data_lines(sb.buf, o, 8);
+	CHECK(n == 2 && !strcmp(str_at(o[0], "content", NULL), "all \"of\" it") &&
+		      json_object_get_boolean(json_object_object_get(o[0], "whole")),
+	      "history: the whole text in one piece, marked whole");
+	CHECK(n == 2 && !strcmp(str_at(o[1], "status", NULL), "cancelled"), "history: then its end");
+	free_all(o, n);
+	stream_writer_release(&w);
+	stream_writer_init(&w, SF_OPENAI_JSON, MID, NULL, 0);
+	sb_reset(&sb);
+	stream_from_history(&w, &sb, SE_COMPLETE, "t", 1);
+	json_object *whole = json_tokener_parse(sb.buf);
+	json_object *ch = whole ? json_object_array_get_idx(json_object_object_get(whole, "choices"), 0) : NULL;
+	CHECK(ch && !strcmp(str_at(ch, "message", "content"), "t"), "history: openai-json's whole object");
+	json_object_put(whole);
+	stream_writer_release(&w);
+	sb_release(&sb);
+}
+
 void test_stream_format(void)
 {
+	test_from_history();
 	enum stream_format f;
 	CHECK(stream_format_parse("openai-json", &f) == 0 && f == SF_OPENAI_JSON, "format names");
 	CHECK(stream_format_parse("SSE", &f) == -1 && stream_format_parse("", &f) == -1,
