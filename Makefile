@@ -3,7 +3,7 @@
 # SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer.
 
 CC ?= cc
-PKGS := libwebsockets hiredis json-c libcurl libuv
+PKGS := libwebsockets hiredis json-c libcurl libuv libpq
 SAN ?= 0
 VARIANT := $(if $(filter 1,$(SAN)),san,rel)
 OBJ := build/$(VARIANT)
@@ -17,7 +17,7 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 
-PROGRAMS := chat-fcgi ws-relay ai-streamer recoverd chat-cli chat-bench
+PROGRAMS := chat-fcgi ws-relay ai-streamer recoverd archiver chat-cli chat-bench
 BINS := $(addprefix bin/,$(PROGRAMS)) bin/unit-tests
 
 COMMON_SRC := $(wildcard src/common/*.c)
@@ -27,6 +27,7 @@ LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c -lcrypto
 LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c -lcrypto
 LIBS_ai-streamer := -luv -lhiredis -ljson-c -lcurl
 LIBS_recoverd := -luv -lhiredis
+LIBS_archiver := -lhiredis -lpq
 LIBS_chat-cli := -ljson-c -lcurl -lcrypto
 LIBS_chat-bench := -lhiredis -lpthread
 LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "archive.h"
 #include "config.h"
 #include "daemon.h"
 #include "heartbeat.h"
@@ -48,7 +49,7 @@ static const struct knob knobs[] = {
 };
 static const struct knob_table recoverd_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
-	&recoverd_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, NULL
+	&recoverd_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, &archive_knobs, NULL
 };
 
 static void usage(FILE *f)
@@ -123,6 +124,7 @@ int main(int argc, char **argv)
 	set.forget_ms = config_int(&recoverd_knobs, "NODE_FORGET_MS");
 	set.chunk_ttl_s = config_int(&recoverd_knobs, "CHUNK_TTL_S");
 	set.history_max = config_int(&recoverd_knobs, "HISTORY_MAX");
+	(void)archive_maxlen();  /* a bad ARCHIVE_MAXLEN stops it here */
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;
