@@ -52,6 +52,9 @@ struct store {
  * archivers starting at once apply them once): 0, or -1 with s->error. */
 int store_open(struct store *s);
 void store_close(struct store *s);
+/* Whether the connection still stands, without a round trip (it reads
+ * what the server sent: a shutdown's goodbye, or EOF); closed if not. */
+int store_alive(struct store *s);
 /* The batch in one transaction: 0 committed; -1 failed with s->error, and
  * s->pg is NULL when the connection is gone. *stored gets how many rows
  * were new (duplicates and messages of deleted sessions are not). */

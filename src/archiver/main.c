@@ -94,6 +94,8 @@ static void heartbeat(struct archiver *a)
 	if (now < a->next_beat_ms)
 		return;
 	a->next_beat_ms = now + HEARTBEAT_MS;
+	if (a->store.pg && !store_alive(&a->store))
+		snprintf(a->last_error, sizeof a->last_error, "%s", a->store.error);  /* while idle */
 	long long backlog = entries_backlog(a->redis);
 	if (backlog > a->set.maxlen / 2 && now >= a->next_warn_ms) {
 		a->next_warn_ms = now + WARN_EVERY_MS;

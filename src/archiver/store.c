@@ -154,6 +154,15 @@ int store_open(struct store *s)
 	return 0;
 }
 
+int store_alive(struct store *s)
+{
+	if (s->pg && (!PQconsumeInput(s->pg) || PQstatus(s->pg) != CONNECTION_OK)) {
+		set_error(s, "PostgreSQL connection lost", PQerrorMessage(s->pg));
+		store_close(s);
+	}
+	return s->pg != NULL;
+}
+
 void store_close(struct store *s)
 {
 	if (s->pg)

@@ -79,8 +79,9 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 	if (reclaim_jobs(c, node, set, &reclaimed) ||
 	    forget_dead_relays(c, now, set->dead_ms))
 		return -1;
-	char *(*const sets[])(char *) = { key_nodes_ai, key_nodes_ws, key_nodes_recoverd };
-	for (int i = 0; i < 3; i++) {
+	char *(*const sets[])(char *) = { key_nodes_ai, key_nodes_ws, key_nodes_recoverd,
+					   key_nodes_archiver };
+	for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
 		sets[i](kz);
 		r = redisCommand(c, "ZREMRANGEBYSCORE %s -inf %lld", kz, now - forget_ms);
 		if (!r)
