@@ -32,7 +32,7 @@ LIBS_chat-cli := -ljson-c -lcurl -lcrypto
 LIBS_chat-bench := -lhiredis -lpthread
 LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
-.PHONY: all clean test test-asan unit run deps bench fuzz soak
+.PHONY: all clean test test-asan unit run deps bench bench-archive fuzz soak
 .SECONDEXPANSION:
 all: $(BINS) build/fake-openai build/ws-poke
 
@@ -111,6 +111,11 @@ unit: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@QUICK=$(QUICK) ONLY="$(ONLY)" t/bench/run
+
+# the archiver's messages/s into PostgreSQL and CPU per message (doc/benchmarks.md)
+bench-archive: deps
+	@$(MAKE) --no-print-directory all
+	@N=$(N) BATCHES="$(BATCHES)" t/bench/archiver
 
 # the chaos soak with its invariant checker (t/soak): SOAK_S seconds of
 # faults under a mix of clients; SEED=... replays a run's fault schedule

@@ -54,6 +54,7 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	same_order ch
 	wait_for 10 backlog_is 0
 	# the metrics show the archive and its archiver
+	wait_for 10 beat_is archiver-1 pg_up 1
 	run curl -sf "$API/api/metrics"
 	assert_success
 	assert_output --partial 'streamchat_archive_backlog 0'

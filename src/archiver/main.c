@@ -135,6 +135,7 @@ static void pg_fine(struct archiver *a)
 		log_info("postgres available again", NULL);
 	a->last_error[0] = 0;
 	a->backoff_ms = 100;
+	a->next_beat_ms = 0;  /* pg_up 1 at once */
 }
 
 /* The next entries: its own pending ones first, then now and then those of
