@@ -109,6 +109,9 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	sctl stop postgres
 	wait_for 20 beat_is archiver-1 pg_up 0
 	[ -n "$(beat archiver-1 pg_error)" ]
+	run chatctl status --dir "$STACK_DIR"
+	assert_failure
+	assert_line --regexp '^archiver +RUNNING .* failing +stored='
 	posted=0 failed=0
 	end=$((SECONDS + 20))
 	while [ $SECONDS -lt $end ] && [ $posted -lt 400 ]; do
