@@ -214,3 +214,23 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	wait_for 10 backlog_is 0
 	grep -q 'msg="claimed archive entries of another consumer"' "$STACK_DIR/log/archiver.log"
 }
+
+@test "malformed entries are let go and counted; text that is not UTF-8 is stored repaired" {
+	before=$(beat archiver-1 unusable)
+	rcli xadd archive '*' message_id x session_id bad-1 >/dev/null
+	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcdef session_id 'bad/1' user_id u \
+		role user content hi status complete created_at 1 >/dev/null
+	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcdee session_id bad-1 user_id u \
+		role robot content hi status complete created_at 1 >/dev/null
+	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcded session_id bad-1 user_id u \
+		role user content hi status complete created_at soon >/dev/null
+	printf '*17\r\n$4\r\nXADD\r\n$7\r\narchive\r\n$1\r\n*\r\n$10\r\nmessage_id\r\n$32\r\n0123456789abcdef0123456789abcdec\r\n$10\r\nsession_id\r\n$5\r\nbad-2\r\n$7\r\nuser_id\r\n$1\r\nu\r\n$4\r\nrole\r\n$4\r\nuser\r\n$7\r\ncontent\r\n$6\r\na\xff\x00b\xc3z\r\n$6\r\nstatus\r\n$8\r\ncomplete\r\n$10\r\ncreated_at\r\n$1\r\n5\r\n' |
+		rcli --pipe >/dev/null
+	wait_for 30 stored_is bad 1
+	wait_for 10 backlog_is 0
+	wait_for 10 beat_is archiver-1 unusable $((before + 4))
+	run pg -c "SELECT content, session_id FROM messages WHERE session_id LIKE 'bad-%'"
+	assert_output "a�"$'\xef\xbf\xbd'"b�z|bad-2"
+	sctl status archiver | grep -q RUNNING
+	[ "$(grep -c 'msg="archive entry unusable"' "$STACK_DIR/log/archiver.log")" -ge 4 ]
+}
