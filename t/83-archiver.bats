@@ -192,6 +192,10 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	[[ "$(beat arc-bad pg_error)" == *"cannot connect to PostgreSQL"* ]]
 	sleep 2
 	kill -0 "$pid"
+	# it waits between attempts rather than spinning: well under a second of CPU in 2 s
+	ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	echo "CPU ticks while retrying: $ticks" >&3
+	[ "$ticks" -lt "$(( $(getconf CLK_TCK) / 2 ))" ]
 	run curl -sf "$API/api/metrics"
 	assert_output --partial 'streamchat_archiver_pg_up{node="arc-bad"} 0'
 	kill "$pid"

@@ -124,6 +124,8 @@ static void pg_failed(struct archiver *a)
 	a->own_pending = 1;
 	if (!a->redis->err)
 		heartbeat(a);
+	if (a->backoff_ms < 100)
+		a->backoff_ms = 100;
 	nap(a->backoff_ms);
 	a->backoff_ms = a->backoff_ms * 2 > a->set.retry_max_ms ? a->set.retry_max_ms :
 			a->backoff_ms * 2;
