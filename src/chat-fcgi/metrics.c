@@ -358,7 +358,7 @@ static void archive_section(redisContext *c, struct strbuf *sb, long stale_ms)
 		  "1 if the archiver has a PostgreSQL connection." },
 		{ "streamchat_archiver_stored_total", "stored", "counter", "Messages stored." },
 		{ "streamchat_archiver_duplicates_total", "duplicates", "counter",
-		  "Messages found already stored (read again after a restart)." },
+		  "Messages not stored again: already stored, or of a deleted session." },
 		{ "streamchat_archiver_unusable_total", "unusable", "counter",
 		  "Entries let go unstored: malformed, trimmed, or refused." },
 	};
