@@ -238,3 +238,14 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	sctl status archiver | grep -q RUNNING
 	[ "$(grep -c 'msg="archive entry unusable"' "$STACK_DIR/log/archiver.log")" -ge 4 ]
 }
+
+@test "the stack's PostgreSQL: the programs' user's, no TCP port, closed to other local users" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to act as another user"
+	pid=$(sctl pid postgres)
+	[ "$(ps -o user= -p "$pid")" = streamchat ]
+	[ "$(stat -c '%U %a' "$STACK_DIR/postgres")" = "streamchat 700" ]
+	! ss -ltnp | grep -q "pid=$pid,"
+	run runuser -u nobody -- psql "$DATABASE_URL" -X -c 'SELECT 1'
+	assert_failure
+	assert_output --partial "Permission denied"
+}
