@@ -45,6 +45,8 @@ archiver_pid() { sctl pid archiver; }
 archiver_running() { sctl status archiver | grep -q RUNNING; }
 
 @test "a chat's two messages reach PostgreSQL with the session, its owner and its title" {
+	# chatctl up returned once the archiver was connected: the schema is there
+	[ "$(pg -c 'SELECT count(*) FROM schema_migrations')" = 1 ]
 	mid=$(post_chat ch-1 "  Hello,   archive: the first message names the session  ")
 	[ -n "$mid" ]
 	wait_for 30 stored_is ch 2
