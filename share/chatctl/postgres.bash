@@ -90,7 +90,7 @@ pg_wait_archiver() {
 	[ "$PG_MODE" != none ] || return 0
 	local t
 	for ((t = 0; t < 75; t++)); do
-		curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/api/metrics" 2>/dev/null |
+		site_get /api/metrics |
 			grep -q '^streamchat_archiver_pg_up{node="archiver-1"} 1$' && return 0
 		sleep 0.2
 	done
