@@ -25,7 +25,7 @@ network() { awk '/^networks:/ { on = 1; next } on && /^[^ ]/ { on = 0 } on' | aw
 
 @test "the compose file has every program, each with a healthcheck and a restart policy; only nginx is published" {
 	cfg=$(compose config)
-	for s in redis chat-fcgi ws-relay ai-streamer recoverd nginx; do
+	for s in redis chat-fcgi ws-relay ai-streamer recoverd postgres archiver nginx; do
 		block=$(echo "$cfg" | service "$s")
 		[ -n "$block" ] || { echo "no service $s"; false; }
 		echo "$block" | grep -q '^    healthcheck:' || { echo "$s has no healthcheck"; false; }
@@ -37,6 +37,8 @@ network() { awk '/^networks:/ { on = 1; next } on && /^[^ ]/ { on = 0 } on' | aw
 	echo "$cfg" | network internal | grep -q 'internal: true'
 	echo "$cfg" | service redis | grep -q 'appendonly'
 	echo "$cfg" | service redis | grep -q 'redis-data'
+	# and PostgreSQL its data
+	echo "$cfg" | service postgres | grep -q 'postgres-data'
 }
 
 @test "relays, workers and responders scale: replicas, no fixed node id or container name, one nginx upstream each" {
@@ -115,10 +117,10 @@ network() { awk '/^networks:/ { on = 1; next } on && /^[^ ]/ { on = 0 } on' | aw
 	# set by the compose file itself, on purpose: one node id per replica,
 	# the image's share/, the healthcheck's file, the port and interface in
 	# the container, REDIS_URL from REDIS_PASSWORD, AUTH_SECRET instead of a
-	# file; USER is chat-cli's and --pipe's
-	local fixed=" NODE_ID SHARE_DIR HEARTBEAT_FILE PORT LISTEN_IFACE REDIS_URL AUTH_SECRET_FILE USER "
+	# file, DATABASE_URL from POSTGRES_PASSWORD; USER is chat-cli's and --pipe's
+	local fixed=" NODE_ID SHARE_DIR HEARTBEAT_FILE PORT LISTEN_IFACE REDIS_URL AUTH_SECRET_FILE USER DATABASE_URL "
 	local prog knob missing=""
-	for prog in chat-fcgi ws-relay ai-streamer recoverd; do
+	for prog in chat-fcgi ws-relay ai-streamer recoverd archiver; do
 		local knobs
 		knobs=$(awk -v s="## $prog" '$0 == s { on = 1; next } on && /^## / { on = 0 } on && /^\| [A-Z_]+ \|/ { print $2 }' "$ROOT/doc/configuration.md")
 		knobs+=" $(awk -F' *\\| *' '/^## Common knobs/ { on = 1; next } on && /^## / { on = 0 } on && /^\| [A-Z_]+ \|/ && index($4, p) { print $2 }' p="$prog" "$ROOT/doc/configuration.md")"
