@@ -53,8 +53,11 @@ network() { awk '/^networks:/ { on = 1; next } on && /^[^ ]/ { on = 0 } on' | aw
 	grep -q 'server ws-relay:8081' "$ROOT/etc/nginx.compose.conf"
 	# /api/ over every chat-fcgi, a refused connection retried on the next
 	grep -q 'server chat-fcgi:9000' "$ROOT/etc/nginx.compose.conf"
-	[ "$(grep -c 'fastcgi_pass api;' "$ROOT/etc/nginx.compose.conf")" = 2 ]
-	[ "$(grep -c 'fastcgi_next_upstream error timeout;' "$ROOT/etc/nginx.compose.conf")" = 2 ]
+	local passes
+	passes=$(grep -c 'fastcgi_pass ' "$ROOT/etc/nginx.compose.conf")
+	[ "$passes" -ge 2 ]
+	[ "$(grep -c 'fastcgi_pass api;' "$ROOT/etc/nginx.compose.conf")" = "$passes" ]
+	[ "$(grep -c 'fastcgi_next_upstream error timeout;' "$ROOT/etc/nginx.compose.conf")" = "$passes" ]
 	run grep -E 'fastcgi_pass chat-fcgi|non_idempotent' "$ROOT/etc/nginx.compose.conf"
 	assert_failure
 	# the programs read their secrets from the environment, not the file
