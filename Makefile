@@ -3,7 +3,7 @@
 # SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer.
 
 CC ?= cc
-PKGS := libwebsockets hiredis json-c libcurl libuv
+PKGS := libwebsockets hiredis json-c libcurl libuv libpq
 SAN ?= 0
 VARIANT := $(if $(filter 1,$(SAN)),san,rel)
 OBJ := build/$(VARIANT)
@@ -23,7 +23,7 @@ BINS := $(addprefix bin/,$(PROGRAMS)) bin/unit-tests
 COMMON_SRC := $(wildcard src/common/*.c)
 COMMON_OBJ := $(COMMON_SRC:src/%.c=$(OBJ)/%.o)
 
-LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c -lcrypto
+LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c -lcrypto -lpq
 LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c -lcrypto
 LIBS_ai-streamer := -luv -lhiredis -ljson-c -lcurl
 LIBS_recoverd := -luv -lhiredis

@@ -32,6 +32,8 @@ static const struct {
 	{ "/api/health", "GET", ROUTE_HEALTH, 0 },
 	{ "/api/ai-health", "GET", ROUTE_AI_HEALTH, 0 },
 	{ "/api/metrics", "GET", ROUTE_METRICS, 0 },
+	{ "/api/sessions", "GET", ROUTE_SESSIONS, 0 },
+	{ "/api/sessions/", "DELETE", ROUTE_SESSION_DELETE, 1 },
 };
 
 enum route route_match(const char *path, const char *method, char id[ID_MAX + 1],

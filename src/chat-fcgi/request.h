@@ -17,7 +17,7 @@ struct api_error {
 };
 
 enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_CANCEL, ROUTE_HISTORY, ROUTE_STREAM, ROUTE_HEALTH,
-	     ROUTE_AI_HEALTH, ROUTE_METRICS, ROUTE_COUNT };
+	     ROUTE_AI_HEALTH, ROUTE_METRICS, ROUTE_SESSIONS, ROUTE_SESSION_DELETE, ROUTE_COUNT };
 
 /* Matches the path of REQUEST_URI (query already removed). For history and
  * stream, *id is the path's last segment, checked as a session or message
