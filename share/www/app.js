@@ -1,5 +1,6 @@
 // streamchat's page: one WebSocket for the conversation on screen, the /api
-// for sending and stopping, and localStorage for the list of conversations.
+// for sending and stopping, GET /api/sessions for the list of conversations
+// (localStorage when the server keeps none).
 //
 // The connection is held as doc/protocol.md's guarantees allow: after any drop
 // it reconnects with backoff and jitter (at once after 1001), takes the
@@ -106,11 +107,63 @@
       b.title = c.title;
       if (c.id === current) b.setAttribute('aria-current', 'true');
       b.addEventListener('click', () => switchTo(c.id));
-      li.append(b);
+      const del = document.createElement('button');
+      del.type = 'button';
+      del.className = 'delete';
+      del.textContent = '\u00d7';
+      del.title = 'Delete';
+      del.setAttribute('aria-label', `Delete ${c.title}`);
+      del.addEventListener('click', () => deleteConversation(c.id));
+      li.append(b, del);
       ui.list.append(li);
     }
     const cur = conversations.find((x) => x.id === current);
     ui.title.textContent = cur ? cur.title : 'streamchat';
+  }
+
+  // --- the server's list of our conversations (GET /api/sessions, kept in
+  // the archive), so that they follow the user to any browser. localStorage
+  // stays the list while the server keeps none (no archive) or cannot
+  // answer; conversations the archive does not hold yet (a new chat, one
+  // just begun) stay in front of the server's.
+  function userQuery(sep) {
+    return token ? '' : `${sep}user_id=${encodeURIComponent(userId)}`;
+  }
+
+  async function loadConversations() {
+    let r;
+    try { r = await api('GET', `/api/sessions?limit=100${userQuery('&')}`); } catch { return; }
+    if (!r.ok || !Array.isArray(r.body.sessions)) return;
+    const fromServer = r.body.sessions
+      .filter((x) => x && typeof x.session_id === 'string' && ID_RE.test(x.session_id))
+      .map((x) => ({
+        id: x.session_id,
+        title: String(x.title || '').replace(/\s+/g, ' ').trim().slice(0, 60) || 'New chat',
+      }));
+    const known = new Set(fromServer.map((c) => c.id));
+    const local = conversations.filter((c) => !known.has(c.id) &&
+      (c.id === current || c.title === 'New chat'));
+    conversations = [...local, ...fromServer];
+    debug.serverList = true;
+    saveConversations();
+    renderConversations();
+  }
+
+  async function deleteConversation(id) {
+    let r;
+    try {
+      r = await api('DELETE', `/api/sessions/${encodeURIComponent(id)}${userQuery('?')}`);
+    } catch {
+      r = { ok: false, status: 0, body: { error: { message: 'the server is unreachable' } } };
+    }
+    if (!r.ok && r.status !== 404) {  // 404: the server never had it
+      apiFailed(r, 'Not deleted');
+      return;
+    }
+    conversations = conversations.filter((c) => c.id !== id);
+    if (id === current) switchTo(conversations.length ? conversations[0].id : addConversation());
+    saveConversations();
+    renderConversations();
   }
 
   // --- the conversation on screen. A message: {id, role, status, text,
@@ -602,4 +655,5 @@
   saveConversations();
   setState('connecting');
   connect();
+  loadConversations();
 })();
