@@ -17,7 +17,7 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 
-PROGRAMS := chat-fcgi ws-relay ai-streamer recoverd chat-cli chat-bench
+PROGRAMS := chat-fcgi ws-relay ai-streamer recoverd archiver chat-cli chat-bench
 BINS := $(addprefix bin/,$(PROGRAMS)) bin/unit-tests
 
 COMMON_SRC := $(wildcard src/common/*.c)
@@ -27,11 +27,12 @@ LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c -lcrypto -lpq
 LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c -lcrypto
 LIBS_ai-streamer := -luv -lhiredis -ljson-c -lcurl
 LIBS_recoverd := -luv -lhiredis
+LIBS_archiver := -lhiredis -lpq
 LIBS_chat-cli := -ljson-c -lcurl -lcrypto
 LIBS_chat-bench := -lhiredis -lpthread
 LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
-.PHONY: all clean test test-asan unit run deps bench fuzz soak
+.PHONY: all clean test test-asan unit run deps bench bench-archive fuzz soak
 .SECONDEXPANSION:
 all: $(BINS) build/fake-openai build/ws-poke
 
@@ -110,6 +111,11 @@ unit: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@QUICK=$(QUICK) ONLY="$(ONLY)" t/bench/run
+
+# the archiver's messages/s into PostgreSQL and CPU per message (doc/benchmarks.md)
+bench-archive: deps
+	@$(MAKE) --no-print-directory all
+	@N=$(N) BATCHES="$(BATCHES)" t/bench/archiver
 
 # the chaos soak with its invariant checker (t/soak): SOAK_S seconds of
 # faults under a mix of clients; SEED=... replays a run's fault schedule

@@ -15,7 +15,7 @@ service() { awk -v s="  $1:" '$0 == s { on = 1; next } on && /^  [^ ]/ { on = 0 
 @test "the compose file has every program, each with a healthcheck and a restart policy; only nginx is published" {
 	cd "$ROOT"
 	cfg=$(docker-compose -f docker-compose.yml config)
-	for s in redis chat-fcgi ws-relay ai-streamer recoverd nginx; do
+	for s in redis chat-fcgi ws-relay ai-streamer recoverd postgres archiver nginx; do
 		block=$(echo "$cfg" | service "$s")
 		[ -n "$block" ] || { echo "no service $s"; false; }
 		echo "$block" | grep -q '^    healthcheck:' || { echo "$s has no healthcheck"; false; }
@@ -27,6 +27,8 @@ service() { awk -v s="  $1:" '$0 == s { on = 1; next } on && /^  [^ ]/ { on = 0 
 	echo "$cfg" | awk '/^networks:/ { on = 1 } on' | grep -q 'internal: true'
 	echo "$cfg" | service redis | grep -q 'appendonly'
 	echo "$cfg" | service redis | grep -q 'redis-data'
+	# and PostgreSQL its data
+	echo "$cfg" | service postgres | grep -q 'postgres-data'
 }
 
 @test "relays and workers scale: replicas, no fixed node id or container name, one nginx upstream for all" {

@@ -3,9 +3,9 @@
 -- chunk TTL, and the lease released. Only the lease holder may finish (its
 -- lock marked by a cancel is still its own).
 -- KEYS: 1 stream:chunks:{M}  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:cancel:{M}
---       5 chat:history:{S}  6 stream:session:{S}  7 streams:user:{U}
+--       5 chat:history:{S}  6 stream:session:{S}  7 streams:user:{U}  8 archive
 -- ARGV: 1 owner  2 status  3 channel  4 end frame  5 ttl s  6 now_ms  7 history cap
---       8 M  9 expected chunk count
+--       8 M  9 expected chunk count  10 archive cap
 -- Returns the chunk count, or "lease", "index:<count>".
 local holder = redis.call('GET', KEYS[3])
 if holder ~= ARGV[1] and holder ~= ARGV[1] .. '#cancelled' then
@@ -21,6 +21,12 @@ local item = '{"message_id":"' .. ARGV[8] .. '","role":"assistant","content":' .
   cjson.encode(content) .. ',"status":"' .. ARGV[2] .. '","created_at":' .. created .. '}'
 redis.call('RPUSH', KEYS[5], item)
 redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
+local who = redis.call('HMGET', KEYS[2], 'session_id', 'user_id')
+if who[1] then
+  redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[10], '*', 'message_id', ARGV[8],
+    'session_id', who[1], 'user_id', who[2] or '', 'role', 'assistant', 'content', content,
+    'status', ARGV[2], 'created_at', created)
+end
 redis.call('HSET', KEYS[2], 'status', ARGV[2], 'total_chunks', n, 'updated_at', ARGV[6])
 if redis.call('HGET', KEYS[6], 'messageId') == ARGV[8] then
   redis.call('HSET', KEYS[6], 'status', ARGV[2], 'totalChunks', n)

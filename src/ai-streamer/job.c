@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive.h"
 #include "backend.h"
 #include "frame.h"
 #include "job.h"
@@ -539,7 +540,8 @@ static void step(struct job *j)
 			flush_appends(w);
 		return;
 	case JOB_FINISHING: {
-		char khist[KEY_MAX], ksess[KEY_MAX], kstreams[KEY_MAX], sttl[24], shist[24], stotal[24];
+		char khist[KEY_MAX], ksess[KEY_MAX], kstreams[KEY_MAX], karchive[KEY_MAX], sttl[24],
+			shist[24], stotal[24];
 		if (!strcmp(j->end_status, "error"))
 			frame_error(frame, j->sid, j->mid, j->err_code, j->err_msg);
 		else
@@ -548,10 +550,11 @@ static void step(struct job *j)
 		snprintf(shist, sizeof shist, "%ld", w->cfg.history_max);
 		snprintf(stotal, sizeof stotal, "%ld", j->next_index);
 		const char *keys[] = { kchunks, kmeta, klock, kcancel, key_history(khist, j->sid),
-				       key_session(ksess, j->sid), key_streams_user(kstreams, j->uid) };
+				       key_session(ksess, j->sid), key_streams_user(kstreams, j->uid),
+				       key_archive(karchive) };
 		const char *args[] = { j->owner, j->end_status, kchan, frame->buf, sttl, snow, shist,
-				       j->mid, stotal };
-		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 7, keys, 9, args, NULL);
+				       j->mid, stotal, archive_maxlen() };
+		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 8, keys, 10, args, NULL);
 		break;
 	}
 	case JOB_ACKING: {

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "config.h"
 #include "daemon.h"
 #include "generator.h"
@@ -62,7 +63,7 @@ static const struct knob knobs[] = {
 };
 const struct knob_table streamer_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
-	&streamer_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, NULL
+	&streamer_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, &archive_knobs, NULL
 };
 
 static void usage(FILE *f)
@@ -304,6 +305,7 @@ int main(int argc, char **argv)
 	w.cfg.lease_ms = config_int(&streamer_knobs, "LEASE_MS");
 	w.cfg.chunk_ttl_s = config_int(&streamer_knobs, "CHUNK_TTL_S");
 	w.cfg.history_max = config_int(&streamer_knobs, "HISTORY_MAX");
+	(void)archive_maxlen();  /* a bad ARCHIVE_MAXLEN stops it here */
 	w.cfg.drain_ms = config_int(&streamer_knobs, "DRAIN_MS");
 	if (once)
 		return run_once(once, w.cfg.max_tokens, w.cfg.token_delay_ms);

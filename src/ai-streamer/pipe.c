@@ -4,10 +4,13 @@
  * WebSocket replay show the message exactly as if it had been chatted:
  * the user's item, the reply's chunks, meta, session, end frame and TTL.
  * Nothing is read from Redis, so the session's owner is overwritten with
- * --user: this is a tool for operators and scripts, not for clients. */
+ * --user: this is a tool for operators and scripts, not for clients.
+ * Each history item goes in with its archive entry in one MULTI/EXEC, as
+ * enqueue.lua and finish.lua write them. */
 #include <stdio.h>
 #include <string.h>
 
+#include "archive.h"
 #include "frame.h"
 #include "keys.h"
 #include "pipe.h"
@@ -23,6 +26,30 @@ static void resp(FILE *out, int argc, const char *const *argv, const size_t *len
 		fwrite(argv[i], 1, n, out);
 		fputs("\r\n", out);
 	}
+}
+
+/* RPUSH of a history item and the XADD of its archive entry, atomically. */
+static void history_and_archive(FILE *out, const char *khist, const struct strbuf *item,
+				const struct pipe_job *pj, const char *mid, const char *role,
+				const char *content, size_t content_len, const char *created)
+{
+	char karchive[KEY_MAX];
+	const char *multi[] = { "MULTI" }, *exec[] = { "EXEC" };
+	resp(out, 1, multi, NULL);
+	const char *push[] = { "RPUSH", khist, item->buf };
+	size_t pushl[] = { (size_t)-1, (size_t)-1, item->len };
+	resp(out, 3, push, pushl);
+	const char *xadd[] = { "XADD", key_archive(karchive), "MAXLEN", "~", archive_maxlen(), "*",
+			       "message_id", mid, "session_id", pj->session, "user_id", pj->user,
+			       "role", role, "content", content, "status", "complete",
+			       "created_at", created };
+	enum { NXADD = sizeof xadd / sizeof *xadd, CONTENT = 15 };
+	size_t xaddl[NXADD];
+	for (size_t i = 0; i < NXADD; i++)
+		xaddl[i] = (size_t)-1;
+	xaddl[CONTENT] = content_len;
+	resp(out, NXADD, xadd, xaddl);
+	resp(out, 1, exec, NULL);
 }
 
 #define CMD(out, ...) do { \
@@ -48,9 +75,8 @@ int run_pipe(FILE *out, const struct pipe_job *pj)
 
 	struct strbuf item = STRBUF_INIT, frame = STRBUF_INIT, text = STRBUF_INIT;
 	history_item(&item, user_mid, "user", pj->prompt, strlen(pj->prompt), "complete", t);
-	const char *push[] = { "RPUSH", khist, item.buf };
-	size_t pushl[] = { (size_t)-1, (size_t)-1, item.len };
-	resp(out, 3, push, pushl);
+	history_and_archive(out, khist, &item, pj, user_mid, "user", pj->prompt, strlen(pj->prompt),
+			    now);
 	CMD(out, "HSET", kmeta, "session_id", pj->session, "user_id", pj->user, "status", "streaming",
 	    "total_chunks", "0", "owner", "pipe", "created_at", now, "updated_at", now);
 	CMD(out, "HSET", ksess, "sessionId", pj->session, "userId", pj->user, "messageId", mid,
@@ -77,9 +103,8 @@ int run_pipe(FILE *out, const struct pipe_job *pj)
 	CMD(out, "HSET", ksess, "status", "complete", "totalChunks", total);
 	sb_reset(&item);
 	history_item(&item, mid, "assistant", text.buf ? text.buf : "", text.len, "complete", t);
-	const char *push2[] = { "RPUSH", khist, item.buf };
-	pushl[2] = item.len;
-	resp(out, 3, push2, pushl);
+	history_and_archive(out, khist, &item, pj, mid, "assistant", text.buf ? text.buf : "",
+			    text.len, now);
 	CMD(out, "LTRIM", khist, cap, "-1");
 	CMD(out, "EXPIRE", kchunks, ttl);
 	CMD(out, "EXPIRE", kmeta, ttl);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive.h"
 #include "frame.h"
 #include "history_older.h"
 #include "keys.h"
@@ -162,11 +163,11 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 	history_item(&item, user_mid, "user", cr.message, cr.message_len, "complete", now);
 
 	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], knodes[KEY_MAX],
-		krate[KEY_MAX], kstreams[KEY_MAX];
+		krate[KEY_MAX], kstreams[KEY_MAX], karchive[KEY_MAX];
 	const char *keys[] = { key_session(ksession, cr.session_id), key_history(khist, cr.session_id),
 			       key_meta(kmeta, mid), key_jobs(kjobs), key_nodes_ai(knodes),
 			       key_ratelimit_chat(krate, cr.user_id, (long long)(now / RATE_WINDOW_MS)),
-			       key_streams_user(kstreams, cr.user_id) };
+			       key_streams_user(kstreams, cr.user_id), key_archive(karchive) };
 	char snow[24], sfresh[24], shist[24], sjobs[24], srate[24], sleft[24], sstreams[24], sstale[24];
 	snprintf(snow, sizeof snow, "%lld", (long long)now);
 	snprintf(sfresh, sizeof sfresh, "%lld", (long long)(now - api->cfg.node_stale_ms));
@@ -177,12 +178,13 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 	snprintf(sstreams, sizeof sstreams, "%ld", api->cfg.streams_per_user);
 	snprintf(sstale, sizeof sstale, "%ld", api->cfg.stream_stale_ms);
 	const char *args[] = { cr.session_id, cr.user_id, mid, item.buf, cr.model, cr.message,
-			       snow, sfresh, shist, sjobs, srate, sleft, sstreams, sstale };
+			       snow, sfresh, shist, sjobs, srate, sleft, sstreams, sstale, user_mid,
+			       archive_maxlen() };
 	size_t lens[] = { strlen(cr.session_id), strlen(cr.user_id), strlen(mid), item.len,
 			  strlen(cr.model), cr.message_len, strlen(snow), strlen(sfresh),
 			  strlen(shist), strlen(sjobs), strlen(srate), strlen(sleft),
-			  strlen(sstreams), strlen(sstale) };
-	redisReply *r = checked(api, rs_eval(c, SCRIPT_ENQUEUE, 7, keys, 14, args, lens));
+			  strlen(sstreams), strlen(sstale), strlen(user_mid), strlen(archive_maxlen()) };
+	redisReply *r = checked(api, rs_eval(c, SCRIPT_ENQUEUE, 8, keys, 16, args, lens));
 	sb_release(&item);
 
 	if (!r)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "api.h"
 #include "config.h"
 #include "daemon.h"
@@ -68,7 +69,7 @@ static const struct knob knobs[] = {
 };
 static const struct knob_table fcgi_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
-	&fcgi_knobs, &auth_knobs, &redis_knobs, &daemon_knobs, NULL
+	&fcgi_knobs, &auth_knobs, &redis_knobs, &daemon_knobs, &archive_knobs, NULL
 };
 
 static void usage(FILE *f)
@@ -198,6 +199,7 @@ int main(int argc, char **argv)
 	api.cfg.max_message = (size_t)config_int(&fcgi_knobs, "MAX_MESSAGE_BYTES");
 	api.cfg.history_max = config_int(&fcgi_knobs, "HISTORY_MAX");
 	api.cfg.jobs_maxlen = config_int(&fcgi_knobs, "JOBS_MAXLEN");
+	(void)archive_maxlen();  /* a bad ARCHIVE_MAXLEN stops it here */
 	api.cfg.node_stale_ms = config_int(&fcgi_knobs, "NODE_STALE_MS");
 	api.cfg.cancel_ttl_s = config_int(&fcgi_knobs, "CANCEL_TTL_S");
 	api.cfg.redis_timeout_ms = (int)config_int(&fcgi_knobs, "REDIS_TIMEOUT_MS");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "archive.h"
 #include "heartbeat.h"
 #include "keys.h"
 #include "log.h"
@@ -317,6 +318,68 @@ static void recoverd_section(redisContext *c, struct strbuf *sb)
 	node_hashes_free(&nh);
 }
 
+/* The archive stream's backlog, its group's pending count and lag, and
+ * each archiver's heartbeat (doc/operating.md, "The archive"). */
+static void archive_section(redisContext *c, struct strbuf *sb, long stale_ms)
+{
+	char k[KEY_MAX];
+	redisReply *len = command(c, "XLEN %s", key_archive(k));
+	prom_head(sb, "streamchat_archive_backlog", "gauge",
+		  "Finished messages in the archive stream not yet stored in PostgreSQL.");
+	prom_sample(sb, "streamchat_archive_backlog", NULL,
+		    len && len->type == REDIS_REPLY_INTEGER ? (double)len->integer : 0);
+	if (len)
+		freeReplyObject(len);
+	prom_head(sb, "streamchat_archive_cap", "gauge",
+		  "ARCHIVE_MAXLEN: past this backlog the oldest messages are lost to the archive.");
+	prom_sample(sb, "streamchat_archive_cap", NULL, strtod(archive_maxlen(), NULL));
+	redisReply *groups = command(c, "XINFO GROUPS %s", k);
+	for (size_t i = 0; groups && groups->type == REDIS_REPLY_ARRAY && i < groups->elements; i++) {
+		redisReply *g = groups->element[i];
+		const char *name = field(g, "name");
+		if (!name || strcmp(name, ARCHIVE_GROUP) != 0)
+			continue;
+		for (size_t j = 0; g->type == REDIS_REPLY_ARRAY && j + 1 < g->elements; j += 2) {
+			const redisReply *f = g->element[j], *v = g->element[j + 1];
+			int pending = !strcmp(f->str, "pending"), lag = !strcmp(f->str, "lag");
+			if ((!pending && !lag) || v->type != REDIS_REPLY_INTEGER)
+				continue;  /* lag is nil when Redis cannot tell */
+			const char *m = pending ? "streamchat_archive_pending" : "streamchat_archive_lag";
+			prom_head(sb, m, "gauge", pending ?
+				  "Archive entries read by an archiver and not yet acknowledged." :
+				  "Archive entries no archiver has read yet.");
+			prom_sample(sb, m, NULL, (double)v->integer);
+		}
+	}
+	if (groups)
+		freeReplyObject(groups);
+	static const struct { const char *name, *field, *type, *help; } gauges[] = {
+		{ "streamchat_archiver_up", NULL, "gauge", "1 if the archiver's heartbeat is fresh." },
+		{ "streamchat_archiver_pg_up", "pg_up", "gauge",
+		  "1 if the archiver has a PostgreSQL connection." },
+		{ "streamchat_archiver_stored_total", "stored", "counter", "Messages stored." },
+		{ "streamchat_archiver_duplicates_total", "duplicates", "counter",
+		  "Messages found already stored (read again after a restart)." },
+		{ "streamchat_archiver_unusable_total", "unusable", "counter",
+		  "Entries let go unstored: malformed, trimmed, or refused." },
+	};
+	struct node_hashes nh;
+	node_hashes_read(c, &nh, key_nodes_archiver, key_node_archiver);
+	long long now = now_ms();
+	for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
+		prom_head(sb, gauges[g].name, gauges[g].type, gauges[g].help);
+		for (size_t i = 0; i < nh.n; i++) {
+			char labels[200];
+			snprintf(labels, sizeof labels, "node=\"%s\"", nh.nodes->element[i]->str);
+			double v = gauges[g].field ? num(nh.h[i], gauges[g].field)
+						   : (field(nh.h[i], "last_seen_ms") &&
+						      now - (long long)num(nh.h[i], "last_seen_ms") <= stale_ms);
+			prom_sample(sb, gauges[g].name, labels, v);
+		}
+	}
+	node_hashes_free(&nh);
+}
+
 void handle_metrics(struct api *api, struct http_response *res)
 {
 	redisContext *c = api_redis(api);
@@ -329,4 +392,5 @@ void handle_metrics(struct api *api, struct http_response *res)
 	api_section(c, &res->body);
 	worker_section(c, &res->body, api->cfg.node_stale_ms);
 	recoverd_section(c, &res->body);
+	archive_section(c, &res->body, api->cfg.node_stale_ms);
 }

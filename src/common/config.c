@@ -16,7 +16,7 @@ const struct knob_table redis_knobs = KNOB_TABLE(redis);
 
 static const struct knob daemon[] = {
 	KNOB_TEXT("NODE_ID", NULL, "kind-hostname-pid",
-		  "unique per process (kind: api, ws, ai or rec); names "
+		  "unique per process (kind: api, ws, ai, rec or arc); names "
 		  "its heartbeat, its registry entries and its consumer"),
 	KNOB_TEXT("LOG_LEVEL", "info", NULL, "debug, info, warn or error"),
 	KNOB_TEXT("SHARE_DIR", NULL, "BINDIR/../share", "where lua/ is found"),

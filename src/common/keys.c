@@ -24,6 +24,7 @@ static char *name(char *out, const char *kind, const char *id)
 }
 
 char *key_jobs(char *o) { return name(o, "jobs", NULL); }
+char *key_archive(char *o) { return name(o, "archive", NULL); }
 char *key_chunks(char *o, const char *m) { return name(o, "stream:chunks:", m); }
 char *key_meta(char *o, const char *m) { return name(o, "stream:meta:", m); }
 char *key_lock(char *o, const char *m) { return name(o, "stream:lock:", m); }
@@ -37,6 +38,7 @@ char *key_sessions_node(char *o, const char *n) { return name(o, "sessions:node:
 char *key_node_ws(char *o, const char *n) { return name(o, "node:ws:", n); }
 char *key_node_ai(char *o, const char *n) { return name(o, "node:ai:", n); }
 char *key_node_recoverd(char *o, const char *n) { return name(o, "node:recoverd:", n); }
+char *key_node_archiver(char *o, const char *n) { return name(o, "node:archiver:", n); }
 char *key_streams_user(char *o, const char *u) { return name(o, "streams:user:", u); }
 
 char *key_ratelimit_chat(char *o, const char *u, long long window)
@@ -61,6 +63,7 @@ char *key_nodes_ws(char *o) { return name(o, "nodes:ws", NULL); }
 char *key_nodes_ai(char *o) { return name(o, "nodes:ai", NULL); }
 char *key_nodes_api(char *o) { return name(o, "nodes:api", NULL); }
 char *key_nodes_recoverd(char *o) { return name(o, "nodes:recoverd", NULL); }
+char *key_nodes_archiver(char *o) { return name(o, "nodes:archiver", NULL); }
 char *key_node_api(char *o, const char *n) { return name(o, "node:api:", n); }
 
 const char *channel_session(const char *ch, size_t len, size_t *id_len)

@@ -15,6 +15,8 @@ const char *keys_prefix(void);
 
 /* Each writes the name into out (KEY_MAX bytes) and returns out. */
 char *key_jobs(char *out);
+/* the archive stream (archive.h): finished messages on their way to PostgreSQL */
+char *key_archive(char *out);
 char *key_chunks(char *out, const char *message_id);
 char *key_meta(char *out, const char *message_id);
 char *key_lock(char *out, const char *message_id);
@@ -43,6 +45,8 @@ char *key_nodes_ai(char *out);
 char *key_nodes_api(char *out);
 char *key_node_api(char *out, const char *node_id);
 char *key_nodes_recoverd(char *out);
+char *key_node_archiver(char *out, const char *node_id);
+char *key_nodes_archiver(char *out);
 
 /* The session id inside a channel name, or NULL if it is not one of ours. */
 const char *channel_session(const char *channel, size_t len, size_t *id_len);

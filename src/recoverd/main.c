@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "archive.h"
 #include "config.h"
 #include "daemon.h"
 #include "heartbeat.h"
@@ -48,7 +49,7 @@ static const struct knob knobs[] = {
 };
 static const struct knob_table recoverd_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
-	&recoverd_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, NULL
+	&recoverd_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, &archive_knobs, NULL
 };
 
 static void usage(FILE *f)
@@ -78,8 +79,9 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 	if (reclaim_jobs(c, node, set, &reclaimed) ||
 	    forget_dead_relays(c, now, set->dead_ms))
 		return -1;
-	char *(*const sets[])(char *) = { key_nodes_ai, key_nodes_ws, key_nodes_recoverd };
-	for (int i = 0; i < 3; i++) {
+	char *(*const sets[])(char *) = { key_nodes_ai, key_nodes_ws, key_nodes_recoverd,
+					   key_nodes_archiver };
+	for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
 		sets[i](kz);
 		r = redisCommand(c, "ZREMRANGEBYSCORE %s -inf %lld", kz, now - forget_ms);
 		if (!r)
@@ -123,6 +125,7 @@ int main(int argc, char **argv)
 	set.forget_ms = config_int(&recoverd_knobs, "NODE_FORGET_MS");
 	set.chunk_ttl_s = config_int(&recoverd_knobs, "CHUNK_TTL_S");
 	set.history_max = config_int(&recoverd_knobs, "HISTORY_MAX");
+	(void)archive_maxlen();  /* a bad ARCHIVE_MAXLEN stops it here */
 
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_term;

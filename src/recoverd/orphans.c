@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive.h"
 #include "frame.h"
 #include "keys.h"
 #include "log.h"
@@ -174,7 +175,7 @@ static int end_lost(redisContext *c, const struct settings *set, const char *own
 		    const struct inflight *f, long long written, struct reclaim *st)
 {
 	char kchunks[KEY_MAX], kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], khist[KEY_MAX],
-		ksess[KEY_MAX], kstreams[KEY_MAX], kchan[KEY_MAX];
+		ksess[KEY_MAX], kstreams[KEY_MAX], kchan[KEY_MAX], karchive[KEY_MAX];
 	char sttl[24], snow[24], shist[24], stotal[24];
 	struct strbuf frame = STRBUF_INIT;
 	frame_error(&frame, f->sid, f->mid, "interrupted",
@@ -186,10 +187,10 @@ static int end_lost(redisContext *c, const struct settings *set, const char *own
 	const char *keys[] = { key_chunks(kchunks, f->mid), key_meta(kmeta, f->mid),
 			       key_lock(klock, f->mid), key_cancel(kcancel, f->mid),
 			       key_history(khist, f->sid), key_session(ksess, f->sid),
-			       key_streams_user(kstreams, f->uid) };
+			       key_streams_user(kstreams, f->uid), key_archive(karchive) };
 	const char *args[] = { owner, "error", key_channel(kchan, f->sid), frame.buf, sttl, snow,
-			       shist, f->mid, stotal };
-	redisReply *r = rs_eval(c, SCRIPT_FINISH, 7, keys, 9, args, NULL);
+			       shist, f->mid, stotal, archive_maxlen() };
+	redisReply *r = rs_eval(c, SCRIPT_FINISH, 8, keys, 10, args, NULL);
 	sb_release(&frame);
 	if (!r)
 		return -1;

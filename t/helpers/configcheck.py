@@ -35,7 +35,7 @@ import re
 import subprocess
 import sys
 
-PROGRAMS = ['chat-fcgi', 'ws-relay', 'ai-streamer', 'recoverd', 'chat-cli', 'chat-bench']
+PROGRAMS = ['chat-fcgi', 'ws-relay', 'ai-streamer', 'recoverd', 'archiver', 'chat-cli', 'chat-bench']
 TABLE_READERS = {'config.c', 'util.c'}
 READ = re.compile(r'\b(?:secure_getenv|getenv|env_\w+|config_\w+)\s*\(\s*'
                   r'(?:&?[A-Za-z_][\w.>-]*\s*,\s*)?"([^"]*)"')

@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential pkg-config libfcgi-dev libwebsockets-dev libhiredis-dev libjson-c-dev
 libcurl4-openssl-dev libuv1-dev redis-server redis-tools nginx supervisor bats bats-assert
-bats-support curl jq python3 docker-compose procps iproute2 acl clang libclang-rt-14-dev libssl-dev chromium"
+bats-support curl jq python3 docker-compose procps iproute2 acl clang libclang-rt-14-dev libssl-dev chromium
+postgresql-15 libpq-dev"
 # the browser tests' runner: any Node.js with npm will do (Debian's, or one
 # already installed from elsewhere)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

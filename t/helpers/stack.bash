@@ -16,7 +16,10 @@ export WS_PER_MIN_USER=${WS_PER_MIN_USER:-1000000} WS_PER_MIN_ADDR=${WS_PER_MIN_
 # shellcheck source=t/helpers/ports.bash
 . "$ROOT/t/helpers/ports.bash"
 
-# stack_up [chatctl up options]: exports STACK_DIR HTTP_PORT REDIS_PORT RELAY_BASE API
+# stack_up [chatctl up options]: exports STACK_DIR HTTP_PORT REDIS_PORT RELAY_BASE API.
+# STACK_ARCHIVE=1: with the archive (a PostgreSQL of the stack's own, or
+# STACK_DATABASE_URL's, and an archiver; DATABASE_URL exported), which costs
+# about a second a stack, so the other tests go without (--no-archive).
 stack_up() {
 	local base
 	base=$(free_ports 6) || return 1
@@ -24,11 +27,16 @@ stack_up() {
 	export STACK_DIR
 	STACK_DIR=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/stack.XXXXXX")
 	export API=http://127.0.0.1:$HTTP_PORT
-	chatctl up --dir "$STACK_DIR" --http-port "$HTTP_PORT" --redis-port "$REDIS_PORT" \
-		--relay-port-base "$RELAY_BASE" "$@" >"$STACK_DIR/up.log" 2>&1 || {
+	DATABASE_URL=${STACK_DATABASE_URL:-} chatctl up --dir "$STACK_DIR" --http-port "$HTTP_PORT" --redis-port "$REDIS_PORT" \
+		--relay-port-base "$RELAY_BASE" $([ "${STACK_ARCHIVE:-0}" = 1 ] || echo --no-archive) \
+		"$@" >"$STACK_DIR/up.log" 2>&1 || {
 		cat "$STACK_DIR/up.log" >&2
 		return 1
 	}
+	if [ "${STACK_ARCHIVE:-0}" = 1 ]; then
+		DATABASE_URL=$(. "$STACK_DIR/stack.env" && echo "$DATABASE_URL")
+		export DATABASE_URL
+	fi
 	# a stack with AUTH_SECRET has a Redis password even when none was given
 	local pwfile
 	pwfile=$(sed -n 's/^REDIS_PASSWORD_FILE=//p' "$STACK_DIR/stack.env")
@@ -41,10 +49,12 @@ stack_up() {
 stack_down() {
 	[ -n "${STACK_DIR:-}" ] || return 0
 	chatctl down --dir "$STACK_DIR" >/dev/null 2>&1 || true
-	rm -rf "$STACK_DIR/redis" "$STACK_DIR/nginx"
+	rm -rf "$STACK_DIR/redis" "$STACK_DIR/nginx" "$STACK_DIR/postgres"
 }
 
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+# psql against the stack's archive (STACK_ARCHIVE=1): unaligned, tuples only
+pg() { psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 sctl() { supervisorctl -c "$STACK_DIR/etc/supervisord.conf" "$@"; }
 
 # post_chat SESSION MESSAGE [USER]: the message id on stdout

@@ -1,0 +1,63 @@
+/* The archiver's parts: entries.c reads the archive stream (Redis),
+ * store.c writes a batch of its entries into PostgreSQL, main.c runs the
+ * loop between them. */
+#ifndef SC_ARCHIVER_H
+#define SC_ARCHIVER_H
+
+#include <hiredis.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* One finished message, as the scripts XADD it (doc/redis.md, `archive`). */
+struct entry {
+	char id[48];              /* the stream entry's id, "ms-n" */
+	long long seq;            /* ms * 1000000 + n: its order in the session */
+	char *message_id, *session_id, *user_id, *role, *status;
+	char *content;            /* valid UTF-8 without NUL bytes (PostgreSQL's text) */
+	long long created_at;
+	int bad;                  /* malformed (or trimmed away): acknowledged, not stored */
+};
+
+struct batch {
+	struct entry *e;
+	size_t n, cap;
+};
+
+void batch_reset(struct batch *b);
+void batch_release(struct batch *b);
+
+/* entries.c. Each returns 0, or -1 when the Redis connection failed. */
+int entries_group(redisContext *c);  /* XGROUP CREATE ... MKSTREAM unless it exists */
+/* XREADGROUP as consumer: from = ">" for new entries (blocking up to
+ * block_ms), "0" for its own pending ones. */
+int entries_read(redisContext *c, const char *consumer, const char *from, long count,
+		 long block_ms, struct batch *b);
+/* XAUTOCLAIM of entries idle past idle_ms; *cursor ("0-0" to start) moves
+ * on, and is "0-0" again when the whole pending list has been seen. */
+int entries_claim(redisContext *c, const char *consumer, long idle_ms, long count,
+		  char *cursor, size_t cursor_len, struct batch *b);
+/* XACK and XDEL of every entry of the batch (stored, duplicate or bad). */
+int entries_done(redisContext *c, const struct batch *b);
+/* XLEN of the stream, or -1. */
+long long entries_backlog(redisContext *c);
+
+/* store.c */
+struct store {
+	PGconn *pg;
+	const char *url;
+	const char *sql_dir;      /* share/sql: the migrations */
+	char error[256];          /* the last failure, one line */
+};
+/* Connects and applies the migrations (under an advisory lock, so two
+ * archivers starting at once apply them once): 0, or -1 with s->error. */
+int store_open(struct store *s);
+void store_close(struct store *s);
+/* Whether the connection still stands, without a round trip (it reads
+ * what the server sent: a shutdown's goodbye, or EOF); closed if not. */
+int store_alive(struct store *s);
+/* The batch in one transaction: 0 committed; -1 failed with s->error, and
+ * s->pg is NULL when the connection is gone. *stored gets how many rows
+ * were new (duplicates and messages of deleted sessions are not). */
+int store_batch(struct store *s, const struct batch *b, long *stored);
+
+#endif
