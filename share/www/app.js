@@ -141,12 +141,27 @@
         title: String(x.title || '').replace(/\s+/g, ' ').trim().slice(0, 60) || 'New chat',
       }));
     const known = new Set(fromServer.map((c) => c.id));
-    const local = conversations.filter((c) => !known.has(c.id) &&
-      (c.id === current || c.title === 'New chat'));
+    const local = [];
+    for (const c of conversations) {
+      if (known.has(c.id)) continue;
+      // the one on screen, begun here and not archived yet, has messages;
+      // one deleted on another device has none
+      if (c.title === 'New chat' || (c.id === current && await hasMessages(c.id))) local.push(c);
+    }
     conversations = [...local, ...fromServer];
     debug.serverList = true;
+    if (!conversations.some((c) => c.id === current)) {
+      switchTo(conversations.length ? conversations[0].id : addConversation());
+    }
     saveConversations();
     renderConversations();
+  }
+
+  async function hasMessages(id) {
+    try {
+      const r = await api('GET', `/api/history/${encodeURIComponent(id)}?limit=1${userQuery('&')}`);
+      return !r.ok || !Array.isArray(r.body.messages) || r.body.messages.length > 0;
+    } catch { return true; }
   }
 
   async function deleteConversation(id) {
