@@ -11,14 +11,17 @@ setup_file() {
 }
 teardown_file() { stack_down; }
 # a test that failed half-way leaves the next one a whole stack
-teardown() { sctl start postgres archiver >/dev/null 2>&1 || true; }
+teardown() {
+	sctl start postgres archiver >/dev/null 2>&1 || true
+	pg -c "DROP TRIGGER IF EXISTS slow_row ON messages; DROP FUNCTION IF EXISTS slow_row()" 2>/dev/null || true
+}
 
 # pipe_burst PREFIX N: N finished messages (N/2 exchanges written as
 # ai-streamer --pipe writes them) over 10 sessions PREFIX-0..9, in one go.
 pipe_burst() {
 	local i
 	for ((i = 0; i < $2 / 2; i++)); do
-		ai-streamer --pipe --session "$1-$((i % 10))" --user tester "burst $i of $1" || return 1
+		ai-streamer --pipe --session "$1-$((i % 10))" --user tester "burst $i of $1" 2>/dev/null || return 1
 	done | redis-cli -p "$REDIS_PORT" --pipe >/dev/null
 }
 
@@ -72,18 +75,23 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 }
 
 @test "kill -9 of the archiver during a burst of 500 messages: each is stored exactly once" {
+	# 4 ms a row, so that the archiver is inside a batch most of the time
+	pg -c "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS
+		'BEGIN PERFORM pg_sleep(0.004); RETURN NEW; END';
+		CREATE TRIGGER slow_row BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION slow_row()"
 	pipe_burst kb 500 &
 	burst=$!
-	for i in 1 2 3; do
+	for i in 1 2 3 4; do
 		wait_for 20 archiver_running
 		pid=$(archiver_pid)
-		sleep 0.$((RANDOM % 5 + 2))
+		sleep 0.$((RANDOM % 4 + 3))
 		kill -9 "$pid"
 		wait_for 20 bash -c "[ \"\$(supervisorctl -c '$STACK_DIR/etc/supervisord.conf' pid archiver)\" != $pid ]"
 	done
 	wait "$burst"
 	wait_for 20 archiver_running
 	wait_for 90 stored_is kb 500
+	pg -c "DROP TRIGGER slow_row ON messages; DROP FUNCTION slow_row()"
 	run pg -c "SELECT count(DISTINCT message_id), count(*) FROM messages WHERE session_id LIKE 'kb-%'"
 	assert_output "500|500"
 	# every message of the histories, none else, and in their order
@@ -94,13 +102,16 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	run rcli xpending archive archivers
 	[ "${lines[0]}" = 0 ]
 	grep -q 'msg="started"' "$STACK_DIR/log/archiver.log"
-	[ "$(grep -c 'msg="started"' "$STACK_DIR/log/archiver.log")" -ge 4 ]
+	[ "$(grep -c 'msg="started"' "$STACK_DIR/log/archiver.log")" -ge 5 ]
 }
 
 @test "PostgreSQL stopped for 20 s under load: the API answers throughout, nothing is lost, the backlog drains" {
 	sctl stop postgres
 	wait_for 20 beat_is archiver-1 pg_up 0
 	[ -n "$(beat archiver-1 pg_error)" ]
+	run chatctl status --dir "$STACK_DIR"
+	assert_failure
+	assert_line --regexp '^archiver +RUNNING .* failing +stored='
 	posted=0 failed=0
 	end=$((SECONDS + 20))
 	while [ $SECONDS -lt $end ] && [ $posted -lt 400 ]; do

@@ -138,6 +138,17 @@ static int migrate(struct store *s)
 	return rc;
 }
 
+/* PostgreSQL's notices ("relation ... already exists, skipping") as debug
+ * lines rather than libpq's bare lines on stderr. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	char one[200];
+	size_t n = strcspn(message, "\n");
+	snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one ? n : sizeof one - 1), message);
+	log_debug("postgres notice", "text=\"%s\"", one);
+}
+
 int store_open(struct store *s)
 {
 	store_close(s);
@@ -147,6 +158,7 @@ int store_open(struct store *s)
 		store_close(s);
 		return -1;
 	}
+	PQsetNoticeProcessor(s->pg, on_notice, NULL);
 	if (migrate(s)) {
 		store_close(s);
 		return -1;
