@@ -233,33 +233,27 @@ enum db_result db_sessions(struct db *a, const char *user, long long after_updat
 	return DB_OK;
 }
 
-enum db_result db_delete(struct db *a, const char *sid, const char *user,
-				   long long now_ms)
+enum db_result db_delete(struct db *a, const char *sid, const char *user, long long now_ms)
 {
 	char snow[24];
 	snprintf(snow, sizeof snow, "%lld", now_ms);
 	const char *p[] = { sid, user, snow };
-	/* the tombstone first, committed on its own: from then on the archiver
-	 * writes nothing of the session created until now */
-	PGresult *r = run(a, 1,
-			  "INSERT INTO deleted_sessions (session_id, user_id, deleted_at) VALUES ($1, $2, $3) "
-			  "ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id, "
-			  "deleted_at = GREATEST(deleted_sessions.deleted_at, EXCLUDED.deleted_at)",
-			  3, p);
-	if (!r)
-		return DB_DOWN;
-	PQclear(r);
-	/* the SHARE lock waits for the archiver's transactions that are writing
-	 * rows already, so that the deletes see them; it holds off new ones
-	 * for the few milliseconds the deletes take */
-	static const char *const steps[] = {
-		"BEGIN", "LOCK TABLE messages, sessions IN SHARE MODE",
-		"DELETE FROM messages WHERE session_id = $1", "DELETE FROM sessions WHERE session_id = $1",
-		"COMMIT",
+	/* One transaction under the session's advisory lock, the one every
+	 * archiver takes before it stores a batch of the session: a batch
+	 * either committed before (and its rows are deleted here) or reads
+	 * the tombstone after, and stores nothing created until now_ms. */
+	static const struct { const char *sql; int nparams; } steps[] = {
+		{ "BEGIN", 0 },
+		{ "SELECT pg_advisory_xact_lock(2202, hashtext($1))", 1 },
+		{ "INSERT INTO deleted_sessions (session_id, user_id, deleted_at) VALUES ($1, $2, $3) "
+		  "ON CONFLICT (session_id) DO UPDATE SET user_id = EXCLUDED.user_id, "
+		  "deleted_at = GREATEST(deleted_sessions.deleted_at, EXCLUDED.deleted_at)", 3 },
+		{ "DELETE FROM messages WHERE session_id = $1", 1 },
+		{ "DELETE FROM sessions WHERE session_id = $1", 1 },
+		{ "COMMIT", 0 },
 	};
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-		int np = strstr(steps[i], "$1") ? 1 : 0;
-		r = run(a, i == 0, steps[i], np, np ? p : NULL);
+		PGresult *r = run(a, i == 0, steps[i].sql, steps[i].nparams, steps[i].nparams ? p : NULL);
 		if (!r) {
 			db_close(a);  /* the server rolls the transaction back */
 			return DB_DOWN;
