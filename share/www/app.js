@@ -130,7 +130,11 @@
     return token ? '' : `${sep}user_id=${encodeURIComponent(userId)}`;
   }
 
+  // asked once the relay has taken us (a token it accepts, or development
+  // mode), so that a page that must sign in first asks for nothing
+  let listAsked = false;
   async function loadConversations() {
+    listAsked = true;
     let r;
     try { r = await api('GET', `/api/sessions?limit=100${userQuery('&')}`); } catch { return; }
     if (!r.ok || !Array.isArray(r.body.sessions)) return;
@@ -483,6 +487,7 @@
       attempt = 0;
       debug.nodeId = f.nodeId;
       setState('connected');
+      if (!listAsked) loadConversations();
       break;
     case 'history':
       onHistory(Array.isArray(f.messages) ? f.messages : []);
@@ -670,5 +675,4 @@
   saveConversations();
   setState('connecting');
   connect();
-  loadConversations();
 })();
