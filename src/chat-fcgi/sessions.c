@@ -113,13 +113,36 @@ static void delete_message_keys(struct api *api, redisReply *hist)
 	}
 }
 
-enum redis_delete { RD_DELETED, RD_UNKNOWN, RD_FAILED };
+enum delete_result { DELETED, UNKNOWN, FAILED };
 
-/* Deletes the session from Redis, unless a reply is streaming in it or it
- * is another user's: the check and the delete in one WATCH transaction, so
- * that a message posted in between makes it look again. */
-static enum redis_delete redis_delete(struct api *api, const char *sid, const char *user,
-				      struct http_response *res)
+/* The archive's part of a delete: 0, or -1 with res filled. */
+static int delete_archived(struct api *api, const char *sid, const char *user,
+			   struct http_response *res)
+{
+	if (!db_enabled(&api->archive) ||
+	    db_delete(&api->archive, sid, user, (long long)now_ms()) == DB_OK)
+		return 0;
+	api_unavailable(res, "the archive is unreachable");
+	return -1;
+}
+
+static void unwatch(struct api *api)
+{
+	redisReply *u = api->redis ? redisCommand(api->redis, "UNWATCH") : NULL;
+	if (u)
+		freeReplyObject(u);
+	else if (api->redis)
+		api_drop_redis(api);
+}
+
+/* Deletes the session everywhere, unless a reply is streaming in it or it
+ * is another user's. Redis's check and delete are one WATCH transaction, so
+ * that a message posted in between makes it look again; the archive's part
+ * runs between the two, so that when PostgreSQL fails nothing is deleted,
+ * and a retry finds everything where it was. archived: the archive knows
+ * the session (its owner checked already). */
+static enum delete_result delete_everywhere(struct api *api, const char *sid, const char *user,
+					    int archived, struct http_response *res)
 {
 	char ksession[KEY_MAX], khist[KEY_MAX];
 	key_session(ksession, sid);
@@ -143,16 +166,17 @@ static enum redis_delete redis_delete(struct api *api, const char *sid, const ch
 				    h->element[0]->type == REDIS_REPLY_STRING ? h->element[0]->str : NULL;
 		const char *status = owner && h->element[1]->type == REDIS_REPLY_STRING
 					     ? h->element[1]->str : "";
-		enum redis_delete out = RD_FAILED;
-		int done = 1;
-		if (!owner && (l->type != REDIS_REPLY_ARRAY || l->elements == 0)) {
-			out = RD_UNKNOWN;
+		int in_redis = owner || (l->type == REDIS_REPLY_ARRAY && l->elements > 0);
+		enum delete_result out = FAILED;
+		int again = 0;
+		if (!in_redis && !archived) {
+			out = UNKNOWN;
 		} else if (owner && strcmp(owner, user) != 0) {
 			api_error(res, 403, "forbidden", "this conversation belongs to another user");
 		} else if (!strcmp(status, "queued") || !strcmp(status, "streaming")) {
 			api_error(res, 409, "stream_in_progress",
 				  "a reply is still streaming in this conversation: cancel it first");
-		} else {
+		} else if (delete_archived(api, sid, user, res) == 0) {
 			redisAppendCommand(api->redis, "MULTI");
 			redisAppendCommand(api->redis, "DEL %s %s", ksession, khist);
 			redisAppendCommand(api->redis, "EXEC");
@@ -160,33 +184,28 @@ static enum redis_delete redis_delete(struct api *api, const char *sid, const ch
 			if (e && e->type == REDIS_REPLY_ARRAY) {
 				if (l->type == REDIS_REPLY_ARRAY)
 					delete_message_keys(api, l);
-				out = RD_DELETED;
+				out = DELETED;
 			} else if (e)
-				done = 0;  /* something changed: look again */
+				again = 1;  /* something changed: look again */
+			else
+				api_unavailable(res, "redis is unreachable");
 			if (m)
 				freeReplyObject(m);
 			if (d)
 				freeReplyObject(d);
 			if (e)
 				freeReplyObject(e);
-			else
-				api_unavailable(res, "redis is unreachable");
 		}
-		if (out != RD_DELETED && done && api->redis) {
-			redisReply *u = redisCommand(api->redis, "UNWATCH");
-			if (u)
-				freeReplyObject(u);
-			else
-				api_drop_redis(api);
-		}
+		if (out != DELETED && !again)
+			unwatch(api);
 		freeReplyObject(h);
 		freeReplyObject(l);
-		if (done)
+		if (!again)
 			return out;
 	}
 	api_unavailable(res, api->redis ? "the conversation changed while it was deleted"
 					: "redis is unreachable");
-	return RD_FAILED;
+	return FAILED;
 }
 
 void handle_session_delete(struct api *api, const struct http_request *req, const char *sid,
@@ -197,8 +216,6 @@ void handle_session_delete(struct api *api, const struct http_request *req, cons
 		return;
 	int archived = 0;
 	if (db_enabled(&api->archive)) {
-		/* the archive is checked first, so that nothing is deleted while
-		 * it cannot be deleted everywhere */
 		enum db_result r = db_owner(&api->archive, sid, owner);
 		if (r == DB_DOWN) {
 			api_unavailable(res, "the archive is unreachable");
@@ -210,17 +227,11 @@ void handle_session_delete(struct api *api, const struct http_request *req, cons
 			return;
 		}
 	}
-	enum redis_delete rd = redis_delete(api, sid, user, res);
-	if (rd == RD_FAILED)
+	enum delete_result d = delete_everywhere(api, sid, user, archived, res);
+	if (d == FAILED)
 		return;
-	if (rd == RD_UNKNOWN && !archived) {
+	if (d == UNKNOWN) {
 		api_error(res, 404, "not_found", "no such conversation");
-		return;
-	}
-	if (db_enabled(&api->archive) &&
-	    db_delete(&api->archive, sid, user, (long long)now_ms()) != DB_OK) {
-		/* Redis's part is gone; a retry finds the session in the archive */
-		api_unavailable(res, "the archive is unreachable: deleted from Redis only, try again");
 		return;
 	}
 	log_info("session deleted", "session=%s user=%s", sid, user);
