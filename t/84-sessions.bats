@@ -101,8 +101,28 @@ walk() {
 		"$(pg -c "SELECT content FROM messages WHERE message_id = '${mids[0]}'")" ]
 }
 
-@test "PostgreSQL stopped: recent pages answer, an older one is 503 with Retry-After, and it comes back" {
+@test "walking back while the conversation grows (and Redis's list moves): nothing missing or doubled where Redis ends" {
 	wait_for 30 stored_is long-1 60
+	local i
+	(for ((i = 1; i <= 12; i++)); do exchange "$ALICE" long-1 "meanwhile $i" >/dev/null || exit 1; done) &
+	local writer=$!
+	wait_for 30 stored_is long-1 62  # the writer is under way
+	run walk "$ALICE" long-1 1
+	wait "$writer"
+	assert_success
+	local n
+	n=$(wc -l <<<"$output")
+	echo "# the walk saw $n messages" >&3
+	[ "$n" -ge 62 ]
+	wait_for 30 stored_is long-1 84
+	# the walk is the conversation as it was when it began: the archive's
+	# first n messages, in the same order
+	diff <(jq -r '.[0]' <<<"$output") \
+		<(pg -c "SELECT message_id FROM messages WHERE session_id = 'long-1' ORDER BY seq LIMIT $n")
+}
+
+@test "PostgreSQL stopped: recent pages answer, an older one is 503 with Retry-After, and it comes back" {
+	wait_for 30 stored_is long-1 84
 	local oldest
 	oldest=$(curl -sf -H "Authorization: Bearer $ALICE" "$API/api/history/long-1?limit=10" |
 		jq -r '.messages[0].message_id')
@@ -136,11 +156,11 @@ walk() {
 	run exchange "$ALICE" long-1 "while the archive is down"
 	assert_success
 	sctl start postgres
-	wait_for 60 stored_is long-1 62
+	wait_for 60 stored_is long-1 86
 	run walk "$ALICE" long-1 9
 	assert_success
-	[ "$(wc -l <<<"$output")" -eq 62 ]
-	[ "$(jq -rs '.[60][2]' <<<"$output")" = "while the archive is down" ]
+	[ "$(wc -l <<<"$output")" -eq 86 ]
+	[ "$(jq -rs '.[84][2]' <<<"$output")" = "while the archive is down" ]
 }
 
 listed() { as "$1" GET "/api/sessions" | sed 's/^[0-9]* //' | jq -r '.sessions[].session_id' | paste -sd' '; }
