@@ -481,10 +481,13 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 	if (check_reader(req, owner ? owner : older.owner, res))
 		goto out;
 	size_t start = 0, n = hist ? hist->elements : 0;
-	int found = 1;
-	if (qb == 1 && history_page_before(api, khist, before, limit, &hist, &start, &n, &found, res))
+	int found = 1, archived_page = 0;
+	if (qb == 1 && db_enabled(&api->archive))
+		archived_page = history_archived_page(api, sid, khist, before, limit, &older);
+	if (qb == 1 && !archived_page &&
+	    history_page_before(api, khist, before, limit, &hist, &start, &n, &found, res))
 		goto out;
-	if (db_enabled(&api->archive) && (n < (size_t)limit || !found)) {
+	if (!archived_page && db_enabled(&api->archive) && (n < (size_t)limit || !found)) {
 		older.in_redis = owner != NULL;
 		if (history_older(api, sid, khist, qb ? before : NULL, found, hist, start, &n, limit,
 				  &older, res))

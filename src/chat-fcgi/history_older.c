@@ -88,3 +88,43 @@ int history_older(struct api *api, const char *sid, const char *khist, const cha
 						  : "the archive is unreachable");
 	return -1;
 }
+
+/* Whether id is made by new_message_id: 12 hex digits of time, 20 random. */
+static int timed_id(const char *id)
+{
+	if (strlen(id) != 32)
+		return 0;
+	for (int i = 0; i < 32; i++)
+		if (!strchr("0123456789abcdef", id[i]))
+			return 0;
+	return 1;
+}
+
+int history_archived_page(struct api *api, const char *sid, const char *khist, const char *before,
+			  long limit, struct older *o)
+{
+	if (!timed_id(before))
+		return 0;
+	redisContext *c = api_redis(api);
+	redisReply *r = c ? redisCommand(c, "LINDEX %s 0", khist) : NULL;
+	if (!r) {
+		if (c)
+			api_drop_redis(api);
+		return 0;  /* the Redis path says why */
+	}
+	char oldest[ID_MAX + 1];
+	/* an empty list is left to the Redis path, which goes on in the
+	 * archive all the same */
+	int older = r->type == REDIS_REPLY_STRING && item_message_id(r, oldest) == 0 &&
+		    timed_id(oldest) && strncmp(before, oldest, 12) < 0;
+	freeReplyObject(r);
+	if (!older)
+		return 0;
+	/* the times of a user message and its reply may differ by a ms the
+	 * other way round: the archive's page is right for either, and a
+	 * message it does not hold yet is looked for in Redis */
+	if (db_page(&api->archive, sid, before, limit, &o->items) == DB_OK)
+		return 1;
+	db_items_release(&o->items);
+	return 0;
+}

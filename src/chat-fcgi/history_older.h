@@ -27,4 +27,13 @@ int history_older(struct api *api, const char *sid, const char *khist, const cha
 		  int before_found, redisReply *page, size_t start, size_t *n, long limit,
 		  struct older *o, struct http_response *res);
 
+/* A page before a message older than all of Redis's list, straight from
+ * the archive, so that walking back through the archive does not read the
+ * whole Redis list again for each page. Decided by the message ids' time
+ * (their first 12 hex digits) against the list's oldest item; 1 when the
+ * page came from the archive (o->items), 0 when undecided or the archive
+ * did not answer: then the page is looked for in Redis as ever. */
+int history_archived_page(struct api *api, const char *sid, const char *khist, const char *before,
+			  long limit, struct older *o);
+
 #endif
