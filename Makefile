@@ -63,7 +63,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
 
 UNIT_SRC := $(wildcard t/unit/*.c)
 # the unit tests also cover pure parts of the programs
-UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-fcgi/fcgi_params.c src/chat-fcgi/fcgi_scan.c src/chat-cli/reply.c src/ai-streamer/sse.c \
+UNIT_EXTRA := src/ai-streamer/generator.c src/chat-fcgi/request.c src/chat-fcgi/front_request.c src/chat-fcgi/fcgi_params.c src/chat-fcgi/fcgi_scan.c src/chat-cli/reply.c src/ai-streamer/sse.c \
 	src/ai-streamer/openai.c src/ws-relay/client_frame.c src/chat-cli/wsclient.c
 bin/unit-tests: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(UNIT_EXTRA:src/%.c=$(OBJ)/%.o) $(OBJ)/libcommon.a bin/.variant
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LIBS_unit-tests) -lm
@@ -80,10 +80,11 @@ build/ws-poke: t/helpers/ws-poke.c $(OBJ)/chat-cli/wsclient.o $(OBJ)/libcommon.a
 
 # libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]; corpora in t/fuzz/corpus/
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := sse request client_frame jwt
+FUZZ_TARGETS := sse request client_frame jwt front
 FUZZ_COMMON := src/common/strbuf.c src/common/validate.c src/common/xalloc.c src/common/log.c
 FUZZ_SRC_sse := src/ai-streamer/sse.c src/ai-streamer/openai.c $(FUZZ_COMMON)
 FUZZ_SRC_request := src/chat-fcgi/request.c $(FUZZ_COMMON)
+FUZZ_SRC_front := src/chat-fcgi/front_request.c src/chat-fcgi/request.c $(FUZZ_COMMON)
 FUZZ_SRC_client_frame := src/ws-relay/client_frame.c src/common/frame.c $(FUZZ_COMMON)
 FUZZ_SRC_jwt := src/common/jwt.c $(FUZZ_COMMON)
 build/fuzz/%: t/fuzz/fuzz_%.c $$(FUZZ_SRC_%)

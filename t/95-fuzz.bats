@@ -15,5 +15,6 @@ fuzz() {
 
 @test "the event-stream parser of ai-streamer survives libFuzzer" { fuzz sse; }
 @test "chat-fcgi's request parsing and validation survive libFuzzer" { fuzz request; }
+@test "the AI SDK and OpenAI bodies of chat-fcgi survive libFuzzer" { fuzz front; }
 @test "ws-relay's reading of client frames survives libFuzzer" { fuzz client_frame; }
 @test "the JWT check survives libFuzzer" { fuzz jwt; }

@@ -4,13 +4,17 @@
 
 ROOT=$(cd "$(dirname "$BATS_TEST_FILENAME")/.." && pwd)
 
-@test "make bench QUICK=1: idle, relay (and its bare baseline) and chat each print their table, with no gap or duplicate" {
+@test "make bench QUICK=1: idle, relay (and its bare baseline), relay on WebSocket and SSE subscribers, and chat each print their table, with no gap or duplicate" {
 	run env QUICK=1 "$ROOT/t/bench/run"
 	echo "$output"  # shown if the test fails
 	[ "$status" -eq 0 ]
 	echo "$output" | grep -E '^(==|chunks delivered|latency|gaps|POST|ws-relay|relay CPU|bare)' | sed 's/^/# /' >&3
-	[ "$(echo "$output" | grep -c '^workload ')" = 4 ]
-	[ "$(echo "$output" | grep -c '^gaps 0  duplicates 0')" = 3 ]
+	[ "$(echo "$output" | grep -c '^workload ')" = 6 ]
+	[ "$(echo "$output" | grep -c '^gaps 0  duplicates 0')" = 5 ]
+	# the SSE mode: WebSocket and SSE subscribers side by side
+	echo "$output" | grep -qE '^WebSocket +relay CPU per chunk [0-9.]+ us, latency p99 [0-9.]+ ms'
+	echo "$output" | grep -qE '^SSE \(GET /stream\) relay CPU per chunk [0-9.]+ us, latency p99 [0-9.]+ ms'
+	echo "$output" | grep -q '^sessions            100 (100 connected, 0 closed by the server)' 
 	echo "$output" | grep -qE '^bare forwarder CPU per chunk [0-9.]+ us \([0-9]+ forwarded, 0 not'
 	echo "$output" | grep -qE '^while all 50 replies streamed'
 	echo "$output" | grep -q '^sessions            200 (200 connected, 0 closed by the server)'

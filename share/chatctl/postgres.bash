@@ -83,3 +83,16 @@ pg_strip_conf() {
 		/^\[/ && !/^\[program:/ { skip = 0 }
 		!skip' "$1"
 }
+
+# After up: the archiver connected (so the schema is there for whoever
+# reads the archive), or a warning; Redis serves either way.
+pg_wait_archiver() {
+	[ "$PG_MODE" != none ] || return 0
+	local t
+	for ((t = 0; t < 75; t++)); do
+		site_get /api/metrics |
+			grep -q '^streamchat_archiver_pg_up{node="archiver-1"} 1$' && return 0
+		sleep 0.2
+	done
+	echo "$PROG: warning: the archiver has no PostgreSQL yet (see $DIR/log/archiver.log); chat works, messages wait in Redis" >&2
+}

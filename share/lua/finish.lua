@@ -7,6 +7,17 @@
 -- ARGV: 1 owner  2 status  3 channel  4 end frame  5 ttl s  6 now_ms  7 history cap
 --       8 M  9 expected chunk count  10 archive cap
 -- Returns the chunk count, or "lease", "index:<count>".
+-- An error reply's item keeps why (the error frame's code and message), so
+-- that a reader of the history later sees more than "error".
+local function error_field(status, frame)
+  if status ~= 'error' then return '' end
+  local ok, f = pcall(cjson.decode, frame)
+  if not ok or type(f) ~= 'table' or type(f.code) ~= 'string' or type(f.message) ~= 'string' then
+    return ''
+  end
+  return ',"error":{"code":' .. cjson.encode(f.code) .. ',"message":' .. cjson.encode(f.message) .. '}'
+end
+
 local holder = redis.call('GET', KEYS[3])
 if holder ~= ARGV[1] and holder ~= ARGV[1] .. '#cancelled' then
   return 'lease'
@@ -18,7 +29,8 @@ end
 local content = table.concat(redis.call('LRANGE', KEYS[1], 0, -1))
 local created = redis.call('HGET', KEYS[2], 'created_at') or ARGV[6]
 local item = '{"message_id":"' .. ARGV[8] .. '","role":"assistant","content":' ..
-  cjson.encode(content) .. ',"status":"' .. ARGV[2] .. '","created_at":' .. created .. '}'
+  cjson.encode(content) .. ',"status":"' .. ARGV[2] .. '","created_at":' .. created ..
+  error_field(ARGV[2], ARGV[4]) .. '}'
 redis.call('RPUSH', KEYS[5], item)
 redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
 local who = redis.call('HMGET', KEYS[2], 'session_id', 'user_id')

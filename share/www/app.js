@@ -8,6 +8,9 @@
 // chunk it has, places chunks by (messageId, index) and drops repeats, and
 // fills a hole before it shows anything past it. Text is always set with
 // textContent: nothing a user or a model writes is ever parsed as HTML.
+// After UNREACHABLE_AFTER failed connections in a row it says the server is
+// unreachable (and goes on trying); a reply that another tab started comes
+// with its question, read from the history (doc/protocol.md).
 'use strict';
 
 (() => {
@@ -197,6 +200,7 @@
     m.pending = m.pending || new Map();
     messages.push(m);
     if (m.id) byId.set(m.id, m);
+    if (messages.length === 1) ui.messages.replaceChildren();  // the hint goes
     ui.messages.append(messageElement(m));
     scrollDown(true);
     return m;
@@ -264,6 +268,13 @@
     cancelled: 'stopped', error: 'failed',
   };
 
+  // an error's message says why (the server words it for people: "the AI
+  // model is unavailable: ..."); an old history item without one, 'failed'
+  function errorText(e) {
+    if (e && typeof e === 'object') return typeof e.message === 'string' ? e.message : '';
+    return typeof e === 'string' ? e : '';
+  }
+
   function messageElement(m) {
     const el = document.createElement('article');
     el.className = 'msg ' + (m.role === 'user' ? 'user' : 'assistant');
@@ -286,7 +297,7 @@
     if (m.id) m.el.dataset.messageId = m.id;
     renderText(m.el.querySelector('.body'), m.text);
     let s = STATUS_TEXT[m.status] ?? m.status;
-    if (m.status === 'error' && m.error) s = 'failed: ' + m.error;
+    if (m.status === 'error' && m.error) s = m.error;
     m.el.querySelector('.status').textContent = s;
   }
 
@@ -312,8 +323,24 @@
   }
   function scrollDown(yes) { if (yes) ui.messages.scrollTop = ui.messages.scrollHeight; }
 
+  // what an empty conversation shows instead of a blank area
+  function hint() {
+    const el = document.createElement('div');
+    el.className = 'empty-hint';
+    el.id = 'empty-hint';
+    const head = document.createElement('p');
+    head.className = 'empty-title';
+    head.textContent = 'No messages yet';
+    const how = document.createElement('p');
+    how.textContent = 'Type a message below and press Enter: the reply appears as it is ' +
+      'written, and Stop ends it. Earlier conversations are in the list of chats.';
+    el.append(head, how);
+    return el;
+  }
+
   function renderAll() {
-    ui.messages.replaceChildren(...messages.map(messageElement));
+    if (messages.length) ui.messages.replaceChildren(...messages.map(messageElement));
+    else ui.messages.replaceChildren(hint());
     scrollDown(true);
     updateSend();
   }
@@ -341,6 +368,7 @@
       const m = {
         id: it.message_id, role: it.role, status: it.status, text: String(it.content ?? ''),
         last: Number.isInteger(it.lastChunkIndex) ? it.lastChunkIndex : -1, pending: new Map(),
+        error: errorText(it.error),
       };
       const prev = m.id && old.get(m.id);
       if (isLive(m)) {
@@ -368,6 +396,7 @@
       m = addMessage({ id, role: 'assistant', status: 'streaming', text: '', last: -1 });
       following = id;
       updateSend();
+      findQuestion(m);
     }
     if (m.status === 'queued') m.status = 'streaming';
     if (index <= m.last || m.pending.has(index)) {
@@ -387,7 +416,10 @@
 
   function onEnd(id, status, total, error) {
     let m = byId.get(id);
-    if (!m) m = addMessage({ id, role: 'assistant', status: 'streaming', text: '', last: -1 });
+    if (!m) {
+      m = addMessage({ id, role: 'assistant', status: 'streaming', text: '', last: -1 });
+      findQuestion(m);
+    }
     m.end = { status, total: Number.isInteger(total) ? total : m.last + 1 + m.pending.size, error };
     if (status === 'error' || m.last >= m.end.total - 1) {
       finish(m);
@@ -405,6 +437,35 @@
     if (following === m.id) following = null;
     paint(m);
     updateSend();
+  }
+
+  function historyPath(query) {
+    const q = query + (token ? '' : `&user_id=${encodeURIComponent(userId)}`);
+    return `/api/history/${encodeURIComponent(current)}?${q.replace(/^&/, '')}`;
+  }
+
+  // A reply we did not ask for: another tab or device sent its question.
+  // The relay sends every socket of the session the reply's frames but not
+  // the question (doc/protocol.md); the history has it, just before the
+  // reply. A question already on screen (ours, posted from here) is kept.
+  async function findQuestion(reply) {
+    const session = current;
+    let h;
+    try { h = await api('GET', historyPath('limit=10')); } catch { return; }
+    if (!h.ok || session !== current) return;
+    const items = Array.isArray(h.body.messages) ? h.body.messages : [];
+    const at = items.findIndex((x) => x && x.message_id === reply.id);
+    const q = at > 0 ? items[at - 1] : null;
+    const where = messages.indexOf(reply);
+    if (!q || q.role !== 'user' || where < 0 || byId.has(q.message_id)) return;
+    const before = messages[where - 1];
+    if (before && before.role === 'user' && !before.id) return;  // ours, shown already
+    const m = { id: q.message_id, role: 'user', status: q.status || 'complete',
+                text: String(q.content ?? ''), last: -1, pending: new Map() };
+    messages.splice(where, 0, m);
+    byId.set(m.id, m);
+    reply.el.before(messageElement(m));
+    setTitle(current, m.text);
   }
 
   // asks the relay for the chunks after the last one we have
@@ -427,12 +488,12 @@
         if (isLive(m) && m.end && m.last >= m.end.total - 1) finish(m);
       }
       if (isLive(m) && m.end) {  // expired: the history has the whole text
-        const h = await api('GET', `/api/history/${encodeURIComponent(current)}` +
-                            (token ? '' : `?user_id=${encodeURIComponent(userId)}`));
+        const h = await api('GET', historyPath(''));
         const item = h.ok && (h.body.messages || []).find((x) => x.message_id === m.id);
         if (item) {
           m.text = item.content;
           m.end.status = item.status;
+          m.end.error = errorText(item.error) || m.end.error;
           finish(m);
         }
       }
@@ -445,6 +506,7 @@
   let retryTimer = null;
   let resumeFrom = null;  // the reply we were following when the socket dropped
   let refused = false;
+  const UNREACHABLE_AFTER = 3;  // failed connections in a row before saying so
 
   function setState(s, text) {
     if (ui.connection.dataset.state !== s) debug.states.push(s);
@@ -500,7 +562,7 @@
       onEnd(f.messageId, f.type, f.totalChunks);
       break;
     case 'error':
-      if (f.messageId) onEnd(f.messageId, 'error', null, f.message || f.code);
+      if (f.messageId) onEnd(f.messageId, 'error', null, errorText(f) || f.code);
       else notice(f.message || 'the server reported an error');
       break;
     case 'recovery_status': {
@@ -541,7 +603,10 @@
       setState('offline');
       return;  // the online event reconnects
     }
-    setState('reconnecting', 'reconnecting…');
+    // a socket that never got its welcome is a failed connection: after a
+    // few the server is gone (stopped, or the network), not just a relay
+    if (attempt >= UNREACHABLE_AFTER) setState('unreachable', 'offline: server unreachable');
+    else setState('reconnecting', 'reconnecting…');
     // a draining relay (1001) sends us elsewhere at once; anything else
     // backs off, with jitter so that a relay's clients do not return as one
     const base = code === 1001 ? 50 : Math.min(5000, 250 * 2 ** attempt);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+struct heartbeat;
 struct job;
 struct worker;
 
@@ -57,6 +58,9 @@ struct backend {
 	void (*stop)(struct job *j);
 	/* Frees j->src (which may be NULL: a malformed job is never opened). */
 	void (*close)(struct job *j);
+	/* Adds to the worker's heartbeat whether its AI model can be reached
+	 * (backend_state and what goes with it, doc/redis.md). */
+	void (*heartbeat)(struct heartbeat *hb);
 };
 
 extern const struct backend backend_builtin, backend_openai;

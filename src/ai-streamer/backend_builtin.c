@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "generator.h"
+#include "heartbeat.h"
 #include "job.h"
 #include "util.h"
 #include "worker.h"
@@ -68,6 +69,9 @@ static void stop(struct job *j) { (void)j; }
 
 static void close_reply(struct job *j) { free(j->src); }
 
+/* the generator is in the process: always there */
+static void heartbeat(struct heartbeat *hb) { heartbeat_fields(hb, "backend_state up"); }
+
 const struct backend backend_builtin = {
 	.name = "builtin",
 	.resumes = 1,
@@ -81,4 +85,5 @@ const struct backend backend_builtin = {
 	.pinned = pinned,
 	.stop = stop,
 	.close = close_reply,
+	.heartbeat = heartbeat,
 };

@@ -10,13 +10,20 @@
  * The queue is bounded: when it is full the request pauses, so a server
  * faster than Redis waits instead of filling memory. An HTTP reply cannot
  * be taken up again mid-way, on another worker or here: once its request
- * is sent it is pinned to this worker. */
+ * is sent it is pinned to this worker.
+ *
+ * Each endpoint is probed (GET /models) at start and every AI_PROBE_MS;
+ * what the probes and the replies find goes into the heartbeat
+ * (endpoints.c), so that a dead AI server shows in /api/ai-health before
+ * anyone sends a message. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
 #include "config.h"
+#include "endpoints.h"
 #include "fifo.h"
 #include "job.h"
 #include "log.h"
@@ -24,6 +31,7 @@
 #include "strbuf.h"
 #include "upstream.h"
 #include "util.h"
+#include "validate.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -39,12 +47,18 @@ static struct {
 	const char *api_key, *model, *system_prompt;
 	long timeout_ms;
 	long context_items;       /* history items sent as the conversation */
+	long probe_ms;            /* AI_PROBE_MS */
 } cfg;
+
+static uv_timer_t probe_timer;
+static struct upstream **probes;  /* the probe of each endpoint in flight, if any */
 
 struct openai_reply {
 	struct upstream *up;      /* the request streaming, if any */
 	int up_ended;             /* 1: the stream reached [DONE]; -1: it failed */
 	int attempts;             /* endpoints tried */
+	int endpoint;             /* the one asked now: an index of base_urls */
+	int reached;              /* it sent a token */
 	char *body;               /* the request, kept for the next endpoint */
 	size_t body_len;
 	struct fifo tokens;       /* strings waiting for their append */
@@ -74,13 +88,46 @@ static void configure(void)
 	cfg.system_prompt = config_text(&streamer_knobs, "AI_SYSTEM_PROMPT");
 	cfg.timeout_ms = config_int(&streamer_knobs, "AI_TIMEOUT_MS");
 	cfg.context_items = config_int(&streamer_knobs, "AI_CONTEXT_MESSAGES");
+	cfg.probe_ms = config_int(&streamer_knobs, "AI_PROBE_MS");
+}
+
+static void probe_end(void *ud, int ok, const char *code, const char *msg)
+{
+	int i = (int)(intptr_t)ud;
+	probes[i] = NULL;
+	if (ok)
+		endpoint_ok(i);
+	else
+		endpoint_failed(i, code, msg, 0);
+}
+
+static const struct upstream_cb probe_callbacks = { NULL, NULL, probe_end };
+
+/* Each endpoint whose last probe has answered is asked again. A probe
+ * never outlasts the interval, so the state is never older than that. */
+static void probe_all(uv_timer_t *t)
+{
+	(void)t;
+	long timeout = cfg.timeout_ms < cfg.probe_ms ? cfg.timeout_ms : cfg.probe_ms;
+	for (int i = 0; i < cfg.nurls; i++)
+		if (!probes[i])
+			probes[i] = upstream_probe(cfg.base_urls[i], cfg.api_key, timeout, &probe_callbacks,
+						   (void *)(intptr_t)i);
 }
 
 static int init(uv_loop_t *loop)
 {
 	if (upstream_init(loop))
 		return -1;
-	log_info("AI endpoints", "endpoints=%d model=%s", cfg.nurls, cfg.model);
+	endpoints_init(cfg.base_urls, cfg.nurls);
+	for (int i = 0; i < cfg.nurls; i++)
+		log_info("AI endpoint", "endpoint=%s model=%s probe_ms=%ld", endpoint_shown(i), cfg.model,
+			 cfg.probe_ms);
+	probes = xcalloc((size_t)cfg.nurls, sizeof *probes);
+	uv_timer_init(loop, &probe_timer);
+	uv_timer_start(&probe_timer, probe_all, 0, (uint64_t)cfg.probe_ms);
+	/* a worker stopping does not wait for the next probe */
+	uv_unref((uv_handle_t *)&probe_timer);
 	return 0;
 }
 
@@ -94,11 +141,36 @@ static void open_reply(struct job *j)
 
 static void next_endpoint(struct job *j);
 
+static const char *model_of(const struct job *j) { return j->model[0] ? j->model : cfg.model; }
+
+/* No endpoint could start the reply: what its reader sees says that the
+ * model is out of reach (not streamchat), and why in words, not curl's;
+ * the endpoints' addresses stay in the log. An HTTP error says so already
+ * ("the AI server answered 503: ...") and keeps the server's words whole. */
+static void model_unavailable(struct job *j, const char *code, const char *msg)
+{
+	enum endpoint_error kind = endpoint_error_kind(code);
+	if (kind == EP_HTTP_4XX || kind == EP_HTTP_5XX) {
+		job_fail(j, code, msg);
+		return;
+	}
+	struct strbuf why = STRBUF_INIT;
+	char text[sizeof j->err_msg];
+	sb_adds(&why, "the AI model is unavailable: ");
+	sb_adds(&why, kind == EP_REFUSED ? "its server cannot be reached" : msg);
+	/* cut between characters: msg may end with a server's own words */
+	utf8_sanitize(text, sizeof text, why.buf, why.len);
+	sb_release(&why);
+	job_fail(j, code, text);
+}
+
 static void up_token(void *ud, const char *tok, size_t len)
 {
 	struct job *j = ud;
 	struct openai_reply *o = j->src;
 	char *t = xstrndup(tok, len);
+	o->reached = 1;
+	endpoint_ok(o->endpoint);
 	fifo_push(&o->tokens, t);
 	job_wake(j);
 }
@@ -108,6 +180,10 @@ static void up_end(void *ud, int ok, const char *code, const char *msg)
 	struct job *j = ud;
 	struct openai_reply *o = j->src;
 	o->up = NULL;
+	if (ok)
+		endpoint_ok(o->endpoint);
+	else
+		endpoint_failed(o->endpoint, code, msg, o->reached);
 	if (ok || j->next_index > 0 || o->tokens.len > 0) {
 		/* the tokens received stay: the reply ends after they are written */
 		o->up_ended = ok ? 1 : -1;
@@ -118,10 +194,10 @@ static void up_end(void *ud, int ok, const char *code, const char *msg)
 		job_wake(j);
 		return;
 	}
-	log_warn("AI endpoint failed; trying the next", "message=%s code=%s error=\"%s\" attempt=%d",
-		 j->mid, code, msg, o->attempts);
+	log_warn("AI request failed", "message=%s endpoint=%s model=%s code=%s error=\"%s\" attempt=%d",
+		 j->mid, endpoint_shown(o->endpoint), model_of(j), code, msg, o->attempts);
 	if (o->attempts >= cfg.nurls) {
-		job_fail(j, code, msg);
+		model_unavailable(j, code, msg);
 		return;
 	}
 	next_endpoint(j);
@@ -139,9 +215,11 @@ static const struct upstream_cb up_callbacks = { up_token, up_full, up_end };
 static void next_endpoint(struct job *j)
 {
 	struct openai_reply *o = j->src;
-	const char *url = cfg.base_urls[cfg.next_url++ % (unsigned)cfg.nurls];
+	o->endpoint = (int)(cfg.next_url++ % (unsigned)cfg.nurls);
+	const char *url = cfg.base_urls[o->endpoint];
 	o->attempts++;
-	log_debug("AI request", "message=%s endpoint=%s attempt=%d", j->mid, url, o->attempts);
+	log_debug("AI request", "message=%s endpoint=%s attempt=%d", j->mid, endpoint_shown(o->endpoint),
+		  o->attempts);
 	o->up = upstream_start(url, cfg.api_key, o->body, o->body_len, cfg.timeout_ms,
 			       j->w->cfg.max_tokens, &up_callbacks, j);
 }
@@ -151,7 +229,7 @@ static void start(struct job *j, const char *const *items, const size_t *lens, s
 {
 	struct openai_reply *o = j->src;
 	struct strbuf body = STRBUF_INIT;
-	openai_request_body(&body, j->model[0] ? j->model : cfg.model, cfg.system_prompt,
+	openai_request_body(&body, model_of(j), cfg.system_prompt,
 			    j->w->cfg.max_tokens, items, lens, n);
 	o->body = body.buf;
 	o->body_len = body.len;
@@ -228,4 +306,5 @@ const struct backend backend_openai = {
 	.pinned = pinned,
 	.stop = stop,
 	.close = close_reply,
+	.heartbeat = endpoints_heartbeat,
 };

@@ -141,6 +141,7 @@ void job_fail(struct job *j, const char *code, const char *msg)
 		snprintf(j->err_code, sizeof j->err_code, "%s", code);
 		snprintf(j->err_msg, sizeof j->err_msg, "%s", msg);
 	}
+	j->w->failures++;  /* a reply that failed, whoever's fault */
 	log_warn("reply ended with an error", "message=%s code=%s error=\"%s\" chunks=%ld", j->mid,
 		 code, msg, j->next_index);
 	finish(j, "error");

@@ -42,11 +42,17 @@ static const struct knob knobs[] = {
 	KNOB_TEXT("AI_SYSTEM_PROMPT", "", "unset", "the system message of each request"),
 	KNOB_INT("AI_TIMEOUT_MS", 30000, 100, 3600000,
 		 "longest wait for the first byte, or between two"),
+	KNOB_INT("AI_PROBE_MS", 10000, 100, 3600000,
+		 "openai: how often each endpoint is probed (GET /models), "
+		 "from the start; /api/ai-health shows what was found"),
 	KNOB_INT("AI_CONTEXT_MESSAGES", 20, 1, 1000, "history messages sent as the conversation"),
 	KNOB_INT("AI_CONCURRENCY", 64, 1, 100000, "replies streamed at once by this process"),
 	KNOB_INT("AI_MAX_TOKENS", 512, 1, 1000000,
 		 "longest reply, in tokens (openai: sent as max_tokens, "
 		 "and the stream is cut there whatever the server does)"),
+	KNOB_TEXT("GENERATOR", "sentences", NULL,
+		  "the built-in generator's text: sentences (readable, quoting "
+		  "the prompt) or hostile (quotes, backslashes, non-ASCII: the tests')"),
 	KNOB_INT("TOKEN_DELAY_MS", 20, 0, 60000,
 		 "pause between tokens of the built-in generator "
 		 "(0 for benchmarks)"),
@@ -200,6 +206,11 @@ static void heartbeat(uv_timer_t *t)
 			 w->cfg.concurrency, (unsigned long long)w->jobs_done,
 			 (unsigned long long)w->chunks, (unsigned long long)w->failures,
 			 w->backend->name, w->stopping ? "draining" : "ok");
+	w->backend->heartbeat(&hb);
+	/* what GET /v1/models lists */
+	const char *model[] = { "model", strcmp(w->backend->name, "builtin") ?
+				config_text(&streamer_knobs, "AI_MODEL") : "builtin" };
+	heartbeat_fields_argv(&hb, 2, model, NULL);
 	/* the first-token histogram, bucket by bucket (not cumulative), for /api/metrics */
 	const struct prom_hist *h = &w->first_token;
 	heartbeat_fields(&hb, "ft_count %llu ft_sum %.6f ft_b0 %llu ft_b1 %llu ft_b2 %llu ft_b3 %llu "
@@ -307,6 +318,8 @@ int main(int argc, char **argv)
 	w.cfg.history_max = config_int(&streamer_knobs, "HISTORY_MAX");
 	(void)archive_maxlen();  /* a bad ARCHIVE_MAXLEN stops it here */
 	w.cfg.drain_ms = config_int(&streamer_knobs, "DRAIN_MS");
+	if (gen_set_style(config_text(&streamer_knobs, "GENERATOR")))
+		die(100, "GENERATOR must be sentences or hostile");
 	if (once)
 		return run_once(once, w.cfg.max_tokens, w.cfg.token_delay_ms);
 	if (pipe_mode || prompt) {

@@ -28,6 +28,7 @@ struct upstream {
 	void *ud;
 	long timeout_ms, http;
 	long max_tokens, ntokens;
+	int probe;                   /* GET /models: only its status matters */
 	int done, failed, timed_out, paused;
 	char code[32], msg[200];
 };
@@ -55,17 +56,25 @@ static void http_error_message(struct upstream *u)
 	sb_release(&raw);
 }
 
+/* A probe succeeds with any 2xx, whatever its body. */
+static int probe_ok(struct upstream *u, CURLcode res)
+{
+	if (!u->http)
+		curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &u->http);
+	return res == CURLE_OK && u->http >= 200 && u->http < 300;
+}
+
 static void finish(struct upstream *u, CURLcode res)
 {
-	int ok = u->done && !u->failed;
+	int ok = u->probe ? probe_ok(u, res) : u->done && !u->failed;
 	if (!ok && !u->code[0]) {
-		if (u->timed_out) {
+		if (u->timed_out || res == CURLE_OPERATION_TIMEDOUT) {
 			snprintf(u->code, sizeof u->code, "timeout");
 			snprintf(u->msg, sizeof u->msg, "no answer from the AI server for %ld ms", u->timeout_ms);
 		} else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST) {
 			snprintf(u->code, sizeof u->code, "refused");
 			snprintf(u->msg, sizeof u->msg, "%s", curl_easy_strerror(res));
-		} else if (u->http && u->http != 200) {
+		} else if (u->http && (u->probe ? u->http / 100 != 2 : u->http != 200)) {
 			snprintf(u->code, sizeof u->code, "http_%ld", u->http);
 			http_error_message(u);
 		} else {
@@ -212,7 +221,7 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 	size_t len = sz * n;
 	if (!u->http)
 		curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &u->http);
-	if (u->http != 200) {
+	if (u->http != 200 || u->probe) {
 		uv_timer_start(&u->idle, on_idle, (uint64_t)u->timeout_ms, 0);
 		if (u->errbody.len < 400)
 			sb_add(&u->errbody, p, len);
@@ -239,33 +248,25 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 	return rc ? 0 : len;
 }
 
-struct upstream *upstream_start(const char *url, const char *key, const char *body, size_t len,
-				long timeout_ms, long max_tokens, const struct upstream_cb *cb,
-				void *ud)
+/* A request on its way: the parts a stream and a probe share. */
+static struct upstream *request_new(const char *url, const char *path, const char *key,
+				    long timeout_ms, const struct upstream_cb *cb, void *ud)
 {
 	struct upstream *u = xcalloc(1, sizeof *u);
 	u->cb = cb;
 	u->ud = ud;
 	u->timeout_ms = timeout_ms;
-	u->max_tokens = max_tokens;
 	sse_init(&u->sse);
-	u->body = xmalloc(len + 1);
-	memcpy(u->body, body, len);
-	u->body[len] = '\0';
 	u->easy = curl_easy_init();
 	u->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	u->headers = curl_slist_append(u->headers, "Accept: text/event-stream");
 	if (key && key[0]) {
 		char h[600];
 		snprintf(h, sizeof h, "Authorization: Bearer %s", key);
 		u->headers = curl_slist_append(u->headers, h);
 	}
 	char full[1024];
-	snprintf(full, sizeof full, "%s/chat/completions", url);
+	snprintf(full, sizeof full, "%s%s", url, path);
 	curl_easy_setopt(u->easy, CURLOPT_URL, full);
-	curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, u->headers);
-	curl_easy_setopt(u->easy, CURLOPT_POSTFIELDS, u->body);
-	curl_easy_setopt(u->easy, CURLOPT_POSTFIELDSIZE, (long)len);
 	curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u);
 	curl_easy_setopt(u->easy, CURLOPT_PRIVATE, u);
@@ -274,9 +275,41 @@ struct upstream *upstream_start(const char *url, const char *key, const char *bo
 	curl_easy_setopt(u->easy, CURLOPT_FORBID_REUSE, 1L);
 	uv_timer_init(loop, &u->idle);
 	u->idle.data = u;
-	uv_timer_start(&u->idle, on_idle, (uint64_t)timeout_ms, 0);
+	return u;
+}
+
+static struct upstream *request_send(struct upstream *u)
+{
+	curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, u->headers);
+	uv_timer_start(&u->idle, on_idle, (uint64_t)u->timeout_ms, 0);
 	curl_multi_add_handle(multi, u->easy);
 	return u;
+}
+
+struct upstream *upstream_start(const char *url, const char *key, const char *body, size_t len,
+				long timeout_ms, long max_tokens, const struct upstream_cb *cb,
+				void *ud)
+{
+	struct upstream *u = request_new(url, "/chat/completions", key, timeout_ms, cb, ud);
+	u->max_tokens = max_tokens;
+	u->body = xmalloc(len + 1);
+	memcpy(u->body, body, len);
+	u->body[len] = '\0';
+	u->headers = curl_slist_append(u->headers, "Accept: text/event-stream");
+	curl_easy_setopt(u->easy, CURLOPT_POSTFIELDS, u->body);
+	curl_easy_setopt(u->easy, CURLOPT_POSTFIELDSIZE, (long)len);
+	return request_send(u);
+}
+
+struct upstream *upstream_probe(const char *url, const char *key, long timeout_ms,
+				const struct upstream_cb *cb, void *ud)
+{
+	struct upstream *u = request_new(url, "/models", key, timeout_ms, cb, ud);
+	u->probe = 1;
+	curl_easy_setopt(u->easy, CURLOPT_HTTPGET, 1L);
+	/* a server that trickles bytes forever is no answer either */
+	curl_easy_setopt(u->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+	return request_send(u);
 }
 
 static void idle_closed(uv_handle_t *h)

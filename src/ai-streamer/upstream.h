@@ -31,6 +31,11 @@ int upstream_init(uv_loop_t *loop);
 struct upstream *upstream_start(const char *url, const char *key, const char *body, size_t len,
 				long timeout_ms, long max_tokens, const struct upstream_cb *cb,
 				void *ud);
+/* GET url/models with the bearer key, to learn whether the server answers:
+ * only cb->on_end is called, ok for any 2xx, else with a code and message
+ * as for a stream. The whole request is bounded by timeout_ms. */
+struct upstream *upstream_probe(const char *url, const char *key, long timeout_ms,
+				const struct upstream_cb *cb, void *ud);
 /* Goes on after a pause, if paused. Tokens may be delivered before it
  * returns. */
 void upstream_resume(struct upstream *u);

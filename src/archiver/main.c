@@ -124,6 +124,8 @@ static void pg_failed(struct archiver *a)
 	a->own_pending = 1;
 	if (!a->redis->err)
 		heartbeat(a);
+	if (a->backoff_ms < 100)
+		a->backoff_ms = 100;
 	nap(a->backoff_ms);
 	a->backoff_ms = a->backoff_ms * 2 > a->set.retry_max_ms ? a->set.retry_max_ms :
 			a->backoff_ms * 2;
@@ -169,6 +171,8 @@ static int next_batch(struct archiver *a)
 static void store_each(struct archiver *a)
 {
 	for (size_t i = 0; i < a->batch.n && a->store.pg; i++) {
+		if (a->batch.e[i].bad)
+			continue;  /* counted with the batch */
 		struct batch one = { &a->batch.e[i], 1, 1 };
 		long stored;
 		if (store_batch(&a->store, &one, &stored) == 0) {

@@ -152,7 +152,11 @@ static void on_notice(void *arg, const char *message)
 int store_open(struct store *s)
 {
 	store_close(s);
-	s->pg = PQconnectdb(s->url);
+	/* a bounded wait for an unreachable host (the URL's own
+	 * connect_timeout, coming later, wins) */
+	const char *const keys[] = { "connect_timeout", "dbname", NULL };
+	const char *const values[] = { "10", s->url, NULL };
+	s->pg = PQconnectdbParams(keys, values, 1);
 	if (PQstatus(s->pg) != CONNECTION_OK) {
 		set_error(s, "cannot connect to PostgreSQL", PQerrorMessage(s->pg));
 		store_close(s);

@@ -24,6 +24,7 @@ struct bench_opts {
 	int nprocs;
 	int json;
 	int bare;                   /* relay: the baseline instead of the relays */
+	const char *transport;      /* ws, sse (GET /stream/ on the relays), or both one after the other */
 };
 
 /* Timestamps of publication, one per chunk index, per session (relay). */
@@ -34,6 +35,7 @@ struct session_pub {
 
 struct sess {
 	int fd;
+	int sse;                    /* an HTTP stream, not a WebSocket */
 	int state;                  /* see ws.c */
 	char id[ID_MAX + 1];
 	int64_t connect_us, welcome_us;
@@ -66,6 +68,16 @@ long ws_poll(int ep, int timeout_ms,
 void ws_close_all(struct sess *ss, long n);
 /* Takes fd, a connected socket that speaks frames from the start, as s's. */
 int ws_adopt(struct sess *s, int fd, int ep);
+
+/* sse.c: sessions as HTTP streams (GET /stream/{id}) */
+/* Writes the meta of each session's message (its id is the session's). */
+int sse_prepare(struct sess *ss, long n, const char *redis_url);
+char *sse_request(const struct sess *s, const char *hostport, size_t *len);
+/* The response's head: 1 a 200 of hl bytes, 0 incomplete, -1 anything else. */
+int sse_headers(const unsigned char *buf, size_t len, size_t *hl);
+/* Passes each whole event in s->buf to on_frame; returns the bytes used. */
+size_t sse_events(struct sess *s, void (*on_frame)(struct sess *, const char *, size_t, void *),
+		  void *ud);
 
 /* bare.c: the relay workload's baseline, chat-bench forwarding itself */
 long bare_open_all(struct sess *ss, long n, int ep);

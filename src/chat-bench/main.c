@@ -38,7 +38,7 @@
 static struct bench_opts o = {
 	.workload = "relay", .sessions = 100, .seconds = 5, .rate = 10000, .ws_path = "/ws/chat",
 	.api = "127.0.0.1:8080", .prompt_words = 20,
-	.connect_batch = 500, .posters = 32,
+	.connect_batch = 500, .posters = 32, .transport = "ws",
 };
 static struct sess *ss;
 static struct samples latency_ms, connect_ms;
@@ -58,18 +58,46 @@ static long published, publish_errors;
 
 static const struct knob_table *const all_knobs[] = { &redis_knobs, NULL };
 
+/* --transport both: each transport's figures, side by side at the end */
+struct phase {
+	long chunks;
+	double relay_us, p99;
+};
+struct proc_row;
+static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph);
+
+/* Everything one run counts, back to zero for the next. */
+static void reset_counters(void)
+{
+	samples_free(&latency_ms);
+	samples_free(&connect_ms);
+	samples_free(&steady_ms);
+	samples_free(&post_ms);
+	total_chunks = total_gaps = total_dups = total_ended = total_closed = 0;
+	first_chunk_us = last_chunk_us = all_posted_us = first_end_us = 0;
+	all_posted_chunks = first_end_chunks = 0;
+	publishing_done = 0;
+	published = publish_errors = 0;
+	post_busy = bare_cpu_s = 0;
+	bare_forwarded = bare_dropped = 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: chat-bench [--workload relay|chat|idle] [--sessions N] [--seconds S] [--rate R]\n"
 		"                  [--relay HOST:PORT]... [--ws-path P] [--api HOST:PORT] [--redis URL]\n"
 		"                  [--prompt-words W] [--posters K] [--proc NAME:PID]... [--json] [--bare]\n"
+		"                  [--transport ws|sse|both]\n"
 		"  relay: publish R chunks/s in all (0: as fast as it can) for S seconds into the\n"
 		"         sessions' channels (REDIS_URL, KEY_PREFIX) and receive them; --bare:\n"
 		"         with no relay, chat-bench forwarding them itself (the baseline)\n"
 		"  chat:  each session posts one chat to the API (through nginx; K connections post\n"
 		"         at once, default 32) and receives the reply\n"
 		"  idle:  open N sessions and hold them S seconds\n"
+		"  --transport (relay): the sessions subscribe as WebSockets (ws), as HTTP streams\n"
+		"         of Server-Sent Events, GET /stream/{id} (sse), or both, one run after the\n"
+		"         other, with the relays' CPU per chunk and p99 of each side by side\n"
 		"  chat-bench runs as SCHED_BATCH: on the cores it shares with the programs it\n"
 		"  measures, its wakeups do not preempt them (their clients are elsewhere in use)\n"
 		"  --relay is repeated for several relays (sessions are spread over them); give\n"
@@ -84,7 +112,15 @@ static void on_frame(struct sess *s, const char *p, size_t n, void *ud)
 {
 	(void)ud;
 	struct frame_info fi;
-	if (frame_peek(p, n, &fi) || !fi.message_id || fi.message_id_len > ID_MAX)
+	if (frame_peek(p, n, &fi))
+		return;
+	if (s->sse && fi.type == FT_UNKNOWN && fi.index >= 0) {
+		/* an SSE chunk event's data, {"index":i,"content":...}: of the session's message */
+		fi.type = FT_CHUNK;
+		fi.message_id = s->id;
+		fi.message_id_len = strlen(s->id);
+	}
+	if (!fi.message_id || fi.message_id_len > ID_MAX)
 		return;
 	if (fi.type == FT_COMPLETE || fi.type == FT_CANCELLED || fi.type == FT_ERROR) {
 		s->ended++;
@@ -460,13 +496,17 @@ int main(int argc, char **argv)
 			o.json = 1;
 		else if (!strcmp(a, "--bare"))
 			o.bare = 1;
+		else if (!strcmp(a, "--transport") && has)
+			o.transport = argv[++i];
 		else {
 			usage(stderr);
 			return 100;
 		}
 	}
 	if ((strcmp(o.workload, "relay") && strcmp(o.workload, "chat") && strcmp(o.workload, "idle")) ||
-	    (o.bare && strcmp(o.workload, "relay"))) {
+	    (o.bare && strcmp(o.workload, "relay")) ||
+	    (strcmp(o.transport, "ws") && strcmp(o.transport, "sse") && strcmp(o.transport, "both")) ||
+	    (strcmp(o.transport, "ws") && (strcmp(o.workload, "relay") || o.bare))) {
 		usage(stderr);
 		return 100;
 	}
@@ -497,6 +537,26 @@ int main(int argc, char **argv)
 	snprintf(pr[npr].name, sizeof pr[npr].name, "chat-bench");
 	pr[npr++].pid = getpid();
 
+	if (!strcmp(o.transport, "both")) {
+		/* the same load on WebSockets, then on HTTP streams, each on its own
+		 * sessions: the relays' CPU is then each kind's own */
+		struct phase ws, sse;
+		int bad = run_phase(pr, npr, 0, &ws);
+		reset_counters();
+		bad |= run_phase(pr, npr, 1, &sse);
+		printf("\n%-16s relay CPU per chunk %.2f us, latency p99 %.3f ms (%ld chunks)\n", "WebSocket",
+		       ws.relay_us, ws.p99, ws.chunks);
+		printf("%-16s relay CPU per chunk %.2f us, latency p99 %.3f ms (%ld chunks)\n", "SSE (GET /stream)",
+		       sse.relay_us, sse.p99, sse.chunks);
+		return bad ? 1 : 0;
+	}
+	return run_phase(pr, npr, !strcmp(o.transport, "sse"), NULL) ? 1 : 0;
+}
+
+/* One run of the workload on fresh sessions; what matters for comparing
+ * transports goes into ph. Returns whether anything went wrong. */
+static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
+{
 	ss = xcalloc((size_t)o.sessions, sizeof *ss);
 	/* as fast as it goes: room for 500,000 chunks a second */
 	long per_session = (o.rate ? o.rate : 500000) * o.seconds / o.sessions + 64;
@@ -504,12 +564,17 @@ int main(int argc, char **argv)
 	snprintf(run, sizeof run, "%04lx", (unsigned long)(mono_us() & 0xffff));
 	for (long i = 0; i < o.sessions; i++) {
 		ss[i].fd = -1;
+		ss[i].sse = sse;
 		snprintf(ss[i].id, sizeof ss[i].id, "bench-%s-%ld", run, i);
 		if (!strcmp(o.workload, "relay")) {
 			ss[i].pub.cap = per_session;
 			ss[i].pub.at_us = xcalloc((size_t)per_session, sizeof *ss[i].pub.at_us);
 		}
 	}
+	if (sse && sse_prepare(ss, o.sessions, o.redis_url))
+		return 1;
+	if (!o.json && !strcmp(o.transport, "both"))
+		printf("\n-- %s\n", sse ? "SSE: GET /stream/{id}?format=sse on the relays" : "WebSocket");
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	measure(pr, npr, AT_BEFORE);
 	double busy0 = machine_busy_s();
@@ -595,7 +660,17 @@ int main(int argc, char **argv)
 	double busy1 = machine_busy_s();
 	report(opened, secs, post_secs, posts_ok, posts_failed, pr, npr,
 	       busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1, (double)(mono_us() - t0) / 1e6);
+	if (ph) {
+		double relays = 0;
+		for (int i = 0; i < npr; i++)
+			if (!strncmp(pr[i].name, "ws-relay", 8))
+				relays += pr[i].at[AT_AFTER].cpu_s - pr[i].at[AT_BEFORE].cpu_s;
+		ph->chunks = total_chunks;
+		ph->relay_us = total_chunks ? relays * 1e6 / (double)total_chunks : 0;
+		ph->p99 = samples_pct(&latency_ms, 99);
+	}
 	ws_close_all(ss, o.sessions);
+	close(ep);
 	free(ss);
 	samples_free(&latency_ms);
 	samples_free(&steady_ms);

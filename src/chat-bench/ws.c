@@ -70,13 +70,17 @@ static int start(struct sess *s, const struct sockaddr_storage *sa, socklen_t sa
 		closed(s);
 		return -1;
 	}
-	char req[1024];
-	int n = snprintf(req, sizeof req,
-			 "GET %s?session_id=%s&user_id=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-			 "Connection: Upgrade\r\nSec-WebSocket-Key: c3RyZWFtY2hhdC1iZW5jaA==\r\n"
-			 "Sec-WebSocket-Version: 13\r\n\r\n", path, s->id, s->id, hostport);
-	s->out = xstrndup(req, (size_t)n);
-	s->outlen = (size_t)n;
+	if (s->sse)
+		s->out = sse_request(s, hostport, &s->outlen);
+	else {
+		char req[1024];
+		int n = snprintf(req, sizeof req,
+				 "GET %s?session_id=%s&user_id=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+				 "Connection: Upgrade\r\nSec-WebSocket-Key: c3RyZWFtY2hhdC1iZW5jaA==\r\n"
+				 "Sec-WebSocket-Version: 13\r\n\r\n", path, s->id, s->id, hostport);
+		s->out = xstrndup(req, (size_t)n);
+		s->outlen = (size_t)n;
+	}
 	s->outoff = 0;
 	s->state = S_CONNECTING;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = s };
@@ -138,6 +142,26 @@ static int frames(struct sess *s, void (*on_frame)(struct sess *, const char *, 
 	return rc;
 }
 
+/* What an HTTP stream has received: its response's head, then events. */
+static int read_sse(struct sess *s, void (*on_frame)(struct sess *, const char *, size_t, void *),
+		    void *ud)
+{
+	if (s->state == S_UPGRADING) {
+		size_t hl;
+		int answer = sse_headers(s->buf, s->len, &hl);
+		if (answer <= 0)
+			return answer;
+		memmove(s->buf, s->buf + hl, s->len - hl);
+		s->len -= hl;
+		s->state = S_OPEN;
+		s->welcome_us = mono_us();
+	}
+	size_t used = sse_events(s, on_frame, ud);
+	memmove(s->buf, s->buf + used, s->len - used);
+	s->len -= used;
+	return 0;
+}
+
 static int readable(struct sess *s, void (*on_frame)(struct sess *, const char *, size_t, void *),
 		    void *ud)
 {
@@ -149,6 +173,13 @@ static int readable(struct sess *s, void (*on_frame)(struct sess *, const char *
 		if (r <= 0)
 			return -1;
 		s->len += (size_t)r;
+		if (s->sse && read_sse(s, on_frame, ud))
+			return -1;
+		if (s->sse) {
+			if ((size_t)r < 65536)
+				return 0;
+			continue;
+		}
 		if (s->state == S_UPGRADING) {
 			size_t hl;
 			int answer = ws_upgrade_answer(s->buf, s->len, &hl);

@@ -23,6 +23,10 @@ void api_error(struct http_response *res, int status, const char *code, const ch
 {
 	res->status = status;
 	sb_reset(&res->body);
+	if (res->openai_errors) {
+		openai_error(res, status, code, message);
+		return;
+	}
 	sb_adds(&res->body, "{\"error\":{\"code\":");
 	sb_add_json_str(&res->body, code, strlen(code));
 	sb_adds(&res->body, ",\"message\":");
@@ -117,8 +121,7 @@ static int read_replies(struct api *api, int n, redisReply **out, struct http_re
 
 /* With a token, the user is the token's: a user_id in the request may only
  * repeat it. Returns 0, or -1 with res filled. */
-static int take_user(const struct http_request *req, char user_id[ID_MAX + 1],
-		     struct http_response *res)
+int take_user(const struct http_request *req, char user_id[ID_MAX + 1], struct http_response *res)
 {
 	if (!req->user) {
 		if (user_id[0])
@@ -134,40 +137,33 @@ static int take_user(const struct http_request *req, char user_id[ID_MAX + 1],
 	return 0;
 }
 
-static void handle_chat(struct api *api, const struct http_request *req, struct http_response *res)
+/* Enqueues cr, whose user take_user has settled: its message goes into the
+ * session's history and the reply's job onto the jobs stream. The reply's
+ * id is mid, or a new one when mid is "". 0 with mid set, or -1 with res
+ * filled. Every route that starts a reply comes here. */
+int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
+		 struct http_response *res)
 {
-	struct chat_request cr;
-	struct api_error err;
-	if (parse_chat_request(req->body, req->body_len, api->cfg.max_message, &cr, &err)) {
-		api_error(res, err.status, err.code, err.message);
-		return;
-	}
-	if (take_user(req, cr.user_id, res)) {
-		chat_request_release(&cr);
-		return;
-	}
 	redisContext *c = api_redis(api);
 	if (!c) {
-		chat_request_release(&cr);
 		api_unavailable(res, "redis is unreachable");
-		return;
+		return -1;
 	}
-	char mid[33], user_mid[33];
-	if (new_message_id(mid) || new_message_id(user_mid)) {
-		chat_request_release(&cr);
+	char user_mid[33];
+	if ((!mid[0] && new_message_id(mid)) || new_message_id(user_mid)) {
 		api_error(res, 500, "internal", "no randomness for a message id");
-		return;
+		return -1;
 	}
 	int64_t now = now_ms();
 	struct strbuf item = STRBUF_INIT;
-	history_item(&item, user_mid, "user", cr.message, cr.message_len, "complete", now);
+	history_item(&item, user_mid, "user", cr->message, cr->message_len, "complete", now);
 
 	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], knodes[KEY_MAX],
 		krate[KEY_MAX], kstreams[KEY_MAX], karchive[KEY_MAX];
-	const char *keys[] = { key_session(ksession, cr.session_id), key_history(khist, cr.session_id),
+	const char *keys[] = { key_session(ksession, cr->session_id), key_history(khist, cr->session_id),
 			       key_meta(kmeta, mid), key_jobs(kjobs), key_nodes_ai(knodes),
-			       key_ratelimit_chat(krate, cr.user_id, (long long)(now / RATE_WINDOW_MS)),
-			       key_streams_user(kstreams, cr.user_id), key_archive(karchive) };
+			       key_ratelimit_chat(krate, cr->user_id, (long long)(now / RATE_WINDOW_MS)),
+			       key_streams_user(kstreams, cr->user_id), key_archive(karchive) };
 	char snow[24], sfresh[24], shist[24], sjobs[24], srate[24], sleft[24], sstreams[24], sstale[24];
 	snprintf(snow, sizeof snow, "%lld", (long long)now);
 	snprintf(sfresh, sizeof sfresh, "%lld", (long long)(now - api->cfg.node_stale_ms));
@@ -177,32 +173,31 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 	snprintf(sleft, sizeof sleft, "%lld", (long long)(RATE_WINDOW_MS - now % RATE_WINDOW_MS));
 	snprintf(sstreams, sizeof sstreams, "%ld", api->cfg.streams_per_user);
 	snprintf(sstale, sizeof sstale, "%ld", api->cfg.stream_stale_ms);
-	const char *args[] = { cr.session_id, cr.user_id, mid, item.buf, cr.model, cr.message,
+	const char *args[] = { cr->session_id, cr->user_id, mid, item.buf, cr->model, cr->message,
 			       snow, sfresh, shist, sjobs, srate, sleft, sstreams, sstale, user_mid,
 			       archive_maxlen() };
-	size_t lens[] = { strlen(cr.session_id), strlen(cr.user_id), strlen(mid), item.len,
-			  strlen(cr.model), cr.message_len, strlen(snow), strlen(sfresh),
+	size_t lens[] = { strlen(cr->session_id), strlen(cr->user_id), strlen(mid), item.len,
+			  strlen(cr->model), cr->message_len, strlen(snow), strlen(sfresh),
 			  strlen(shist), strlen(sjobs), strlen(srate), strlen(sleft),
 			  strlen(sstreams), strlen(sstale), strlen(user_mid), strlen(archive_maxlen()) };
 	redisReply *r = checked(api, rs_eval(c, SCRIPT_ENQUEUE, 8, keys, 16, args, lens));
 	sb_release(&item);
 
+	int rc = -1;
 	if (!r)
 		api_unavailable(res, "redis is unreachable");
 	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		 r->element[0]->type != REDIS_REPLY_STRING) {
-		log_error("enqueue failed", "session=%s error=\"%s\"", cr.session_id,
+		log_error("enqueue failed", "session=%s error=\"%s\"", cr->session_id,
 			  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		api_unavailable(res, "could not enqueue the message");
 	} else {
 		const char *status = r->element[0]->str;
 		const char *detail = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "";
 		if (strcmp(status, "ok") == 0) {
-			res->status = 202;
-			sb_addf(&res->body, "{\"message_id\":\"%s\",\"session_id\":\"%s\","
-				"\"status\":\"streaming\"}", mid, cr.session_id);
+			rc = 0;
 			log_info("chat enqueued", "session=%s message=%s user=%s bytes=%zu",
-				 cr.session_id, mid, cr.user_id, cr.message_len);
+				 cr->session_id, mid, cr->user_id, cr->message_len);
 		} else if (strcmp(status, "forbidden") == 0) {
 			api_error(res, 403, "forbidden", "this session belongs to another user");
 		} else if (strcmp(status, "stream_in_progress") == 0) {
@@ -216,7 +211,7 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 			api_error(res, 429, "rate_limited", msg);
 			snprintf(res->headers, sizeof res->headers, "Retry-After: %ld\r\n",
 				 (atol(detail) + 999) / 1000 > 0 ? (atol(detail) + 999) / 1000 : 1);
-			log_info("chat rate limited", "session=%s user=%s", cr.session_id, cr.user_id);
+			log_info("chat rate limited", "session=%s user=%s", cr->session_id, cr->user_id);
 		} else if (strcmp(status, "too_many_streams") == 0) {
 			char msg[120];
 			snprintf(msg, sizeof msg, "%ld replies are already streaming for this user",
@@ -230,6 +225,23 @@ static void handle_chat(struct api *api, const struct http_request *req, struct 
 	}
 	if (r)
 		freeReplyObject(r);
+	return rc;
+}
+
+static void handle_chat(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	struct chat_request cr;
+	struct api_error err;
+	char mid[33] = "";
+	if (parse_chat_request(req->body, req->body_len, api->cfg.max_message, &cr, &err)) {
+		api_error(res, err.status, err.code, err.message);
+		return;
+	}
+	if (!take_user(req, cr.user_id, res) && !chat_enqueue(api, &cr, mid, res)) {
+		res->status = 202;
+		sb_addf(&res->body, "{\"message_id\":\"%s\",\"session_id\":\"%s\","
+			"\"status\":\"streaming\"}", mid, cr.session_id);
+	}
 	chat_request_release(&cr);
 }
 
@@ -634,6 +646,54 @@ static void handle_health(struct api *api, struct http_response *res)
 		freeReplyObject(r);
 }
 
+/* A worker's heartbeat fields that /api/ai-health shows (HMGET order). */
+enum { AH_SEEN, AH_ACTIVE, AH_BACKEND, AH_STATE, AH_ERR_CODE, AH_ERR, AH_ERR_URL, AH_ERR_MS, AH_N };
+
+static const char *ah_field(const redisReply *h, int f)
+{
+	return h->type == REDIS_REPLY_ARRAY && h->elements == AH_N &&
+	       h->element[f]->type == REDIS_REPLY_STRING ? h->element[f]->str : NULL;
+}
+
+static void json_str_field(struct strbuf *sb, const char *name, const char *value)
+{
+	sb_addf(sb, ",\"%s\":", name);
+	sb_add_json_str(sb, value, strlen(value));
+}
+
+/* One worker: alive or not, and whether its AI model answered lately. A
+ * worker that can serve is fresh and its backend not `down`. */
+static int ai_node_json(struct strbuf *nodes, const char *id, const char *score,
+			const redisReply *h, int64_t now, long stale_ms, long *healthy)
+{
+	const char *seen_s = ah_field(h, AH_SEEN), *active = ah_field(h, AH_ACTIVE);
+	const char *state = ah_field(h, AH_STATE), *backend = ah_field(h, AH_BACKEND);
+	long long seen = atoll(seen_s ? seen_s : score);
+	const char *st = !seen_s ? "dead" : now - seen > stale_ms ? "stale" : "healthy";
+	int fresh = !strcmp(st, "healthy");
+	*healthy += fresh;
+	sb_adds(nodes, "{\"id\":");
+	sb_add_json_str(nodes, id, strlen(id));
+	sb_addf(nodes, ",\"status\":\"%s\",\"last_seen_ms\":%lld,\"age_ms\":%lld,\"active_jobs\":%ld",
+		st, seen, (long long)(now - seen), active ? atol(active) : 0);
+	if (backend)
+		json_str_field(nodes, "backend", backend);
+	if (state)
+		json_str_field(nodes, "backend_state", state);
+	const char *code = ah_field(h, AH_ERR_CODE);
+	if (code) {
+		const char *msg = ah_field(h, AH_ERR), *url = ah_field(h, AH_ERR_URL);
+		const char *at = ah_field(h, AH_ERR_MS);
+		sb_adds(nodes, ",\"last_error\":{\"code\":");
+		sb_add_json_str(nodes, code, strlen(code));
+		json_str_field(nodes, "message", msg ? msg : "");
+		json_str_field(nodes, "url", url ? url : "");
+		sb_addf(nodes, ",\"at_ms\":%lld}", at ? atoll(at) : 0LL);
+	}
+	sb_addc(nodes, '}');
+	return fresh && !(state && !strcmp(state, "down"));
+}
+
 static void handle_ai_health(struct api *api, struct http_response *res)
 {
 	redisContext *c = api_redis(api);
@@ -652,10 +712,12 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 	size_t n = ids->elements / 2;
 	for (size_t i = 0; i < n; i++) {
 		char k[KEY_MAX];
-		redisAppendCommand(c, "HMGET %s last_seen_ms active_jobs", key_node_ai(k, ids->element[2 * i]->str));
+		redisAppendCommand(c, "HMGET %s last_seen_ms active_jobs backend backend_state "
+				   "last_error_code last_error last_error_url last_error_ms",
+				   key_node_ai(k, ids->element[2 * i]->str));
 	}
 	struct strbuf nodes = STRBUF_INIT;
-	long healthy = 0;
+	long healthy = 0, serving = 0;
 	int64_t now = now_ms();
 	for (size_t i = 0; i < n; i++) {
 		redisReply *h;
@@ -664,22 +726,18 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 			freeReplyObject(ids);
 			return;
 		}
-		const char *id = ids->element[2 * i]->str;
-		int alive = h->type == REDIS_REPLY_ARRAY && h->elements == 2 &&
-			    h->element[0]->type == REDIS_REPLY_STRING;
-		long long seen = alive ? atoll(h->element[0]->str) : atoll(ids->element[2 * i + 1]->str);
-		long active = alive && h->element[1]->type == REDIS_REPLY_STRING ? atol(h->element[1]->str) : 0;
-		const char *st = !alive ? "dead" : now - seen > api->cfg.node_stale_ms ? "stale" : "healthy";
-		if (!strcmp(st, "healthy"))
-			healthy++;
-		sb_addf(&nodes, "%s{\"id\":", i ? "," : "");
-		sb_add_json_str(&nodes, id, strlen(id));
-		sb_addf(&nodes, ",\"status\":\"%s\",\"last_seen_ms\":%lld,\"age_ms\":%lld,\"active_jobs\":%ld}",
-			st, seen, (long long)(now - seen), active);
+		if (i)
+			sb_addc(&nodes, ',');
+		serving += ai_node_json(&nodes, ids->element[2 * i]->str, ids->element[2 * i + 1]->str, h,
+					now, api->cfg.node_stale_ms, &healthy);
 		freeReplyObject(h);
 	}
-	res->status = healthy > 0 ? 200 : 503;
-	sb_addf(&res->body, "{\"total_nodes\":%zu,\"healthy_nodes\":%ld,\"nodes\":[", n, healthy);
+	/* 503 whenever no worker can serve: none alive, or none whose AI
+	 * model answers (then `degraded`: streamchat is up, its model is not) */
+	const char *status = !healthy ? "unavailable" : serving < healthy ? "degraded" : "healthy";
+	res->status = serving > 0 ? 200 : 503;
+	sb_addf(&res->body, "{\"status\":\"%s\",\"total_nodes\":%zu,\"healthy_nodes\":%ld,"
+		"\"serving_nodes\":%ld,\"nodes\":[", status, n, healthy, serving);
 	sb_add(&res->body, nodes.buf ? nodes.buf : "", nodes.len);
 	sb_adds(&res->body, "]}");
 	sb_release(&nodes);
@@ -717,6 +775,7 @@ enum route api_handle(struct api *api, const struct http_request *in, struct htt
 	struct http_request rq = *in, *req = &rq;
 	res->status = 500;
 	res->headers[0] = '\0';
+	res->openai_errors = strncmp(in->path, "/v1/", 4) == 0;
 	rq.user = NULL;
 	enum route route = route_match(req->path, req->method, id, &err);
 	if (authenticate(api, route, req, user, res))
@@ -729,6 +788,9 @@ enum route api_handle(struct api *api, const struct http_request *in, struct htt
 	case ROUTE_AI_HEALTH: handle_ai_health(api, res); break;
 	case ROUTE_CANCEL: handle_cancel(api, req, res); break;
 	case ROUTE_METRICS: handle_metrics(api, res); break;
+	case ROUTE_UI_CHAT: handle_ui_chat(api, req, res); break;
+	case ROUTE_OPENAI_CHAT: handle_openai_chat(api, req, res); break;
+	case ROUTE_OPENAI_MODELS: handle_openai_models(api, res); break;
 	case ROUTE_SESSIONS: handle_sessions(api, req, res); break;
 	case ROUTE_SESSION_DELETE: handle_session_delete(api, req, id, res); break;
 	case ROUTE_COUNT: break;

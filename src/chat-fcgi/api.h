@@ -35,6 +35,7 @@ struct api_stats {
 	uint64_t requests[ROUTE_COUNT][API_STATUSES];
 	struct prom_hist latency[ROUTE_COUNT];
 	long long registered_us;   /* last ZADD to nodes:api */
+	int resumed;               /* the counts a predecessor left were read */
 	/* what changed since the last write, so that only that is written */
 	unsigned char dirty[ROUTE_COUNT];
 	unsigned char dirty_status[ROUTE_COUNT][API_STATUSES];
@@ -61,13 +62,15 @@ struct http_request {
 	const char *authorization; /* the Authorization header, or NULL */
 	const char *user;          /* set by api_handle: the token's user, or NULL in
 				      development mode (then ids are taken as given) */
+	const char *session_header; /* X-Session-Id (the OpenAI front door's session), or NULL */
 };
 
 struct http_response {
 	int status;
 	struct strbuf body;
-	char headers[256];         /* extra header lines, each ending in \r\n */
+	char headers[512];         /* extra header lines, each ending in \r\n */
 	const char *content_type;  /* NULL: application/json */
+	int openai_errors;         /* errors in OpenAI's shape (the /v1/ routes) */
 };
 
 /* Answers req; returns the route it took, for the request counts. */
@@ -76,6 +79,25 @@ enum route api_handle(struct api *api, const struct http_request *req, struct ht
 redisContext *api_redis(struct api *api);
 /* Closes the connection (after an error); the next api_redis reconnects. */
 void api_drop_redis(struct api *api);
+
+/* With a token, the user is the token's: a user_id in the request may only
+ * repeat it. 0, or -1 with res filled. */
+int take_user(const struct http_request *req, char user_id[ID_MAX + 1], struct http_response *res);
+/* Enqueues a message whose user is settled: 0 with mid set (a new id when
+ * it was ""), or -1 with res filled (403, 409, 429, 503 ...). */
+int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
+		 struct http_response *res);
+
+/* ui_chat.c: POST /api/ui/chat, the AI SDK's DefaultChatTransport */
+void handle_ui_chat(struct api *api, const struct http_request *req, struct http_response *res);
+/* openai_api.c: POST /v1/chat/completions and GET /v1/models */
+void handle_openai_chat(struct api *api, const struct http_request *req, struct http_response *res);
+void handle_openai_models(struct api *api, struct http_response *res);
+void openai_error(struct http_response *res, int status, const char *code, const char *message);
+/* Where nginx fetches the reply's stream from a relay once chat-fcgi has
+ * answered (X-Accel-Redirect): a relay's /stream/{mid}?format=... */
+void stream_redirect(struct http_response *res, const char *mid, const char *format,
+		     const char *dev_user);
 
 /* metrics.c */
 void metrics_record(struct api *api, enum route route, int status, long long us);

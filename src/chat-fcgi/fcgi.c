@@ -1,6 +1,7 @@
 #include "fcgi.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -40,6 +41,11 @@ size_t fcgi_gate_init(struct fcgi_gate *g, int listen_fd, int timeout_ms, size_t
 {
 	*g = (struct fcgi_gate){ .listen_fd = listen_fd, .timeout_ms = timeout_ms,
 				 .max_body = max_body };
+	/* shared by every responder on the socket: one may take the connection
+	 * another was woken for, and the other must not then wait in accept */
+	int fl = fcntl(listen_fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
 	size_t need = fcgi_request_max(max_body);
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof sa;
@@ -60,15 +66,20 @@ size_t fcgi_gate_init(struct fcgi_gate *g, int listen_fd, int timeout_ms, size_t
 	return 0;
 }
 
-static int accept_next(int listen_fd)
+/* The listening socket is non-blocking, so that waiting happens only in
+ * ppoll, the one place where wait_mask lets a stop signal in: a stop never
+ * lands between an accept and the response (the connection would be lost).
+ * Returns -1 with EINTR when a signal came. */
+static int accept_next(int listen_fd, const sigset_t *wait_mask)
 {
 	for (;;) {
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0 || (errno != EAGAIN && errno != ECONNABORTED && errno != EPROTO))
+		if (fd >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
+				errno != EPROTO))
 			return fd;
-		if (errno == EAGAIN) {  /* a listening socket left non-blocking */
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-			if (poll(&p, 1, -1) < 0)
+			if (ppoll(&p, 1, NULL, wait_mask) < 0)
 				return -1;
 		}
 	}
@@ -135,7 +146,7 @@ static const char *check_request(struct fcgi_gate *g, struct fcgi_conn *c)
 
 int fcgi_accept(struct fcgi_gate *g, struct fcgi_conn *c)
 {
-	int fd = accept_next(g->listen_fd);
+	int fd = accept_next(g->listen_fd, g->wait_mask);
 	*c = (struct fcgi_conn){ .fd = fd, .timeout_ms = g->timeout_ms,
 				 .deadline_us = mono_us() + (int64_t)g->timeout_ms * 1000 };
 	return fd < 0 ? -1 : 0;

@@ -20,6 +20,7 @@
 #define SC_FCGI_H
 
 #include <fcgiapp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,8 @@ struct fcgi_gate {
 	size_t max_body;
 	int peek_offset;           /* unix sockets: a peek goes on where the last one ended */
 	struct strbuf peeked;      /* the request so far (kept between connections) */
+	const sigset_t *wait_mask; /* the signal mask while waiting for a connection
+				      (NULL: the process's own) */
 };
 
 /* A connection whose request is whole in its socket. */
@@ -48,7 +51,8 @@ struct fcgi_conn {
  * request allowed. Returns the largest request that fits, if smaller than
  * that (a warning to log), else 0. */
 size_t fcgi_gate_init(struct fcgi_gate *g, int listen_fd, int timeout_ms, size_t max_body);
-/* The next connection: 0, or -1 when accept failed (errno). */
+/* The next connection: 0, or -1 when accept failed (errno; EINTR when a
+ * signal came while waiting). */
 int fcgi_accept(struct fcgi_gate *g, struct fcgi_conn *c);
 /* Peeks at the connection's request until it is whole (NULL), or refuses it
  * (why) and closes the connection. */

@@ -29,14 +29,31 @@
 #define VERSION "0.1.0"
 #endif
 
-static volatile sig_atomic_t stopping, busy;
+/* SIGTERM and SIGINT are blocked except while waiting for a connection
+ * (fcgi_gate.wait_mask), so a stop finishes the request being served, and
+ * its metrics, and never lands between an accept and the response: a rolling
+ * restart (chatctl restart chat-fcgi) loses no request. */
+static volatile sig_atomic_t stopping;
 
 static void on_term(int sig)
 {
 	(void)sig;
 	stopping = 1;
-	if (!busy)
-		_exit(0);  /* idle in accept(): nothing to finish */
+}
+
+static void block_stop_signals(sigset_t *wait_mask)
+{
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, wait_mask);
+	sigdelset(wait_mask, SIGTERM);
+	sigdelset(wait_mask, SIGINT);
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_term;  /* no SA_RESTART: the wait ends with EINTR */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 }
 
 static const struct knob knobs[] = {
@@ -95,13 +112,16 @@ static void respond(struct fcgi_conn *c, FCGX_Request *rq, struct http_response 
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (reasons[i].code == res->status)
 			reason = reasons[i].text;
+	/* nginx keeps Cache-Control across an X-Accel-Redirect: the relay that
+	 * answers then says its own */
+	const char *cache = strstr(res->headers, "X-Accel-Redirect:") ? "" : "Cache-Control: no-store\r\n";
 	/* formatted here: FCGX_FPrintF knows no %zu */
-	char head[512];
+	char head[1024];
 	int n = snprintf(head, sizeof head,
 			 "Status: %d %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+			 "Content-Length: %zu\r\n%s%s\r\n",
 			 res->status, reason, res->content_type ? res->content_type : "application/json",
-			 res->body.len, res->headers);
+			 res->body.len, cache, res->headers);
 	fcgi_put(c, rq, head, (size_t)n);
 	if (!head_only && res->body.len)
 		fcgi_put(c, rq, res->body.buf, res->body.len);
@@ -136,6 +156,7 @@ static void serve(struct api *api, struct fcgi_conn *c, FCGX_Request *rq)
 	path[plen] = '\0';
 	if (q)
 		query = q + 1;
+	res.openai_errors = strncmp(path, "/v1/", 4) == 0;
 	if (len < 0) {
 		api_error(&res, 400, "invalid_request", "bad Content-Length");
 		goto send;
@@ -160,7 +181,8 @@ static void serve(struct api *api, struct fcgi_conn *c, FCGX_Request *rq)
 	}
 	body[len] = '\0';
 	struct http_request req = { method, path, query, body, (size_t)len,
-				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL };
+				    FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp), NULL,
+				    FCGX_GetParam("HTTP_X_SESSION_ID", rq->envp) };
 	route = api_handle(api, &req, &res);
 send:
 	respond(c, rq, &res, method && strcmp(method, "HEAD") == 0);
@@ -214,10 +236,8 @@ int main(int argc, char **argv)
 	/* before our handlers: FCGX_Init installs its own for SIGTERM and SIGPIPE */
 	if (FCGX_Init() != 0)
 		die(111, "FCGX_Init failed");
-	struct sigaction sa = { 0 };
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	sigset_t wait_mask;
+	block_stop_signals(&wait_mask);
 	signal(SIGPIPE, SIG_IGN);
 
 	int fd = 0;
@@ -228,6 +248,7 @@ int main(int argc, char **argv)
 	}
 	struct fcgi_gate gate;
 	size_t fits = fcgi_gate_init(&gate, fd, timeout_ms, api.cfg.max_body);
+	gate.wait_mask = &wait_mask;
 	log_info("started", "version=%s redis=%s:%d auth=%s archive=%s", VERSION,
 		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port,
 		 auth_mode(&api.auth), db_enabled(&api.archive) ? "postgresql" : "none");
@@ -246,7 +267,6 @@ int main(int argc, char **argv)
 			log_error("accept failed", "error=\"%s\"", strerror(errno));
 			break;
 		}
-		busy = 1;
 		const char *why = fcgi_check(&gate, &conn);
 		if (why)
 			log_info("connection dropped", "reason=\"%s\"", why);
@@ -257,7 +277,6 @@ int main(int argc, char **argv)
 			fcgi_finish(&conn, &rq);
 			metrics_flush(&api);  /* the response has gone: this costs the client nothing */
 		}
-		busy = 0;
 	}
 	log_info("stopped", NULL);
 	if (api.redis)

@@ -20,6 +20,7 @@ const int api_statuses[API_STATUSES - 1] = { 200, 202, 400, 401, 403, 404, 405, 
 					      429, 500, 503 };
 static const char *const route_names[ROUTE_COUNT] = {
 	"unknown", "chat", "cancel", "history", "stream", "health", "ai_health", "metrics",
+	"ui_chat", "openai_chat", "openai_models",
 	"sessions", "session_delete",
 };
 
@@ -33,6 +34,60 @@ void metrics_record(struct api *api, enum route route, int status, long long us)
 	api->stats.dirty_bucket[route][b] = 1;
 	api->stats.dirty_status[route][s] = 1;
 	api->stats.dirty[route] = 1;
+}
+
+/* Adds the counts of one node:api:{N} hash (HGETALL's reply) to sum. */
+static void stats_add_hash(struct api_stats *sum, const redisReply *h)
+{
+	for (size_t f = 0; h && h->type == REDIS_REPLY_ARRAY && f + 1 < h->elements; f += 2) {
+		const char *name = h->element[f]->str, *val = h->element[f + 1]->str;
+		char route[32], rest[32];
+		if (sscanf(name, "req:%31[^:]:%31s", route, rest) == 2) {
+			for (int r = 0; r < ROUTE_COUNT; r++) {
+				if (strcmp(route, route_names[r]))
+					continue;
+				int s = 0;
+				while (s < API_STATUSES - 1 && atoi(rest) != api_statuses[s])
+					s++;
+				sum->requests[r][s] += strtoull(val, NULL, 10);
+			}
+		} else if (sscanf(name, "lat:%31[^:]:%31s", route, rest) == 2) {
+			int b = atoi(rest);
+			for (int r = 0; r < ROUTE_COUNT && b >= 0 && b < PROM_BUCKETS; r++)
+				if (!strcmp(route, route_names[r]))
+					sum->latency[r].counts[b] += strtoull(val, NULL, 10);
+		} else if (sscanf(name, "latsum:%31s", route) == 1) {
+			for (int r = 0; r < ROUTE_COUNT; r++)
+				if (!strcmp(route, route_names[r]))
+					sum->latency[r].sum += strtod(val, NULL);
+		} else if (sscanf(name, "latcount:%31s", route) == 1) {
+			for (int r = 0; r < ROUTE_COUNT; r++)
+				if (!strcmp(route, route_names[r]))
+					sum->latency[r].count += strtoull(val, NULL, 10);
+		}
+	}
+}
+
+/* A restarted process (the same NODE_ID: supervisord's chat-fcgi-N) goes on
+ * from the counts its predecessor left in node:api:{N}, so requests_total
+ * never goes down and a histogram's fields stay consistent, though each
+ * write carries only what changed. Nothing is written before they are read:
+ * counts from zero would overwrite a part of the old ones. */
+static int stats_resume(struct api *api, redisContext *c)
+{
+	char k[KEY_MAX];
+	redisReply *h = redisCommand(c, "HGETALL %s", key_node_api(k, api->node));
+	if (!h || h->type != REDIS_REPLY_ARRAY) {
+		if (h)
+			freeReplyObject(h);
+		else
+			api_drop_redis(api);
+		return -1;
+	}
+	stats_add_hash(&api->stats, h);
+	freeReplyObject(h);
+	api->stats.resumed = 1;
+	return 0;
 }
 
 static void add_field(const char **argv, size_t *argl, int *n, const char *f)
@@ -53,7 +108,7 @@ void metrics_flush(struct api *api)
 	if (!any)
 		return;
 	redisContext *c = api_redis(api);
-	if (!c)
+	if (!c || (!api->stats.resumed && stats_resume(api, c)))
 		return;
 	enum { MAXF = 2 * ROUTE_COUNT * (API_STATUSES + PROM_BUCKETS + 2) };
 	static char text[MAXF][48];
@@ -187,33 +242,7 @@ static void api_section(redisContext *c, struct strbuf *sb)
 	redisReply *nodes = members(c, key_nodes_api(kz));
 	for (size_t i = 0; nodes && i < nodes->elements; i++) {
 		redisReply *h = command(c, "HGETALL %s", key_node_api(k, nodes->element[i]->str));
-		for (size_t f = 0; h && h->type == REDIS_REPLY_ARRAY && f + 1 < h->elements; f += 2) {
-			const char *name = h->element[f]->str, *val = h->element[f + 1]->str;
-			char route[32], rest[32];
-			if (sscanf(name, "req:%31[^:]:%31s", route, rest) == 2) {
-				for (int r = 0; r < ROUTE_COUNT; r++) {
-					if (strcmp(route, route_names[r]))
-						continue;
-					int s = 0;
-					while (s < API_STATUSES - 1 && atoi(rest) != api_statuses[s])
-						s++;
-					sum.requests[r][s] += strtoull(val, NULL, 10);
-				}
-			} else if (sscanf(name, "lat:%31[^:]:%31s", route, rest) == 2) {
-				int b = atoi(rest);
-				for (int r = 0; r < ROUTE_COUNT && b >= 0 && b < PROM_BUCKETS; r++)
-					if (!strcmp(route, route_names[r]))
-						sum.latency[r].counts[b] += strtoull(val, NULL, 10);
-			} else if (sscanf(name, "latsum:%31s", route) == 1) {
-				for (int r = 0; r < ROUTE_COUNT; r++)
-					if (!strcmp(route, route_names[r]))
-						sum.latency[r].sum += strtod(val, NULL);
-			} else if (sscanf(name, "latcount:%31s", route) == 1) {
-				for (int r = 0; r < ROUTE_COUNT; r++)
-					if (!strcmp(route, route_names[r]))
-						sum.latency[r].count += strtoull(val, NULL, 10);
-			}
-		}
+		stats_add_hash(&sum, h);
 		if (h)
 			freeReplyObject(h);
 	}
@@ -245,6 +274,25 @@ static void api_section(redisContext *c, struct strbuf *sb)
 	}
 }
 
+/* A worker's errors from its AI server (errors_<kind> of its heartbeat),
+ * probes and replies alike: a dead backend counts before anyone chats. */
+static void upstream_errors(struct strbuf *sb, const struct node_hashes *nh)
+{
+	static const char *const kinds[] = { "refused", "http_4xx", "http_5xx", "timeout", "other" };
+	prom_head(sb, "streamchat_worker_upstream_errors_total", "counter",
+		  "Errors of the AI server (probes and replies), by kind.");
+	for (size_t i = 0; i < nh->n; i++)
+		for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+			char f[32], labels[240];
+			snprintf(f, sizeof f, "errors_%s", kinds[k]);
+			if (!field(nh->h[i], f))
+				continue;
+			snprintf(labels, sizeof labels, "node=\"%s\",code=\"%s\"",
+				 nh->nodes->element[i]->str, kinds[k]);
+			prom_sample(sb, "streamchat_worker_upstream_errors_total", labels, num(nh->h[i], f));
+		}
+}
+
 static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
 {
 	static const struct { const char *name, *field, *type, *help; } gauges[] = {
@@ -271,6 +319,7 @@ static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
 			prom_sample(sb, gauges[g].name, labels, v);
 		}
 	}
+	upstream_errors(sb, &nh);
 	prom_head(sb, "streamchat_worker_first_token_seconds", "histogram",
 		  "From taking a job to writing its first chunk (the backend's latency to first token).");
 	for (size_t i = 0; i < n; i++) {
@@ -359,7 +408,7 @@ static void archive_section(redisContext *c, struct strbuf *sb, long stale_ms)
 		  "1 if the archiver has a PostgreSQL connection." },
 		{ "streamchat_archiver_stored_total", "stored", "counter", "Messages stored." },
 		{ "streamchat_archiver_duplicates_total", "duplicates", "counter",
-		  "Messages found already stored (read again after a restart)." },
+		  "Messages not stored again: already stored, or of a deleted session." },
 		{ "streamchat_archiver_unusable_total", "unusable", "counter",
 		  "Entries let go unstored: malformed, trimmed, or refused." },
 	};

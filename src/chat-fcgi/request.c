@@ -8,7 +8,7 @@
 
 #include "xalloc.h"
 
-static int fail(struct api_error *err, int status, const char *code, const char *fmt, ...)
+int api_fail(struct api_error *err, int status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 	err->status = status;
@@ -32,6 +32,9 @@ static const struct {
 	{ "/api/health", "GET", ROUTE_HEALTH, 0 },
 	{ "/api/ai-health", "GET", ROUTE_AI_HEALTH, 0 },
 	{ "/api/metrics", "GET", ROUTE_METRICS, 0 },
+	{ "/api/ui/chat", "POST", ROUTE_UI_CHAT, 0 },
+	{ "/v1/chat/completions", "POST", ROUTE_OPENAI_CHAT, 0 },
+	{ "/v1/models", "GET", ROUTE_OPENAI_MODELS, 0 },
 	{ "/api/sessions", "GET", ROUTE_SESSIONS, 0 },
 	{ "/api/sessions/", "DELETE", ROUTE_SESSION_DELETE, 1 },
 };
@@ -48,7 +51,7 @@ enum route route_match(const char *path, const char *method, char id[ID_MAX + 1]
 			continue;
 		if (strcmp(method, routes[i].method) != 0 &&
 		    !(strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
-			fail(err, 405, "method_not_allowed", "%s needs %s", pre, routes[i].method);
+			api_fail(err, 405, "method_not_allowed", "%s needs %s", pre, routes[i].method);
 			return ROUTE_NONE;
 		}
 		if (with_id) {
@@ -56,7 +59,7 @@ enum route route_match(const char *path, const char *method, char id[ID_MAX + 1]
 			size_t n = strlen(s);
 			int ok = routes[i].id_is_session ? valid_id(s, n) : valid_message_id(s, n);
 			if (!ok) {
-				fail(err, 400, "invalid_request", "%s id must be 1-%d characters of %s",
+				api_fail(err, 400, "invalid_request", "%s id must be 1-%d characters of %s",
 				     routes[i].id_is_session ? "session" : "message", ID_MAX,
 				     routes[i].id_is_session ? "[A-Za-z0-9_.:-]" : "[A-Za-z0-9_-]");
 				return ROUTE_NONE;
@@ -65,12 +68,12 @@ enum route route_match(const char *path, const char *method, char id[ID_MAX + 1]
 		}
 		return routes[i].route;
 	}
-	fail(err, 404, "not_found", "no such endpoint");
+	api_fail(err, 404, "not_found", "no such endpoint");
 	return ROUTE_NONE;
 }
 
 /* A string field, required or optional: a JSON string of valid UTF-8. */
-static int get_string(json_object *obj, const char *key, int required, const char **out,
+int json_get_string(json_object *obj, const char *key, int required, const char **out,
 		      size_t *len, struct api_error *err)
 {
 	json_object *v;
@@ -78,41 +81,41 @@ static int get_string(json_object *obj, const char *key, int required, const cha
 	*len = 0;
 	if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null)) {
 		if (required)
-			return fail(err, 400, "invalid_request", "%s is required", key);
+			return api_fail(err, 400, "invalid_request", "%s is required", key);
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_string))
-		return fail(err, 400, "invalid_request", "%s must be a string", key);
+		return api_fail(err, 400, "invalid_request", "%s must be a string", key);
 	*out = json_object_get_string(v);
 	*len = (size_t)json_object_get_string_len(v);
 	if (strlen(*out) != *len)
-		return fail(err, 400, "invalid_request", "%s must not contain NUL", key);
+		return api_fail(err, 400, "invalid_request", "%s must not contain NUL", key);
 	/* checked again after the body was: \u escapes can decode to what the
 	 * raw bytes could not hold (surrogates) */
 	if (!valid_utf8(*out, *len))
-		return fail(err, 400, "invalid_request", "%s must be valid UTF-8", key);
+		return api_fail(err, 400, "invalid_request", "%s must be valid UTF-8", key);
 	return 0;
 }
 
-static int get_id(json_object *obj, const char *key, int required, char out[ID_MAX + 1],
+int json_get_id(json_object *obj, const char *key, int required, char out[ID_MAX + 1],
 		  struct api_error *err)
 {
 	const char *s;
 	size_t n;
-	if (get_string(obj, key, required, &s, &n, err))
+	if (json_get_string(obj, key, required, &s, &n, err))
 		return -1;
 	if (!s) {
 		out[0] = '\0';
 		return 0;
 	}
 	if (!valid_id(s, n))
-		return fail(err, 400, "invalid_request",
+		return api_fail(err, 400, "invalid_request",
 			    "%s must be 1-%d characters of [A-Za-z0-9_.:-]", key, ID_MAX);
 	memcpy(out, s, n + 1);
 	return 0;
 }
 
-static int valid_model(const char *s, size_t n)
+int valid_model(const char *s, size_t n)
 {
 	if (n == 0 || n > MODEL_MAX)
 		return 0;
@@ -126,19 +129,19 @@ static int valid_model(const char *s, size_t n)
 }
 
 /* Parses body as exactly one JSON object. */
-static json_object *parse_object(const char *body, size_t len, struct api_error *err)
+json_object *parse_object(const char *body, size_t len, struct api_error *err)
 {
 	if (len == 0) {
-		fail(err, 400, "invalid_request", "empty body: expected a JSON object");
+		api_fail(err, 400, "invalid_request", "empty body: expected a JSON object");
 		return NULL;
 	}
 	if (!valid_utf8(body, len)) {
-		fail(err, 400, "invalid_request", "body is not valid UTF-8");
+		api_fail(err, 400, "invalid_request", "body is not valid UTF-8");
 		return NULL;
 	}
 	json_tokener *tok = json_tokener_new_ex(16);
 	if (!tok) {
-		fail(err, 500, "internal", "out of memory");
+		api_fail(err, 500, "internal", "out of memory");
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -149,7 +152,7 @@ static json_object *parse_object(const char *body, size_t len, struct api_error 
 	if (!obj || jerr != json_tokener_success) {
 		if (obj)
 			json_object_put(obj);
-		fail(err, 400, "invalid_request", "body is not valid JSON: %s",
+		api_fail(err, 400, "invalid_request", "body is not valid JSON: %s",
 		     jerr == json_tokener_continue ? "unexpected end"
 						   : json_tokener_error_desc(jerr));
 		return NULL;
@@ -158,7 +161,7 @@ static json_object *parse_object(const char *body, size_t len, struct api_error 
 		end++;
 	if (end != len || !json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
-		fail(err, 400, "invalid_request", "body must be one JSON object");
+		api_fail(err, 400, "invalid_request", "body must be one JSON object");
 		return NULL;
 	}
 	return obj;
@@ -174,24 +177,24 @@ int parse_chat_request(const char *body, size_t len, size_t max_message,
 	const char *msg, *model;
 	size_t msg_len, model_len;
 	int rc = -1;
-	if (get_id(obj, "session_id", 1, out->session_id, err) ||
-	    get_id(obj, "user_id", 0, out->user_id, err) ||
-	    get_string(obj, "message", 1, &msg, &msg_len, err) ||
-	    get_string(obj, "model", 0, &model, &model_len, err))
+	if (json_get_id(obj, "session_id", 1, out->session_id, err) ||
+	    json_get_id(obj, "user_id", 0, out->user_id, err) ||
+	    json_get_string(obj, "message", 1, &msg, &msg_len, err) ||
+	    json_get_string(obj, "model", 0, &model, &model_len, err))
 		goto done;
 	if (msg_len > max_message) {
-		fail(err, 413, "too_large", "message is longer than %zu bytes", max_message);
+		api_fail(err, 413, "too_large", "message is longer than %zu bytes", max_message);
 		goto done;
 	}
 	size_t blank = 0;
 	while (blank < msg_len && strchr(" \t\r\n", msg[blank]))
 		blank++;
 	if (blank == msg_len) {
-		fail(err, 400, "invalid_request", "message must not be empty");
+		api_fail(err, 400, "invalid_request", "message must not be empty");
 		goto done;
 	}
 	if (model && !valid_model(model, model_len)) {
-		fail(err, 400, "invalid_request", "model must be 1-%d characters of [A-Za-z0-9._:/-]",
+		api_fail(err, 400, "invalid_request", "model must be 1-%d characters of [A-Za-z0-9._:/-]",
 		     MODEL_MAX);
 		goto done;
 	}
@@ -213,12 +216,12 @@ int parse_cancel_request(const char *body, size_t len, struct cancel_request *ou
 	if (!obj)
 		return -1;
 	int rc = -1;
-	if (get_id(obj, "session_id", 1, out->session_id, err) ||
-	    get_id(obj, "message_id", 1, out->message_id, err) ||
-	    get_id(obj, "user_id", 0, out->user_id, err))
+	if (json_get_id(obj, "session_id", 1, out->session_id, err) ||
+	    json_get_id(obj, "message_id", 1, out->message_id, err) ||
+	    json_get_id(obj, "user_id", 0, out->user_id, err))
 		goto done;
 	if (!valid_message_id(out->message_id, strlen(out->message_id))) {
-		fail(err, 400, "invalid_request", "message_id is not a message id");
+		api_fail(err, 400, "invalid_request", "message_id is not a message id");
 		goto done;
 	}
 	rc = 0;

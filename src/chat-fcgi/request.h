@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include <json.h>
+
 #include "validate.h"
 
 #define MODEL_MAX 128
@@ -17,7 +19,8 @@ struct api_error {
 };
 
 enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_CANCEL, ROUTE_HISTORY, ROUTE_STREAM, ROUTE_HEALTH,
-	     ROUTE_AI_HEALTH, ROUTE_METRICS, ROUTE_SESSIONS, ROUTE_SESSION_DELETE, ROUTE_COUNT };
+	     ROUTE_AI_HEALTH, ROUTE_METRICS, ROUTE_UI_CHAT, ROUTE_OPENAI_CHAT, ROUTE_OPENAI_MODELS,
+	     ROUTE_SESSIONS, ROUTE_SESSION_DELETE, ROUTE_COUNT };
 
 /* Matches the path of REQUEST_URI (query already removed). For history and
  * stream, *id is the path's last segment, checked as a session or message
@@ -46,6 +49,21 @@ struct cancel_request {
 int parse_cancel_request(const char *body, size_t len, struct cancel_request *out,
 			 struct api_error *err);
 void chat_request_release(struct chat_request *r);
+
+/* The pieces the parsers of every body share (request.c), for the front
+ * doors of other clients (front_request.c). Each returns 0, or -1 with err
+ * filled. */
+int api_fail(struct api_error *err, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* body as exactly one JSON object, or NULL */
+json_object *parse_object(const char *body, size_t len, struct api_error *err);
+/* a string field of valid UTF-8 without NUL; *out NULL when absent */
+int json_get_string(json_object *obj, const char *key, int required, const char **out, size_t *len,
+		    struct api_error *err);
+/* an id field ("" when absent and not required) */
+int json_get_id(json_object *obj, const char *key, int required, char out[ID_MAX + 1],
+		struct api_error *err);
+int valid_model(const char *s, size_t n);
 
 /* Finds name in a query string and percent-decodes its value into out.
  * Returns 1 if found, 0 if absent, -1 if malformed or longer than outlen-1. */

@@ -375,3 +375,38 @@ tail:
 	ws(&s);
 	return s.p == s.end ? 0 : -1;
 }
+
+int frame_raw_string(const char *buf, size_t len, const char *key, const char **v, size_t *vl)
+{
+	struct scan s = { buf, buf + len, 0 };
+	size_t keylen = strlen(key);
+	ws(&s);
+	if (s.p >= s.end || *s.p != '{')
+		return -1;
+	s.p++;
+	s.depth = 1;
+	ws(&s);
+	if (s.p < s.end && *s.p == '}')
+		return -1;
+	for (;;) {
+		const char *k;
+		size_t kl;
+		int esc;
+		ws(&s);
+		if (scan_string(&s, &k, &kl, &esc))
+			return -1;
+		ws(&s);
+		if (s.p >= s.end || *s.p != ':')
+			return -1;
+		s.p++;
+		ws(&s);
+		if (s.p < s.end && *s.p == '"' && !esc && kl == keylen && !memcmp(k, key, kl))
+			return scan_string(&s, v, vl, &esc);
+		if (scan_value(&s))
+			return -1;
+		ws(&s);
+		if (s.p >= s.end || *s.p != ',')
+			return -1;  /* the end of the object, or not JSON: the key is not there */
+		s.p++;
+	}
+}

@@ -74,5 +74,9 @@ struct frame_info {
  * absent rather than decoded: our own ids never need escapes. */
 int frame_peek(const char *buf, size_t len, struct frame_info *fi);
 enum frame_type frame_type_of(const char *s, size_t n);
+/* The string value of a top-level key, as it stands between its quotes
+ * (JSON escapes kept, so it can be copied into other JSON as is). Returns 0,
+ * or -1 when the key is absent, not a string, or the frame is malformed. */
+int frame_raw_string(const char *buf, size_t len, const char *key, const char **v, size_t *vl);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "client_frame.h"
 #include "frame.h"
+#include "http_stream.h"
 #include "log.h"
 #include "relay.h"
 #include "strbuf.h"
@@ -98,6 +99,7 @@ void conn_unref(struct conn *c)
 		msgbuf_unref(c->held[i]);
 	fifo_release(&c->q);
 	conn_sync_release(c);
+	http_stream_free(c->hs);
 	free(c->held);
 	free(c->rx);
 	free(c);
@@ -141,6 +143,8 @@ static int write_frame(struct conn *c, struct msgbuf *m)
 		int64_t ms = now_ms() - m->fi.ts;
 		prom_hist_observe(&relay.latency, ms > 0 ? (double)ms / 1000 : 0);
 	}
+	if (c->hs)
+		return http_stream_write(c, m);
 	if (lws_write(c->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) < 0)
 		return -1;
 	c->frames_sent++;
@@ -208,7 +212,7 @@ static int write_close(struct conn *c)
 static int write_one(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
-		return write_close(c);
+		return c->hs ? -1 : write_close(c);
 	struct msgbuf *m = queue_pop(c);
 	if (!m)
 		return 0;
@@ -293,7 +297,7 @@ static int path_ok(struct lws *wsi)
 }
 
 /* Reads name from the query string into out; 1 found, 0 absent or bad. */
-static int urlarg(struct lws *wsi, const char *name, char *out, size_t outlen)
+int relay_urlarg(struct lws *wsi, const char *name, char *out, size_t outlen)
 {
 	char buf[JWT_MAX + 64];
 	char key[32];
@@ -311,12 +315,12 @@ static int urlarg(struct lws *wsi, const char *name, char *out, size_t outlen)
 static int bearer_token(struct lws *wsi, char *out, size_t outlen, int *is_header)
 {
 	*is_header = lws_hdr_copy(wsi, out, (int)outlen, WSI_TOKEN_HTTP_AUTHORIZATION) > 0;
-	return *is_header || urlarg(wsi, "token", out, outlen);
+	return *is_header || relay_urlarg(wsi, "token", out, outlen);
 }
 
 /* The client's address: what nginx in front says (relays listen only where
  * nginx reaches them), else the peer's own. */
-static void client_addr(struct lws *wsi, char *out, size_t outlen)
+void relay_client_addr(struct lws *wsi, char *out, size_t outlen)
 {
 	char xff[128];
 	out[0] = '\0';
@@ -397,41 +401,65 @@ static int refuse(struct lws *wsi, int code, const char *reason)
 	return -1;
 }
 
+/* The caller's user: the token's (bearer header or token=), which user_id
+ * must match if given, or user_id itself in development mode. Returns 0, or
+ * the HTTP status of the refusal (400, 401, 403) with why. */
+int relay_authenticate(struct lws *wsi, char uid[ID_MAX + 1], int64_t *valid_until,
+		       const char **why)
+{
+	int has_uid = relay_urlarg(wsi, "user_id", uid, ID_MAX + 1);
+	*valid_until = 0;
+	if ((has_uid && !valid_id(uid, strlen(uid))) || (!has_uid && !relay.auth.enabled)) {
+		relay.bad_frames++;
+		*why = "user_id: 1-64 of [A-Za-z0-9_.:-]";
+		return 400;
+	}
+	if (!relay.auth.enabled)
+		return 0;
+	char token[JWT_MAX + 16], user[ID_MAX + 1];
+	int is_header;
+	enum jwt_result r = bearer_token(wsi, token, sizeof token, &is_header)
+				    ? auth_check_until(&relay.auth, token, is_header, user, valid_until)
+				    : JWT_MALFORMED;
+	if (r != JWT_OK) {
+		relay.auth_failures++;
+		log_info("unauthorized", "reason=\"%s\"", jwt_result_text(r));
+		*why = r == JWT_EXPIRED ? "token expired" : "a valid token is required";
+		return 401;
+	}
+	if (has_uid && strcmp(uid, user) != 0) {
+		relay.auth_failures++;
+		*why = "user_id is not the token's user";
+		return 403;
+	}
+	memcpy(uid, user, sizeof user);
+	return 0;
+}
+
 static int established(struct lws *wsi, struct pss *pss)
 {
 	char sid[ID_MAX + 1], uid[ID_MAX + 1], mid[ID_MAX + 1], last[24];
+	const char *why;
 	long li = -1;
 	if (relay.stopping)
 		return refuse(wsi, 1001, "node draining: reconnect");
 	if (!path_ok(wsi))
 		return refuse(wsi, 4400, "unknown path: use /ws/chat");
-	int has_uid = urlarg(wsi, "user_id", uid, sizeof uid);
-	if (!urlarg(wsi, "session_id", sid, sizeof sid) || !valid_id(sid, strlen(sid)) ||
-	    (has_uid && !valid_id(uid, strlen(uid))) || (!has_uid && !relay.auth.enabled)) {
+	if (!relay_urlarg(wsi, "session_id", sid, sizeof sid) || !valid_id(sid, strlen(sid))) {
 		relay.bad_frames++;
 		return refuse(wsi, 4400, "session_id and user_id: 1-64 of [A-Za-z0-9_.:-]");
 	}
 	int64_t valid_until = 0;
-	if (relay.auth.enabled) {
-		char token[JWT_MAX + 16], user[ID_MAX + 1];
-		int is_header;
-		enum jwt_result r = bearer_token(wsi, token, sizeof token, &is_header)
-					    ? auth_check_until(&relay.auth, token, is_header, user,
-							       &valid_until)
-					    : JWT_MALFORMED;
-		if (r != JWT_OK) {
-			relay.auth_failures++;
-			log_info("unauthorized", "session=%s reason=\"%s\"", sid, jwt_result_text(r));
-			return refuse(wsi, 4401, r == JWT_EXPIRED ? "token expired" : "a valid token is required");
-		}
-		if (has_uid && strcmp(uid, user) != 0) {
-			relay.auth_failures++;
-			return refuse(wsi, 4403, "user_id is not the token's user");
-		}
-		memcpy(uid, user, sizeof user);
+	switch (relay_authenticate(wsi, uid, &valid_until, &why)) {
+	case 400:
+		return refuse(wsi, 4400, "session_id and user_id: 1-64 of [A-Za-z0-9_.:-]");
+	case 401:
+		return refuse(wsi, 4401, why);
+	case 403:
+		return refuse(wsi, 4403, why);
 	}
-	int has_mid = urlarg(wsi, "messageId", mid, sizeof mid);
-	int has_last = urlarg(wsi, "lastChunkIndex", last, sizeof last);
+	int has_mid = relay_urlarg(wsi, "messageId", mid, sizeof mid);
+	int has_last = relay_urlarg(wsi, "lastChunkIndex", last, sizeof last);
 	if (has_mid != has_last || (has_mid && (!valid_message_id(mid, strlen(mid)) ||
 						parse_long(last, -1, 100000000, &li)))) {
 		relay.bad_frames++;
@@ -443,7 +471,7 @@ static int established(struct lws *wsi, struct pss *pss)
 	c->cur.sent = c->cur.hist = -1;
 	memcpy(c->sid, sid, sizeof sid);
 	memcpy(c->uid, uid, sizeof uid);
-	client_addr(wsi, c->addr, sizeof c->addr);
+	relay_client_addr(wsi, c->addr, sizeof c->addr);
 	c->valid_until_s = valid_until;
 	pss->c = c;
 	relay.nconns++;
@@ -467,7 +495,10 @@ static void closed(struct pss *pss)
 	if (!c)
 		return;
 	pss->c = NULL;
-	relay.nconns--;
+	if (c->hs)
+		relay.nstreams--;
+	else
+		relay.nconns--;
 	c->state = CONN_CLOSING;  /* first: a resume cut short is not queued again */
 	conn_fill_cancel(c);
 	session_detach(c);
@@ -523,13 +554,18 @@ static int http_request(struct lws *wsi, struct pss *pss, const char *uri)
 		pss->http_status = ok ? 200 : 503;
 		sb_addf(&pss->http_body,
 			"{\"status\":\"%s\",\"redis\":\"%s\",\"node\":\"%s\",\"connections\":%ld,"
-			"\"sessions\":%ld}", relay.stopping ? "draining" : ok ? "ok" : "unavailable",
+			"\"streams\":%ld,\"sessions\":%ld}",
+			relay.stopping ? "draining" : ok ? "ok" : "unavailable",
 			relay.sub.ready && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
-			relay.nsessions);
+			relay.nstreams, relay.nsessions);
+	} else if (http_stream_path(uri)) {
+		pss->http_status = 405;
+		sb_adds(&pss->http_body, "{\"error\":{\"code\":\"method_not_allowed\","
+			"\"message\":\"streams are read with GET\"}}");
 	} else {
 		pss->http_status = 404;
 		sb_adds(&pss->http_body, "{\"error\":{\"code\":\"not_found\","
-			"\"message\":\"try /health, /metrics or /ws/chat\"}}");
+			"\"message\":\"try /health, /metrics, /stream/ or /ws/chat\"}}");
 	}
 	lws_callback_on_writable(wsi);
 	return 0;
@@ -555,6 +591,25 @@ static int http_write(struct lws *wsi, struct pss *pss)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* An HTTP stream's turn to write: its queue, or an answer of its own, after
+ * which the stream is over and the HTTP transaction complete. */
+static int stream_writeable(struct pss *pss)
+{
+	struct conn *c = pss->c;
+	struct lws *wsi = c->wsi;
+	if (!http_stream_answer_due(c)) {
+		if (c->state != CONN_CLOSING)
+			return write_one(c);
+		if (!http_stream_closing(c))
+			return -1;  /* what it had to write has left (lws calls us only then) */
+	}
+	int rc = http_stream_answer(c);
+	closed(pss);
+	if (rc)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len)
 {
@@ -568,8 +623,13 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 			       ? -1 : lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
+		/* a stream is a GET: a body (POST) would wait unread, and HEAD has none */
+		if (in && http_stream_path(in) && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+			return http_stream_request(wsi, &pss->c, in);
 		return http_request(wsi, pss, in ? (const char *)in : "");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss->c)
+			return stream_writeable(pss);
 		return pss->http_status ? http_write(wsi, pss) : 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* draining: refuse the upgrade itself, so that nginx counts this relay
@@ -582,6 +642,7 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		closed(pss);
 		return 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
+		closed(pss);
 		sb_release(&pss->http_body);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:

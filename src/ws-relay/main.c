@@ -59,6 +59,8 @@ static const struct knob knobs[] = {
 	KNOB_INT("CLAIM_TTL_S", 86400, 1, 31536000,
 		 "a session claimed by a listener that never gets a "
 		 "message lapses (sooner: when its last socket leaves)"),
+	KNOB_INT("STREAM_HEARTBEAT_S", 15, 1, 3600,
+		 "seconds between heartbeat comments on an idle HTTP stream"),
 };
 static const struct knob_table relay_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
@@ -69,7 +71,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ws-relay [--port N] [--help] [--version]\n"
-		"WebSocket server for /ws/chat and /ws/chat/v2, and GET /health.\n"
+		"WebSocket server for /ws/chat and /ws/chat/v2; replies as HTTP streams at\n"
+		"GET /stream/{message_id} and /stream/session/{session_id}; GET /health.\n"
 		"With AUTH_SECRET or AUTH_SECRET_FILE an HS256 token (token= or the subprotocol\n"
 		"bearer.TOKEN) is required (4401), and the socket is closed 4401 when it expires\n"
 		"unless an auth frame renews it.\n\n");
@@ -177,6 +180,7 @@ int main(int argc, char **argv)
 	relay.cfg.ws_per_min_user = config_int(&relay_knobs, "WS_PER_MIN_USER");
 	relay.cfg.ws_per_min_addr = config_int(&relay_knobs, "WS_PER_MIN_ADDR");
 	relay.cfg.claim_ttl_ms = config_int(&relay_knobs, "CLAIM_TTL_S") * 1000;
+	relay.cfg.stream_heartbeat_s = config_int(&relay_knobs, "STREAM_HEARTBEAT_S");
 	auth_load(&relay.auth);
 	signal(SIGPIPE, SIG_IGN);
 

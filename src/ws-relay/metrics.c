@@ -13,6 +13,8 @@ void relay_metrics(struct strbuf *sb)
 	const struct counter cs[] = {
 		{ "streamchat_relay_connections", "gauge", "Open WebSocket connections.",
 		  (double)relay.nconns },
+		{ "streamchat_relay_http_streams", "gauge", "Open HTTP streams (GET /stream/).",
+		  (double)relay.nstreams },
 		{ "streamchat_relay_sessions", "gauge", "Sessions with at least one socket here.",
 		  (double)relay.nsessions },
 		{ "streamchat_relay_frames_sent_total", "counter", "Frames written to sockets.",

@@ -29,6 +29,7 @@ struct relay_config {
 	long ws_per_min_user;     /* new WebSockets a user may open per minute */
 	long ws_per_min_addr;     /* and a client address */
 	long claim_ttl_ms;        /* a claimed session that never gets a message lapses */
+	long stream_heartbeat_s;  /* an idle HTTP stream's heartbeat comment */
 };
 
 /* A frame to send, shared by every socket that sends it; LWS_PRE bytes of
@@ -108,6 +109,7 @@ struct conn {
 	int close_sent;               /* the close frame is written or buffered */
 	const char *close_reason;
 	uint64_t frames_sent;
+	struct http_stream *hs;       /* an HTTP stream (http_stream.c), not a WebSocket */
 };
 
 struct relay {
@@ -119,6 +121,7 @@ struct relay {
 	struct aredis cmd;            /* reads and registry writes */
 	struct auth auth;
 	long nconns, nsessions;
+	long nstreams;                /* open HTTP streams */
 	long nregistered;             /* sessions written into the registry */
 	uint64_t frames_sent, bytes_sent, recoveries, recoveries_not_found, slow_closes, bad_frames,
 		 auth_failures, subscribes, replies_delivered, rate_limited, token_expiries;
@@ -175,6 +178,13 @@ void conn_send_built(struct conn *c, struct strbuf *sb);
 void conn_close(struct conn *c, int code, const char *reason);
 void conn_unref(struct conn *c);
 void conns_close_all(int code, const char *reason);
+/* What WebSockets and HTTP streams share: a query argument (1 found, 0
+ * absent or too long), the client's address, and the caller's user (0, or
+ * the HTTP status of the refusal with why). */
+int relay_urlarg(struct lws *wsi, const char *name, char *out, size_t outlen);
+void relay_client_addr(struct lws *wsi, char *out, size_t outlen);
+int relay_authenticate(struct lws *wsi, char uid[ID_MAX + 1], int64_t *valid_until,
+		       const char **why);
 
 /* metrics.c: GET /metrics */
 void relay_metrics(struct strbuf *sb);

@@ -3,6 +3,7 @@
  * told on its command line, and records every request it gets.
  *
  *   fake-openai --port P --log FILE --tokens FILE [--mode MODE] [--delay-ms D]
+ *               [--mode-file F] [--probe-log FILE]
  *
  * FILE of tokens: one JSON string literal per line ("Hello", " w\u00f6rld").
  * MODE: ok (default), fail (HTTP 500), stall (no answer), stall-after:N
@@ -10,7 +11,9 @@
  * tokens:FILE (the JSON strings of FILE instead of --tokens), endless (the
  * tokens over and over, never [DONE], in large writes as fast as the client
  * takes them), http-error:FILE (HTTP 500 with FILE's bytes as the body).
- * A stall notes in the log when the client hangs up during it.
+ * A stall notes in the log when the client hangs up during it. GET .../models
+ * (a worker's probe) lists one model, or fails or stalls in those modes; it
+ * is noted only with --probe-log FILE, as "probe".
  * With --mode-file F, each request reads "MODE [DELAY_MS]" from F, so that
  * a test can change the behaviour of a running server.
  * Events are cut across writes and bunched in one write on purpose, with
@@ -28,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *log_path, *mode = "ok", *mode_file;
+static const char *log_path, *probe_log, *mode = "ok", *mode_file;
 static char mode_buf[256];
 static char **tokens;
 static int ntokens, delay_ms;
@@ -39,15 +42,20 @@ static void pause_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static void note(const char *what, const char *text, size_t len)
+static void note_in(const char *path, const char *what, const char *text, size_t len)
 {
-	FILE *f = fopen(log_path, "a");
+	FILE *f = fopen(path, "a");
 	if (!f)
 		return;
 	fprintf(f, "=== %s\n", what);
 	fwrite(text, 1, len, f);
 	fputs("\n", f);
 	fclose(f);
+}
+
+static void note(const char *what, const char *text, size_t len)
+{
+	note_in(log_path, what, text, len);
 }
 
 static int put(int fd, const char *s, size_t n)
@@ -149,7 +157,11 @@ static void serve(int fd)
 {
 	static char req[1 << 20];
 	size_t n = read_request(fd, req, sizeof req);
-	note("request", req, n);
+	int probe = !strncmp(req, "GET ", 4) && strstr(req, "/models ");
+	if (!probe)
+		note("request", req, n);
+	else if (probe_log)
+		note_in(probe_log, "probe", req, n);
 	FILE *mf = mode_file ? fopen(mode_file, "r") : NULL;
 	if (mf) {
 		char line[300] = "";
@@ -179,6 +191,15 @@ static void serve(int fd)
 	}
 	if (!strcmp(mode, "stall")) {
 		stall(fd);
+		return;
+	}
+	if (probe) {
+		const char *body = "{\"object\":\"list\",\"data\":[{\"id\":\"fake-model\",\"object\":\"model\"}]}";
+		char head[200];
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+		if (!puts_fd(fd, head))
+			puts_fd(fd, body);
 		return;
 	}
 	if (!strncmp(mode, "http-error:", 11)) {
@@ -263,6 +284,8 @@ int main(int argc, char **argv)
 			load_tokens(argv[i + 1]);
 		else if (!strcmp(argv[i], "--mode"))
 			mode = argv[i + 1];
+		else if (!strcmp(argv[i], "--probe-log"))
+			probe_log = argv[i + 1];
 		else if (!strcmp(argv[i], "--mode-file"))
 			mode_file = argv[i + 1];
 		else if (!strcmp(argv[i], "--delay-ms"))

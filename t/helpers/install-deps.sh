@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libfcgi-dev libwebsockets-dev libhiredis-dev libjson-c-dev
 libcurl4-openssl-dev libuv1-dev redis-server redis-tools nginx supervisor bats bats-assert
-bats-support curl jq python3 docker-compose procps iproute2 acl clang libclang-rt-14-dev libssl-dev chromium
+bats-support curl jq python3 docker-compose procps iproute2 acl openssl clang libclang-rt-14-dev libssl-dev chromium
 postgresql-15 libpq-dev"
 # the browser tests' runner: any Node.js with npm will do (Debian's, or one
 # already installed from elsewhere)
@@ -14,10 +14,16 @@ missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+NPM_DIR=$(cd "$(dirname "$0")/../npm" && pwd)
 install_browser_runner() {
-	[ -d "$BROWSER_DIR/node_modules/playwright-core" ] && return 0
-	echo "installing playwright-core (npm) into $BROWSER_DIR"
-	npm ci --prefix "$BROWSER_DIR" --no-audit --no-fund --loglevel=error >/dev/null
+	if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
+		echo "installing playwright-core (npm) into $BROWSER_DIR"
+		npm ci --prefix "$BROWSER_DIR" --no-audit --no-fund --loglevel=error >/dev/null
+	fi
+	# the clients nobody here wrote (ai, openai), for t/83 and t/84
+	[ -d "$NPM_DIR/node_modules/ai" ] && [ -d "$NPM_DIR/node_modules/openai" ] && return 0
+	echo "installing ai and openai (npm) into $NPM_DIR"
+	npm ci --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error >/dev/null
 }
 if [ -z "$missing" ]; then
 	install_browser_runner

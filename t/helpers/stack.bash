@@ -6,6 +6,9 @@ load '/usr/lib/bats/bats-assert/load'
 ROOT=$(cd "$(dirname "${BATS_TEST_FILENAME}")/.." && pwd)
 PATH=$ROOT/bin:$PATH
 export USER=tester
+# the built-in generator's text with quotes, backslashes and non-ASCII words, so
+# that every reply exercises the escaping paths
+export GENERATOR=${GENERATOR:-hostile}
 # The suite's own load (100 chats at once, from one address and one user)
 # would meet the limits a deployment wants; t/85 tests those at their defaults.
 export CHAT_PER_MIN=${CHAT_PER_MIN:-1000000} STREAMS_PER_USER=${STREAMS_PER_USER:-100000}

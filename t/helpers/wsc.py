@@ -2,7 +2,11 @@
 """A test helper: a WebSocket client that prints what the server did.
 
   wsc.py [--protocol P]... [--header 'NAME: VALUE']... [--send-at SECONDS:TEXT]...
-         [--for SECONDS] URL
+         [--for SECONDS] [--cafile PEM] [--source ADDR] URL
+
+A wss:// URL is opened over TLS, its certificate checked against --cafile
+(else the system's CAs); --source connects from that local address (any
+of 127.0.0.0/8 stands for another client, or a proxy).
 
 Prints "open PROTOCOL" (the subprotocol the server chose, or -) once
 upgraded, or "refused STATUS"; then "frame TEXT" for each text message;
@@ -14,6 +18,7 @@ import base64
 import os
 import select
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -40,7 +45,9 @@ class Reader:
     def need(self, n, deadline):
         while len(self.buf) < n:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+            # TLS may hold decrypted bytes that select cannot see
+            buffered = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()
+            if not buffered and (left <= 0 or not select.select([self.sock], [], [], left)[0]):
                 return False
             data = self.sock.recv(65536)
             if not data:
@@ -75,11 +82,17 @@ def main():
     ap.add_argument("--header", action="append", default=[])
     ap.add_argument("--send-at", action="append", default=[])
     ap.add_argument("--for", dest="duration", type=float, default=10)
+    ap.add_argument("--cafile")
+    ap.add_argument("--source")
     ap.add_argument("url")
     a = ap.parse_args()
     u = urlsplit(a.url)
     path = u.path + ("?" + u.query if u.query else "")
-    sock = socket.create_connection((u.hostname, u.port or 80), timeout=5)
+    tls = u.scheme in ("wss", "https")
+    sock = socket.create_connection((u.hostname, u.port or (443 if tls else 80)), timeout=5,
+                                    source_address=(a.source, 0) if a.source else None)
+    if tls:
+        sock = ssl.create_default_context(cafile=a.cafile).wrap_socket(sock, server_hostname=u.hostname)
     key = base64.b64encode(os.urandom(16)).decode()
     req = (f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nUpgrade: websocket\r\n"
            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")

@@ -18,6 +18,8 @@ int main(void)
 	test_heartbeat();
 	test_wsframe();
 	test_xalloc();
+	test_front_request();
+	test_stream_format();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

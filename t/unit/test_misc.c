@@ -97,6 +97,33 @@ void test_misc(void)
 	CHECK(a.len == b.len && !memcmp(a.buf, b.buf, a.len), "resuming after n tokens continues exactly");
 	gen_init(&g1, "x", 1, 3);
 	CHECK(g1.total == 3, "AI_MAX_TOKENS caps the reply");
+
+	/* the default style reads as sentences and quotes the prompt; the
+	 * hostile one (the suite's) carries the characters that need escaping */
+	CHECK(gen_set_style("nonsense") == -1, "an unknown GENERATOR is refused");
+	struct strbuf text = STRBUF_INIT;
+	const char *prompt = "how do replies survive a reload";
+	CHECK(gen_set_style("sentences") == 0, "GENERATOR=sentences");
+	gen_init(&g1, prompt, strlen(prompt), 512);
+	while ((len = gen_next(&g1, t1)) > 0)
+		sb_add(&text, t1, len);
+	sb_addc(&text, '\0');
+	CHECK(g1.total == 20 && !strncmp(text.buf, "You wrote \u201chow do replies survive\u2026\u201d. ", 35),
+	      "a sentences reply starts by quoting the prompt");
+	CHECK(!strpbrk(text.buf, "\\<\"") && strchr(".!", text.buf[strlen(text.buf) - 1]),
+	      "and goes on in plain sentences, ending one");
+	CHECK(gen_set_style("hostile") == 0, "GENERATOR=hostile");
+	int escapes = 0;
+	for (int p = 0; p < 20 && !escapes; p++) {
+		char pr[32];
+		snprintf(pr, sizeof pr, "p%d a b c d e f", p);
+		gen_init(&g1, pr, strlen(pr), 512);
+		while ((len = gen_next(&g1, t1)) > 0)
+			escapes |= memchr(t1, '"', len) || memchr(t1, '\\', len);
+	}
+	CHECK(escapes, "hostile replies carry quotes and backslashes");
+	gen_set_style("sentences");
+	sb_release(&text);
 	sb_release(&a);
 	sb_release(&b);
 
