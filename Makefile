@@ -23,7 +23,7 @@ BINS := $(addprefix bin/,$(PROGRAMS)) bin/unit-tests
 COMMON_SRC := $(wildcard src/common/*.c)
 COMMON_OBJ := $(COMMON_SRC:src/%.c=$(OBJ)/%.o)
 
-LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c -lcrypto
+LIBS_chat-fcgi := -lfcgi -lhiredis -ljson-c -lcrypto -lpq
 LIBS_ws-relay := -lwebsockets -luv -lhiredis -ljson-c -lcrypto
 LIBS_ai-streamer := -luv -lhiredis -ljson-c -lcurl
 LIBS_recoverd := -luv -lhiredis

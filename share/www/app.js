@@ -1,5 +1,6 @@
 // streamchat's page: one WebSocket for the conversation on screen, the /api
-// for sending and stopping, and localStorage for the list of conversations.
+// for sending and stopping, GET /api/sessions for the list of conversations
+// (localStorage when the server keeps none).
 //
 // The connection is held as doc/protocol.md's guarantees allow: after any drop
 // it reconnects with backoff and jitter (at once after 1001), takes the
@@ -109,11 +110,82 @@
       b.title = c.title;
       if (c.id === current) b.setAttribute('aria-current', 'true');
       b.addEventListener('click', () => switchTo(c.id));
-      li.append(b);
+      const del = document.createElement('button');
+      del.type = 'button';
+      del.className = 'delete';
+      del.textContent = '\u00d7';
+      del.title = 'Delete';
+      del.setAttribute('aria-label', `Delete ${c.title}`);
+      del.addEventListener('click', () => deleteConversation(c.id));
+      li.append(b, del);
       ui.list.append(li);
     }
     const cur = conversations.find((x) => x.id === current);
     ui.title.textContent = cur ? cur.title : 'streamchat';
+  }
+
+  // --- the server's list of our conversations (GET /api/sessions, kept in
+  // the archive), so that they follow the user to any browser. localStorage
+  // stays the list while the server keeps none (no archive) or cannot
+  // answer; conversations the archive does not hold yet (a new chat, one
+  // just begun) stay in front of the server's.
+  function userQuery(sep) {
+    return token ? '' : `${sep}user_id=${encodeURIComponent(userId)}`;
+  }
+
+  // asked once the relay has taken us (a token it accepts, or development
+  // mode), so that a page that must sign in first asks for nothing
+  let listAsked = false;
+  async function loadConversations() {
+    listAsked = true;
+    let r;
+    try { r = await api('GET', `/api/sessions?limit=100${userQuery('&')}`); } catch { return; }
+    if (!r.ok || !Array.isArray(r.body.sessions)) return;
+    const fromServer = r.body.sessions
+      .filter((x) => x && typeof x.session_id === 'string' && ID_RE.test(x.session_id))
+      .map((x) => ({
+        id: x.session_id,
+        title: String(x.title || '').replace(/\s+/g, ' ').trim().slice(0, 60) || 'New chat',
+      }));
+    const known = new Set(fromServer.map((c) => c.id));
+    const local = [];
+    for (const c of conversations) {
+      if (known.has(c.id)) continue;
+      // the one on screen, begun here and not archived yet, has messages;
+      // one deleted on another device has none
+      if (c.title === 'New chat' || (c.id === current && await hasMessages(c.id))) local.push(c);
+    }
+    conversations = [...local, ...fromServer];
+    debug.serverList = true;
+    if (!conversations.some((c) => c.id === current)) {
+      switchTo(conversations.length ? conversations[0].id : addConversation());
+    }
+    saveConversations();
+    renderConversations();
+  }
+
+  async function hasMessages(id) {
+    try {
+      const r = await api('GET', `/api/history/${encodeURIComponent(id)}?limit=1${userQuery('&')}`);
+      return !r.ok || !Array.isArray(r.body.messages) || r.body.messages.length > 0;
+    } catch { return true; }
+  }
+
+  async function deleteConversation(id) {
+    let r;
+    try {
+      r = await api('DELETE', `/api/sessions/${encodeURIComponent(id)}${userQuery('?')}`);
+    } catch {
+      r = { ok: false, status: 0, body: { error: { message: 'the server is unreachable' } } };
+    }
+    if (!r.ok && r.status !== 404) {  // 404: the server never had it
+      apiFailed(r, 'Not deleted');
+      return;
+    }
+    conversations = conversations.filter((c) => c.id !== id);
+    if (id === current) switchTo(conversations.length ? conversations[0].id : addConversation());
+    saveConversations();
+    renderConversations();
   }
 
   // --- the conversation on screen. A message: {id, role, status, text,
@@ -477,6 +549,7 @@
       attempt = 0;
       debug.nodeId = f.nodeId;
       setState('connected');
+      if (!listAsked) loadConversations();
       break;
     case 'history':
       onHistory(Array.isArray(f.messages) ? f.messages : []);

@@ -9,6 +9,7 @@
 
 #include "archive.h"
 #include "frame.h"
+#include "history_older.h"
 #include "keys.h"
 #include "log.h"
 #include "redis_sync.h"
@@ -33,7 +34,7 @@ void api_error(struct http_response *res, int status, const char *code, const ch
 	sb_adds(&res->body, "}}");
 }
 
-static void unavailable(struct http_response *res, const char *why)
+void api_unavailable(struct http_response *res, const char *why)
 {
 	api_error(res, 503, "unavailable", why);
 	snprintf(res->headers, sizeof res->headers, "Retry-After: 1\r\n");
@@ -111,7 +112,7 @@ static int read_replies(struct api *api, int n, redisReply **out, struct http_re
 			while (i-- > 0)
 				freeReplyObject(out[i]);
 			checked(api, NULL);
-			unavailable(res, "redis is unreachable");
+			api_unavailable(res, "redis is unreachable");
 			return -1;
 		}
 	}
@@ -145,7 +146,7 @@ int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 {
 	redisContext *c = api_redis(api);
 	if (!c) {
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 		return -1;
 	}
 	char user_mid[33];
@@ -184,12 +185,12 @@ int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 
 	int rc = -1;
 	if (!r)
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		 r->element[0]->type != REDIS_REPLY_STRING) {
 		log_error("enqueue failed", "session=%s error=\"%s\"", cr->session_id,
 			  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		unavailable(res, "could not enqueue the message");
+		api_unavailable(res, "could not enqueue the message");
 	} else {
 		const char *status = r->element[0]->str;
 		const char *detail = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "";
@@ -218,9 +219,9 @@ int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 			api_error(res, 429, "rate_limited", msg);
 			snprintf(res->headers, sizeof res->headers, "Retry-After: 2\r\n");
 		} else if (strcmp(status, "no_worker") == 0) {
-			unavailable(res, "no AI worker is running");
+			api_unavailable(res, "no AI worker is running");
 		} else
-			unavailable(res, "could not enqueue the message");
+			api_unavailable(res, "could not enqueue the message");
 	}
 	if (r)
 		freeReplyObject(r);
@@ -257,7 +258,7 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 		return;
 	redisContext *c = api_redis(api);
 	if (!c) {
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	char ksession[KEY_MAX], kmeta[KEY_MAX], kcancel[KEY_MAX], klock[KEY_MAX], sttl[24];
@@ -267,7 +268,7 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 	const char *args[] = { cr.session_id, cr.user_id, sttl };
 	redisReply *r = checked(api, rs_eval(c, SCRIPT_CANCEL, 4, keys, 3, args, NULL));
 	if (!r) {
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	const char *st = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
@@ -276,7 +277,7 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 	if (!st) {
 		log_error("cancel failed", "session=%s message=%s error=\"%s\"", cr.session_id,
 			  cr.message_id, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		unavailable(res, "could not cancel the message");
+		api_unavailable(res, "could not cancel the message");
 	} else if (!strcmp(st, "ok")) {
 		res->status = 200;
 		sb_addf(&res->body, "{\"message_id\":\"%s\",\"status\":\"cancelling\"}", cr.message_id);
@@ -293,15 +294,13 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 	freeReplyObject(r);
 }
 
-/* The owner check of GET endpoints: the reader is the token's user, or in
+/* The reader of GET (and DELETE) endpoints: the token's user, or in
  * development mode the user_id of the query string, which is then required
  * as the token is in secure mode: a reader who named no one would pass any
- * owner check. Returns 0 when allowed, -1 with res filled. */
-static int check_reader(const struct http_request *req, const char *owner,
-			struct http_response *res)
+ * owner check. Returns 0, or -1 with res filled. */
+int api_reader(const struct http_request *req, char user[ID_MAX + 1], struct http_response *res)
 {
-	char user[ID_MAX + 1];
-	int q = query_get(req->query, "user_id", user, sizeof user);
+	int q = query_get(req->query, "user_id", user, ID_MAX + 1);
 	if (q < 0 || (q == 1 && !valid_id(user, strlen(user)))) {
 		api_error(res, 400, "invalid_request", "user_id must be 1-64 characters of [A-Za-z0-9_.:-]");
 		return -1;
@@ -315,17 +314,27 @@ static int check_reader(const struct http_request *req, const char *owner,
 			api_error(res, 403, "forbidden", "user_id is not the token's user");
 			return -1;
 		}
-		snprintf(user, sizeof user, "%s", req->user);
-		q = 1;
+		snprintf(user, ID_MAX + 1, "%s", req->user);
 	}
-	if (q == 1 && owner && *owner && strcmp(owner, user) != 0) {
+	return 0;
+}
+
+/* The owner check of GET endpoints. Returns 0 when allowed, -1 with res
+ * filled. */
+static int check_reader(const struct http_request *req, const char *owner,
+			struct http_response *res)
+{
+	char user[ID_MAX + 1];
+	if (api_reader(req, user, res))
+		return -1;
+	if (owner && *owner && strcmp(owner, user) != 0) {
 		api_error(res, 403, "forbidden", "this conversation belongs to another user");
 		return -1;
 	}
 	return 0;
 }
 
-static const char *hash_field(redisReply *h, const char *name)
+const char *api_hash_field(redisReply *h, const char *name)
 {
 	if (!h || h->type != REDIS_REPLY_ARRAY)
 		return NULL;
@@ -335,7 +344,7 @@ static const char *hash_field(redisReply *h, const char *name)
 	return NULL;
 }
 
-static int query_long(const struct http_request *req, const char *name, long def, long min,
+int api_query_long(const struct http_request *req, const char *name, long def, long min,
 		      long max, long *out, struct http_response *res)
 {
 	char v[24];
@@ -378,10 +387,10 @@ static redisReply *history_range(struct api *api, const char *khist, long from, 
 	redisContext *c = api_redis(api);
 	redisReply *r = c ? checked(api, redisCommand(c, "LRANGE %s %ld %ld", khist, from, to)) : NULL;
 	if (!r)
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 	else if (r->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(r);
-		unavailable(res, "unexpected reply from redis");
+		api_unavailable(res, "unexpected reply from redis");
 		r = NULL;
 	}
 	return r;
@@ -392,13 +401,14 @@ static redisReply *history_range(struct api *api, const char *khist, long from, 
  * at a time until the message is found; then the page is in the step read
  * already, or read with the message itself as its last item, so that a list
  * that moved in between (a new message, a trim) is seen and looked at again.
- * A message not in the history gives the newest page, as ever. 0, or -1
- * with res filled. */
+ * A message not in the history gives the newest page, as ever, and *found
+ * 0. 0, or -1 with res filled. */
 static int history_page_before(struct api *api, const char *khist, const char *before,
-			       long limit, redisReply **page, size_t *start, size_t *n,
+			       long limit, redisReply **page, size_t *start, size_t *n, int *found,
 			       struct http_response *res)
 {
 	*page = NULL;
+	*found = 1;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		for (long back = 0;; back += HISTORY_STEP - HISTORY_OVERLAP) {
 			redisReply *step = history_range(api, khist, -back - HISTORY_STEP, -back - 1, res);
@@ -432,6 +442,7 @@ static int history_page_before(struct api *api, const char *khist, const char *b
 			int reached_head = step->elements < HISTORY_STEP;
 			freeReplyObject(step);
 			if (reached_head) {
+				*found = 0;
 				*page = history_range(api, khist, -limit, -1, res);
 				*start = 0;
 				*n = *page ? (*page)->elements : 0;
@@ -439,7 +450,7 @@ static int history_page_before(struct api *api, const char *khist, const char *b
 			}
 		}
 	}
-	unavailable(res, "the history changed while it was read");
+	api_unavailable(res, "the history changed while it was read");
 	return -1;
 }
 
@@ -448,7 +459,7 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 {
 	long limit;
 	char before[ID_MAX + 1];
-	if (query_long(req, "limit", 50, 1, 1000, &limit, res))
+	if (api_query_long(req, "limit", 50, 1, 1000, &limit, res))
 		return;
 	int qb = query_get(req->query, "before", before, sizeof before);
 	if (qb < 0 || (qb == 1 && !valid_message_id(before, strlen(before)))) {
@@ -457,7 +468,7 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 	}
 	redisContext *c = api_redis(api);
 	if (!c) {
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	char ksession[KEY_MAX], khist[KEY_MAX];
@@ -467,24 +478,38 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 	if (qb == 0)
 		redisAppendCommand(c, "LRANGE %s %ld -1", khist, -limit);
 	redisReply *sh[2] = { NULL, NULL }, *sess = NULL, *hist = NULL, *chunks = NULL, *meta = NULL;
+	struct older older = { 0 };
 	if (read_replies(api, qb == 0 ? 2 : 1, sh, res))
 		return;
 	sess = sh[0];
 	hist = sh[1];
 	if (sess->type != REDIS_REPLY_ARRAY || (hist && hist->type != REDIS_REPLY_ARRAY)) {
-		unavailable(res, "unexpected reply from redis");
+		api_unavailable(res, "unexpected reply from redis");
 		goto out;
 	}
-	if (check_reader(req, hash_field(sess, "userId"), res))
+	const char *owner = api_hash_field(sess, "userId");
+	if (db_enabled(&api->archive) && !owner)
+		older_owner(api, sid, &older);  /* Redis may have lost what the archive keeps */
+	if (check_reader(req, owner ? owner : older.owner, res))
 		goto out;
 	size_t start = 0, n = hist ? hist->elements : 0;
-	if (qb == 1 && history_page_before(api, khist, before, limit, &hist, &start, &n, res))
+	int found = 1, archived_page = 0;
+	if (qb == 1 && db_enabled(&api->archive))
+		archived_page = history_archived_page(api, sid, khist, before, limit, &older);
+	if (qb == 1 && !archived_page &&
+	    history_page_before(api, khist, before, limit, &hist, &start, &n, &found, res))
 		goto out;
+	if (!archived_page && db_enabled(&api->archive) && (n < (size_t)limit || !found)) {
+		older.in_redis = owner != NULL;
+		if (history_older(api, sid, khist, qb ? before : NULL, found, hist, start, &n, limit,
+				  &older, res))
+			goto out;
+	}
 
 	/* the reply in progress, read after the history so that a reply that
 	 * finishes in between shows up in the history rather than nowhere */
-	const char *status = hash_field(sess, "status");
-	const char *cur = hash_field(sess, "messageId");
+	const char *status = api_hash_field(sess, "status");
+	const char *cur = api_hash_field(sess, "messageId");
 	struct inprogress ip = { 0 };
 	const char **texts = NULL;
 	size_t *tlens = NULL;
@@ -497,7 +522,7 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 			goto out;
 		chunks = cm[0];
 		meta = cm[1];
-		const char *mstatus = hash_field(meta, "status");
+		const char *mstatus = api_hash_field(meta, "status");
 		if (chunks->type == REDIS_REPLY_ARRAY && mstatus &&
 		    (!strcmp(mstatus, "queued") || !strcmp(mstatus, "streaming"))) {
 			texts = xcalloc(chunks->elements + 1, sizeof *texts);
@@ -506,7 +531,7 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 				texts[i] = chunks->element[i]->str;
 				tlens[i] = chunks->element[i]->len;
 			}
-			const char *created = hash_field(meta, "created_at");
+			const char *created = api_hash_field(meta, "created_at");
 			ip.message_id = cur;
 			ip.status = "streaming";
 			ip.created_at = created ? atol(created) : 0;
@@ -516,21 +541,30 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 		}
 	}
 
-	const char **items = xcalloc(n + 1, sizeof *items);
-	size_t *lens = xcalloc(n + 1, sizeof *lens);
+	/* the archive's older messages, then Redis's */
+	size_t total = older.items.n + n;
+	const char **items = xcalloc(total + 1, sizeof *items);
+	size_t *lens = xcalloc(total + 1, sizeof *lens);
+	for (size_t i = 0; i < older.items.n; i++) {
+		items[i] = older.items.items[i];
+		lens[i] = older.items.lens[i];
+	}
 	for (size_t i = 0; i < n; i++) {
-		items[i] = hist->element[start + i]->str;
-		lens[i] = hist->element[start + i]->len;
+		items[older.items.n + i] = hist->element[start + i]->str;
+		lens[older.items.n + i] = hist->element[start + i]->len;
 	}
 	res->status = 200;
 	sb_addf(&res->body, "{\"session_id\":\"%s\",\"messages\":", sid);
-	history_items(&res->body, items, lens, n, ip.message_id ? &ip : NULL, 0);
+	history_items(&res->body, items, lens, total, ip.message_id ? &ip : NULL, 0);
+	if (older.partial)
+		sb_adds(&res->body, ",\"archive\":\"unavailable\"");
 	sb_addc(&res->body, '}');
 	free(items);
 	free(lens);
 	free(texts);
 	free(tlens);
 out:
+	db_items_release(&older.items);
 	if (sess)
 		freeReplyObject(sess);
 	if (hist)
@@ -545,11 +579,11 @@ static void handle_stream(struct api *api, const struct http_request *req, const
 			  struct http_response *res)
 {
 	long from;
-	if (query_long(req, "from", 0, 0, 10000000, &from, res))
+	if (api_query_long(req, "from", 0, 0, 10000000, &from, res))
 		return;
 	redisContext *c = api_redis(api);
 	if (!c) {
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	char kmeta[KEY_MAX], kchunks[KEY_MAX];
@@ -566,7 +600,7 @@ static void handle_stream(struct api *api, const struct http_request *req, const
 		freeReplyObject(rs[i]);  /* +OK, +QUEUED, +QUEUED, +QUEUED */
 	r = rs[4];
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-		unavailable(res, "unexpected reply from redis");
+		api_unavailable(res, "unexpected reply from redis");
 		goto out;
 	}
 	redisReply *meta = r->element[0], *chunks = r->element[1];
@@ -574,12 +608,12 @@ static void handle_stream(struct api *api, const struct http_request *req, const
 		api_error(res, 404, "not_found", "no such message, or its chunks have expired");
 		goto out;
 	}
-	if (check_reader(req, hash_field(meta, "user_id"), res))
+	if (check_reader(req, api_hash_field(meta, "user_id"), res))
 		goto out;
-	const char *status = hash_field(meta, "status");
+	const char *status = api_hash_field(meta, "status");
 	/* the meta's count is written when the reply ends; while it streams,
 	 * the list's length is the count */
-	const char *final = hash_field(meta, "total_chunks");
+	const char *final = api_hash_field(meta, "total_chunks");
 	long total = final ? atol(final) : 0;
 	if (r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer > total)
 		total = (long)r->element[2]->integer;
@@ -664,7 +698,7 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 {
 	redisContext *c = api_redis(api);
 	if (!c) {
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	char knodes[KEY_MAX];
@@ -672,7 +706,7 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 	if (!ids || ids->type != REDIS_REPLY_ARRAY) {
 		if (ids)
 			freeReplyObject(ids);
-		unavailable(res, "redis is unreachable");
+		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	size_t n = ids->elements / 2;
@@ -757,12 +791,15 @@ enum route api_handle(struct api *api, const struct http_request *in, struct htt
 	case ROUTE_UI_CHAT: handle_ui_chat(api, req, res); break;
 	case ROUTE_OPENAI_CHAT: handle_openai_chat(api, req, res); break;
 	case ROUTE_OPENAI_MODELS: handle_openai_models(api, res); break;
+	case ROUTE_SESSIONS: handle_sessions(api, req, res); break;
+	case ROUTE_SESSION_DELETE: handle_session_delete(api, req, id, res); break;
 	case ROUTE_COUNT: break;
 	case ROUTE_NONE:
 		api_error(res, err.status, err.code, err.message);
 		if (err.status == 405)
 			snprintf(res->headers, sizeof res->headers, "Allow: %s\r\n",
-				 strstr(err.message, "POST") ? "POST" : "GET, HEAD");
+				 strstr(err.message, "POST") ? "POST"
+				 : strstr(err.message, "DELETE") ? "DELETE" : "GET, HEAD");
 		break;
 	}
 	return route;

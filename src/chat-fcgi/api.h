@@ -6,6 +6,7 @@
 #include <hiredis.h>
 #include <stddef.h>
 
+#include "archive_db.h"
 #include "auth.h"
 #include "prom.h"
 #include "redis_url.h"
@@ -47,6 +48,7 @@ struct api {
 	char node[128];
 	struct api_stats stats;
 	redisContext *redis;       /* NULL while Redis is unreachable */
+	struct db archive;    /* PostgreSQL's older messages; disabled without DATABASE_URL */
 	int unread_replies;        /* sent without waiting; read by api_redis */
 	long long last_connect_us;
 };
@@ -103,5 +105,20 @@ void metrics_record(struct api *api, enum route route, int status, long long us)
 void metrics_flush(struct api *api);
 void handle_metrics(struct api *api, struct http_response *res);
 void api_error(struct http_response *res, int status, const char *code, const char *message);
+/* 503 with Retry-After. */
+void api_unavailable(struct http_response *res, const char *why);
+/* The user a GET or DELETE acts as: the token's, or in development mode
+ * the query's user_id (then required). 0, or -1 with res filled. */
+int api_reader(const struct http_request *req, char user[ID_MAX + 1], struct http_response *res);
+const char *api_hash_field(redisReply *h, const char *name);
+/* The query's integer name within [min, max], def when absent. 0, or -1
+ * with res filled. */
+int api_query_long(const struct http_request *req, const char *name, long def, long min,
+		   long max, long *out, struct http_response *res);
+
+/* sessions.c: GET /api/sessions and DELETE /api/sessions/{S} */
+void handle_sessions(struct api *api, const struct http_request *req, struct http_response *res);
+void handle_session_delete(struct api *api, const struct http_request *req, const char *sid,
+			   struct http_response *res);
 
 #endif

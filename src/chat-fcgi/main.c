@@ -75,6 +75,11 @@ static const struct knob knobs[] = {
 	KNOB_INT("STREAM_STALE_MS", 3600000, 1000, 86400000,
 		 "a reply posted longer ago than this no longer counts "
 		 "against STREAMS_PER_USER"),
+	KNOB_TEXT("DATABASE_URL", NULL, 0,
+		  "the PostgreSQL archive (libpq conninfo or URI): older history "
+		  "pages, GET /api/sessions; unset: Redis only"),
+	KNOB_INT("DATABASE_TIMEOUT_MS", 2000, 100, 60000,
+		 "a PostgreSQL query (or connect) longer than this answers 503"),
 	KNOB_INT("FCGI_TIMEOUT_MS", 5000, 100, 600000,
 		 "time a FastCGI peer has to send its whole request, and "
 		 "to take the response; past it the connection is dropped"),
@@ -225,6 +230,8 @@ int main(int argc, char **argv)
 	api.cfg.stream_stale_ms = config_int(&fcgi_knobs, "STREAM_STALE_MS");
 	int timeout_ms = (int)config_int(&fcgi_knobs, "FCGI_TIMEOUT_MS");
 	auth_load(&api.auth);
+	db_init(&api.archive, config_text(&fcgi_knobs, "DATABASE_URL"),
+		     (int)config_int(&fcgi_knobs, "DATABASE_TIMEOUT_MS"));
 
 	/* before our handlers: FCGX_Init installs its own for SIGTERM and SIGPIPE */
 	if (FCGX_Init() != 0)
@@ -242,9 +249,9 @@ int main(int argc, char **argv)
 	struct fcgi_gate gate;
 	size_t fits = fcgi_gate_init(&gate, fd, timeout_ms, api.cfg.max_body);
 	gate.wait_mask = &wait_mask;
-	log_info("started", "version=%s redis=%s:%d auth=%s", VERSION,
+	log_info("started", "version=%s redis=%s:%d auth=%s archive=%s", VERSION,
 		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port,
-		 auth_mode(&api.auth));
+		 auth_mode(&api.auth), db_enabled(&api.archive) ? "postgresql" : "none");
 	if (!api.auth.enabled)
 		log_warn("development mode: no AUTH_SECRET, so user ids are taken as given", NULL);
 	if (fits)
@@ -274,5 +281,6 @@ int main(int argc, char **argv)
 	log_info("stopped", NULL);
 	if (api.redis)
 		redisFree(api.redis);
+	db_close(&api.archive);
 	return 0;
 }

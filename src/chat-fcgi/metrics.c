@@ -21,6 +21,7 @@ const int api_statuses[API_STATUSES - 1] = { 200, 202, 400, 401, 403, 404, 405, 
 static const char *const route_names[ROUTE_COUNT] = {
 	"unknown", "chat", "cancel", "history", "stream", "health", "ai_health", "metrics",
 	"ui_chat", "openai_chat", "openai_models",
+	"sessions", "session_delete",
 };
 
 void metrics_record(struct api *api, enum route route, int status, long long us)

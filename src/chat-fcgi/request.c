@@ -35,6 +35,8 @@ static const struct {
 	{ "/api/ui/chat", "POST", ROUTE_UI_CHAT, 0 },
 	{ "/v1/chat/completions", "POST", ROUTE_OPENAI_CHAT, 0 },
 	{ "/v1/models", "GET", ROUTE_OPENAI_MODELS, 0 },
+	{ "/api/sessions", "GET", ROUTE_SESSIONS, 0 },
+	{ "/api/sessions/", "DELETE", ROUTE_SESSION_DELETE, 1 },
 };
 
 enum route route_match(const char *path, const char *method, char id[ID_MAX + 1],

@@ -20,7 +20,7 @@ struct api_error {
 
 enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_CANCEL, ROUTE_HISTORY, ROUTE_STREAM, ROUTE_HEALTH,
 	     ROUTE_AI_HEALTH, ROUTE_METRICS, ROUTE_UI_CHAT, ROUTE_OPENAI_CHAT, ROUTE_OPENAI_MODELS,
-	     ROUTE_COUNT };
+	     ROUTE_SESSIONS, ROUTE_SESSION_DELETE, ROUTE_COUNT };
 
 /* Matches the path of REQUEST_URI (query already removed). For history and
  * stream, *id is the path's last segment, checked as a session or message

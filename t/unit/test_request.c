@@ -65,6 +65,15 @@ void test_request(void)
 	      "a dot in a message id is 400");
 	CHECK(route_match("/api/nope", "GET", id, &e) == ROUTE_NONE && e.status == 404, "unknown paths are 404");
 	CHECK(route_match("/api/health", "HEAD", id, &e) == ROUTE_HEALTH, "HEAD works where GET does");
+	CHECK(route_match("/api/sessions", "GET", id, &e) == ROUTE_SESSIONS, "GET /api/sessions");
+	CHECK(route_match("/api/sessions", "DELETE", id, &e) == ROUTE_NONE && e.status == 405,
+	      "DELETE /api/sessions without an id is 405");
+	CHECK(route_match("/api/sessions/s.1:a", "DELETE", id, &e) == ROUTE_SESSION_DELETE &&
+	      !strcmp(id, "s.1:a"), "DELETE /api/sessions/{S} takes a session id");
+	CHECK(route_match("/api/sessions/s1", "GET", id, &e) == ROUTE_NONE && e.status == 405 &&
+	      strstr(e.message, "DELETE"), "GET /api/sessions/{S} is 405, DELETE named");
+	CHECK(route_match("/api/sessions/a b", "DELETE", id, &e) == ROUTE_NONE && e.status == 400,
+	      "a bad session id in a delete is 400");
 
 	char v[16];
 	CHECK(query_get("a=1&from=3&b", "from", v, sizeof v) == 1 && !strcmp(v, "3"), "query_get finds a value");
