@@ -1,5 +1,6 @@
 /* One WebSocket: its admission, its bounded send queue, the frames a client
- * may send, and the plain HTTP /health of the relay.
+ * may send, and the callback that hands lws's events to the sockets, the
+ * HTTP streams (http_stream.h) and the plain HTTP routes (http_plain.h).
  *
  * A frame goes out at once when nothing waits before it; otherwise it
  * queues, and queued frames go out from LWS_CALLBACK_SERVER_WRITEABLE, one
@@ -15,6 +16,7 @@
 
 #include "client_frame.h"
 #include "frame.h"
+#include "http_plain.h"
 #include "http_stream.h"
 #include "log.h"
 #include "relay.h"
@@ -29,9 +31,7 @@
 
 struct pss {
 	struct conn *c;
-	int http_status;              /* an HTTP answer pending */
-	const char *http_type;
-	struct strbuf http_body;
+	struct http_plain http;       /* an answer that is not a stream's */
 };
 
 const size_t relay_pss_size = sizeof(struct pss);
@@ -540,57 +540,6 @@ static int receive(struct lws *wsi, struct conn *c, const char *in, size_t len)
 	return 0;
 }
 
-/* GET /health and GET /metrics: the relay's only plain HTTP routes. */
-static int http_request(struct lws *wsi, struct pss *pss, const char *uri)
-{
-	int ok = relay.sub.ready && relay.cmd.ready && !relay.stopping;
-	sb_reset(&pss->http_body);
-	pss->http_type = "application/json";
-	if (!strcmp(uri, "/metrics")) {
-		pss->http_status = 200;
-		pss->http_type = "text/plain; version=0.0.4; charset=utf-8";
-		relay_metrics(&pss->http_body);
-	} else if (!strcmp(uri, "/health")) {
-		pss->http_status = ok ? 200 : 503;
-		sb_addf(&pss->http_body,
-			"{\"status\":\"%s\",\"redis\":\"%s\",\"node\":\"%s\",\"connections\":%ld,"
-			"\"streams\":%ld,\"sessions\":%ld}",
-			relay.stopping ? "draining" : ok ? "ok" : "unavailable",
-			relay.sub.ready && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
-			relay.nstreams, relay.nsessions);
-	} else if (http_stream_path(uri)) {
-		pss->http_status = 405;
-		sb_adds(&pss->http_body, "{\"error\":{\"code\":\"method_not_allowed\","
-			"\"message\":\"streams are read with GET\"}}");
-	} else {
-		pss->http_status = 404;
-		sb_adds(&pss->http_body, "{\"error\":{\"code\":\"not_found\","
-			"\"message\":\"try /health, /metrics, /stream/ or /ws/chat\"}}");
-	}
-	lws_callback_on_writable(wsi);
-	return 0;
-}
-
-static int http_write(struct lws *wsi, struct pss *pss)
-{
-	unsigned char head[LWS_PRE + 512], *start = head + LWS_PRE, *p = start,
-		      *end = head + sizeof head - 1;
-	size_t n = pss->http_body.len;
-	if (lws_add_http_common_headers(wsi, (unsigned)pss->http_status, pss->http_type, n, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return 1;
-	/* lws_write wants LWS_PRE bytes of room before what it writes */
-	unsigned char *buf = xmalloc(LWS_PRE + n + 1);
-	memcpy(buf + LWS_PRE, pss->http_body.buf ? pss->http_body.buf : "", n);
-	int w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
-	free(buf);
-	sb_release(&pss->http_body);
-	pss->http_status = 0;
-	if (w != (int)n)
-		return 1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
 /* An HTTP stream's turn to write: its queue, or an answer of its own, after
  * which the stream is over and the HTTP transaction complete. */
 static int stream_writeable(struct pss *pss)
@@ -623,14 +572,19 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 			       ? -1 : lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		/* a stream is a GET: a body (POST) would wait unread, and HEAD has none */
-		if (in && http_stream_path(in) && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+		if (http_plain_request(wsi, &pss->http, in ? (const char *)in : ""))
 			return http_stream_request(wsi, &pss->c, in);
-		return http_request(wsi, pss, in ? (const char *)in : "");
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY:
+		return 0;  /* dropped as it arrives: no route takes a body */
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		/* not lws's default, which completes the transaction before the
+		 * answer has gone out: writing the answer completes it */
+		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (pss->c)
 			return stream_writeable(pss);
-		return pss->http_status ? http_write(wsi, pss) : 0;
+		return http_plain_pending(&pss->http) ? http_plain_write(wsi, &pss->http) : 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* draining: refuse the upgrade itself, so that nginx counts this relay
 		 * as failed and passes the request to the next one, instead of a
@@ -643,7 +597,7 @@ int relay_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		return 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
 		closed(pss);
-		sb_release(&pss->http_body);
+		http_plain_release(&pss->http);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		return receive(wsi, pss->c, in, len);
