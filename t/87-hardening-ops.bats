@@ -251,7 +251,7 @@ tree_users() {
 	mkdir -p "$repo/bin" "$repo/etc"
 	chmod 700 "$BATS_TEST_TMPDIR/hidden"
 	cp -R "$ROOT/share" "$repo/"
-	cp "$ROOT"/bin/{chatctl,chat-fcgi,ws-relay,ai-streamer,recoverd,chat-cli} "$repo/bin/"
+	cp "$ROOT"/bin/{chatctl,chat-fcgi,ws-relay,ai-streamer,recoverd,archiver,chat-cli} "$repo/bin/"
 	cp "$ROOT"/etc/* "$repo/etc/"
 	cp "$ROOT/nginx.conf" "$repo/"
 	dir=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/copied.XXXXXX")
