@@ -88,6 +88,19 @@ static void openai_head(const struct stream_writer *w, struct strbuf *out, const
 	sb_add_json_str(out, w->model, strlen(w->model));
 }
 
+/* A chat.completion.chunk up to inside its delta: the role goes in the
+ * first one only (then sep, before whatever follows it in the delta). */
+static void openai_delta_open(struct stream_writer *w, struct strbuf *out, const char *sep)
+{
+	openai_head(w, out, "chat.completion.chunk");
+	sb_adds(out, ",\"choices\":[{\"index\":0,\"delta\":{");
+	if (!w->role_sent) {
+		sb_adds(out, "\"role\":\"assistant\"");
+		sb_adds(out, sep);
+	}
+	w->role_sent = 1;
+}
+
 void stream_chunk(struct stream_writer *w, struct strbuf *out, long index, const char *content,
 		  size_t len)
 {
@@ -109,11 +122,7 @@ void stream_chunk(struct stream_writer *w, struct strbuf *out, long index, const
 		break;
 	case SF_OPENAI:
 		event_begin(out, index);
-		openai_head(w, out, "chat.completion.chunk");
-		sb_adds(out, ",\"choices\":[{\"index\":0,\"delta\":{");
-		if (!w->role_sent)
-			sb_adds(out, "\"role\":\"assistant\",");
-		w->role_sent = 1;
+		openai_delta_open(w, out, ",");
 		sb_adds(out, "\"content\":\"");
 		sb_add(out, content, len);
 		sb_adds(out, "\"},\"finish_reason\":null}]}");
@@ -203,11 +212,7 @@ static void openai_end(struct stream_writer *w, struct strbuf *out, enum stream_
 	if (how == SE_ERROR)
 		openai_error(out, code, cl, msg, ml);
 	else {
-		openai_head(w, out, "chat.completion.chunk");
-		sb_adds(out, ",\"choices\":[{\"index\":0,\"delta\":{");
-		if (!w->role_sent)
-			sb_adds(out, "\"role\":\"assistant\"");
-		w->role_sent = 1;
+		openai_delta_open(w, out, "");
 		sb_adds(out, "},\"finish_reason\":\"stop\"}]}");
 	}
 	event_end(out);
