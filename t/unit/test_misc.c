@@ -9,6 +9,7 @@
 #include "sha1.h"
 #include "strbuf.h"
 #include "tap.h"
+#include "util.h"
 #include "validate.h"
 
 void test_misc(void)
@@ -158,4 +159,9 @@ void test_misc(void)
 	unlink(tmp);
 	CHECK(sb_add_file(&fb, tmp) == -1 && fb.len == 1 + 10000, "sb_add_file: a missing file, -1, nothing added");
 	sb_release(&fb);
+
+	long long last = 0;
+	CHECK(retry_due(&last, 3600000000LL) && last > 0, "retry_due: the first try is due, and noted");
+	CHECK(!retry_due(&last, 3600000000LL), "retry_due: not again within the interval");
+	CHECK(retry_due(&last, 0), "retry_due: again once the interval has passed");
 }
