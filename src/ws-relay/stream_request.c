@@ -111,17 +111,9 @@ static void answer_from_history(struct conn *c, json_object *item)
 		return;
 	sb_add_json_chars(&esc, text, strlen(text));
 	int status_code = stream_from_history(&hs->w, &sb, end_of(status), esc.buf ? esc.buf : "", esc.len);
-	hs->ended = 1;
-	if (stream_format_is_whole(hs->format)) {
-		sb_reset(&hs->answer);
-		sb_add(&hs->answer, sb.buf, sb.len);
-		hs->answer_status = status_code;
-		hs->answer_type = "application/json";
-	} else
-		stream_write_body(c, &sb);
+	stream_finish(c, &sb, status_code);
 	sb_release(&esc);
 	sb_release(&sb);
-	conn_close(c, 1000, "the reply has ended");
 }
 
 /* MULTI, HGET session userId, LRANGE history (the last HISTORY_LIMIT),
