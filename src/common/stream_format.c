@@ -139,20 +139,25 @@ static const char *end_status(enum stream_end how)
 	return how == SE_COMPLETE ? "complete" : how == SE_CANCELLED ? "cancelled" : "error";
 }
 
+#define DEFAULT_ERROR_MESSAGE "the reply ended with an error"
+
+/* s (n bytes), or def when there is none. */
+static void add_or(struct strbuf *out, const char *s, size_t n, const char *def)
+{
+	if (s)
+		sb_add(out, s, n);
+	else
+		sb_adds(out, def);
+}
+
 /* {"code":C,"message":M} from raw string insides, with defaults. */
 static void error_fields(struct strbuf *out, const char *code, size_t code_len,
 			 const char *message, size_t message_len)
 {
 	sb_adds(out, "\"code\":\"");
-	if (code)
-		sb_add(out, code, code_len);
-	else
-		sb_adds(out, "error");
+	add_or(out, code, code_len, "error");
 	sb_adds(out, "\",\"message\":\"");
-	if (message)
-		sb_add(out, message, message_len);
-	else
-		sb_adds(out, "the reply ended with an error");
+	add_or(out, message, message_len, DEFAULT_ERROR_MESSAGE);
 	sb_addc(out, '"');
 }
 
@@ -183,12 +188,9 @@ static void ui_end(const struct stream_writer *w, struct strbuf *out, enum strea
 		sb_adds(out, "data: {\"type\":\"abort\",\"reason\":\"cancelled\"}");
 	else {
 		sb_adds(out, "data: {\"type\":\"error\",\"errorText\":\"");
-		sb_add(out, code ? code : "error", code ? cl : 5);
+		add_or(out, code, cl, "error");
 		sb_adds(out, ": ");
-		if (msg)
-			sb_add(out, msg, ml);
-		else
-			sb_adds(out, "the reply ended with an error");
+		add_or(out, msg, ml, DEFAULT_ERROR_MESSAGE);
 		sb_adds(out, "\"}");
 	}
 	event_end(out);
