@@ -43,6 +43,28 @@ streaming_relay() {
 	return 1
 }
 
+# A long reply of session $1 streamed into a in the background (pid) until
+# chunk 20 has come; victim: the relay serving it.
+stream_a_until_20() {
+	mid=$(post_chat "$1" "$(words 150)")
+	sse_get "$BATS_TEST_TMPDIR/a" "/api/stream/$mid?user_id=tester" &
+	pid=$!
+	wait_for 20 grep -q '^id: 20$' "$BATS_TEST_TMPDIR/a"
+	victim=$(streaming_relay)
+}
+
+# Stream a was cut (no end event; `|| false`, as a bare `! cmd` fails no
+# test): resumed into b by Last-Event-ID, together they hold every chunk
+# once and session $1's final text.
+resume_a_whole() {
+	! grep -q '^event: end' "$BATS_TEST_TMPDIR/a" || false
+	last=$(sse_indices "$BATS_TEST_TMPDIR/a" | tail -n 1)
+	(sse_get "$BATS_TEST_TMPDIR/b" "/api/stream/$mid?user_id=tester" -H "Last-Event-ID: $last")
+	grep -qx 'event: end' "$BATS_TEST_TMPDIR/b"
+	indices_whole "$(meta_total "$mid")" "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	[ "$(sse_text "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b")" = "$(history_text "$1")" ]
+}
+
 @test "curl -N through nginx: the first chunk arrives while the reply streams, then all of it once and the end event" {
 	mid=$(post_chat sse1 "$(words 100)")
 	sse_get "$BATS_TEST_TMPDIR/out" "/api/stream/$mid?user_id=tester" -D "$BATS_TEST_TMPDIR/head" &
@@ -87,38 +109,18 @@ streaming_relay() {
 }
 
 @test "kill -9 of the relay serving a stream: it resumes on the other relay by Last-Event-ID, whole and once" {
-	mid=$(post_chat sse3 "$(words 150)")
-	sse_get "$BATS_TEST_TMPDIR/a" "/api/stream/$mid?user_id=tester" &
-	pid=$!
-	wait_for 20 grep -q '^id: 20$' "$BATS_TEST_TMPDIR/a"
-	victim=$(streaming_relay)
+	stream_a_until_20 sse3
 	kill -9 "$(sctl pid "ws-relay:ws-relay-$victim")"
 	wait "$pid" || true
-	# the stream was cut: no end event
-	! grep -q '^event: end' "$BATS_TEST_TMPDIR/a"
-	last=$(sse_indices "$BATS_TEST_TMPDIR/a" | tail -n 1)
-	(sse_get "$BATS_TEST_TMPDIR/b" "/api/stream/$mid?user_id=tester" -H "Last-Event-ID: $last")
-	grep -qx 'event: end' "$BATS_TEST_TMPDIR/b"
-	n=$(meta_total "$mid")
-	indices_whole "$n" "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
-	[ "$(sse_text "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b")" = "$(history_text sse3)" ]
+	resume_a_whole sse3
 	wait_for 15 bash -c "curl -sf http://127.0.0.1:$victim/health >/dev/null"
 }
 
 @test "SIGTERM drains the relay serving a stream: it is closed without an end, and resumes on the other, whole and once" {
-	mid=$(post_chat sse5 "$(words 150)")
-	sse_get "$BATS_TEST_TMPDIR/a" "/api/stream/$mid?user_id=tester" &
-	pid=$!
-	wait_for 20 grep -q '^id: 20$' "$BATS_TEST_TMPDIR/a"
-	victim=$(streaming_relay)
+	stream_a_until_20 sse5
 	sctl stop "ws-relay:ws-relay-$victim"
 	wait "$pid" || true
-	! grep -q '^event: end' "$BATS_TEST_TMPDIR/a"
-	last=$(sse_indices "$BATS_TEST_TMPDIR/a" | tail -n 1)
-	(sse_get "$BATS_TEST_TMPDIR/b" "/api/stream/$mid?user_id=tester" -H "Last-Event-ID: $last")
-	grep -qx 'event: end' "$BATS_TEST_TMPDIR/b"
-	indices_whole "$(meta_total "$mid")" "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
-	[ "$(sse_text "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b")" = "$(history_text sse5)" ]
+	resume_a_whole sse5
 	sctl start "ws-relay:ws-relay-$victim"
 }
 

@@ -6,11 +6,9 @@
  * DO NOTHING): kill -9 anywhere loses nothing and stores nothing twice.
  * PostgreSQL down: it retries with backoff and reads nothing new meanwhile;
  * the backlog waits in the stream. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "archive.h"
 #include "archiver.h"
@@ -31,13 +29,6 @@
 #define HEARTBEAT_TTL_MS 5000
 #define WARN_EVERY_MS 60000
 
-static volatile sig_atomic_t stopping;
-
-static void on_term(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
 
 static const struct knob knobs[] = {
 	KNOB_TEXT("DATABASE_URL", NULL, NULL,
@@ -61,13 +52,6 @@ static void usage(FILE *f)
 		"usage: archiver [--help] [--version]\n"
 		"Copies every finished message from the Redis stream `archive` into PostgreSQL.\n\n");
 	config_usage(f, all_knobs);
-}
-
-static void nap(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-	while (!stopping && nanosleep(&ts, &ts) != 0)
-		;
 }
 
 struct settings {
@@ -126,7 +110,7 @@ static void pg_failed(struct archiver *a)
 		heartbeat(a);
 	if (a->backoff_ms < 100)
 		a->backoff_ms = 100;
-	nap(a->backoff_ms);
+	daemon_nap(a->backoff_ms);
 	a->backoff_ms = a->backoff_ms * 2 > a->set.retry_max_ms ? a->set.retry_max_ms :
 			a->backoff_ms * 2;
 }
@@ -214,7 +198,7 @@ static int archive_batch(struct archiver *a)
 static void run(struct archiver *a, const struct redis_cfg *cfg)
 {
 	long redis_backoff = 50;
-	while (!stopping) {
+	while (!daemon_stopping) {
 		if (!a->redis) {
 			char e[200];
 			a->redis = rs_connect(cfg, 2000, e, sizeof e);
@@ -224,7 +208,7 @@ static void run(struct archiver *a, const struct redis_cfg *cfg)
 				if (a->redis)
 					redisFree(a->redis);
 				a->redis = NULL;
-				nap(redis_backoff);
+				daemon_nap(redis_backoff);
 				redis_backoff = redis_backoff * 2 > 2000 ? 2000 : redis_backoff * 2;
 				continue;
 			}
@@ -259,17 +243,7 @@ static void run(struct archiver *a, const struct redis_cfg *cfg)
 int main(int argc, char **argv)
 {
 	log_init("archiver");
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
-			printf("archiver %s\n", VERSION);
-			return 0;
-		}
-		usage(stderr);
-		return 100;
-	}
+	daemon_args(argc, argv, "archiver", VERSION, usage);
 	struct redis_cfg cfg;
 	char node[128];
 	daemon_setup("arc", node, sizeof node, &cfg);
@@ -298,10 +272,7 @@ int main(int argc, char **argv)
 	a.store.sql_dir = sql_dir;
 	snprintf(a.cursor, sizeof a.cursor, "0-0");
 
-	struct sigaction sa = { 0 };
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	daemon_trap_stop();
 	log_info("started", "version=%s batch=%ld", VERSION, a.set.batch);
 	run(&a, &cfg);
 	if (a.redis)

@@ -64,15 +64,9 @@ static int sql_file(const struct dirent *d)
 
 static char *read_file(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
 	struct strbuf sb = STRBUF_INIT;
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		sb_add(&sb, buf, n);
-	fclose(f);
+	if (sb_add_file(&sb, path))
+		return NULL;
 	sb_addc(&sb, 0);
 	return sb_detach(&sb, NULL);
 }

@@ -79,10 +79,8 @@ redisContext *api_redis(struct api *api)
 	}
 	if (api->redis)
 		return api->redis;
-	long long now = mono_us();
-	if (api->last_connect_us && now - api->last_connect_us < 100000)
+	if (!retry_due(&api->last_connect_us, 100000))
 		return NULL;
-	api->last_connect_us = now;
 	char err[200];
 	api->redis = rs_connect(&api->cfg.redis, api->cfg.redis_timeout_ms, err, sizeof err);
 	if (!api->redis)

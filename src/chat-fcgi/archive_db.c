@@ -36,10 +36,8 @@ static PGconn *connection(struct db *a)
 {
 	if (a->conn)
 		return a->conn;
-	long long now = mono_us();
-	if (a->last_connect_us && now - a->last_connect_us < 500000)
+	if (!retry_due(&a->last_connect_us, 500000))
 		return NULL;
-	a->last_connect_us = now;
 	char timeout[16];
 	/* libpq counts whole seconds, and takes 1 as 2 */
 	snprintf(timeout, sizeof timeout, "%d", a->timeout_ms < 2000 ? 2 : a->timeout_ms / 1000);

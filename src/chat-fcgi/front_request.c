@@ -115,6 +115,22 @@ static int ui_parts_text(json_object *msg, struct strbuf *text, struct api_error
 	return 0;
 }
 
+/* How one front reads a message's text into text. */
+typedef int text_of_fn(json_object *msg, struct strbuf *text, struct api_error *err);
+
+/* The messages' last one (see last_message), its text read by text_of,
+ * taken as the new message. */
+static int take_last_message(json_object *obj, const char *const *roles, const char *role_list,
+			     text_of_fn *text_of, size_t max_message, struct chat_request *out,
+			     struct api_error *err)
+{
+	struct strbuf text = STRBUF_INIT;
+	json_object *last = last_message(obj, roles, role_list, err);
+	int rc = !last || text_of(last, &text, err) || take_message(&text, max_message, out, err) ? -1 : 0;
+	sb_release(&text);
+	return rc;
+}
+
 int parse_ui_chat_request(const char *body, size_t len, size_t max_message,
 			  struct chat_request *out, struct api_error *err)
 {
@@ -124,10 +140,8 @@ int parse_ui_chat_request(const char *body, size_t len, size_t max_message,
 	json_object *obj = parse_object(body, len, err);
 	if (!obj)
 		return -1;
-	struct strbuf text = STRBUF_INIT;
 	const char *trigger, *mid;
 	size_t tl, ml;
-	json_object *last;
 	int rc = -1;
 	if (json_get_id(obj, "id", 1, out->session_id, err) ||
 	    json_get_id(obj, "user_id", 0, out->user_id, err) || get_model(obj, out, err) ||
@@ -138,12 +152,9 @@ int parse_ui_chat_request(const char *body, size_t len, size_t max_message,
 		api_fail(err, 400, "invalid_request", "trigger must be submit-message or regenerate-message");
 		goto done;
 	}
-	if (!(last = last_message(obj, roles, "system, user, assistant", err)) ||
-	    ui_parts_text(last, &text, err) || take_message(&text, max_message, out, err))
-		goto done;
-	rc = 0;
+	rc = take_last_message(obj, roles, "system, user, assistant", ui_parts_text, max_message, out,
+			       err);
 done:
-	sb_release(&text);
 	json_object_put(obj);
 	return rc;
 }
@@ -183,8 +194,7 @@ int parse_openai_chat_request(const char *body, size_t len, size_t max_message,
 	json_object *obj = parse_object(body, len, err);
 	if (!obj)
 		return -1;
-	struct strbuf text = STRBUF_INIT;
-	json_object *last, *stream;
+	json_object *stream;
 	int rc = -1;
 	if (json_get_id(obj, "session_id", 0, out->chat.session_id, err) ||
 	    get_model(obj, &out->chat, err))
@@ -202,13 +212,9 @@ int parse_openai_chat_request(const char *body, size_t len, size_t max_message,
 		}
 		out->stream = json_object_get_boolean(stream);
 	}
-	if (!(last = last_message(obj, roles, "system, developer, user, assistant, tool, function",
-				  err)) ||
-	    openai_content_text(last, &text, err) || take_message(&text, max_message, &out->chat, err))
-		goto done;
-	rc = 0;
+	rc = take_last_message(obj, roles, "system, developer, user, assistant, tool, function",
+			       openai_content_text, max_message, &out->chat, err);
 done:
-	sb_release(&text);
 	json_object_put(obj);
 	return rc;
 }

@@ -4,7 +4,9 @@
 #ifndef SC_DAEMON_H
 #define SC_DAEMON_H
 
+#include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "redis_url.h"
 
@@ -15,5 +17,16 @@ void daemon_setup(const char *kind, char *node, size_t nodelen, struct redis_cfg
  * container healthcheck of a program with no HTTP port tests its age
  * (heartbeat.c; heartbeat_knobs of config.h). */
 void daemon_heartbeat_file(void);
+
+/* A command line of --help (usage on stdout) or --version only: either
+ * ends the program with 0, anything else with usage on stderr and 100
+ * (daemon_loop.c). */
+void daemon_args(int argc, char **argv, const char *name, const char *version,
+		 void (*usage)(FILE *f));
+/* Set by SIGTERM or SIGINT once daemon_trap_stop() has run. */
+extern volatile sig_atomic_t daemon_stopping;
+void daemon_trap_stop(void);
+/* Sleeps ms, less if a stop signal comes. */
+void daemon_nap(long ms);
 
 #endif

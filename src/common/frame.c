@@ -208,6 +208,20 @@ static int scan_number(struct scan *s, long *out, int *is_int)
 	return 0;
 }
 
+/* Reads a member's "key": and the blanks after it, up to its value. */
+static int scan_key(struct scan *s, const char **k, size_t *kl, int *kesc)
+{
+	ws(s);
+	if (scan_string(s, k, kl, kesc))
+		return -1;
+	ws(s);
+	if (s->p >= s->end || *s->p != ':')
+		return -1;
+	s->p++;
+	ws(s);
+	return s->p < s->end ? 0 : -1;
+}
+
 static int scan_value(struct scan *s);
 
 static int scan_container(struct scan *s, char close)
@@ -222,18 +236,11 @@ static int scan_container(struct scan *s, char close)
 		return 0;
 	}
 	for (;;) {
-		if (close == '}') {
-			const char *k;
-			size_t kl;
-			int esc;
-			ws(s);
-			if (scan_string(s, &k, &kl, &esc))
-				return -1;
-			ws(s);
-			if (s->p >= s->end || *s->p != ':')
-				return -1;
-			s->p++;
-		}
+		const char *k;
+		size_t kl;
+		int kesc;
+		if (close == '}' && scan_key(s, &k, &kl, &kesc))
+			return -1;
 		if (scan_value(s))
 			return -1;
 		ws(s);
@@ -286,6 +293,92 @@ static int scan_value(struct scan *s)
 	}
 }
 
+/* What a walk does with one member: scans past its value (s->p is on it)
+ * and returns 0 to go on, 1 to stop the walk there, -1 on bad JSON. */
+typedef int member_fn(struct scan *s, const char *k, size_t kl, int kesc, void *ctx);
+
+/* Walks the members of the object at s->p, the outermost value: 0 past its
+ * '}', 1 where member stopped, -1 on bad JSON. */
+static int walk_object(struct scan *s, member_fn *member, void *ctx)
+{
+	ws(s);
+	if (s->p >= s->end || *s->p != '{')
+		return -1;
+	s->p++;
+	s->depth = 1;
+	ws(s);
+	if (s->p < s->end && *s->p == '}') {
+		s->p++;
+		return 0;
+	}
+	for (;;) {
+		const char *k;
+		size_t kl;
+		int kesc, rc;
+		if (scan_key(s, &k, &kl, &kesc))
+			return -1;
+		if ((rc = member(s, k, kl, kesc, ctx)))
+			return rc;
+		ws(s);
+		if (s->p >= s->end)
+			return -1;
+		if (*s->p == ',') {
+			s->p++;
+			continue;
+		}
+		if (*s->p == '}') {
+			s->p++;
+			return 0;
+		}
+		return -1;
+	}
+}
+
+static int peek_member(struct scan *s, const char *k, size_t kl, int kesc, void *ctx)
+{
+	struct frame_info *fi = ctx;
+	if (*s->p == '"' && !kesc && ((kl == 4 && !memcmp(k, "type", 4)) ||
+				      (kl == 9 && !memcmp(k, "messageId", 9)) ||
+				      (kl == 5 && !memcmp(k, "token", 5)))) {
+		const char *v;
+		size_t vl;
+		int vesc;
+		if (scan_string(s, &v, &vl, &vesc))
+			return -1;
+		if (!vesc && kl == 4)
+			fi->type = frame_type_of(v, vl);
+		else if (!vesc && kl == 5) {
+			fi->token = v;
+			fi->token_len = vl;
+		} else if (!vesc) {
+			fi->message_id = v;
+			fi->message_id_len = vl;
+		}
+	} else if ((*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) && !kesc &&
+		   ((kl == 5 && !memcmp(k, "index", 5)) ||
+		    (kl == 11 && !memcmp(k, "totalChunks", 11)) ||
+		    (kl == 14 && !memcmp(k, "lastChunkIndex", 14)) ||
+		    (kl == 2 && !memcmp(k, "ts", 2)))) {
+		long v;
+		int is_int;
+		if (scan_number(s, &v, &is_int))
+			return -1;
+		if (is_int && kl == 2) {
+			if (v > 0)
+				fi->ts = v;
+		} else if (is_int && v >= -1) {
+			if (kl == 5)
+				fi->index = v;
+			else if (kl == 11)
+				fi->total = v;
+			else
+				fi->last_chunk_index = v;
+		}
+	} else if (scan_value(s))
+		return -1;
+	return 0;
+}
+
 int frame_peek(const char *buf, size_t len, struct frame_info *fi)
 {
 	struct scan s = { buf, buf + len, 0 };
@@ -294,119 +387,33 @@ int frame_peek(const char *buf, size_t len, struct frame_info *fi)
 	fi->index = -2;
 	fi->total = -1;
 	fi->last_chunk_index = -2;
-
-	ws(&s);
-	if (s.p >= s.end || *s.p != '{')
+	if (walk_object(&s, peek_member, fi))
 		return -1;
-	s.p++;
-	s.depth = 1;
-	ws(&s);
-	if (s.p < s.end && *s.p == '}') {
-		s.p++;
-		goto tail;
-	}
-	for (;;) {
-		const char *k;
-		size_t kl;
-		int kesc;
-		ws(&s);
-		if (scan_string(&s, &k, &kl, &kesc))
-			return -1;
-		ws(&s);
-		if (s.p >= s.end || *s.p != ':')
-			return -1;
-		s.p++;
-		ws(&s);
-		if (s.p >= s.end)
-			return -1;
-		if (*s.p == '"' && !kesc && ((kl == 4 && !memcmp(k, "type", 4)) ||
-					     (kl == 9 && !memcmp(k, "messageId", 9)) ||
-					     (kl == 5 && !memcmp(k, "token", 5)))) {
-			const char *v;
-			size_t vl;
-			int vesc;
-			if (scan_string(&s, &v, &vl, &vesc))
-				return -1;
-			if (!vesc && kl == 4)
-				fi->type = frame_type_of(v, vl);
-			else if (!vesc && kl == 5) {
-				fi->token = v;
-				fi->token_len = vl;
-			} else if (!vesc) {
-				fi->message_id = v;
-				fi->message_id_len = vl;
-			}
-		} else if ((*s.p == '-' || (*s.p >= '0' && *s.p <= '9')) && !kesc &&
-			   ((kl == 5 && !memcmp(k, "index", 5)) ||
-			    (kl == 11 && !memcmp(k, "totalChunks", 11)) ||
-			    (kl == 14 && !memcmp(k, "lastChunkIndex", 14)) ||
-			    (kl == 2 && !memcmp(k, "ts", 2)))) {
-			long v;
-			int is_int;
-			if (scan_number(&s, &v, &is_int))
-				return -1;
-			if (is_int && kl == 2) {
-				if (v > 0)
-					fi->ts = v;
-			} else if (is_int && v >= -1) {
-				if (kl == 5)
-					fi->index = v;
-				else if (kl == 11)
-					fi->total = v;
-				else
-					fi->last_chunk_index = v;
-			}
-		} else if (scan_value(&s))
-			return -1;
-		ws(&s);
-		if (s.p >= s.end)
-			return -1;
-		if (*s.p == ',') {
-			s.p++;
-			continue;
-		}
-		if (*s.p == '}') {
-			s.p++;
-			break;
-		}
-		return -1;
-	}
-tail:
 	ws(&s);
 	return s.p == s.end ? 0 : -1;
 }
 
+struct raw_string {
+	const char *key;
+	size_t keylen;
+	const char **v;
+	size_t *vl;
+};
+
+static int raw_string_member(struct scan *s, const char *k, size_t kl, int kesc, void *ctx)
+{
+	struct raw_string *rs = ctx;
+	int vesc;
+	if (*s->p == '"' && !kesc && kl == rs->keylen && !memcmp(k, rs->key, kl))
+		return scan_string(s, rs->v, rs->vl, &vesc) ? -1 : 1;
+	return scan_value(s) ? -1 : 0;
+}
+
+/* The first top-level member named key with a string value, read up to
+ * its end: the rest of the buffer is not looked at. */
 int frame_raw_string(const char *buf, size_t len, const char *key, const char **v, size_t *vl)
 {
 	struct scan s = { buf, buf + len, 0 };
-	size_t keylen = strlen(key);
-	ws(&s);
-	if (s.p >= s.end || *s.p != '{')
-		return -1;
-	s.p++;
-	s.depth = 1;
-	ws(&s);
-	if (s.p < s.end && *s.p == '}')
-		return -1;
-	for (;;) {
-		const char *k;
-		size_t kl;
-		int esc;
-		ws(&s);
-		if (scan_string(&s, &k, &kl, &esc))
-			return -1;
-		ws(&s);
-		if (s.p >= s.end || *s.p != ':')
-			return -1;
-		s.p++;
-		ws(&s);
-		if (s.p < s.end && *s.p == '"' && !esc && kl == keylen && !memcmp(k, key, kl))
-			return scan_string(&s, v, vl, &esc);
-		if (scan_value(&s))
-			return -1;
-		ws(&s);
-		if (s.p >= s.end || *s.p != ',')
-			return -1;  /* the end of the object, or not JSON: the key is not there */
-		s.p++;
-	}
+	struct raw_string rs = { key, strlen(key), v, vl };
+	return walk_object(&s, raw_string_member, &rs) == 1 ? 0 : -1;
 }

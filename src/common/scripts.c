@@ -52,15 +52,9 @@ void scripts_load(const char *dir)
 	for (int i = 0; i < SCRIPT_COUNT; i++) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof path, "%s/lua/%s.lua", dir, scripts[i].name);
-		FILE *f = fopen(path, "rb");
-		if (!f)
-			die(111, "unable to read %s: %m", path);
 		struct strbuf sb = STRBUF_INIT;
-		char buf[4096];
-		size_t n;
-		while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-			sb_add(&sb, buf, n);
-		fclose(f);
+		if (sb_add_file(&sb, path))
+			die(111, "unable to read %s: %m", path);
 		scripts[i].body = sb_detach(&sb, &scripts[i].len);
 		sha1_hex(scripts[i].body, scripts[i].len, scripts[i].sha);
 	}

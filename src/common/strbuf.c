@@ -113,6 +113,19 @@ void sb_add_json_chars(struct strbuf *sb, const char *s, size_t n)
 	sb_add(sb, s + run, n - run);
 }
 
+int sb_add_file(struct strbuf *sb, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		sb_add(sb, buf, n);
+	fclose(f);
+	return 0;
+}
+
 char *sb_detach(struct strbuf *sb, size_t *len)
 {
 	if (!sb->buf)

@@ -28,6 +28,8 @@ void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(prin
 void sb_add_json_str(struct strbuf *sb, const char *s, size_t n);
 /* The same without the quotes, to build one string from several pieces. */
 void sb_add_json_chars(struct strbuf *sb, const char *s, size_t n);
+/* Appends the whole file at path; -1 (errno set) when it cannot be opened. */
+int sb_add_file(struct strbuf *sb, const char *path);
 /* Gives the buffer to the caller (NUL-terminated) and resets sb. */
 char *sb_detach(struct strbuf *sb, size_t *len);
 

@@ -88,6 +88,19 @@ static void openai_head(const struct stream_writer *w, struct strbuf *out, const
 	sb_add_json_str(out, w->model, strlen(w->model));
 }
 
+/* A chat.completion.chunk up to inside its delta: the role goes in the
+ * first one only (then sep, before whatever follows it in the delta). */
+static void openai_delta_open(struct stream_writer *w, struct strbuf *out, const char *sep)
+{
+	openai_head(w, out, "chat.completion.chunk");
+	sb_adds(out, ",\"choices\":[{\"index\":0,\"delta\":{");
+	if (!w->role_sent) {
+		sb_adds(out, "\"role\":\"assistant\"");
+		sb_adds(out, sep);
+	}
+	w->role_sent = 1;
+}
+
 void stream_chunk(struct stream_writer *w, struct strbuf *out, long index, const char *content,
 		  size_t len)
 {
@@ -109,11 +122,7 @@ void stream_chunk(struct stream_writer *w, struct strbuf *out, long index, const
 		break;
 	case SF_OPENAI:
 		event_begin(out, index);
-		openai_head(w, out, "chat.completion.chunk");
-		sb_adds(out, ",\"choices\":[{\"index\":0,\"delta\":{");
-		if (!w->role_sent)
-			sb_adds(out, "\"role\":\"assistant\",");
-		w->role_sent = 1;
+		openai_delta_open(w, out, ",");
 		sb_adds(out, "\"content\":\"");
 		sb_add(out, content, len);
 		sb_adds(out, "\"},\"finish_reason\":null}]}");
@@ -130,20 +139,25 @@ static const char *end_status(enum stream_end how)
 	return how == SE_COMPLETE ? "complete" : how == SE_CANCELLED ? "cancelled" : "error";
 }
 
+#define DEFAULT_ERROR_MESSAGE "the reply ended with an error"
+
+/* s (n bytes), or def when there is none. */
+static void add_or(struct strbuf *out, const char *s, size_t n, const char *def)
+{
+	if (s)
+		sb_add(out, s, n);
+	else
+		sb_adds(out, def);
+}
+
 /* {"code":C,"message":M} from raw string insides, with defaults. */
 static void error_fields(struct strbuf *out, const char *code, size_t code_len,
 			 const char *message, size_t message_len)
 {
 	sb_adds(out, "\"code\":\"");
-	if (code)
-		sb_add(out, code, code_len);
-	else
-		sb_adds(out, "error");
+	add_or(out, code, code_len, "error");
 	sb_adds(out, "\",\"message\":\"");
-	if (message)
-		sb_add(out, message, message_len);
-	else
-		sb_adds(out, "the reply ended with an error");
+	add_or(out, message, message_len, DEFAULT_ERROR_MESSAGE);
 	sb_addc(out, '"');
 }
 
@@ -174,12 +188,9 @@ static void ui_end(const struct stream_writer *w, struct strbuf *out, enum strea
 		sb_adds(out, "data: {\"type\":\"abort\",\"reason\":\"cancelled\"}");
 	else {
 		sb_adds(out, "data: {\"type\":\"error\",\"errorText\":\"");
-		sb_add(out, code ? code : "error", code ? cl : 5);
+		add_or(out, code, cl, "error");
 		sb_adds(out, ": ");
-		if (msg)
-			sb_add(out, msg, ml);
-		else
-			sb_adds(out, "the reply ended with an error");
+		add_or(out, msg, ml, DEFAULT_ERROR_MESSAGE);
 		sb_adds(out, "\"}");
 	}
 	event_end(out);
@@ -203,11 +214,7 @@ static void openai_end(struct stream_writer *w, struct strbuf *out, enum stream_
 	if (how == SE_ERROR)
 		openai_error(out, code, cl, msg, ml);
 	else {
-		openai_head(w, out, "chat.completion.chunk");
-		sb_adds(out, ",\"choices\":[{\"index\":0,\"delta\":{");
-		if (!w->role_sent)
-			sb_adds(out, "\"role\":\"assistant\"");
-		w->role_sent = 1;
+		openai_delta_open(w, out, "");
 		sb_adds(out, "},\"finish_reason\":\"stop\"}]}");
 	}
 	event_end(out);

@@ -53,6 +53,15 @@ int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int retry_due(long long *last_us, long long interval_us)
+{
+	long long now = mono_us();
+	if (*last_us && now - *last_us < interval_us)
+		return 0;
+	*last_us = now;
+	return 1;
+}
+
 int random_hex(char *out, size_t nbytes)
 {
 	unsigned char raw[64];

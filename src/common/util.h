@@ -15,6 +15,9 @@ int parse_long(const char *s, long min, long max, long *out);
 
 int64_t now_ms(void);        /* wall clock, for timestamps shared between hosts */
 int64_t mono_us(void);       /* monotonic, for durations */
+/* Whether a reconnect may be tried now, at most one every interval_us: if
+ * so, records now in *last_us (0: never tried). */
+int retry_due(long long *last_us, long long interval_us);
 
 /* Fills out with 2*nbytes hex digits and a NUL from the kernel's CSPRNG. */
 int random_hex(char *out, size_t nbytes);

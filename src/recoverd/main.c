@@ -4,11 +4,8 @@
  *   - drops the sessions of relays whose heartbeat lapsed (registry.c);
  *   - forgets nodes silent for long from nodes:ai and nodes:ws;
  *   - heartbeats in node:recoverd:{N} with its counters. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "archive.h"
 #include "config.h"
@@ -27,13 +24,6 @@
 
 #define HEARTBEAT_TTL_MS 5000
 
-static volatile sig_atomic_t stopping;
-
-static void on_term(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
 
 static const struct knob knobs[] = {
 	KNOB_INT("INTERVAL_MS", 1000, 10, 3600000, "time between two passes"),
@@ -58,13 +48,6 @@ static void usage(FILE *f)
 		"usage: recoverd [--help] [--version]\n"
 		"Requeues the jobs of dead workers and drops the sessions of dead relays.\n\n");
 	config_usage(f, all_knobs);
-}
-
-static void nap(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-	while (!stopping && nanosleep(&ts, &ts) != 0)
-		;
 }
 
 /* One pass; -1 if the connection failed. */
@@ -104,17 +87,7 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 int main(int argc, char **argv)
 {
 	log_init("recoverd");
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
-			printf("recoverd %s\n", VERSION);
-			return 0;
-		}
-		usage(stderr);
-		return 100;
-	}
+	daemon_args(argc, argv, "recoverd", VERSION, usage);
 	struct redis_cfg cfg;
 	char node[128];
 	daemon_setup("rec", node, sizeof node, &cfg);
@@ -127,21 +100,18 @@ int main(int argc, char **argv)
 	set.history_max = config_int(&recoverd_knobs, "HISTORY_MAX");
 	(void)archive_maxlen();  /* a bad ARCHIVE_MAXLEN stops it here */
 
-	struct sigaction sa = { 0 };
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	daemon_trap_stop();
 	log_info("started", "version=%s interval_ms=%ld", VERSION, interval);
 
 	redisContext *c = NULL;
 	long backoff = 50;
-	while (!stopping) {
+	while (!daemon_stopping) {
 		if (!c) {
 			char e[200];
 			c = rs_connect(&cfg, 1000, e, sizeof e);
 			if (!c) {
 				log_warn("redis unavailable", "error=\"%s\" retry_ms=%ld", e, backoff);
-				nap(backoff);
+				daemon_nap(backoff);
 				backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
 				continue;
 			}
@@ -154,7 +124,7 @@ int main(int argc, char **argv)
 			c = NULL;
 			continue;
 		}
-		nap(interval);
+		daemon_nap(interval);
 	}
 	if (c)
 		redisFree(c);

@@ -139,6 +139,22 @@ int stream_write_body(struct conn *c, const struct strbuf *sb)
 
 
 /* The headers, and what the format sends first. */
+int stream_finish(struct conn *c, const struct strbuf *sb, int status)
+{
+	struct http_stream *hs = c->hs;
+	int rc = 0;
+	hs->ended = 1;
+	if (stream_format_is_whole(hs->format)) {
+		sb_reset(&hs->answer);
+		sb_add(&hs->answer, sb->buf, sb->len);
+		hs->answer_status = status;
+		hs->answer_type = "application/json";
+	} else
+		rc = stream_write_body(c, sb);
+	conn_close(c, 1000, "the reply has ended");
+	return rc;
+}
+
 int stream_begin(struct conn *c)
 {
 	struct http_stream *hs = c->hs;
@@ -208,17 +224,8 @@ static int write_end(struct conn *c, const char *frame, size_t len, const struct
 		code = msg = NULL;
 	struct strbuf sb = STRBUF_INIT;
 	int status = stream_end(&hs->w, &sb, how, fi->total, code, cl, msg, ml);
-	int rc = 0;
-	hs->ended = 1;
-	if (stream_format_is_whole(hs->format)) {
-		sb_reset(&hs->answer);
-		sb_add(&hs->answer, sb.buf, sb.len);
-		hs->answer_status = status;
-		hs->answer_type = "application/json";
-	} else
-		rc = stream_write_body(c, &sb);
+	int rc = stream_finish(c, &sb, status);
 	sb_release(&sb);
-	conn_close(c, 1000, "the reply has ended");
 	return rc;
 }
 

@@ -32,6 +32,9 @@ void stream_answer_json(struct conn *c, int status, const char *code, const char
 int stream_begin(struct conn *c);
 /* Bytes of the stream's body; -1 if the connection failed. */
 int stream_write_body(struct conn *c, const struct strbuf *sb);
+/* The reply's end event in sb, status its HTTP status as a whole answer
+ * (openai-json); then the connection closes once it has left. */
+int stream_finish(struct conn *c, const struct strbuf *sb, int status);
 /* Into the list the heartbeat walks. */
 void stream_list_add(struct conn *c);
 

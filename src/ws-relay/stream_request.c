@@ -43,8 +43,8 @@ static int in_flight(const char *status)
 	return status && (!strcmp(status, "queued") || !strcmp(status, "streaming"));
 }
 
-/* Whether a Redis reply is for a stream still waiting for it; drops the
- * reference its request held either way. */
+/* Whether a Redis reply is for a stream still waiting for it (a failed
+ * read is answered here). */
 static int still_waiting(struct conn *c, const redisReply *r)
 {
 	int ok = c->wsi && c->state != CONN_CLOSING;
@@ -55,6 +55,23 @@ static int still_waiting(struct conn *c, const redisReply *r)
 		ok = 0;
 	}
 	return ok;
+}
+
+/* Another user's message or session: counted as an auth failure. */
+static void forbidden(struct conn *c, const char *why)
+{
+	relay.auth_failures++;
+	stream_answer_json(c, 403, "forbidden", why);
+}
+
+/* A lookup's reply, handled only for a stream still waiting for it; then
+ * the reference the lookup held is dropped. */
+static void on_lookup(struct conn *c, const redisReply *r,
+		      void (*handle)(struct conn *c, const redisReply *r))
+{
+	if (still_waiting(c, r))
+		handle(c, r);
+	conn_unref(c);
 }
 
 /* The reply's item in a page of history items, or NULL. */
@@ -94,45 +111,34 @@ static void answer_from_history(struct conn *c, json_object *item)
 		return;
 	sb_add_json_chars(&esc, text, strlen(text));
 	int status_code = stream_from_history(&hs->w, &sb, end_of(status), esc.buf ? esc.buf : "", esc.len);
-	hs->ended = 1;
-	if (stream_format_is_whole(hs->format)) {
-		sb_reset(&hs->answer);
-		sb_add(&hs->answer, sb.buf, sb.len);
-		hs->answer_status = status_code;
-		hs->answer_type = "application/json";
-	} else
-		stream_write_body(c, &sb);
+	stream_finish(c, &sb, status_code);
 	sb_release(&esc);
 	sb_release(&sb);
-	conn_close(c, 1000, "the reply has ended");
 }
 
 /* MULTI, HGET session userId, LRANGE history (the last HISTORY_LIMIT),
  * EXEC: M's chunks have expired, the history has its final text. */
-static void history_read(redisAsyncContext *ac, void *reply, void *priv)
+static void history_answer(struct conn *c, const redisReply *r)
 {
-	struct conn *c = priv;
-	const redisReply *r = reply;
-	(void)ac;
-	if (!still_waiting(c, r)) {
-		conn_unref(c);
-		return;
-	}
 	int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
 	const char *owner = ok && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : NULL;
 	json_object *item = ok && owner ? history_find(r->element[1], c->hs->mid) : NULL;
 	json_object *st;
-	if (owner && strcmp(owner, c->uid) != 0) {
-		relay.auth_failures++;
-		stream_answer_json(c, 403, "forbidden", "this session belongs to another user");
-	} else if (!item || !json_object_object_get_ex(item, "status", &st) ||
+	if (owner && strcmp(owner, c->uid) != 0)
+		forbidden(c, "this session belongs to another user");
+	else if (!item || !json_object_object_get_ex(item, "status", &st) ||
 		   in_flight(json_object_get_string(st)))
 		stream_answer_json(c, 404, "not_found", "unknown message, or its chunks have expired and it is "
 			    "not in the last HISTORY_LIMIT messages of session_id");
 	else
 		answer_from_history(c, item);
 	json_object_put(item);
-	conn_unref(c);
+}
+
+static void history_read(redisAsyncContext *ac, void *reply, void *priv)
+{
+	(void)ac;
+	on_lookup(priv, reply, history_answer);
 }
 
 static void lookup_history(struct conn *c)
@@ -149,15 +155,8 @@ static void lookup_history(struct conn *c)
 
 /* MULTI, HMGET meta session_id user_id status total_chunks created_at,
  * LLEN chunks, EXEC. */
-static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
+static void meta_answer(struct conn *c, const redisReply *r)
 {
-	struct conn *c = priv;
-	const redisReply *r = reply;
-	(void)ac;
-	if (!still_waiting(c, r)) {
-		conn_unref(c);
-		return;
-	}
 	const redisReply *meta = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
 	const char *sid = field(meta, 0), *owner = field(meta, 1), *status = field(meta, 2);
 	const char *total = field(meta, 3), *created = field(meta, 4);
@@ -171,15 +170,19 @@ static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
 		stream_answer_json(c, 404, "not_found", "unknown message, or its chunks have expired (the "
 			    "session's history has its text)");
 	else if (owner && strcmp(owner, c->uid) != 0) {
-		relay.auth_failures++;
-		stream_answer_json(c, 403, "forbidden", "this message belongs to another user");
+		forbidden(c, "this message belongs to another user");
 	} else if (c->hs->from > count) {
 		char why[128];
 		snprintf(why, sizeof why, "the position is past the end of the reply (%ld chunks)", count);
 		stream_answer_json(c, 400, "invalid_request", why);
 	} else
 		subscribe_stream(c, sid, created ? atoll(created) : 0);
-	conn_unref(c);
+}
+
+static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
+{
+	(void)ac;
+	on_lookup(priv, reply, meta_answer);
 }
 
 static void lookup_meta(struct conn *c)
@@ -196,19 +199,11 @@ static void lookup_meta(struct conn *c)
 
 /* HMGET stream:session:{S} userId messageId status: the reply in progress,
  * or 204 when there is none. */
-static void session_read(redisAsyncContext *ac, void *reply, void *priv)
+static void session_answer(struct conn *c, const redisReply *r)
 {
-	struct conn *c = priv;
-	const redisReply *r = reply;
-	(void)ac;
-	if (!still_waiting(c, r)) {
-		conn_unref(c);
-		return;
-	}
 	const char *owner = field(r, 0), *mid = field(r, 1), *status = field(r, 2);
 	if (owner && strcmp(owner, c->uid) != 0) {
-		relay.auth_failures++;
-		stream_answer_json(c, 403, "forbidden", "this session belongs to another user");
+		forbidden(c, "this session belongs to another user");
 	} else if (!mid || !in_flight(status) || !valid_message_id(mid, strlen(mid)))
 		stream_answer_json(c, 204, NULL, NULL);
 	else {
@@ -218,7 +213,12 @@ static void session_read(redisAsyncContext *ac, void *reply, void *priv)
 		else
 			stream_answer_json(c, 503, "unavailable", "Redis is unavailable: try again");
 	}
-	conn_unref(c);
+}
+
+static void session_read(redisAsyncContext *ac, void *reply, void *priv)
+{
+	(void)ac;
+	on_lookup(priv, reply, session_answer);
 }
 
 static void lookup_session(struct conn *c)

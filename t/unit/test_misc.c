@@ -1,4 +1,6 @@
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ai-streamer/generator.h"
 #include "chat-cli/wsclient.h"
@@ -7,6 +9,7 @@
 #include "sha1.h"
 #include "strbuf.h"
 #include "tap.h"
+#include "util.h"
 #include "validate.h"
 
 void test_misc(void)
@@ -139,4 +142,26 @@ void test_misc(void)
 	sb_add_json_str(&j, "\xe6\x97\xa5\t</", 6);
 	CHECK_STR(j.buf, "\"\xe6\x97\xa5\\t</\"", "JSON strings keep UTF-8 and escape tabs");
 	sb_release(&j);
+
+	/* larger than sb_add_file's read buffer, appended after what is there */
+	char tmp[] = "/tmp/test_misc.XXXXXX";
+	int fd = mkstemp(tmp);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	for (int i = 0; f && i < 1000; i++)
+		fprintf(f, "line %04d\n", i);
+	if (f)
+		fclose(f);
+	struct strbuf fb = STRBUF_INIT;
+	sb_adds(&fb, ">");
+	CHECK(sb_add_file(&fb, tmp) == 0 && fb.len == 1 + 10000 && !strncmp(fb.buf, ">line 0000\n", 11) &&
+		      !strcmp(fb.buf + fb.len - 10, "line 0999\n"),
+	      "sb_add_file appends a whole file");
+	unlink(tmp);
+	CHECK(sb_add_file(&fb, tmp) == -1 && fb.len == 1 + 10000, "sb_add_file: a missing file, -1, nothing added");
+	sb_release(&fb);
+
+	long long last = 0;
+	CHECK(retry_due(&last, 3600000000LL) && last > 0, "retry_due: the first try is due, and noted");
+	CHECK(!retry_due(&last, 3600000000LL), "retry_due: not again within the interval");
+	CHECK(retry_due(&last, 0), "retry_due: again once the interval has passed");
 }
