@@ -128,8 +128,10 @@ int sb_add_file(struct strbuf *sb, const char *path)
 
 char *sb_detach(struct strbuf *sb, size_t *len)
 {
-	if (!sb->buf)
+	if (!sb->buf) {
 		sb_grow(sb, 0);
+		sb->buf[0] = '\0';   /* an empty buffer is still a string */
+	}
 	char *p = sb->buf;
 	if (len)
 		*len = sb->len;

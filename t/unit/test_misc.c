@@ -145,6 +145,8 @@ void test_misc(void)
 
 	/* larger than sb_add_file's read buffer, appended after what is there */
 	char tmp[] = "/tmp/test_misc.XXXXXX";
+	char tmpl[sizeof tmp];
+	memcpy(tmpl, tmp, sizeof tmp);
 	int fd = mkstemp(tmp);
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	for (int i = 0; f && i < 1000; i++)
@@ -159,6 +161,20 @@ void test_misc(void)
 	unlink(tmp);
 	CHECK(sb_add_file(&fb, tmp) == -1 && fb.len == 1 + 10000, "sb_add_file: a missing file, -1, nothing added");
 	sb_release(&fb);
+
+	/* an empty file (an empty script) still detaches as a string */
+	struct strbuf eb = STRBUF_INIT;
+	size_t elen = 1;
+	char *es = NULL;
+	memcpy(tmp, tmpl, sizeof tmp);
+	fd = mkstemp(tmp);
+	if (fd >= 0)
+		close(fd);
+	if (sb_add_file(&eb, tmp) == 0)
+		es = sb_detach(&eb, &elen);
+	unlink(tmp);
+	CHECK(es && elen == 0 && es[0] == '\0', "sb_detach of an empty strbuf is an empty string");
+	free(es);
 
 	long long last = 0;
 	CHECK(retry_due(&last, 3600000000LL) && last > 0, "retry_due: the first try is due, and noted");
