@@ -158,7 +158,7 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	[ "$(pg -c 'SELECT count(*) FROM schema_migrations')" = 1 ]
 	kill "${pids[@]}"
 	wait "${pids[@]}" || true
-	! grep -E 'level=(warn|error)' "$BATS_TEST_TMPDIR"/arc-*.log
+	! grep -E 'level=(warn|error)' "$BATS_TEST_TMPDIR"/arc-*.log || false
 	sctl start archiver
 }
 
@@ -246,7 +246,7 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	pid=$(sctl pid postgres)
 	[ "$(ps -o user= -p "$pid")" = streamchat ]
 	[ "$(stat -c '%U %a' "$STACK_DIR/postgres")" = "streamchat 700" ]
-	! ss -ltnp | grep -q "pid=$pid,"
+	! ss -ltnp | grep -q "pid=$pid," || false
 	run runuser -u nobody -- psql "$DATABASE_URL" -X -c 'SELECT 1'
 	assert_failure
 	assert_output --partial "Permission denied"
