@@ -21,6 +21,8 @@ Invariants, for every socket and every reply:
   - once the clients left: no socket, session or subscription on a relay,
     nothing in the registry, no lease or job pending, every key of a
     known kind and every volatile key with a TTL no longer than its own;
+  - the stack's PostgreSQL archive holds every message of every history,
+    with the history's text and status, and the archive stream is empty;
   - each process's RSS within RSS_SLACK_KB of its first sample.
 Exit status 1 when anything was violated."""
 import json
@@ -366,11 +368,11 @@ def key_rules(run):
     chunk_ttl = run.env.get("CHUNK_TTL_S", 300) * 1000
     return [
         (r"chat:history:\{.+\}$", None), (r"stream:session:\{.+\}$", None), (r"jobs$", None),
-        (r"nodes:(ws|ai|api|recoverd)$", None),
+        (r"nodes:(ws|ai|api|recoverd|archiver)$", None), (r"archive$", None),
         (r"stream:(chunks|meta):\{.+\}$", chunk_ttl),
         (r"stream:cancel:\{.+\}$", run.env.get("CANCEL_TTL_S", 300) * 1000),
         (r"ratelimit:(chat|ws|wsaddr):\{.+\}:\d+$", 60000),
-        (r"node:(ws|ai|recoverd):\{.+\}$", 10000), (r"node:api:\{.+\}$", 7 * 86400 * 1000),
+        (r"node:(ws|ai|recoverd|archiver):\{.+\}$", 10000), (r"node:api:\{.+\}$", 7 * 86400 * 1000),
         (r"stream:lock:\{.+\}$", "gone"), (r"streams:user:\{.+\}$", "gone"),
         (r"sessions:active$", "gone"), (r"sessions:(user|node):\{.+\}$", "gone"),
     ]
@@ -421,6 +423,32 @@ def check_leftovers(run):
 def session_named(key):
     m = re.search(r"\{(.+)\}", key)
     return m.group(1) if m else None
+
+
+def check_archive(run):
+    """Once settled, the archive holds every message of every history, as the
+    history has it, and nothing waits in the archive stream."""
+    t = run.meta["settled"]
+    arch = run.scan.get("archived")
+    if arch is None:
+        return
+    if isinstance(arch, str):
+        run.add(t, "archive", f"the archive could not be read: {arch}")
+        return
+    backlog = run.scan["keys"].get("archive", {}).get("value")
+    if backlog:
+        run.add(t, "archive", f"{backlog} message(s) still wait in the archive stream")
+    for k, v in run.scan["keys"].items():
+        if not k.startswith("chat:history:{") or not isinstance(v["value"], list):
+            continue
+        for item in v["value"]:
+            m = json.loads(item)
+            got = arch.get(m["message_id"])
+            if got is None:
+                run.add(t, "archive", f"message {m['message_id']} of {k} is not in PostgreSQL", m=m["message_id"])
+            elif got != [m["content"], m["status"]]:
+                run.add(t, "archive", f"message {m['message_id']} differs in PostgreSQL: {json.dumps(got)[:120]}",
+                        m=m["message_id"])
 
 
 def check_memory(run):
@@ -548,6 +576,7 @@ def main(argv):
     check_replies(run)
     check_cancels(run)
     check_leftovers(run)
+    check_archive(run)
     check_memory(run)
     seed, secs = run.meta["seed"], run.meta["seconds"]
     print("check: " + summary(run))

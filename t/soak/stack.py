@@ -252,4 +252,20 @@ def snapshot(stack):
         out["pending"] = str(e)
     out["relays"] = {str(p): stack.health(p) for p in stack.relays}
     r.close()
+    out["archived"] = archived(stack)
     return out
+
+
+def archived(stack):
+    """message id -> [content, status] of every message in the stack's own
+    PostgreSQL archive; None without one; the error as text if unreadable."""
+    sock = os.path.join(stack.dir, "postgres")
+    if not os.path.isdir(sock):
+        return None
+    url = f"postgresql:///streamchat?host={sock}&user=streamchat"
+    r = subprocess.run(["psql", url, "-XAt", "-c",
+                        "SELECT coalesce(json_object_agg(message_id, json_build_array(content, status)), '{}') "
+                        "FROM messages"], capture_output=True, text=True, timeout=60)
+    if r.returncode:
+        return r.stderr.strip() or f"psql exited {r.returncode}"
+    return json.loads(r.stdout)
