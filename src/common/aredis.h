@@ -2,7 +2,13 @@
  * on any disconnect it reconnects with capped exponential backoff, then
  * authenticates, selects the database and loads the scripts before the
  * owner's on_ready runs again. Meanwhile ar->ac is NULL and callers must
- * treat Redis as unavailable. */
+ * treat Redis as unavailable.
+ *
+ * Under Sentinel each (re)connect asks the sentinels for the primary and
+ * refuses a node whose ROLE is not master; a subscriber connection to one
+ * sentinel watches +switch-master and drops the connection when our master
+ * moves, and a READONLY answer (a demoted primary) drops it too, so that
+ * the one reconnect path above is the only way to a new primary. */
 #ifndef SC_AREDIS_H
 #define SC_AREDIS_H
 
@@ -21,6 +27,10 @@ struct aredis {
 	uv_timer_t retry;
 	int backoff_ms;
 	unsigned reconnects;
+	redisAsyncContext *watch;         /* Sentinel: the +switch-master subscriber */
+	uv_timer_t watch_retry;
+	int sentinel;                     /* the sentinel that named the primary */
+	struct redis_addr primary;        /* Sentinel: the node connected to */
 	void (*on_ready)(struct aredis *);
 	void (*on_lost)(struct aredis *);
 	void *data;
@@ -30,7 +40,8 @@ void aredis_start(struct aredis *ar, uv_loop_t *loop, const struct redis_cfg *cf
 		  const char *name);
 void aredis_stop(struct aredis *ar);
 
-/* EVALSHA through ar; returns -1 (and does not call cb) when disconnected. */
+/* EVALSHA through ar; returns -1 (and does not call cb) when disconnected.
+ * A READONLY answer is passed on to cb, then the connection is dropped. */
 int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_id id,
 		int nkeys, const char *const *keys, int nargs, const char *const *args,
 		const size_t *lens);

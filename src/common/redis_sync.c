@@ -3,7 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+
+#include "redis_sentinel.h"
 
 static int failed(redisReply *r, char *errbuf, size_t errlen, const char *what)
 {
@@ -17,17 +20,57 @@ static int failed(redisReply *r, char *errbuf, size_t errlen, const char *what)
 	return -1;
 }
 
-redisContext *rs_connect(const struct redis_cfg *cfg, int timeout_ms, char *errbuf, size_t errlen)
+/* The node to talk to: the URL's, or the one the sentinels name now. */
+static redisContext *connect_node(const struct redis_cfg *cfg, struct timeval tv, char *errbuf,
+				  size_t errlen)
 {
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	struct redis_addr primary;
+	const char *host = cfg->host;
+	int port = cfg->port;
+	const char *unsupported = redis_cfg_unsupported(cfg);
+	if (unsupported) {
+		snprintf(errbuf, errlen, "%s", unsupported);
+		return NULL;
+	}
+	if (cfg->topology == REDIS_SENTINEL) {
+		char why[800];
+		if (sentinel_primary(cfg, &primary, NULL, why, sizeof why)) {
+			snprintf(errbuf, errlen, "sentinel: %s", why);
+			return NULL;
+		}
+		host = primary.host;
+		port = primary.port;
+	}
 	redisContext *c = cfg->path[0] ? redisConnectUnixWithTimeout(cfg->path, tv)
-				       : redisConnectWithTimeout(cfg->host, cfg->port, tv);
+				       : redisConnectWithTimeout(host, port, tv);
 	if (!c || c->err) {
-		snprintf(errbuf, errlen, "connect: %s", c ? c->errstr : "out of memory");
+		snprintf(errbuf, errlen, "connect %s:%d: %s", host, port, c ? c->errstr : "out of memory");
 		if (c)
 			redisFree(c);
 		return NULL;
 	}
+	return c;
+}
+
+/* Under Sentinel, a node the sentinels named may not be the primary (yet, or
+ * any more): it is refused, and the next try asks them again. */
+static int check_role(redisContext *c, const struct redis_cfg *cfg, char *errbuf, size_t errlen)
+{
+	if (cfg->topology != REDIS_SENTINEL)
+		return 0;
+	redisReply *r = redisCommand(c, "ROLE");
+	int rc = role_is_master(r, errbuf, errlen);
+	if (r)
+		freeReplyObject(r);
+	return rc;
+}
+
+redisContext *rs_connect(const struct redis_cfg *cfg, int timeout_ms, char *errbuf, size_t errlen)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	redisContext *c = connect_node(cfg, tv, errbuf, errlen);
+	if (!c)
+		return NULL;
 	redisSetTimeout(c, tv);
 	if (cfg->password[0]) {
 		redisReply *r = cfg->user[0]
@@ -36,6 +79,8 @@ redisContext *rs_connect(const struct redis_cfg *cfg, int timeout_ms, char *errb
 		if (failed(r, errbuf, errlen, "AUTH"))
 			goto err;
 	}
+	if (check_role(c, cfg, errbuf, errlen))
+		goto err;
 	if (cfg->db && failed(redisCommand(c, "SELECT %d", cfg->db), errbuf, errlen, "SELECT"))
 		goto err;
 	for (int i = 0; i < SCRIPT_COUNT; i++) {
@@ -68,5 +113,17 @@ redisReply *rs_eval(redisContext *c, enum script_id id, int nkeys, const char *c
 		argl[1] = s->len;
 		r = redisCommandArgv(c, argc, argv, argl);
 	}
+	if (reply_demoted(r)) {
+		freeReplyObject(r);
+		rs_break(c, "the primary was demoted (READONLY)");
+		return NULL;
+	}
 	return r;
+}
+
+void rs_break(redisContext *c, const char *why)
+{
+	c->err = REDIS_ERR_OTHER;
+	snprintf(c->errstr, sizeof c->errstr, "%s", why);
+	shutdown(c->fd, SHUT_RDWR);
 }
