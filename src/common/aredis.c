@@ -116,8 +116,13 @@ static void on_switch(redisAsyncContext *wac, void *r, void *priv)
 		return;
 	log_info("sentinel switched the primary", "conn=%s switch=\"%s\"", ar->name,
 		 m->element[2]->str);
-	if (ar->ac)
+	if (ar->ac) {
 		redisAsyncDisconnect(ar->ac);
+	} else if (ar->loop) {
+		/* waiting out a backoff meant for the dead primary: go now */
+		ar->backoff_ms = 0;
+		uv_timer_start(&ar->retry, retry_cb, 0, 0);
+	}
 }
 
 static void watch_connected(const redisAsyncContext *wac, int status)
