@@ -54,6 +54,9 @@ sentinel_setup() {
 			echo "sentinel down-after-milliseconds $SENTINEL_MASTER $SENTINEL_DOWN_AFTER_MS"
 			echo "sentinel failover-timeout $SENTINEL_MASTER $SENTINEL_FAILOVER_TIMEOUT_MS"
 			echo "sentinel parallel-syncs $SENTINEL_MASTER 1"
+			# known from the start: found by the sentinels' own INFO it
+			# could take 10 s, and a failover before that finds no replica
+			echo "sentinel known-replica $SENTINEL_MASTER 127.0.0.1 $((REDIS_PORT + 1))"
 			[ -z "$pw" ] || echo "sentinel auth-pass $SENTINEL_MASTER $pw"
 		} > "$sdir/sentinel.conf"
 		chmod 600 "$sdir/sentinel.conf"
@@ -93,6 +96,18 @@ stopwaitsecs=10
 stdout_logfile=$DIR/log/sentinel-$i.log
 redirect_stderr=true
 CONF
+	done
+}
+
+# 0 when every sentinel sees the primary, the replica and the two other
+# sentinels: only then can a failover happen.
+sentinel_ready() {
+	local i
+	for i in 0 1 2; do
+		redis-cli -p "$(sentinel_port $i)" --raw sentinel master "$SENTINEL_MASTER" 2>/dev/null |
+			paste - - | awk -F'\t' '$1 == "num-slaves" && $2 >= 1 { s = 1 }
+				$1 == "num-other-sentinels" && $2 >= 2 { o = 1 }
+				$1 == "flags" && $2 == "master" { m = 1 } END { exit !(s && o && m) }' || return 1
 	done
 }
 
