@@ -111,7 +111,10 @@ static void on_switch(redisAsyncContext *wac, void *r, void *priv)
 	redisReply *m = r;
 	(void)wac;
 	if (!m || m->type != REDIS_REPLY_ARRAY || m->elements != 3 ||
-	    m->element[0]->type != REDIS_REPLY_STRING || strcmp(m->element[0]->str, "message") ||
+	    m->element[0]->type != REDIS_REPLY_STRING || m->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	const char *kind = m->element[0]->str;  /* "subscribe", then each "message" */
+	if (strcmp(kind, "message") ||
 	    !switch_names_master(m->element[2]->str, m->element[2]->len, ar->cfg->master))
 		return;
 	log_info("sentinel switched the primary", "conn=%s switch=\"%s\"", ar->name,
