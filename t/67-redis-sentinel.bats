@@ -86,6 +86,27 @@ check_clients() {
 	assert_success
 }
 
+relay_health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RELAY_BASE/health"; }
+
+@test "a primary demoted under the programs (READONLY, connections kept): they drop it, refuse it while a replica, come back" {
+	p=$(redis_primary_port)
+	[ "$(relay_health)" = 200 ]
+	# pointed at nothing, the primary turns replica and keeps its data; Redis
+	# keeps its clients' connections, and their writes get READONLY
+	redis-cli -p "$p" replicaof 127.0.0.1 1
+	# a socket makes the relay run claim.lua inside MULTI/EXEC: READONLY in EXEC's answer
+	chat-cli --ws-url "ws://127.0.0.1:$RELAY_BASE/ws/chat" --session dm1 --watch --timeout 3 >/dev/null 2>&1 || true
+	wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$RELAY_BASE/health)\" = 503 ]"
+	grep -q 'msg="redis primary demoted"' "$STACK_DIR/log/ws-relay-$RELAY_BASE.log"
+	grep -q 'ROLE: the node is a slave, not the primary' "$STACK_DIR/log/ws-relay-$RELAY_BASE.log"
+	redis-cli -p "$p" replicaof no one
+	wait_for 30 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$RELAY_BASE/health)\" = 200 ]"
+	# the workers, whose heartbeats met READONLY too, are back
+	wait_for 30 bash -c "curl -s $API/api/ai-health | jq -e '.healthy_nodes == 2' >/dev/null"
+	run chat-cli --url "$API" --session dm2 "after the demotion"
+	assert_success
+}
+
 @test "a sentinel that does not know MASTERNAME: the program retries, logs exactly why and is unhealthy" {
 	base=$(free_ports 1)
 	REDIS_URL="redis+sentinel://127.0.0.1:$(sentinel_port 0),127.0.0.1:$(sentinel_port 1)/nosuch" \

@@ -1,13 +1,11 @@
 #include "aredis.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "redis_sentinel.h"
 #include "redis_uv.h"
-#include "xalloc.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -170,6 +168,26 @@ static void watch_start(struct aredis *ar)
 	ar->watch = wac;
 }
 
+/* --- a READONLY answer: the primary was demoted under us */
+
+static void demoted_cb(uv_timer_t *t)
+{
+	struct aredis *ar = t->data;
+	if (ar->ac) {
+		log_warn("redis primary demoted", "conn=%s error=\"READONLY\"", ar->name);
+		redisAsyncDisconnect(ar->ac);
+	}
+}
+
+/* Called by hiredis's reader in the middle of a reply: the owner's callbacks
+ * still get their answers; the connection is dropped right after. */
+static void demoted(void *arg)
+{
+	struct aredis *ar = arg;
+	if (ar->loop)
+		uv_timer_start(&ar->demote, demoted_cb, 0, 0);
+}
+
 /* --- connecting */
 
 /* Where to connect: the URL's node, or the primary the sentinels name now.
@@ -216,6 +234,7 @@ static void connect_now(struct aredis *ar)
 	}
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	watch_readonly(ac->c.reader, &ar->readonly);
 	ar->ac = ac;
 }
 
@@ -234,6 +253,9 @@ void aredis_start(struct aredis *ar, uv_loop_t *loop, const struct redis_cfg *cf
 	ar->retry.data = ar;
 	uv_timer_init(loop, &ar->watch_retry);
 	ar->watch_retry.data = ar;
+	uv_timer_init(loop, &ar->demote);
+	ar->demote.data = ar;
+	ar->readonly = (struct readonly_watch){ demoted, ar };
 	connect_now(ar);
 }
 
@@ -242,32 +264,11 @@ void aredis_stop(struct aredis *ar)
 	ar->loop = NULL;
 	uv_timer_stop(&ar->retry);
 	uv_timer_stop(&ar->watch_retry);
+	uv_timer_stop(&ar->demote);
 	if (ar->ac)
 		redisAsyncDisconnect(ar->ac);
 	if (ar->watch)
 		redisAsyncDisconnect(ar->watch);
-}
-
-/* The owner's callback, then, if the node answered READONLY (a primary
- * demoted under us), the connection dropped so that the reconnect finds
- * the new one. */
-struct guarded {
-	struct aredis *ar;
-	redisCallbackFn *cb;
-	void *priv;
-};
-
-static void guarded_reply(redisAsyncContext *ac, void *r, void *priv)
-{
-	struct guarded g = *(struct guarded *)priv;
-	free(priv);
-	if (g.cb)
-		g.cb(ac, r, g.priv);
-	if (reply_demoted(r) && g.ar->ac == ac) {
-		log_warn("redis primary demoted", "conn=%s error=\"%s\"", g.ar->name,
-			 ((redisReply *)r)->str);
-		redisAsyncDisconnect(ac);
-	}
 }
 
 int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_id id,
@@ -281,10 +282,5 @@ int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_
 	size_t argl[argc];
 	char nk[16];
 	script_argv(id, nkeys, keys, nargs, args, lens, argv, argl, nk);
-	struct guarded *g = xmalloc(sizeof *g);
-	*g = (struct guarded){ ar, cb, priv };
-	if (redisAsyncCommandArgv(ar->ac, guarded_reply, g, argc, argv, argl) == REDIS_OK)
-		return 0;
-	free(g);
-	return -1;
+	return redisAsyncCommandArgv(ar->ac, cb, priv, argc, argv, argl) == REDIS_OK ? 0 : -1;
 }

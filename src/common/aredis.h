@@ -7,7 +7,8 @@
  * Under Sentinel each (re)connect asks the sentinels for the primary and
  * refuses a node whose ROLE is not master; a subscriber connection to one
  * sentinel watches +switch-master and drops the connection when our master
- * moves, and a READONLY answer (a demoted primary) drops it too, so that
+ * moves, and a READONLY answer to any command, even inside an EXEC's (a
+ * demoted primary), drops it too, so that
  * the one reconnect path above is the only way to a new primary. */
 #ifndef SC_AREDIS_H
 #define SC_AREDIS_H
@@ -15,6 +16,7 @@
 #include <async.h>
 #include <uv.h>
 
+#include "redis_sentinel.h"
 #include "redis_url.h"
 #include "scripts.h"
 
@@ -31,6 +33,8 @@ struct aredis {
 	uv_timer_t watch_retry;
 	int sentinel;                     /* the sentinel that named the primary */
 	struct redis_addr primary;        /* Sentinel: the node connected to */
+	struct readonly_watch readonly;   /* a READONLY answer drops the connection */
+	uv_timer_t demote;
 	void (*on_ready)(struct aredis *);
 	void (*on_lost)(struct aredis *);
 	void *data;
@@ -40,8 +44,7 @@ void aredis_start(struct aredis *ar, uv_loop_t *loop, const struct redis_cfg *cf
 		  const char *name);
 void aredis_stop(struct aredis *ar);
 
-/* EVALSHA through ar; returns -1 (and does not call cb) when disconnected.
- * A READONLY answer is passed on to cb, then the connection is dropped. */
+/* EVALSHA through ar; returns -1 (and does not call cb) when disconnected. */
 int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_id id,
 		int nkeys, const char *const *keys, int nargs, const char *const *args,
 		const size_t *lens);

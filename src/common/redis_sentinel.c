@@ -102,6 +102,28 @@ int reply_demoted(const redisReply *r)
 	return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8) == 0;
 }
 
+/* hiredis's own reply builders, with createString wrapped */
+static redisReplyObjectFunctions *plain_fn, watched_fn;
+
+static void *create_string(const redisReadTask *t, char *s, size_t len)
+{
+	const struct readonly_watch *w = t->privdata;
+	if (t->type == REDIS_REPLY_ERROR && len >= 8 && memcmp(s, "READONLY", 8) == 0 && w)
+		w->demoted(w->arg);
+	return plain_fn->createString(t, s, len);
+}
+
+void watch_readonly(redisReader *r, struct readonly_watch *w)
+{
+	if (!plain_fn) {
+		plain_fn = r->fn;
+		watched_fn = *r->fn;
+		watched_fn.createString = create_string;
+	}
+	r->fn = &watched_fn;
+	r->privdata = w;
+}
+
 int switch_names_master(const char *payload, size_t len, const char *master)
 {
 	size_t n = strlen(master);

@@ -27,6 +27,15 @@ int role_is_master(const redisReply *r, char *errbuf, size_t errlen);
  * the connection must be dropped and the primary asked for again. */
 int reply_demoted(const redisReply *r);
 
+/* Makes r call demoted(arg) for each READONLY error it parses, anywhere
+ * in a reply (an EXEC's answer holds its commands' errors), before the
+ * owner's callback sees it. */
+struct readonly_watch {
+	void (*demoted)(void *arg);
+	void *arg;
+};
+void watch_readonly(redisReader *r, struct readonly_watch *w);
+
 /* The payload of a +switch-master message names this master. */
 int switch_names_master(const char *payload, size_t len, const char *master);
 
