@@ -99,6 +99,9 @@ relay_health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RELAY
 	wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$RELAY_BASE/health)\" = 503 ]"
 	grep -q 'msg="redis primary demoted"' "$STACK_DIR/log/ws-relay-$RELAY_BASE.log"
 	grep -q 'ROLE: the node is a slave, not the primary' "$STACK_DIR/log/ws-relay-$RELAY_BASE.log"
+	# every API process too: its own writes (the request counters) met READONLY
+	wait_for 20 bash -c "for i in 1 2 3 4 5 6 7 8; do [ \"\$(curl -s -o /dev/null -w '%{http_code}' $API/api/health)\" = 503 ] || exit 1; done"
+	grep -q 'ROLE: the node is a slave, not the primary' "$STACK_DIR"/log/chat-fcgi*.log
 	redis-cli -p "$p" replicaof no one
 	wait_for 30 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$RELAY_BASE/health)\" = 200 ]"
 	# the workers, whose heartbeats met READONLY too, are back

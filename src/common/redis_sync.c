@@ -20,6 +20,30 @@ static int failed(redisReply *r, char *errbuf, size_t errlen, const char *what)
 	return -1;
 }
 
+/* hiredis's reply builders, with createString wrapped so that a READONLY
+ * anywhere in a reply (a pipelined one, an EXEC's) breaks the connection:
+ * the caller gets this reply, and its next command fails as on a lost
+ * connection, so that it reconnects to whatever is the primary now. */
+static redisReplyObjectFunctions *plain_fn, watched_fn;
+
+static void *create_string(const redisReadTask *t, char *s, size_t len)
+{
+	if (t->type == REDIS_REPLY_ERROR && len >= 8 && memcmp(s, "READONLY", 8) == 0 && t->privdata)
+		rs_break(t->privdata, "the primary was demoted (READONLY)");
+	return plain_fn->createString(t, s, len);
+}
+
+static void watch_readonly_sync(redisContext *c)
+{
+	if (!plain_fn) {
+		plain_fn = c->reader->fn;
+		watched_fn = *plain_fn;
+		watched_fn.createString = create_string;
+	}
+	c->reader->fn = &watched_fn;
+	c->reader->privdata = c;
+}
+
 /* The node to talk to: the URL's, or the one the sentinels name now. */
 static redisContext *connect_node(const struct redis_cfg *cfg, struct timeval tv, char *errbuf,
 				  size_t errlen)
@@ -72,6 +96,7 @@ redisContext *rs_connect(const struct redis_cfg *cfg, int timeout_ms, char *errb
 	if (!c)
 		return NULL;
 	redisSetTimeout(c, tv);
+	watch_readonly_sync(c);
 	if (cfg->password[0]) {
 		redisReply *r = cfg->user[0]
 			? redisCommand(c, "AUTH %s %s", cfg->user, cfg->password)
@@ -113,9 +138,8 @@ redisReply *rs_eval(redisContext *c, enum script_id id, int nkeys, const char *c
 		argl[1] = s->len;
 		r = redisCommandArgv(c, argc, argv, argl);
 	}
-	if (reply_demoted(r)) {
+	if (reply_demoted(r)) {  /* c is broken already (create_string) */
 		freeReplyObject(r);
-		rs_break(c, "the primary was demoted (READONLY)");
 		return NULL;
 	}
 	return r;

@@ -18,8 +18,10 @@ redisContext *rs_connect(const struct redis_cfg *cfg, int timeout_ms, char *errb
 
 /* EVALSHA, falling back to EVAL if the script cache was flushed. args may
  * hold binary data (lens gives their lengths). Caller frees the reply.
- * A READONLY answer (the node was demoted under us) breaks c and returns
- * NULL, as an I/O error does: the caller drops c and reconnects. */
+ * A READONLY answer (the node was demoted under us) returns NULL, as an I/O
+ * error does: the caller drops c and reconnects. A READONLY in the answer
+ * of any other command on a context of rs_connect breaks it too: that
+ * answer is returned, the next command fails. */
 redisReply *rs_eval(redisContext *c, enum script_id id, int nkeys, const char *const *keys,
 		    int nargs, const char *const *args, const size_t *lens);
 
