@@ -123,6 +123,7 @@ sentinel_primary_port() {
 }
 
 # status's health and details of a data node or a sentinel.
+# shellcheck disable=SC2034  # health and details are the caller's (status)
 sentinel_status() {  # NAME -> sets health and details
 	local port role
 	redis_auth
