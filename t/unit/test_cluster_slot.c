@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cluster_slot.h"
+#include "redis_cluster.h"
 #include "tap.h"
 
 /* The slot Redis gives (CLUSTER KEYSLOT on a redis-server 7.0). */
@@ -145,8 +146,40 @@ static void test_map(void)
 	CHECK(m.nnodes == 0 && cluster_map_covered(&m) == 0, "a freed map is empty");
 }
 
+static int key_index(int argc, const char *const *argv)
+{
+	return rcluster_key_index(argc, argv, NULL);
+}
+
+static void test_key_index(void)
+{
+	const char *get[] = { "GET", "k" };
+	const char *eval[] = { "EVALSHA", "abc", "2", "k1", "k2", "a" };
+	const char *eval0[] = { "eval", "return 1", "0" };
+	const char *evalbad[] = { "EVAL", "s", "x", "k" };
+	const char *xrg[] = { "XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "BLOCK", "0", "streams", "s1", ">" };
+	const char *xr[] = { "XREAD", "COUNT", "1", "STREAMS", "s", "0" };
+	const char *xrnone[] = { "XREAD", "COUNT", "1" };
+	const char *ping[] = { "PING" };
+	const char *script[] = { "SCRIPT", "LOAD", "return 1" };
+	const char *wait[] = { "WAIT", "1", "100" };
+	CHECK(key_index(2, get) == 1, "key index: argv[1] of an ordinary command");
+	CHECK(key_index(6, eval) == 3, "key index: EVALSHA's first key");
+	CHECK(key_index(3, eval0) == -1, "key index: an EVAL without keys has none (any primary)");
+	CHECK(key_index(4, evalbad) == -1, "key index: an EVAL with a bad key count has none");
+	CHECK(key_index(11, xrg) == 9, "key index: XREADGROUP's first stream, after STREAMS in any case");
+	CHECK(key_index(6, xr) == 4, "key index: XREAD's first stream");
+	CHECK(key_index(3, xrnone) == -1, "key index: XREAD without STREAMS");
+	CHECK(key_index(1, ping) == -1 && key_index(3, script) == -1 && key_index(3, wait) == -1,
+	      "key index: PING, SCRIPT LOAD, WAIT have no key");
+	size_t lens[] = { 4, 1, 1, 2, 2, 1 };
+	const char *evall[] = { "EVAL", "s", "1kk", "k1", "k2", "a" };
+	CHECK(rcluster_key_index(6, evall, lens) == 3, "key index: lengths given, not NUL-terminated");
+}
+
 void test_cluster_slot(void)
 {
+	test_key_index();
 	test_slots();
 	test_errors();
 	test_map();
