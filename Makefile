@@ -79,9 +79,9 @@ build/ws-poke: t/helpers/ws-poke.c $(OBJ)/chat-cli/wsclient.o $(OBJ)/libcommon.a
 	$(CC) $(ALL_CFLAGS) -Isrc $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -lm
 
 # writes and reads keys through the Redis Cluster layer (t/66)
-build/cluster-rw: t/helpers/cluster-rw.c $(OBJ)/libcommon.a bin/.variant
+build/cluster-rw: t/helpers/cluster-rw.c t/helpers/cluster-rw-async.c t/helpers/cluster-rw.h $(OBJ)/libcommon.a bin/.variant
 	@mkdir -p build
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -lhiredis -lm
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -luv -lhiredis -lm
 
 # libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]; corpora in t/fuzz/corpus/
 FUZZ_SECONDS ?= 60

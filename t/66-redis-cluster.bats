@@ -1,9 +1,10 @@
-# The Redis Cluster routing layer (src/common/redis_cluster.c) against a
-# real cluster: 3 primaries with a replica each and a password, made by
-# t/helpers/redis-cluster.bash. build/cluster-rw writes and reads keys
-# through the layer and prints what it met (moved=, ask=, conn_errors=...).
-# The tests run in order and change the cluster: a slot migrated by hand,
-# a reshard, then a primary killed.
+# The Redis Cluster routing layer against a real cluster: 3 primaries with
+# a replica each and a password, made by t/helpers/redis-cluster.bash.
+# build/cluster-rw writes and reads keys through the layer and prints what
+# it met (moved=, ask=, conn_errors=...); each scenario runs through the
+# blocking client (src/common/redis_cluster.c) and, with --async, through
+# the libuv one (src/common/aredis_cluster.c). The tests run in order and
+# change the cluster: slots migrated by hand, reshards, primaries killed.
 
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
@@ -33,8 +34,9 @@ load_cluster() {
 	export CLUSTER_SEEDS=127.0.0.1:$1,127.0.0.1:$2,127.0.0.1:$3
 }
 
-# rw ARGS...: cluster-rw through the seeds with the password
-rw() { timeout 120 "$ROOT/build/cluster-rw" --seeds "$CLUSTER_SEEDS" --password "$PW" "$@"; }
+# rw ARGS...: cluster-rw through the seeds with the password ($MODE: --async or none)
+MODE=
+rw() { timeout 120 "$ROOT/build/cluster-rw" --seeds "$CLUSTER_SEEDS" --password "$PW" $MODE "$@"; }
 
 # count NAME OUTPUT: the value of NAME= in cluster-rw's counts line
 count() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<<"$2" | tail -n 1; }
@@ -44,6 +46,13 @@ other_primary() {
 	local p
 	for p in $(primary_ports); do [ "$p" = "$1" ] || { echo "$p"; return; }; done
 }
+# a primary that has a replica, to kill
+primary_with_replica() {
+	local p
+	for p in $(primary_ports); do
+		ccli "$p" INFO replication | grep -q '^connected_slaves:[1-9]' && { echo "$p"; return; }
+	done
+}
 primary_ports() {
 	local p
 	for p in $CLUSTER_PORTS; do
@@ -51,70 +60,66 @@ primary_ports() {
 	done
 }
 
-@test "a key in each of the 16384 slots written and read back through the layer" {
-	run rw --every-slot write es 16384
+every_slot() {
+	run rw --every-slot write "es$MODE" 16384
 	assert_success
 	assert_equal "$(count written "$output")" 16384
-	run rw --every-slot read es 16384
+	run rw --every-slot read "es$MODE" 16384
 	assert_success
 	assert_equal "$(count slots "$output")" 16384
 	assert_equal "$(count mismatches "$output")" 0
 	assert_equal "$(count moved "$output")" 0
-	# the keys are where Redis says: the layer's slot is Redis's slot
-	set -- $CLUSTER_PORTS
-	run ccli "$1" CLUSTER COUNTKEYSINSLOT "$(ccli "$1" CLUSTER KEYSLOT 'es:{x}y')"
-	assert_success
 }
 
-@test "ASK during a slot's migration: ASKING then the command on the importing node" {
-	local key=ask:k slot src dst
+ask_then_moved() {
+	local key=ask:k$MODE slot src dst before
 	set -- $CLUSTER_PORTS
-	slot=$(ccli "$1" CLUSTER KEYSLOT $key)
+	slot=$(ccli "$1" CLUSTER KEYSLOT "$key")
 	src=$(cluster_primary_of_slot "$slot")
 	dst=$(other_primary "$src")
-	local before
 	before=$(ccli "$src" CLUSTER COUNTKEYSINSLOT "$slot")
 	ccli "$dst" CLUSTER SETSLOT "$slot" IMPORTING "$(cluster_node_id "$src")"
 	ccli "$src" CLUSTER SETSLOT "$slot" MIGRATING "$(cluster_node_id "$dst")"
 	# a new key of a migrating slot is created on the importing node
-	run rw set $key v1
+	run rw set "$key" v1
 	assert_success
 	assert_equal "$(count ask "$output")" 1
 	assert_equal "$(count moved "$output")" 0
 	assert_equal "$(ccli "$dst" CLUSTER COUNTKEYSINSLOT "$slot")" 1
 	assert_equal "$(ccli "$src" CLUSTER COUNTKEYSINSLOT "$slot")" "$before"
-	run rw get $key
+	run rw get "$key"
 	assert_success
 	assert_line value=v1
 	assert_equal "$(count ask "$output")" 1
 	# the migration ends: the map of a client that read it before is stale
 	rm -f "$BATS_TEST_TMPDIR/go"
-	rw get-twice $key "$BATS_TEST_TMPDIR/go" >"$BATS_TEST_TMPDIR/out" &
-	local pid=$!
+	rw get-twice "$key" "$BATS_TEST_TMPDIR/go" >"$BATS_TEST_TMPDIR/out" &
+	local pid=$! k p
 	cluster_wait 20 grep -q value= "$BATS_TEST_TMPDIR/out"
-	local k
 	for k in $(ccli "$src" CLUSTER GETKEYSINSLOT "$slot" 1000); do
 		ccli "$src" MIGRATE 127.0.0.1 "$dst" "" 0 5000 AUTH "$PW" KEYS "$k"
 	done
 	for p in "$dst" "$src"; do ccli "$p" CLUSTER SETSLOT "$slot" NODE "$(cluster_node_id "$dst")"; done
 	touch "$BATS_TEST_TMPDIR/go"
-	wait "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 0
 	run cat "$BATS_TEST_TMPDIR/out"
 	assert_equal "$(grep -c value=v1 <<<"$output")" 2
 	assert_equal "$(count moved "$output")" 1
 }
 
-@test "a reshard of 500 slots under a read/write loop: every answer right, MOVED followed" {
+reshard_under_load() {
 	local src dst lo hi
 	src=$(cluster_primary_of_slot 16383)
 	dst=$(other_primary "$src")
 	lo=$(ccli "$src" CLUSTER NODES | awk '/myself/ { split($9, r, "-"); print r[1] }')
 	hi=$((lo + 499))
 	# keys in the slots that move, so that the migration takes a while
-	run rw --slots "$lo-$hi" write rs 10000
+	run rw --slots "$lo-$hi" write "rs$MODE" 10000
 	assert_success
 	rm -f "$BATS_TEST_TMPDIR/stop"
-	rw --slots "$lo-$hi" --strict loop rl "$BATS_TEST_TMPDIR/stop" 100 >"$BATS_TEST_TMPDIR/loop" 2>&1 &
+	rw --slots "$lo-$hi" --strict loop "rl$MODE" "$BATS_TEST_TMPDIR/stop" 100 >"$BATS_TEST_TMPDIR/loop" 2>&1 &
 	local pid=$!
 	REDISCLI_AUTH=$PW timeout 100 redis-cli --no-auth-warning --cluster reshard "127.0.0.1:$src" \
 		--cluster-from "$(cluster_node_id "$src")" --cluster-to "$(cluster_node_id "$dst")" \
@@ -122,29 +127,34 @@ primary_ports() {
 	touch "$BATS_TEST_TMPDIR/stop"
 	local rc=0
 	wait "$pid" || rc=$?
-	assert_equal "$rc" 0
 	run cat "$BATS_TEST_TMPDIR/loop"
-	echo "# during the reshard: $output" >&3
+	echo "# during the reshard ($MODE): $output" >&3
+	assert_equal "$rc" 0
 	assert_equal "$(count mismatches "$output")" 0
 	[ "$(count read "$output")" -gt 0 ]
 	[ "$(count moved "$output")" -gt 0 ]
 	[ "$(cluster_primary_of_slot "$lo")" = "$dst" ]
-	run rw --slots "$lo-$hi" read rs 10000
+	run rw --slots "$lo-$hi" read "rs$MODE" 10000
 	assert_success
 	assert_equal "$(count mismatches "$output")" 0
 }
 
-@test "kill -9 of a primary: its replica takes over, every key written before read back, errors retried" {
-	local victim pid
-	run rw --every-slot write kf 16384
+# The keys are written (and WAITed for) by the blocking client in both
+# modes: a primary's acknowledgement alone does not survive its kill -9.
+kill_a_primary() {
+	local victim slot pid
+	run "$ROOT/build/cluster-rw" --seeds "$CLUSTER_SEEDS" --password "$PW" \
+		--every-slot write "kf$MODE" 16384
 	assert_success
-	victim=$(cluster_primary_of_slot 8000)
+	victim=$(primary_with_replica)
+	[ -n "$victim" ]
+	slot=$(ccli "$victim" CLUSTER NODES | awk '/myself/ { split($9, r, "-"); print r[1] }')
 	rm -f "$BATS_TEST_TMPDIR/stop"
-	rw --retry-ms 30000 loop kl "$BATS_TEST_TMPDIR/stop" 100 >"$BATS_TEST_TMPDIR/loop" 2>&1 &
+	rw --retry-ms 30000 loop "kl$MODE" "$BATS_TEST_TMPDIR/stop" 100 >"$BATS_TEST_TMPDIR/loop" 2>&1 &
 	pid=$!
 	kill -9 "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
-	run rw --retry-ms 30000 --every-slot read kf 16384
-	echo "# the read across the failover: $output" >&3
+	run rw --retry-ms 30000 --every-slot read "kf$MODE" 16384
+	echo "# the read across the failover ($MODE): $output" >&3
 	assert_success
 	assert_equal "$(count slots "$output")" 16384
 	assert_equal "$(count mismatches "$output")" 0
@@ -155,23 +165,23 @@ primary_ports() {
 	wait "$pid" || rc=$?
 	assert_equal "$rc" 0
 	run cat "$BATS_TEST_TMPDIR/loop"
-	echo "# the loop across the failover: $output" >&3
+	echo "# the loop across the failover ($MODE): $output" >&3
 	[ "$(count written "$output")" -gt 0 ]
-	# the replica serves the slot now
+	# the replica serves the victim's slots now
 	local now
-	now=$(cluster_primary_of_slot 8000)
+	now=$(cluster_primary_of_slot "$slot")
 	[ -n "$now" ]
 	[ "$now" != "$victim" ]
 }
 
-@test "a non-cluster Redis, no reachable seed, a wrong password: one line and exit 2, no hang" {
+bad_seeds() {
 	local port dir
 	port=$(free_ports 1)
 	dir=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/plain.XXXXXX")
 	redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$dir" \
 		--pidfile "$dir/redis.pid" --save '' --appendonly no >/dev/null
 	cluster_wait 10 redis-cli -p "$port" PING
-	run timeout 20 "$ROOT/build/cluster-rw" --seeds "127.0.0.1:$port" get k
+	run timeout 20 "$ROOT/build/cluster-rw" $MODE --seeds "127.0.0.1:$port" get k
 	kill "$(cat "$dir/redis.pid")"
 	rm -rf "$dir"
 	assert_equal "$status" 2
@@ -179,13 +189,36 @@ primary_ports() {
 	assert_output --partial "is not a Redis Cluster node"
 	assert_output --partial "cluster support disabled"
 
-	run timeout 20 "$ROOT/build/cluster-rw" --seeds "127.0.0.1:1,127.0.0.1:2" get k
+	# the async client retries seeds it cannot reach; cluster-rw gives up
+	# after --retry-ms
+	run timeout 20 "$ROOT/build/cluster-rw" $MODE --retry-ms 2000 --seeds "127.0.0.1:1,127.0.0.1:2" get k
 	assert_equal "$status" 2
 	assert_equal "${#lines[@]}" 1
 	assert_output --partial "none of the 2 cluster seed nodes answered"
 
-	run timeout 20 "$ROOT/build/cluster-rw" --seeds "$CLUSTER_SEEDS" --password wrong get k
+	run timeout 20 "$ROOT/build/cluster-rw" $MODE --seeds "$CLUSTER_SEEDS" --password wrong get k
 	assert_equal "$status" 2
 	assert_equal "${#lines[@]}" 1
 	assert_output --partial "WRONGPASS"
+}
+
+@test "a key in each of the 16384 slots written and read back (blocking client)" { every_slot; }
+@test "a key in each of the 16384 slots written and read back (async client)" { MODE=--async every_slot; }
+@test "ASK during a slot's migration, then MOVED once it ends (blocking client)" { ask_then_moved; }
+@test "ASK during a slot's migration, then MOVED once it ends (async client)" { MODE=--async ask_then_moved; }
+@test "a reshard of 500 slots under a read/write loop: every answer right, MOVED followed (blocking client)" {
+	reshard_under_load
+}
+@test "a reshard of 500 slots under a read/write loop: every answer right, MOVED followed (async client)" {
+	MODE=--async reshard_under_load
+}
+@test "kill -9 of a primary: its replica takes over, every key read back, errors retried (blocking client)" {
+	kill_a_primary
+}
+@test "kill -9 of a primary: its replica takes over, every key read back, errors retried (async client)" {
+	MODE=--async kill_a_primary
+}
+@test "a non-cluster Redis, no reachable seed, a wrong password: one line, exit 2 (blocking client)" { bad_seeds; }
+@test "a non-cluster Redis, no reachable seed, a wrong password: one line, exit 2 (async client)" {
+	MODE=--async bad_seeds
 }

@@ -1,11 +1,12 @@
 /* Writes and reads back keys through the Redis Cluster routing layer
- * (src/common/redis_cluster.c), for t/66-redis-cluster.bats:
+ * (src/common/redis_cluster.c; with --async, aredis_cluster.c through
+ * cluster-rw-async.c), for t/66-redis-cluster.bats:
  *
  *   cluster-rw --seeds H:P[,H:P...] [--password PW] [--retry-ms N] [--slots LO-HI]
- *              [--every-slot] [--strict] COMMAND
+ *              [--every-slot] [--strict] [--async] COMMAND
  *     write PREFIX N      SET PREFIX:i for the first N keys (of the slots asked;
  *                         --every-slot: one key of each slot, N = 16384), then
- *                         WAIT for a replica on every primary
+ *                         WAIT for a replica on every primary (not --async)
  *     read PREFIX N       GET them back; each must hold what write put there
  *     loop PREFIX FILE S  SET then GET fresh keys until FILE exists (at most S
  *                         seconds); with --strict a read that differs fails
@@ -22,23 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "redis_cluster.h"
-
-struct opts {
-	struct redis_addr seeds[REDIS_MAX_ADDRS];
-	int nseeds;
-	const char *password;
-	int retry_ms;
-	int slot_lo, slot_hi;
-	int strict;
-	int every_slot;               /* write/read: one key in each of the 16384 slots */
-};
-
-struct counts {
-	unsigned long written, read, mismatches;
-	unsigned long slots;                  /* distinct slots read back right */
-	unsigned char seen[CLUSTER_SLOTS];
-};
+#include "cluster-rw.h"
 
 static struct rcluster *rc;
 
@@ -77,7 +62,7 @@ static void slot_keys_make(const char *prefix)
 /* The next key of PREFIX whose slot lies in the range asked (keys are
  * PREFIX:j for j = 0, 1, ...; the range makes the scan skip some); with
  * --every-slot, the key of slot *j. */
-static void key_at(const struct opts *o, const char *prefix, unsigned long *j, char *out, size_t n)
+void key_at(const struct opts *o, const char *prefix, unsigned long *j, char *out, size_t n)
 {
 	if (o->every_slot) {
 		if (!slot_keys)
@@ -93,7 +78,7 @@ static void key_at(const struct opts *o, const char *prefix, unsigned long *j, c
 	}
 }
 
-static void value_of(const char *key, char *out, size_t n)
+void value_of(const char *key, char *out, size_t n)
 {
 	snprintf(out, n, "v=%s", key);
 }
@@ -119,11 +104,8 @@ static void set_key(const char *key, const char *val, struct counts *n)
 	n->written++;
 }
 
-/* 1 when the key holds val */
-static int check_key(const char *key, const char *val, struct counts *n)
+int note_read(const char *key, const char *val, const redisReply *r, struct counts *n)
 {
-	const char *argv[] = { "GET", key };
-	redisReply *r = run(RC_IDEMPOTENT, 2, argv);
 	int same = r->type == REDIS_REPLY_STRING && !strcmp(r->str, val);
 	if (!same) {
 		n->mismatches++;
@@ -131,13 +113,22 @@ static int check_key(const char *key, const char *val, struct counts *n)
 			fprintf(stderr, "cluster-rw: %s holds %s, not %s\n", key,
 				r->type == REDIS_REPLY_STRING ? r->str : "nothing", val);
 	}
-	freeReplyObject(r);
 	n->read++;
 	int slot = cluster_key_slot(key, strlen(key));
 	if (same && !n->seen[slot]) {
 		n->seen[slot] = 1;
 		n->slots++;
 	}
+	return same;
+}
+
+/* 1 when the key holds val */
+static int check_key(const char *key, const char *val, struct counts *n)
+{
+	const char *argv[] = { "GET", key };
+	redisReply *r = run(RC_IDEMPOTENT, 2, argv);
+	int same = note_read(key, val, r, n);
+	freeReplyObject(r);
 	return same;
 }
 
@@ -200,7 +191,7 @@ static void print_value(const char *key)
 	freeReplyObject(r);
 }
 
-static void wait_file(const char *path, int seconds)
+void wait_file(const char *path, int seconds)
 {
 	struct stat st;
 	for (int i = 0; i < seconds * 10 && stat(path, &st) < 0; i++)
@@ -210,7 +201,7 @@ static void wait_file(const char *path, int seconds)
 static void usage(void)
 {
 	fprintf(stderr, "usage: cluster-rw --seeds H:P[,H:P...] [--password PW] [--retry-ms N] "
-			"[--slots LO-HI] [--every-slot] [--strict] write|read PREFIX N | loop PREFIX FILE SECONDS | "
+			"[--slots LO-HI] [--every-slot] [--strict] [--async] write|read PREFIX N | loop PREFIX FILE SECONDS | "
 			"set KEY VALUE | get KEY | get-twice KEY FILE\n");
 	exit(2);
 }
@@ -225,6 +216,10 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--every-slot")) {
 			o->every_slot = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "--async")) {
+			o->async = 1;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -250,45 +245,55 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	return i;
 }
 
+/* The command through the synchronous client: 0, or -1 for a bad command. */
+static int sync_main(const struct opts *o, const char *cmd, char **args, int nargs, struct counts *n,
+		     struct rcluster_stats *st)
+{
+	struct rcluster_opts ro = { .password = o->password, .retry_ms = o->retry_ms };
+	rc = rcluster_new(o->seeds, o->nseeds, &ro);
+	char err[512];
+	if (rcluster_connect(rc, err, sizeof err) < 0) {
+		fprintf(stderr, "cluster-rw: %s\n", err);
+		exit(2);
+	}
+	int rcode = 0;
+	if ((!strcmp(cmd, "write") || !strcmp(cmd, "read")) && nargs == 2) {
+		if (cmd[0] == 'w')
+			do_write(o, args[0], strtoul(args[1], NULL, 10), n);
+		else
+			do_read(o, args[0], strtoul(args[1], NULL, 10), n);
+	} else if (!strcmp(cmd, "loop") && nargs == 3) {
+		do_loop(o, args[0], args[1], atoi(args[2]), n);
+	} else if (!strcmp(cmd, "set") && nargs == 2) {
+		set_key(args[0], args[1], n);
+	} else if (!strcmp(cmd, "get") && nargs == 1) {
+		print_value(args[0]);
+	} else if (!strcmp(cmd, "get-twice") && nargs == 2) {
+		print_value(args[0]);
+		fflush(stdout);
+		wait_file(args[1], 60);
+		print_value(args[0]);
+	} else {
+		rcode = -1;
+	}
+	*st = *rcluster_stats(rc);
+	rcluster_free(rc);
+	return rcode;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .slot_lo = 0, .slot_hi = CLUSTER_SLOTS - 1 };
 	int i = parse_opts(&o, argc, argv);
 	const char *cmd = argv[i];
-	int nargs = argc - i - 1;
-	struct rcluster_opts ro = { .password = o.password, .retry_ms = o.retry_ms };
-	rc = rcluster_new(o.seeds, o.nseeds, &ro);
-	char err[512];
-	if (rcluster_connect(rc, err, sizeof err) < 0) {
-		fprintf(stderr, "cluster-rw: %s\n", err);
-		return 2;
-	}
 	static struct counts n;
-	if ((!strcmp(cmd, "write") || !strcmp(cmd, "read")) && nargs == 2) {
-		if (cmd[0] == 'w')
-			do_write(&o, argv[i + 1], strtoul(argv[i + 2], NULL, 10), &n);
-		else
-			do_read(&o, argv[i + 1], strtoul(argv[i + 2], NULL, 10), &n);
-	} else if (!strcmp(cmd, "loop") && nargs == 3) {
-		do_loop(&o, argv[i + 1], argv[i + 2], atoi(argv[i + 3]), &n);
-	} else if (!strcmp(cmd, "set") && nargs == 2) {
-		set_key(argv[i + 1], argv[i + 2], &n);
-	} else if (!strcmp(cmd, "get") && nargs == 1) {
-		print_value(argv[i + 1]);
-	} else if (!strcmp(cmd, "get-twice") && nargs == 2) {
-		print_value(argv[i + 1]);
-		fflush(stdout);
-		wait_file(argv[i + 2], 60);
-		print_value(argv[i + 1]);
-	} else {
+	struct rcluster_stats s;
+	if ((o.async ? async_main : sync_main)(&o, cmd, argv + i + 1, argc - i - 1, &n, &s) < 0)
 		usage();
-	}
-	const struct rcluster_stats *s = rcluster_stats(rc);
 	printf("written=%lu read=%lu slots=%lu mismatches=%lu moved=%lu ask=%lu tryagain=%lu clusterdown=%lu "
 	       "conn_errors=%lu reloads=%lu retries=%lu\n",
-	       n.written, n.read, n.slots, n.mismatches, s->moved, s->ask, s->tryagain, s->clusterdown,
-	       s->conn_errors, s->map_reloads, s->retries);
-	rcluster_free(rc);
+	       n.written, n.read, n.slots, n.mismatches, s.moved, s.ask, s.tryagain, s.clusterdown,
+	       s.conn_errors, s.map_reloads, s.retries);
 	int bad = n.mismatches && (o.strict || strcmp(cmd, "loop"));
 	return bad ? 1 : 0;
 }
