@@ -252,8 +252,10 @@ static void map_reload(struct arcluster *c)
 	free(c->cand);
 	c->ncand = c->map.nnodes + c->nseeds;
 	c->cand = xcalloc((size_t)c->ncand + 1, sizeof *c->cand);
-	memcpy(c->cand, c->map.nodes, (size_t)c->map.nnodes * sizeof *c->cand);
-	memcpy(c->cand + c->map.nnodes, c->seeds, (size_t)c->nseeds * sizeof *c->cand);
+	if (c->map.nnodes)
+		memcpy(c->cand, c->map.nodes, (size_t)c->map.nnodes * sizeof *c->cand);
+	if (c->nseeds)
+		memcpy(c->cand + c->map.nnodes, c->seeds, (size_t)c->nseeds * sizeof *c->cand);
 	c->icand = 0;
 	c->loading = 1;
 	load_next(c);
@@ -468,7 +470,8 @@ struct arcluster *arcluster_start(uv_loop_t *loop, const struct redis_addr *seed
 	struct arcluster *c = xcalloc(1, sizeof *c);
 	c->loop = loop;
 	c->seeds = xcalloc((size_t)(nseeds > 0 ? nseeds : 1), sizeof *c->seeds);
-	memcpy(c->seeds, seeds, (size_t)nseeds * sizeof *seeds);
+	if (nseeds > 0)
+		memcpy(c->seeds, seeds, (size_t)nseeds * sizeof *seeds);
 	c->nseeds = nseeds;
 	snprintf(c->user, sizeof c->user, "%s", o && o->user ? o->user : "");
 	snprintf(c->password, sizeof c->password, "%s", o && o->password ? o->password : "");

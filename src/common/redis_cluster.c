@@ -63,7 +63,8 @@ struct rcluster *rcluster_new(const struct redis_addr *seeds, int nseeds, const 
 {
 	struct rcluster *c = xcalloc(1, sizeof *c);
 	c->seeds = xcalloc((size_t)(nseeds > 0 ? nseeds : 1), sizeof *c->seeds);
-	memcpy(c->seeds, seeds, (size_t)nseeds * sizeof *seeds);
+	if (nseeds > 0)
+		memcpy(c->seeds, seeds, (size_t)nseeds * sizeof *seeds);
 	c->nseeds = nseeds;
 	snprintf(c->user, sizeof c->user, "%s", o && o->user ? o->user : "");
 	snprintf(c->password, sizeof c->password, "%s", o && o->password ? o->password : "");
@@ -188,8 +189,10 @@ static int map_reload(struct rcluster *c)
 {
 	int n = c->map.nnodes;
 	struct redis_addr *known = xcalloc((size_t)n + (size_t)c->nseeds + 1, sizeof *known);
-	memcpy(known, c->map.nodes, (size_t)n * sizeof *known);
-	memcpy(known + n, c->seeds, (size_t)c->nseeds * sizeof *known);
+	if (n)
+		memcpy(known, c->map.nodes, (size_t)n * sizeof *known);
+	if (c->nseeds)
+		memcpy(known + n, c->seeds, (size_t)c->nseeds * sizeof *known);
 	int rc = -1;
 	for (int i = 0; i < n + c->nseeds && rc == -1; i++)
 		rc = map_from_node(c, &known[i]);

@@ -92,6 +92,8 @@ static redisReply *run(int flags, int argc, const char *const *argv)
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		fprintf(stderr, "cluster-rw: %s: %s\n", argv[0], r->str);
+		freeReplyObject(r);
+		rcluster_free(rc);
 		exit(2);
 	}
 	return r;
