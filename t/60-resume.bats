@@ -50,7 +50,7 @@ check_clients() {
 
 # Waits until the clients are connected and the replies are under way.
 wait_streaming() {
-	wait_for 20 bash -c "[ \$(redis-cli -p $REDIS_PORT hlen sessions:active) -ge $1 ]"
+	wait_for 20 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'sessions:relays:*' | wc -l) -ge $1 ]"
 	wait_for 20 chunks_past "$2$1" 20
 }
 
@@ -73,7 +73,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	! grep -q 'out_of_order=[1-9]' "$BATS_TEST_TMPDIR"/k{1,3,5,7,9}.err || false
 	# supervisord brings the relay back, and the registry forgets its dead sockets
 	wait_for 15 bash -c "curl -sf http://127.0.0.1:$victim/health >/dev/null"
-	wait_for 5 bash -c "[ \$(redis-cli -p $REDIS_PORT scard 'sessions:node:{ws-$victim}') = 0 ]"
+	wait_for 5 bash -c "[ \$(redis-cli -p $REDIS_PORT hlen 'sessions:node:{ws-$victim}') = 0 ]"
 }
 
 @test "SIGTERM drains a relay: its 50 clients get 1001 and resume elsewhere, whole and once" {
@@ -90,7 +90,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	[ "$stopped_in" -le 5 ]
 	[ "$(grep -l 'connection closed (1001' "$BATS_TEST_TMPDIR"/d*.err | wc -l)" -ge "$held" ]
 	# it left the registries as it went
-	[ "$(rcli scard "sessions:node:{ws-$victim}")" = 0 ]
+	[ "$(rcli hlen "sessions:node:{ws-$victim}")" = 0 ]
 	[ "$(rcli exists "node:ws:{ws-$victim}")" = 0 ]
 	sctl start "ws-relay:ws-relay-$victim"
 }
@@ -129,40 +129,46 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	done
 }
 
-@test "the registry lists connected sessions by user and by relay, and forgets them when they leave" {
+@test "the registry lists connected sessions by relay (with their users), and forgets them when they leave" {
 	chat-cli --url "$API" --session reg1 --user ann --watch --timeout 30 >/dev/null 2>&1 &
 	w1=$!
 	chat-cli --url "$API" --session reg2 --user ann --watch --timeout 30 >/dev/null 2>&1 &
 	w2=$!
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT scard 'sessions:user:{ann}') = 2 ]"
-	[ "$(rcli hget sessions:active reg1)" = ann ]
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{reg1}' 'sessions:relays:{reg2}') = 2 ]"
 	node=$(busiest_relay)
-	[ "$(rcli sismember "sessions:node:{ws-$node}" reg2)" = 1 ]
+	[ "$(rcli smembers 'sessions:relays:{reg2}')" = "ws-$node" ]
+	[ "$(rcli hget "sessions:node:{ws-$node}" reg1)" = ann ]
+	[ "$(rcli hget "sessions:node:{ws-$node}" reg2)" = ann ]
 	# the heartbeat carries the relay's counters
 	for f in connections frames_sent recoveries slow_closes; do
 		[ -n "$(rcli hget "node:ws:{ws-$node}" $f)" ]
 	done
 	kill "$w1"
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT scard 'sessions:user:{ann}') = 1 ]"
-	[ -z "$(rcli hget sessions:active reg1)" ]
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{reg1}') = 0 ]"
+	[ -z "$(rcli hget "sessions:node:{ws-$node}" reg1)" ]
+	# the last socket took the unused claim with it
+	[ "$(rcli exists 'stream:session:{reg1}')" = 0 ]
 	kill "$w2"
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:user:{ann}') = 0 ]"
-	[ "$(rcli sismember "sessions:node:{ws-$node}" reg2)" = 0 ]
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{reg2}') = 0 ]"
+	[ "$(rcli hexists "sessions:node:{ws-$node}" reg2)" = 0 ]
 }
 
 @test "recoverd drops the sessions of a relay that stopped heartbeating; awake, it registers them again" {
 	chat-cli --url "$API" --session fz1 --user fay --watch --timeout 60 >/dev/null 2>&1 &
 	w=$!
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget sessions:active fz1)\" = fay ]"
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{fz1}') = 1 ]"
 	node=$(busiest_relay)
+	[ "$(rcli hget "sessions:node:{ws-$node}" fz1)" = fay ]
 	pid=$(sctl pid "ws-relay:ws-relay-$node")
 	kill -STOP "$pid"
 	wait_for 15 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:node:{ws-$node}') = 0 ]"
-	[ -z "$(rcli hget sessions:active fz1)" ]
-	[ "$(rcli exists 'sessions:user:{fay}')" = 0 ]
+	[ "$(rcli exists 'sessions:relays:{fz1}')" = 0 ]
+	[ "$(rcli exists 'stream:session:{fz1}')" = 0 ]
 	kill -CONT "$pid"
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget sessions:active fz1)\" = fay ]"
-	[ "$(rcli sismember "sessions:node:{ws-$node}" fz1)" = 1 ]
+	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'sessions:node:{ws-$node}' fz1)\" = fay ]"
+	wait_for 5 bash -c "[ \"\$(redis-cli -p $REDIS_PORT smembers 'sessions:relays:{fz1}')\" = ws-$node ]"
+	# joining again claims the session again for its listener
+	[ "$(rcli hget 'stream:session:{fz1}' userId)" = fay ]
 	kill "$w"
 }
 

@@ -57,7 +57,7 @@ check_clients() {
 
 @test "kill -9 of the primary mid-stream: 30 replies through 2 relays and 2 workers end whole, once, as the history says" {
 	start_clients 30 f
-	wait_for 30 bash -c "[ \$(redis-cli -p $REDIS_PORT hlen sessions:active) -ge 30 ]"
+	wait_for 30 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'sessions:relays:*' | wc -l) -ge 30 ]"
 	wait_for 30 chunks_past f30 20
 	old=$(redis_primary_port)
 	[ "$old" = "$REDIS_PORT" ]

@@ -111,7 +111,7 @@ static void heartbeat(uv_timer_t *t)
 	heartbeat_send(&hb, relay.cmd.ac);
 	heartbeat_release(&hb);
 	if (relay.nregistered > 0)
-		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "SCARD %s",
+		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "HLEN %s",
 				  key_sessions_node(k, relay.node));
 }
 
@@ -135,6 +135,15 @@ static void stop_loop_reply(redisAsyncContext *ac, void *reply, void *priv)
 	(void)reply;
 	(void)priv;
 	uv_stop(relay.loop);
+}
+
+/* Stopping: the registry walk is done, so the heartbeat goes last. */
+static void forgotten(redisAsyncContext *ac, void *reply, void *priv)
+{
+	(void)reply;
+	(void)priv;
+	if (relay.cmd.ready)
+		heartbeat_leave(ac, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply, NULL);
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -234,9 +243,7 @@ int main(int argc, char **argv)
 		/* leave the registries now rather than when recoverd notices; the
 		 * loop runs until Redis has answered, or for a second at most */
 		uv_timer_stop(&heartbeat_timer);
-		registry_forget_node(NULL);
-		heartbeat_leave(relay.cmd.ac, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply,
-				NULL);
+		registry_forget_node(forgotten);
 		uv_timer_start(&drain_timer, stop_loop, 1000, 0);
 		uv_run(relay.loop, UV_RUN_DEFAULT);
 	}
