@@ -16,8 +16,7 @@ cluster1_up() {
 	# a node with keys takes their slots itself, so it starts empty (the
 	# programs write their heartbeats again)
 	rm -rf "$STACK_DIR"/redis/appendonlydir "$STACK_DIR"/redis/*.aof "$STACK_DIR"/redis/dump.rdb
-	local try
-	for try in 1 2 3; do  # once in a while the first start gives up (exit 7)
+	for _ in 1 2 3; do  # once in a while the first start gives up (exit 7)
 		sctl start redis >/dev/null && break
 		sleep 1
 	done
