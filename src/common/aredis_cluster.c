@@ -31,7 +31,7 @@ struct areq {
 	uint64_t deadline;
 	int backoff, redirects, moved;
 	int asking;
-	struct redis_addr ask_to, from;
+	struct redis_addr ask_to;
 	redisAsyncContext *sent_on;   /* while in flight */
 	uv_timer_t timer;             /* the backoff, or the reply's timeout */
 	struct areq *prev, *next;     /* the commands not yet answered */
@@ -427,7 +427,6 @@ static void req_send(struct areq *q)
 		req_retry(q, NULL);
 		return;
 	}
-	q->from = *to;
 	if (q->asking)
 		redisAsyncCommand(ac, NULL, NULL, "ASKING");
 	q->asking = 0;
