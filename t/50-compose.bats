@@ -169,3 +169,17 @@ network() { awk '/^networks:/ { on = 1; next } on && /^[^ ]/ { on = 0 } on' | aw
 	run env -i PATH="$PATH" HOME="$HOME" docker-compose --env-file "$ENVF" -f "$BATS_TEST_TMPDIR/bad.yml" config -q
 	assert_failure
 }
+
+@test "the sentinel profile adds a replica and three sentinels, and REDIS_SCHEME/REDIS_TARGET point the programs at them" {
+	run compose --profile sentinel config -q
+	assert_success
+	cfg=$(compose config)
+	# only with the profile (Debian's docker-compose lists them all in config)
+	for s in redis-replica sentinel-1 sentinel-2 sentinel-3; do
+		echo "$cfg" | service "$s" | grep -A1 '^    profiles:' | grep -q -- '- sentinel'
+	done
+	! echo "$cfg" | service redis | grep -q '^    profiles:' || false
+	printf 'REDIS_SCHEME=redis+sentinel\nREDIS_TARGET=sentinel-1:26379,sentinel-2:26379/streamchat\n' >>"$ENVF"
+	compose --profile sentinel config | service ws-relay |
+		grep -q 'REDIS_URL: redis+sentinel://:redis-pw-for-tests@sentinel-1:26379,sentinel-2:26379/streamchat'
+}

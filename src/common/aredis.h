@@ -2,13 +2,21 @@
  * on any disconnect it reconnects with capped exponential backoff, then
  * authenticates, selects the database and loads the scripts before the
  * owner's on_ready runs again. Meanwhile ar->ac is NULL and callers must
- * treat Redis as unavailable. */
+ * treat Redis as unavailable.
+ *
+ * Under Sentinel each (re)connect asks the sentinels for the primary and
+ * refuses a node whose ROLE is not master; a subscriber connection to one
+ * sentinel watches +switch-master and drops the connection when our master
+ * moves, and a READONLY answer to any command, even inside an EXEC's (a
+ * demoted primary), drops it too, so that
+ * the one reconnect path above is the only way to a new primary. */
 #ifndef SC_AREDIS_H
 #define SC_AREDIS_H
 
 #include <async.h>
 #include <uv.h>
 
+#include "redis_sentinel.h"
 #include "redis_url.h"
 #include "scripts.h"
 
@@ -21,6 +29,12 @@ struct aredis {
 	uv_timer_t retry;
 	int backoff_ms;
 	unsigned reconnects;
+	redisAsyncContext *watch;         /* Sentinel: the +switch-master subscriber */
+	uv_timer_t watch_retry;
+	int sentinel;                     /* the sentinel that named the primary */
+	struct redis_addr primary;        /* Sentinel: the node connected to */
+	struct readonly_watch readonly;   /* a READONLY answer drops the connection */
+	uv_timer_t demote;
 	void (*on_ready)(struct aredis *);
 	void (*on_lost)(struct aredis *);
 	void *data;

@@ -8,14 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "redis_url.h"
-
-/* Until redis_url.h carries the topology fields (struct redis_addr), the
- * same declaration here; REDIS_MAX_ADDRS tells which header came first. */
-#ifndef REDIS_MAX_ADDRS
-#define REDIS_MAX_ADDRS 16
-struct redis_addr { char host[256]; int port; };
-#endif
+#include "redis_url.h"  /* struct redis_addr */
 
 #define CLUSTER_SLOTS 16384
 

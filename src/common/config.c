@@ -7,7 +7,8 @@
 
 static const struct knob redis[] = {
 	KNOB_TEXT("REDIS_URL", "redis://127.0.0.1:6379/0", NULL,
-		  "redis://[[user]:password@]host:port/db or unix:/path"),
+		  "redis://[[user]:password@]host:port/db, unix:/path, or "
+		  "redis+sentinel://[[user]:password@]h1:p1,h2:p2/MASTERNAME"),
 	KNOB_TEXT("KEY_PREFIX", "", NULL,
 		  "precedes every Redis key and channel; the same for "
 		  "every program of a stack"),

@@ -23,10 +23,19 @@ export WS_PER_MIN_USER=${WS_PER_MIN_USER:-1000000} WS_PER_MIN_ADDR=${WS_PER_MIN_
 # STACK_ARCHIVE=1: with the archive (a PostgreSQL of the stack's own, or
 # STACK_DATABASE_URL's, and an archiver; DATABASE_URL exported), which costs
 # about a second a stack, so the other tests go without (--no-archive).
+# STACK_REDIS=sentinel: Redis as a primary, a replica and three sentinels
+# (chatctl up --redis-sentinel), on REDIS_PORT..REDIS_PORT+4; rcli follows
+# the primary.
 stack_up() {
 	local base
-	base=$(free_ports 6) || return 1
-	export HTTP_PORT=$base REDIS_PORT=$((base + 1)) RELAY_BASE=$((base + 2))
+	if [ "${STACK_REDIS:-single}" = sentinel ]; then
+		base=$(free_ports 11) || return 1
+		export HTTP_PORT=$base RELAY_BASE=$((base + 1)) REDIS_PORT=$((base + 6))
+		set -- --redis-sentinel "$@"
+	else
+		base=$(free_ports 6) || return 1
+		export HTTP_PORT=$base REDIS_PORT=$((base + 1)) RELAY_BASE=$((base + 2))
+	fi
 	export STACK_DIR
 	STACK_DIR=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/stack.XXXXXX")
 	export API=http://127.0.0.1:$HTTP_PORT
@@ -55,7 +64,18 @@ stack_down() {
 	rm -rf "$STACK_DIR/redis" "$STACK_DIR/nginx" "$STACK_DIR/postgres"
 }
 
-rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+rcli() { redis-cli -p "$(redis_primary_port)" "$@"; }
+# The primary's port: REDIS_PORT, or under Sentinel the one the sentinels name.
+redis_primary_port() {
+	[ "${STACK_REDIS:-single}" = sentinel ] || { echo "$REDIS_PORT"; return; }
+	local i port
+	for i in 2 3 4; do
+		port=$(redis-cli -p $((REDIS_PORT + i)) --raw sentinel get-master-addr-by-name streamchat 2>/dev/null |
+			sed -n 2p)
+		[ -n "$port" ] && { echo "$port"; return; }
+	done
+	echo "$REDIS_PORT"
+}
 # psql against the stack's archive (STACK_ARCHIVE=1): unaligned, tuples only
 pg() { psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 sctl() { supervisorctl -c "$STACK_DIR/etc/supervisord.conf" "$@"; }

@@ -30,6 +30,7 @@ void test_wsframe(void);
 void test_xalloc(void);
 void test_front_request(void);
 void test_stream_format(void);
+void test_redis_url(void);
 void test_cluster_slot(void);
 
 #endif
