@@ -251,13 +251,24 @@ bad_seeds() {
 	[ -n "$victim" ]
 	slot=$(ccli "$victim" CLUSTER NODES | awk '/myself/ { split($9, r, "-"); print r[1] }')
 	echo "$victim" >"$BATS_FILE_TMPDIR/frozen"
-	kill -STOP "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
-	# its socket still accepts connections: only a timeout tells it is gone
-	MODE= bg_rw "$BATS_TEST_TMPDIR/sync" --retry-ms 30000 --every-slot read fz 16384
+	# both clients read the map while the victim serves, then it freezes:
+	# its socket still accepts connections, only a timeout tells it is gone
+	rm -f "$BATS_TEST_TMPDIR/go"
+	MODE= bg_rw "$BATS_TEST_TMPDIR/sync" --retry-ms 30000 --start-file "$BATS_TEST_TMPDIR/go" \
+		--every-slot read fz 16384
 	local pid=$BG_PID
-	run rw --async --retry-ms 30000 --every-slot read fz 16384
+	MODE=--async bg_rw "$BATS_TEST_TMPDIR/async" --retry-ms 30000 --start-file "$BATS_TEST_TMPDIR/go" \
+		--every-slot read fz 16384
+	local apid=$BG_PID
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/sync"
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/async"
+	kill -STOP "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
+	touch "$BATS_TEST_TMPDIR/go"
+	local arc=0
+	wait "$apid" || arc=$?
+	run cat "$BATS_TEST_TMPDIR/async"
 	echo "# the async read across the freeze: $output" >&3
-	assert_success
+	assert_equal "$arc" 0
 	assert_equal "$(count slots "$output")" 16384
 	assert_equal "$(count mismatches "$output")" 0
 	[ "$(count conn_errors "$output")" -gt 0 ]
@@ -268,6 +279,7 @@ bad_seeds() {
 	assert_equal "$rc" 0
 	assert_equal "$(count slots "$output")" 16384
 	assert_equal "$(count mismatches "$output")" 0
+	[ "$(count conn_errors "$output")" -gt 0 ]
 	kill -CONT "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
 	rm -f "$BATS_FILE_TMPDIR/frozen"
 	[ "$(cluster_primary_of_slot "$slot")" != "$victim" ]
