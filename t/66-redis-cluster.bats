@@ -135,9 +135,13 @@ reshard_under_load() {
 	# keys in the slots that move, so that the migration takes a while
 	run rw --slots "$lo-$hi" write "rs$MODE" 10000
 	assert_success
-	rm -f "$BATS_TEST_TMPDIR/stop"
+	rm -f "$BATS_TEST_TMPDIR/stop" "$BATS_TEST_TMPDIR/go"
 	bg_rw "$BATS_TEST_TMPDIR/loop" --slots "$lo-$hi" --strict loop "rl$MODE" "$BATS_TEST_TMPDIR/stop" 100
 	local pid=$BG_PID
+	# a reader with the map from before the reshard, reading after it
+	bg_rw "$BATS_TEST_TMPDIR/after" --slots "$lo-$hi" --start-file "$BATS_TEST_TMPDIR/go" read "rs$MODE" 10000
+	local rpid=$BG_PID
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/after"
 	REDISCLI_AUTH=$PW timeout 100 redis-cli --no-auth-warning --cluster reshard "127.0.0.1:$src" \
 		--cluster-from "$(cluster_node_id "$src")" --cluster-to "$(cluster_node_id "$dst")" \
 		--cluster-slots 500 --cluster-yes >"$BATS_TEST_TMPDIR/reshard.log" 2>&1
@@ -149,11 +153,16 @@ reshard_under_load() {
 	assert_equal "$rc" 0
 	assert_equal "$(count mismatches "$output")" 0
 	[ "$(count read "$output")" -gt 0 ]
-	[ "$(count moved "$output")" -gt 0 ]
 	[ "$(cluster_primary_of_slot "$lo")" = "$dst" ]
-	run rw --slots "$lo-$hi" read "rs$MODE" 10000
-	assert_success
+	touch "$BATS_TEST_TMPDIR/go"
+	rc=0
+	wait "$rpid" || rc=$?
+	run cat "$BATS_TEST_TMPDIR/after"
+	echo "# after the reshard, with the map from before ($MODE): $output" >&3
+	assert_equal "$rc" 0
+	assert_equal "$(count read "$output")" 10000
 	assert_equal "$(count mismatches "$output")" 0
+	[ "$(count moved "$output")" -gt 0 ]
 }
 
 # The keys are written (and WAITed for) by the blocking client in both
@@ -166,13 +175,23 @@ kill_a_primary() {
 	victim=$(primary_with_replica)
 	[ -n "$victim" ]
 	slot=$(ccli "$victim" CLUSTER NODES | awk '/myself/ { split($9, r, "-"); print r[1] }')
-	rm -f "$BATS_TEST_TMPDIR/stop"
-	bg_rw "$BATS_TEST_TMPDIR/loop" --retry-ms 30000 loop "kl$MODE" "$BATS_TEST_TMPDIR/stop" 100
+	# the clients read the map while the victim serves, then it dies
+	rm -f "$BATS_TEST_TMPDIR/stop" "$BATS_TEST_TMPDIR/go"
+	bg_rw "$BATS_TEST_TMPDIR/loop" --retry-ms 30000 --start-file "$BATS_TEST_TMPDIR/go" \
+		loop "kl$MODE" "$BATS_TEST_TMPDIR/stop" 100
 	pid=$BG_PID
+	bg_rw "$BATS_TEST_TMPDIR/read" --retry-ms 30000 --start-file "$BATS_TEST_TMPDIR/go" \
+		--every-slot read "kf$MODE" 16384
+	local rpid=$BG_PID
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/loop"
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/read"
 	kill -9 "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
-	run rw --retry-ms 30000 --every-slot read "kf$MODE" 16384
+	touch "$BATS_TEST_TMPDIR/go"
+	local rrc=0
+	wait "$rpid" || rrc=$?
+	run cat "$BATS_TEST_TMPDIR/read"
 	echo "# the read across the failover ($MODE): $output" >&3
-	assert_success
+	assert_equal "$rrc" 0
 	assert_equal "$(count slots "$output")" 16384
 	assert_equal "$(count mismatches "$output")" 0
 	[ "$(count conn_errors "$output")" -gt 0 ]
