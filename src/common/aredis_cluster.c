@@ -546,6 +546,16 @@ int arcluster_ready(const struct arcluster *c)
 	return c->ready;
 }
 
+const struct cluster_map *arcluster_map(const struct arcluster *c)
+{
+	return c->ready ? &c->map : NULL;
+}
+
+void arcluster_refresh(struct arcluster *c)
+{
+	map_reload(c);
+}
+
 void *arcluster_data(const struct arcluster *c)
 {
 	return c->data;
