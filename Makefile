@@ -83,7 +83,7 @@ build/cluster-rw: t/helpers/cluster-rw.c t/helpers/cluster-rw-async.c t/helpers/
 	@mkdir -p build
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -luv -lhiredis -lm
 
-# sharded pub/sub through the Cluster subscriber (t/68)
+# sharded pub/sub through the Cluster subscriber (t/69)
 build/cluster-sub: t/helpers/cluster-sub.c $(OBJ)/libcommon.a bin/.variant
 	@mkdir -p build
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -luv -lhiredis -lm

@@ -1,4 +1,4 @@
-/* Sharded pub/sub through cluster_sub.c, for t/68-cluster-sub.bats:
+/* Sharded pub/sub through cluster_sub.c, for t/69-cluster-sub.bats:
  *
  *   cluster-sub --seeds H:P[,H:P...] [--password PW] NCHANNELS STOPFILE
  *
