@@ -94,4 +94,19 @@ int proc_usage(long pid, struct proc_usage *u);
 /* CPU seconds the whole machine spent busy (all cores, any process), or -1 */
 double machine_busy_s(void);
 
+/* spread.c: the bench's sockets per relay, from the relays' heartbeats */
+#define SPREAD_MAX 64
+struct relay_count {
+	char node[ID_MAX + 1];
+	long connections, sessions;
+};
+struct relay_spread {
+	int n;
+	struct relay_count r[SPREAD_MAX];
+};
+/* Every live relay's figures now; -1 when Redis cannot be read. */
+int spread_read(const char *redis_url, struct relay_spread *sp);
+void spread_print(const struct relay_spread *sp);   /* a line of the table */
+void spread_json(const struct relay_spread *sp);    /* ,"relays":[...] */
+
 #endif

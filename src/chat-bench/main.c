@@ -53,6 +53,7 @@ static int64_t first_chunk_us, last_chunk_us;
 static int64_t all_posted_us, first_end_us;
 static long all_posted_chunks, first_end_chunks;
 static volatile int publishing_done;
+static struct relay_spread spread;  /* the sockets per relay near the end of the run */
 #define IN_FLIGHT 4000
 static long published, publish_errors;
 
@@ -386,6 +387,7 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 			       samples_pct(&post_ms, 99));
 		if (o.bare)
 			printf(",\"bare_cpu_us_per_chunk\":%.2f", total_chunks ? bare_cpu_s * 1e6 / (double)total_chunks : 0);
+		spread_json(&spread);
 		printf(",\"relay_cpu_us_per_chunk\":%.2f,\"send_read_us\":%.2f,\"machine_busy_cores\":%.2f,"
 		       "\"procs\":[", total_chunks ? cpu_relays * 1e6 / (double)total_chunks : 0, floor_us,
 		       run_s > 0 ? busy_s / run_s : 0);
@@ -400,6 +402,7 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 	printf("sessions            %ld (%ld connected, %ld closed by the server)\n", o.sessions, opened,
 	       total_closed);
 	printf("connect (to welcome) p50 %.2f ms  p99 %.2f ms\n", c50, c99);
+	spread_print(&spread);
 	if (strcmp(o.workload, "idle")) {
 		printf("chunks delivered    %ld in %.2f s: %.0f chunks/s\n", total_chunks, secs, rate);
 		if (steady > 0)
@@ -657,6 +660,8 @@ static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
 	}
 	double secs = (double)(mono_us() - start) / 1e6;
 	measure(pr, npr, AT_AFTER);
+	if (o.bare || spread_read(o.redis_url, &spread))
+		spread.n = 0;
 	double busy1 = machine_busy_s();
 	report(opened, secs, post_secs, posts_ok, posts_failed, pr, npr,
 	       busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1, (double)(mono_us() - t0) / 1e6);
