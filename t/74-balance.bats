@@ -114,3 +114,25 @@ relays_holding() {
 	sctl start "ws-relay:ws-relay-$victim" >/dev/null
 	wait_for 10 curl -sf "http://127.0.0.1:$victim/health"
 }
+
+@test "nginx reaches the relays on their Unix sockets (UNIX_SOCKET); a path too long for one leaves the port" {
+	local p
+	[ "$(grep -c "server unix:$STACK_DIR/relays/[0-9]*\.sock" "$STACK_DIR/etc/nginx.conf")" = 3 ]
+	for ((p = RELAY_BASE; p < RELAY_BASE + 3; p++)); do
+		[ -S "$STACK_DIR/relays/$p.sock" ]
+		run curl -sf --unix-socket "$STACK_DIR/relays/$p.sock" http://relay/health
+		assert_success
+		assert_output --partial "\"node\":\"ws-$p\""
+	done
+	# a socket's path holds at most 107 bytes: the relay warns and serves on its port
+	local port long
+	port=$(free_ports 1)
+	long=$BATS_TEST_TMPDIR/$(printf 'x%.0s' $(seq 1 120)).sock
+	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 UNIX_SOCKET=$long NODE_ID=ws-long \
+		ws-relay --port "$port" >"$BATS_TEST_TMPDIR/long.log" 2>&1 3>&- &
+	local pid=$!
+	wait_for 10 curl -sf "http://127.0.0.1:$port/health"
+	kill "$pid"
+	wait "$pid" || true
+	grep -q 'UNIX_SOCKET is too long' "$BATS_TEST_TMPDIR/long.log"
+}
