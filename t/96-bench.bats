@@ -22,5 +22,7 @@ ROOT=$(cd "$(dirname "$BATS_TEST_FILENAME")/.." && pwd)
 	echo "$output" | grep -q '^POST /api/chat      50 ok, 0 failed'
 	echo "$output" | grep -qE '^latency publish->receipt  p50 [0-9.]+  p90 [0-9.]+  p99 [0-9.]+'
 	echo "$output" | grep -qE 'KB/session'
+	# the relays' own count of the bench's sockets (the chat run: 50 through nginx)
+	echo "$output" | grep -qE '^sockets per relay +ws-[0-9]+ [0-9]+ \(50 sessions\); busiest / mean [0-9.]+$'
 	! echo "$output" | grep -q 'chat-bench exited' || false
 }
