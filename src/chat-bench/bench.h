@@ -25,6 +25,7 @@ struct bench_opts {
 	int json;
 	int bare;                   /* relay: the baseline instead of the relays */
 	const char *transport;      /* ws, sse (GET /stream/ on the relays), or both one after the other */
+	long readers;               /* sockets per session, each checked on its own */
 };
 
 /* Timestamps of publication, one per chunk index, per session (relay). */
@@ -58,7 +59,9 @@ void samples_add(struct samples *s, double v);
 double samples_pct(struct samples *s, double p);   /* sorts on first use */
 void samples_free(struct samples *s);
 
-/* ws.c: the sessions' sockets on one epoll instance */
+/* ws.c: the sessions' sockets on one epoll instance; with several readers
+ * per session, reader k of session i is socket k * o->sessions + i, on the
+ * same relay as the session's first */
 int ws_open_all(struct sess *ss, long n, const struct bench_opts *o, int ep, int64_t deadline_us,
 		struct samples *connect_ms);
 /* Reads what has arrived on every ready socket for up to timeout_ms;

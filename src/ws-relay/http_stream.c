@@ -175,6 +175,13 @@ int stream_begin(struct conn *c)
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 #undef HDR
+	/* Nothing more comes from the client of a stream (it closes at the end).
+	 * lws does not read an HTTP connection in the middle of its transaction,
+	 * so a client that hung up would stay readable (its FIN) and wake the
+	 * loop again and again until the next write found it gone: the relay
+	 * spun for up to STREAM_HEARTBEAT_S per closed tab. Not polled for
+	 * reading, it is found gone by that write (or the heartbeat's). */
+	lws_rx_flow_control(wsi, 0);
 	hs->last_write_ms = now_ms();
 	struct strbuf sb = STRBUF_INIT;
 	stream_open(&hs->w, &sb);
