@@ -89,7 +89,7 @@ static void reset_counters(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: chat-bench [--workload relay|chat|idle] [--sessions N] [--seconds S] [--rate R]\n"
+		"usage: chat-bench [--workload relay|chat|ttft|idle] [--sessions N] [--seconds S] [--rate R]\n"
 		"                  [--relay HOST:PORT]... [--ws-path P] [--api HOST:PORT] [--redis URL]\n"
 		"                  [--prompt-words W] [--posters K] [--proc NAME:PID]... [--json] [--bare]\n"
 		"                  [--transport ws|sse|both] [--readers N]\n"
@@ -98,6 +98,9 @@ static void usage(FILE *f)
 		"         with no relay, chat-bench forwarding them itself (the baseline)\n"
 		"  chat:  each session posts one chat to the API (through nginx; K connections post\n"
 		"         at once, default 32) and receives the reply\n"
+		"  ttft:  time to first token: with every session's socket open, one chat at a time,\n"
+		"         POST written to the first chunk frame read; then again with Redis MONITOR\n"
+		"         on, for the time of each hop (run it with TOKEN_DELAY_MS=0 and nothing else)\n"
 		"  idle:  open N sessions and hold them S seconds\n"
 		"  --transport (relay): the sessions subscribe as WebSockets (ws), as HTTP streams\n"
 		"         of Server-Sent Events, GET /stream/{id} (sse), or both, one run after the\n"
@@ -172,6 +175,8 @@ static void on_frame(struct sess *s, const char *p, size_t n, void *ud)
 			samples_add(&steady_ms, ms);
 	}
 }
+
+void bench_on_frame(struct sess *s, const char *p, size_t n, void *ud) { on_frame(s, p, n, ud); }
 
 /* --- relay: the publisher, on its own thread and Redis connection */
 
@@ -287,6 +292,25 @@ static int post_one(int *fd, const struct sockaddr_storage *sa, socklen_t salen,
 		*fd = -1;  /* nginx closed a kept connection: once more on a new one */
 	}
 	return -1;
+}
+
+int bench_post(int *fd, struct sess *s)
+{
+	static struct sockaddr_storage sa;
+	static socklen_t salen;
+	if (!salen) {
+		char host[256];
+		const char *colon = strrchr(o.api, ':');
+		struct addrinfo hints = { 0 }, *ai;
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - o.api) : 0, o.api);
+		if (!colon || getaddrinfo(host, colon + 1, &hints, &ai))
+			return -1;
+		memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
+		salen = ai->ai_addrlen;
+		freeaddrinfo(ai);
+	}
+	return post_one(fd, &sa, salen, s);
 }
 
 static void *poster_main(void *arg)
@@ -517,7 +541,8 @@ int main(int argc, char **argv)
 			return 100;
 		}
 	}
-	if ((strcmp(o.workload, "relay") && strcmp(o.workload, "chat") && strcmp(o.workload, "idle")) ||
+	if ((strcmp(o.workload, "relay") && strcmp(o.workload, "chat") && strcmp(o.workload, "idle") &&
+	     strcmp(o.workload, "ttft")) ||
 	    (o.bare && strcmp(o.workload, "relay")) ||
 	    (strcmp(o.transport, "ws") && strcmp(o.transport, "sse") && strcmp(o.transport, "both")) ||
 	    (strcmp(o.transport, "ws") && (strcmp(o.workload, "relay") || o.bare)) ||
@@ -719,6 +744,9 @@ static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
 		int64_t end = start + o.seconds * 1000000;
 		while (total_ended < posts_ok * o.readers && mono_us() < end)
 			total_closed += ws_poll(ep, 20, on_frame, NULL);
+	} else if (!strcmp(o.workload, "ttft")) {
+		if (ttft_run(ss, o.sessions, ep, o.redis_url, run))
+			posts_failed++;
 	} else {
 		int64_t end = start + o.seconds * 1000000;
 		while (mono_us() < end)
