@@ -17,7 +17,8 @@
  *   first chunk frame        read on the session's socket
  *
  * MONITOR costs Redis a little per command: the second pass's total says
- * how much, beside the first's. */
+ * how much, beside the first's. The workers' heartbeats' first-token
+ * histogram (ft_*) gives their own mean over the first pass. */
 #include <pthread.h>
 #include <semaphore.h>
 #include <stddef.h>
@@ -322,6 +323,46 @@ static void hop(const char *what, size_t a, size_t b)
 
 #define AT(f) offsetof(struct ttft_chat, f)
 
+/* The workers' own first-token histogram (their heartbeats' ft_count and
+ * ft_sum: job taken -> chunk 0 appended), summed over every live worker. */
+struct ft_totals {
+	double count, sum;
+};
+
+static int worker_first_tokens(const char *redis_url, struct ft_totals *ft)
+{
+	redisContext *c = connect_or_say(redis_url);
+	char k[KEY_MAX];
+	memset(ft, 0, sizeof *ft);
+	if (!c)
+		return -1;
+	redisReply *nodes = redisCommand(c, "ZRANGE %s 0 -1", key_nodes_ai(k));
+	for (size_t i = 0; nodes && nodes->type == REDIS_REPLY_ARRAY && i < nodes->elements; i++) {
+		redisReply *r = redisCommand(c, "HMGET %s ft_count ft_sum", key_node_ai(k, nodes->element[i]->str));
+		if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->str &&
+		    r->element[1]->str) {
+			ft->count += strtod(r->element[0]->str, NULL);
+			ft->sum += strtod(r->element[1]->str, NULL);
+		}
+		freeReplyObject(r);
+	}
+	freeReplyObject(nodes);
+	redisFree(c);
+	return 0;
+}
+
+/* Their heartbeats come every second: what the pass added is there after it. */
+static void print_worker_first_tokens(const char *redis_url, const struct ft_totals *before)
+{
+	struct ft_totals after;
+	usleep(1500 * 1000);
+	if (worker_first_tokens(redis_url, &after) || after.count <= before->count)
+		return;
+	printf("  %-62s mean %7.3f ms (%.0f replies)\n",
+	       "the workers' own: job taken -> chunk 0 appended (heartbeat ft_*)",
+	       (after.sum - before->sum) / (after.count - before->count) * 1000, after.count - before->count);
+}
+
 static void totals(struct samples *first, struct samples *answer)
 {
 	for (long i = 0; i < nchats; i++) {
@@ -342,12 +383,15 @@ long ttft_run(struct sess *ss, long n, int ep, const char *redis_url, const char
 	pthread_create(&th, NULL, poster, ss);
 
 	struct samples first = { 0 }, answer = { 0 }, traced = { 0 }, traced_answer = { 0 };
+	struct ft_totals ft0;
+	worker_first_tokens(redis_url, &ft0);
 	long ok = one_pass(ss, ep);
 	totals(&first, &answer);
 	printf("time to first token: POST /api/chat written -> the reply's first chunk frame read on the\n"
 	       "session's open socket, %ld chats one at a time (%ld with a first chunk)\n", n, ok);
 	pct_line("first chunk frame", &first);
 	pct_line("POST answered (202)", &answer);
+	print_worker_first_tokens(redis_url, &ft0);
 
 	struct tracer t;
 	long traced_ok = 0;
