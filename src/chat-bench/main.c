@@ -636,6 +636,12 @@ static void print_readers(const char *kind, const struct phase ph[2])
 	}
 	double extra = ph[1].readers > 1 ? (per[1] - per[0]) / (double)(ph[1].readers - 1) : 0;
 	double floor_us = send_read_us();
+	if (o.json) {
+		printf("{\"readers\":%ld,\"kind\":\"%s\",\"relay_cpu_us_per_published_chunk\":{\"one\":%.2f,"
+		       "\"all\":%.2f},\"relay_cpu_us_per_extra_reader_per_chunk\":%.2f,\"send_read_us\":%.2f}\n",
+		       ph[1].readers, kind, per[0], per[1], extra, floor_us);
+		return;
+	}
 	printf("%-16s relay CPU per published chunk: 1 reader %.2f us, %ld readers %.2f us; per extra reader "
 	       "per chunk %.2f us (%.1f x send()+read() of 100 bytes, %.2f us)\n", kind, per[0],
 	       ph[1].readers, per[1], extra, floor_us > 0 ? extra / floor_us : 0, floor_us);
