@@ -57,3 +57,34 @@ phase_field() { awk -v ph="$1" -v key="$2" '/^-- / { on = index($0, ph) > 0 } on
 	# idle it takes about none; spinning on 20 hung-up streams, most of a core
 	[ $(($(cpu_ticks "$pid") - before)) -lt 60 ]
 }
+
+@test "streams of one reply in sse, ui and openai at once, two of each: each gets its own format, whole and once (sse and ui share each chunk's event)" {
+	local mid f k d=$BATS_TEST_TMPDIR pids=()
+	mid=$(post_chat mixed "$(words 40)")
+	for f in sse ui openai; do
+		for k in 1 2; do
+			curl -sN --max-time 60 "http://127.0.0.1:$RELAY_BASE/stream/$mid?user_id=tester&format=$f" >"$d/$f$k" &
+			pids+=($!)
+		done
+	done
+	wait "${pids[@]}"
+	local text n
+	text=$(curl -sf "$API/api/history/mixed?user_id=tester" | jq -j '.messages[-1].content')
+	n=$(rcli hget "stream:meta:{$mid}" total_chunks)
+	[ "$n" -gt 80 ]
+	for k in 1 2; do
+		# sse: every index once, in order, and the text
+		[ "$(sed -n 's/^data: \({"index".*}\)$/\1/p' "$d/sse$k" | jq -r .index | tr '\n' ' ')" = "$(seq -s ' ' 0 $((n - 1))) " ]
+		[ "$(sed -n 's/^data: \({"index".*}\)$/\1/p' "$d/sse$k" | jq -j .content)" = "$text" ]
+		# ui: its deltas name the message's text part and make the text
+		[ "$(sed -n 's/^data: \({.*\)$/\1/p' "$d/ui$k" | jq -r 'select(.type=="text-delta").id' | sort -u)" = "text-$mid" ]
+		[ "$(sed -n 's/^data: \({.*\)$/\1/p' "$d/ui$k" | jq -j 'select(.type=="text-delta").delta')" = "$text" ]
+		[ "$(grep -c '^id: ' "$d/ui$k")" = "$n" ]
+		# openai: the role in its first delta only
+		[ "$(sed -n 's/^data: \({.*\)$/\1/p' "$d/openai$k" | jq -r '.choices[0].delta.role // empty')" = assistant ]
+		[ "$(sed -n 's/^data: \({.*\)$/\1/p' "$d/openai$k" | jq -j '.choices[0].delta.content // empty')" = "$text" ]
+	done
+	# a stream that began later than another still gets the same events
+	cmp "$d/sse1" "$d/sse2"
+	cmp "$d/ui1" "$d/ui2"
+}
