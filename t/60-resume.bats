@@ -7,7 +7,7 @@ load helpers/stack
 setup_file() { AI_MAX_TOKENS=2000 RELAY_DEAD_MS=3000 stack_up --relays 3; }
 teardown_file() { stack_down; }
 
-# The relay holding the most sockets: nginx's ip_hash sends all of ours to one.
+# The relay holding the most sockets (nginx spreads sessions over the three).
 busiest_relay() {
 	local p best=-1 port n
 	for ((p = RELAY_BASE; p < RELAY_BASE + 3; p++)); do
@@ -18,6 +18,14 @@ busiest_relay() {
 }
 
 relay_conns() { curl -s "http://127.0.0.1:$1/health" | jq -r '.connections // 0'; }
+
+# The relay that holds session S.
+relay_of() {
+	local p
+	for ((p = RELAY_BASE; p < RELAY_BASE + 3; p++)); do
+		[ "$(rcli hexists "sessions:node:{ws-$p}" "$1")" = 1 ] && { echo "$p"; return; }
+	done
+}
 
 # Starts n clients (prefix P) that post a long message, odd ones resuming by
 # URL and even ones by the reconnect frame; their pids go to $clients.
@@ -64,7 +72,8 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	kill -9 "$(sctl pid "ws-relay:ws-relay-$victim")"
 	check_clients 50 k
 	echo "$held clients were on ws-$victim; $(reconnected k) reconnected" >&3
-	[ "$held" -ge 40 ]
+	# the busiest of three holds at least a third of the 50
+	[ "$held" -ge 17 ]
 	[ "$(reconnected k)" -ge "$held" ]
 	# both ways of resuming were used
 	grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/k{1,3,5,7,9}.err >/dev/null
@@ -86,7 +95,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	stopped_in=$(($(date +%s) - start))
 	check_clients 50 d
 	echo "$held clients were on ws-$victim, which stopped in ${stopped_in}s" >&3
-	[ "$held" -ge 40 ]
+	[ "$held" -ge 17 ]
 	[ "$stopped_in" -le 5 ]
 	[ "$(grep -l 'connection closed (1001' "$BATS_TEST_TMPDIR"/d*.err | wc -l)" -ge "$held" ]
 	# it left the registries as it went
@@ -135,17 +144,19 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	chat-cli --url "$API" --session reg2 --user ann --watch --timeout 30 >/dev/null 2>&1 &
 	w2=$!
 	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{reg1}' 'sessions:relays:{reg2}') = 2 ]"
-	node=$(busiest_relay)
+	node=$(relay_of reg2)
+	[ -n "$node" ]
 	[ "$(rcli smembers 'sessions:relays:{reg2}')" = "ws-$node" ]
-	[ "$(rcli hget "sessions:node:{ws-$node}" reg1)" = ann ]
 	[ "$(rcli hget "sessions:node:{ws-$node}" reg2)" = ann ]
+	n1=$(relay_of reg1)
+	[ "$(rcli hget "sessions:node:{ws-$n1}" reg1)" = ann ]
 	# the heartbeat carries the relay's counters
 	for f in connections frames_sent recoveries slow_closes; do
 		[ -n "$(rcli hget "node:ws:{ws-$node}" $f)" ]
 	done
 	kill "$w1"
 	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{reg1}') = 0 ]"
-	[ -z "$(rcli hget "sessions:node:{ws-$node}" reg1)" ]
+	[ -z "$(rcli hget "sessions:node:{ws-$n1}" reg1)" ]
 	# the last socket took the unused claim with it
 	[ "$(rcli exists 'stream:session:{reg1}')" = 0 ]
 	kill "$w2"
@@ -157,7 +168,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	chat-cli --url "$API" --session fz1 --user fay --watch --timeout 60 >/dev/null 2>&1 &
 	w=$!
 	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{fz1}') = 1 ]"
-	node=$(busiest_relay)
+	node=$(relay_of fz1)
 	[ "$(rcli hget "sessions:node:{ws-$node}" fz1)" = fay ]
 	pid=$(sctl pid "ws-relay:ws-relay-$node")
 	kill -STOP "$pid"

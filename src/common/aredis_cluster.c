@@ -31,7 +31,7 @@ struct areq {
 	uint64_t deadline;
 	int backoff, redirects, moved;
 	int asking;
-	struct redis_addr ask_to, from;
+	struct redis_addr ask_to;
 	redisAsyncContext *sent_on;   /* while in flight */
 	uv_timer_t timer;             /* the backoff, or the reply's timeout */
 	struct areq *prev, *next;     /* the commands not yet answered */
@@ -52,8 +52,10 @@ struct arcluster {
 	int loading;
 	struct redis_addr *cand;
 	int ncand, icand;
+	redisAsyncContext *asked;     /* where CLUSTER SLOTS is in flight */
 	int ready, fatal, stopped;
-	uv_timer_t round_timer;       /* the next round over the seeds */
+	uv_timer_t round_timer;       /* the next round over the seeds, or the
+					 timeout of the CLUSTER SLOTS in flight */
 	int round_backoff;
 	void (*on_ready)(struct arcluster *, int);
 	void *data;
@@ -201,6 +203,10 @@ static void slots_reply(redisAsyncContext *ac, void *r, void *priv)
 	redisReply *reply = r;
 	if (c->stopped)
 		return;
+	if (c->asked == ac) {
+		c->asked = NULL;
+		uv_timer_stop(&c->round_timer);
+	}
 	char why[256];
 	if (!reply) {
 		if (!c->fatal)   /* else AUTH said why */
@@ -233,12 +239,29 @@ static void slots_reply(redisAsyncContext *ac, void *r, void *priv)
 	load_next(c);
 }
 
+/* A node that accepts connections but does not answer (frozen, or its
+ * host gone without a reset) is closed, which fails the CLUSTER SLOTS on
+ * it: the next candidate is asked. */
+static void load_timeout(uv_timer_t *t)
+{
+	struct arcluster *c = t->data;
+	if (!c->asked)
+		return;
+	struct anode *n = c->asked->data;
+	set_err(c, "CLUSTER SLOTS on %s:%d: no reply in %d ms", n->addr.host, n->addr.port, c->timeout_ms);
+	if (n->ac == c->asked)
+		node_close(n);
+}
+
 static void load_next(struct arcluster *c)
 {
 	for (; c->icand < c->ncand; c->icand++) {
 		redisAsyncContext *ac = node_ctx(c, &c->cand[c->icand]);
-		if (ac && redisAsyncCommand(ac, slots_reply, c, "CLUSTER SLOTS") == REDIS_OK)
+		if (ac && redisAsyncCommand(ac, slots_reply, c, "CLUSTER SLOTS") == REDIS_OK) {
+			c->asked = ac;
+			uv_timer_start(&c->round_timer, load_timeout, (uint64_t)c->timeout_ms, 0);
 			return;
+		}
 	}
 	round_failed(c);
 }
@@ -404,7 +427,6 @@ static void req_send(struct areq *q)
 		req_retry(q, NULL);
 		return;
 	}
-	q->from = *to;
 	if (q->asking)
 		redisAsyncCommand(ac, NULL, NULL, "ASKING");
 	q->asking = 0;
@@ -522,6 +544,16 @@ void arcluster_stop(struct arcluster *c)
 int arcluster_ready(const struct arcluster *c)
 {
 	return c->ready;
+}
+
+const struct cluster_map *arcluster_map(const struct arcluster *c)
+{
+	return c->ready ? &c->map : NULL;
+}
+
+void arcluster_refresh(struct arcluster *c)
+{
+	map_reload(c);
 }
 
 void *arcluster_data(const struct arcluster *c)

@@ -119,6 +119,8 @@ static int auth(struct rcluster *c, struct node_conn *n)
 	set_err(c, "AUTH on %s:%d: %s", n->addr.host, n->addr.port, r ? r->str : n->ctx->errstr);
 	/* a refused password stays refused; a lost reply may pass */
 	c->fatal = r != NULL;
+	if (!r)
+		c->stats.conn_errors++;
 	if (r)
 		freeReplyObject(r);
 	conn_drop(n);

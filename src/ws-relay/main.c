@@ -16,6 +16,7 @@
 #include "log.h"
 #include "relay.h"
 #include "scripts.h"
+#include "unix_listen.h"
 #include "util.h"
 
 #ifndef VERSION
@@ -42,6 +43,8 @@ static struct lws_protocols protocols[] = {
 static const struct knob knobs[] = {
 	KNOB_INT("PORT", 8081, 1, 65535, "the port to listen on (also --port N)"),
 	KNOB_TEXT("LISTEN_IFACE", NULL, "all", "network interface to listen on (chatctl: lo)"),
+	KNOB_TEXT("UNIX_SOCKET", NULL, "none",
+		  "also listen on this Unix socket (chatctl: nginx's way in)"),
 	KNOB_INT("SEND_QUEUE_FRAMES", 4096, 1, 10000000,
 		 "frames queued per socket; past it the socket is closed 4408"),
 	KNOB_INT("SEND_QUEUE_BYTES", 4L << 20, 1024, 1L << 32, "bytes queued per socket (4 MiB)"),
@@ -220,6 +223,8 @@ int main(int argc, char **argv)
 	relay.lws = lws_create_context(&info);
 	if (!relay.lws)
 		die(111, "unable to listen on port %d", relay.cfg.port);
+	if (unix_listen_start(config_text(&relay_knobs, "UNIX_SOCKET")))
+		die(111, "unable to listen on UNIX_SOCKET");
 
 	relay.sub.on_ready = sub_ready;
 	relay.sub.on_lost = sub_lost;
@@ -249,6 +254,7 @@ int main(int argc, char **argv)
 	}
 	aredis_stop(&relay.sub);
 	aredis_stop(&relay.cmd);
+	unix_listen_stop();
 	lws_context_destroy(relay.lws);
 	log_info("stopped", "frames_sent=%llu", (unsigned long long)relay.frames_sent);
 	return 0;

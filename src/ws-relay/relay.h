@@ -39,6 +39,7 @@ struct msgbuf {
 	size_t len;
 	int peeked;               /* fi is valid: a well-formed frame */
 	struct frame_info fi;     /* its message_id points into data */
+	struct msg_events *events;  /* HTTP streams' events of it, made once (http_stream.c) */
 	unsigned char data[];     /* LWS_PRE + len */
 };
 
