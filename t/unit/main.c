@@ -20,6 +20,7 @@ int main(void)
 	test_xalloc();
 	test_front_request();
 	test_stream_format();
+	test_scripts();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

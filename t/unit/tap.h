@@ -30,5 +30,6 @@ void test_wsframe(void);
 void test_xalloc(void);
 void test_front_request(void);
 void test_stream_format(void);
+void test_scripts(void);
 
 #endif
