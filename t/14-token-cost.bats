@@ -36,12 +36,12 @@ chunks_of() { curl -sf "$API/api/stream/$1?user_id=tester"; }
 	sleep 0.3
 	pids=()
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		chat-cli --url "$API" --session "rb$i" --timeout 60 "$(words 20)" >"$BATS_TEST_TMPDIR/rb$i.out" 2>&1 &
+		chat-cli --url "$API" --session "rb$i" --timeout 60 "$(words 100)" >"$BATS_TEST_TMPDIR/rb$i.out" 2>&1 &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
 	kill "$mon"
-	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$(words 20)")
+	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$(words 100)")
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		[ "$(cat "$BATS_TEST_TMPDIR/rb$i.out")" = "$want" ]
 	done

@@ -471,13 +471,16 @@ static void flush_window_over(uv_timer_t *t) { flush_appends(t->data); }
 
 /* A job's token joins the next append.lua call. With APPEND_FLUSH_MS the
  * call waits that long for the tokens of other replies (a bigger batch is
- * fewer calls, reads and writes for every process on the way); without it,
- * it goes at the end of this turn of the loop. */
+ * fewer calls, reads and writes for every process on the way), unless it
+ * holds the first chunk of a reply, which goes at the next turn of the loop
+ * (the time to the first token); without it, at the end of this turn. */
 static void batch_add(struct worker *w, struct job *j)
 {
 	w->batch[w->nbatch++] = j;
 	if (w->nbatch == APPEND_BATCH)
 		flush_appends(w);
+	else if (w->cfg.append_flush_ms > 0 && !j->first_written)
+		uv_timer_start(&w->flush, flush_window_over, 0, 0);
 	else if (w->nbatch == 1 && w->cfg.append_flush_ms > 0)
 		uv_timer_start(&w->flush, flush_window_over, (uint64_t)w->cfg.append_flush_ms, 0);
 }
