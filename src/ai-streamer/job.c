@@ -81,6 +81,10 @@ static void timer_cb(uv_timer_t *t) { step(t->data); }
 
 void job_later(struct job *j, long ms)
 {
+	/* from now, not from when this turn of the loop began: a timer must
+	 * not fire before the token it waits for is due (a busy turn lasts
+	 * milliseconds) */
+	uv_update_time(j->w->loop);
 	uv_timer_start(&j->timer, timer_cb, (uint64_t)ms, 0);
 }
 
