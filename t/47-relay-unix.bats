@@ -144,3 +144,42 @@ stopped() { ! kill -0 "$1" 2>/dev/null; }
 	[ "$output" -ge 1 ]
 	[ "$output" -lt 1000 ]
 }
+
+@test "on the socket, a client that never sends or stops mid-header is hung up on, and a cut request harms nothing" {
+	local sock=$BATS_TEST_TMPDIR/idle.sock
+	relay e "$sock"
+	wait_for 10 serves "$sock" ws-e
+	# silent, half a request line, half the headers: each must be cut by the
+	# relay (lws's 10 s for a request), well within 30 s
+	run timeout 40 python3 - "$sock" <<-'EOF'
+		import socket, sys, time
+		starts = [b"", b"GET /hea", b"GET /health HTTP/1.1\r\nHost: r\r\nX-A: "]
+		conns = []
+		for data in starts:
+		    s = socket.socket(socket.AF_UNIX)
+		    s.connect(sys.argv[1])
+		    s.sendall(data)
+		    s.settimeout(30)
+		    conns.append(s)
+		t0 = time.time()
+		for s in conns:
+		    try:
+		        while s.recv(4096):
+		            pass
+		    except socket.timeout:
+		        print("still open after", round(time.time() - t0), "s")
+		        sys.exit(1)
+		    except ConnectionResetError:
+		        pass
+		# cut half-way: a request and a close at once, a reset mid-header
+		for data in [b"GET /health HTTP/1.1\r\nHost: r\r\n\r\n", b"GET /stream/x HTTP/1.1\r\nHo"]:
+		    s = socket.socket(socket.AF_UNIX)
+		    s.connect(sys.argv[1])
+		    s.sendall(data)
+		    s.close()
+		print("all cut")
+	EOF
+	echo "$output"
+	assert_success
+	serves "$sock" ws-e
+}
