@@ -95,6 +95,9 @@ void test_redis_sentinel(void)
 	      "sentinel: integers, status lines, a nested array, three elements are refused");
 	CHECK(ask(LIT("$-1\r\n"), 0, &a, &ms, why, sizeof why) == -1 && strstr(why, "does not know"),
 	      "sentinel: a nil answer is a master it does not know");
+	CHECK(ask(LIT("*2000000000\r\n"), 0, &a, &ms, why, sizeof why) == -1 &&
+	      ask(LIT("*2\r\n$2000000000\r\nab"), 0, &a, &ms, why, sizeof why) == -1 && ms < 2000,
+	      "sentinel: an array or a string announced huge and never sent is refused in time");
 	CHECK(ask(LIT(""), 0, &a, &ms, why, sizeof why) == -1 && ms < 2000,
 	      "sentinel: one that never answers costs its timeout");
 	/* 100 bytes of a host, one each 100 ms: 10 s if each read were the bound */
