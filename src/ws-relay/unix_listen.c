@@ -38,22 +38,22 @@ static int clear_stale(const struct sockaddr_un *sa)
 	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (probe < 0)
 		return 0;
-	int live = connect(probe, (const struct sockaddr *)sa, sizeof *sa) == 0 || errno == EAGAIN;  /* EAGAIN: its backlog is full */
+	int rc = connect(probe, (const struct sockaddr *)sa, sizeof *sa), why = errno;
 	close(probe);
-	if (live) {
+	if (rc == 0 || why == EAGAIN) {  /* EAGAIN: its backlog is full */
 		log_error("UNIX_SOCKET is in use: another process listens on it", "path=%s",
 			  sa->sun_path);
 		return -1;
 	}
-	if (errno == ECONNREFUSED)
+	if (why == ECONNREFUSED)
 		unlink(sa->sun_path);
 	return 0;
 }
 
 /* Binds with no access for others whatever the umask: the socket reaches
  * the same routes as the port (which chatctl keeps on loopback), and its
- * file may sit in a directory that other users or containers see. The
- * owner and its group (nginx's workers) may connect. */
+ * file may sit in a directory that other users or containers see. At
+ * most the owner and its group (nginx's workers) may connect. */
 static int bind_private(int fd, const struct sockaddr_un *sa)
 {
 	mode_t old = umask(0117);
@@ -80,12 +80,13 @@ static void resume_accepting(uv_timer_t *t)
 static void pause_accepting(void)
 {
 	static int64_t warned_ms;
+	int why = errno;
 	uv_poll_stop(&watch);
 	uv_timer_start(&pause_timer, resume_accepting, ACCEPT_PAUSE_MS, 0);
 	if (now_ms() - warned_ms >= 10000) {
 		warned_ms = now_ms();
 		log_warn("cannot accept on UNIX_SOCKET: pausing", "error=\"%s\" pause_ms=%d",
-			 strerror(errno), ACCEPT_PAUSE_MS);
+			 strerror(why), ACCEPT_PAUSE_MS);
 	}
 }
 
