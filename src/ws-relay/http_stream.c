@@ -9,6 +9,7 @@
  * and rate checks, so that a refusal before it can still be an HTTP status;
  * after it, the connection is simply cut and the client reconnects with
  * Last-Event-ID. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,11 +335,31 @@ int http_stream_write(struct conn *c, struct msgbuf *m)
 	}
 }
 
-/* The heartbeat comment of an idle stream, and its token's expiry. */
+/* Whether the client's end is gone (it reset, or closed and the kernel has
+ * refused our writes since). A stream's client sends nothing after its
+ * request, and lws reads nothing in the middle of an HTTP transaction, so
+ * lws does not notice: a write that fails leaves the connection waiting for
+ * a WRITEABLE that a dead socket never gets, while its hang-up wakes the
+ * loop at once, every time, for good. A half-close (FIN only) is not this:
+ * a client may still be reading. */
+static int peer_gone(struct conn *c)
+{
+	struct pollfd p = { .fd = (int)lws_get_socket_fd(c->wsi), .events = 0 };
+	return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/* The heartbeat comment of an idle stream, and its token's expiry; a
+ * stream whose client is gone is closed by lws (it calls CLOSED_HTTP). */
 static void stream_tick(struct conn *c)
 {
 	struct http_stream *hs = c->hs;
-	if (!c->wsi || c->state == CONN_CLOSING || hs->ended || !hs->head_sent)
+	if (!c->wsi)
+		return;
+	if (peer_gone(c)) {
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (c->state == CONN_CLOSING || hs->ended || !hs->head_sent)
 		return;
 	if (c->valid_until_s && now_ms() / 1000 >= c->valid_until_s) {
 		relay.token_expiries++;
