@@ -370,6 +370,18 @@ static int request_failed(struct conn *c, redisReply *r)
 	return 1;
 }
 
+/* The answer to a socket's fill: 1 when the socket still wants it and it
+ * is no error (f then no longer in flight); else f is freed. */
+static int fill_answered(struct fill *f, redisReply *r)
+{
+	if (f->stale || request_failed(f->c, r)) {
+		fill_free(f);
+		return 0;
+	}
+	f->in_flight = 0;
+	return 1;
+}
+
 /* The socket is open and still syncing: nothing (a full send queue, Redis
  * gone) closed it or sent it back to wait while its read was in flight or
  * its frames were being sent. */
@@ -790,11 +802,8 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 	struct conn *c = f->c;
 	redisReply *r = reply;
 	(void)ac;
-	if (f->stale || request_failed(c, r)) {
-		fill_free(f);
+	if (!fill_answered(f, r))
 		return;
-	}
-	f->in_flight = 0;
 	int goes_on = f->kind == FILL_SESSION ? session_read(c, f, r) : page_read(c, f, r);
 	if (!goes_on)
 		fill_free(f);
@@ -848,11 +857,8 @@ static void limit_counted(redisAsyncContext *ac, void *reply, void *priv)
 	struct conn *c = f->c;
 	redisReply *r = reply;
 	(void)ac;
-	if (f->stale || request_failed(c, r)) {
-		fill_free(f);
+	if (!fill_answered(f, r))
 		return;
-	}
-	f->in_flight = 0;
 	if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "over") == 0) {
 		relay.rate_limited++;
 		log_info("too many new sockets", "session=%s user=%s addr=%s limit=%s", c->sid, c->uid,
