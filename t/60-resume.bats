@@ -3,6 +3,7 @@
 # URL position or by the reconnect frame, and end with every chunk once.
 
 load helpers/stack
+load helpers/resume-clients
 
 setup_file() { AI_MAX_TOKENS=2000 RELAY_DEAD_MS=3000 stack_up --relays 3; }
 teardown_file() { stack_down; }
@@ -27,35 +28,6 @@ relay_of() {
 	done
 }
 
-# Starts n clients (prefix P) that post a long message, odd ones resuming by
-# URL and even ones by the reconnect frame; their pids go to $clients.
-start_clients() {
-	local n=$1 prefix=$2 i mode
-	clients=()
-	for ((i = 1; i <= n; i++)); do
-		mode=url; ((i % 2)) || mode=frame
-		chat-cli --url "$API" --session "$prefix$i" --resume $mode --stats --timeout 90 \
-			"$(words 300)" >"$BATS_TEST_TMPDIR/$prefix$i.out" 2>"$BATS_TEST_TMPDIR/$prefix$i.err" &
-		clients+=($!)
-	done
-}
-
-# Every client exited 0 (chat-cli exits 3 on a gap, a repeat, or for the
-# URL way a chunk out of order) and printed exactly the reply in the history.
-check_clients() {
-	local n=$1 prefix=$2 i fails=0 text final
-	for ((i = 1; i <= n; i++)); do
-		wait "${clients[$((i - 1))]}" || { fails=$((fails + 1)); tail -3 "$BATS_TEST_TMPDIR/$prefix$i.err" >&3; }
-	done
-	[ "$fails" -eq 0 ]
-	for ((i = 1; i <= n; i++)); do
-		text=$(cat "$BATS_TEST_TMPDIR/$prefix$i.out")
-		final=$(curl -sf "$API/api/history/$prefix$i?user_id=tester" | jq -j '.messages[-1].content')
-		[ "$text" = "$final" ] || { echo "client $prefix$i: text differs from history" >&3; return 1; }
-		[ "$(curl -sf "$API/api/history/$prefix$i?user_id=tester" | jq -r '.messages[-1].status')" = complete ]
-	done
-}
-
 # Waits until the clients are connected and the replies are under way.
 wait_streaming() {
 	wait_for 20 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'sessions:relays:*' | wc -l) -ge $1 ]"
@@ -65,7 +37,7 @@ wait_streaming() {
 reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; }
 
 @test "kill -9 of the relay serving 50 streams: every client resumes on another relay, whole and once" {
-	start_clients 50 k
+	start_clients 50 k 300 90
 	wait_streaming 50 k
 	victim=$(busiest_relay)
 	held=$(relay_conns "$victim")
@@ -92,7 +64,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 }
 
 @test "SIGTERM drains a relay: its 50 clients get 1001 and resume elsewhere, whole and once" {
-	start_clients 50 d
+	start_clients 50 d 300 90
 	wait_streaming 50 d
 	victim=$(busiest_relay)
 	held=$(relay_conns "$victim")
@@ -191,7 +163,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 
 @test "Redis restarted mid-stream: no process exits, the streams end whole, history and new chats work" {
 	pids=$(sctl status | awk '/RUNNING/ && !/redis/ {print $4}' | tr -d , | sort)
-	start_clients 10 rr
+	start_clients 10 rr 300 90
 	wait_streaming 10 rr
 	sctl restart redis
 	# Redis answers LOADING while it reads the AOF back: 503 with Retry-After
