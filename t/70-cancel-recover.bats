@@ -51,12 +51,14 @@ cancel() {
 	[ "$(curl -sf "$API/api/history/cx2?user_id=tester" | jq -r '.messages[-1].status')" = complete ]
 }
 
+# kill_streamers PIDS: kill -9 of every worker in a worker_pids table
 kill_streamers() {
-	kill -9 "$(sctl pid ai-streamer:ai-streamer-0)" "$(sctl pid ai-streamer:ai-streamer-1)"
+	kill -9 "$(pid_of "$1" ai-0)" "$(pid_of "$1" ai-1)"
 }
 
 @test "kill -9 of every ai-streamer mid-stream: each reply resumes where it stopped and ends whole" {
 	prompt=$(words 150)   # 308 tokens, about 6 s at 20 ms each
+	workers=$(worker_pids)
 	pids=()
 	for i in 1 2 3 4 5 6; do
 		chat-cli --url "$API" --session "kw$i" --timeout 60 "$prompt" >"$BATS_TEST_TMPDIR/kw$i.out" 2>&1 &
@@ -68,7 +70,7 @@ kill_streamers() {
 		recoverd >"$BATS_TEST_TMPDIR/recoverd-2.log" 2>&1 3>&- &
 	second=$!
 	start=$(date +%s)
-	kill_streamers
+	kill_streamers "$workers"
 	for p in "${pids[@]}"; do wait "$p"; done
 	kill "$second"
 	took=$(($(date +%s) - start))
@@ -88,13 +90,14 @@ kill_streamers() {
 
 @test "a paused worker loses its lease: another resumes the reply and the old one cannot write again" {
 	prompt=$(words 150)
+	workers=$(worker_pids)
 	chat-cli --url "$API" --session lz1 --timeout 60 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past lz1 10
 	mid=$(rcli hget 'stream:session:{lz1}' messageId)
 	owner=$(rcli get "stream:lock:{$mid}")
 	node=${owner%%:*}   # ai-0 or ai-1
-	pid=$(sctl pid "ai-streamer:ai-streamer-${node#ai-}")
+	pid=$(pid_of "$workers" "$node")
 	kill -STOP "$pid"
 	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' requeues)\" = 1 ]"
 	wait_for 10 chunks_past lz1 $(($(chunks_written lz1) + 5))
@@ -105,11 +108,12 @@ kill_streamers() {
 }
 
 @test "a cancelled message whose worker died is not resumed: it ends as cancelled" {
+	workers=$(worker_pids)
 	chat-cli --url "$API" --session cd1 --timeout 60 "$(words 150)" >/dev/null 2>"$BATS_TEST_TMPDIR/err" &
 	client=$!
 	wait_for 10 chunks_past cd1 10
 	mid=$(rcli hget 'stream:session:{cd1}' messageId)
-	kill_streamers
+	kill_streamers "$workers"
 	run cancel cd1 "$mid" tester
 	assert_output --regexp '^200 '
 	rc=0

@@ -15,13 +15,14 @@ holder_node() {
 
 @test "SIGTERM mid-reply: the other worker takes the reply over at once; every chunk arrives once" {
 	prompt=$(words 250)   # 508 tokens, about 10 s at 20 ms each
+	workers=$(worker_pids)
 	chat-cli --url "$API" --session ho1 --timeout 60 --stats "$prompt" >"$BATS_TEST_TMPDIR/out" \
 		2>"$BATS_TEST_TMPDIR/err" &
 	client=$!
 	wait_for 10 chunks_past ho1 20
 	mid=$(rcli hget 'stream:session:{ho1}' messageId)
 	node=$(holder_node "$mid")
-	pid=$(sctl pid "ai-streamer:ai-streamer-${node#ai-}")
+	pid=$(pid_of "$workers" "$node")
 	kill -TERM "$pid"
 	# the other worker holds the lease within seconds (not DRAIN_MS + LEASE_MS)
 	wait_for 4 bash -c "owner=\$(redis-cli -p $REDIS_PORT get 'stream:lock:{$mid}'); [ -n \"\$owner\" ] && [ \"\${owner%%:*}\" != $node ]"

@@ -26,12 +26,12 @@ start_recoverd() {
 
 ms() { date +%s%3N; }
 
-# The worker process holding message $1's lease.
+# holder_pid MESSAGE PIDS: the worker process holding MESSAGE's lease, from
+# a worker_pids table read before the reply started.
 holder_pid() {
-	local owner node
+	local owner
 	owner=$(rcli get "stream:lock:{$1}")
-	node=${owner%%:*}   # ai-0 or ai-1
-	sctl pid "ai-streamer:ai-streamer-${node#ai-}"
+	pid_of "$2" "${owner%%:*}"   # ai-0 or ai-1
 }
 
 # The jobs stream entry a worker took message $1 from, as its log says.
@@ -43,13 +43,14 @@ entry_of() {
 @test "a dead worker's job whose stream entry was trimmed is still resumed, and its session is free again" {
 	start_recoverd 100 4000
 	prompt=$(words 150)
+	workers=$(worker_pids)
 	chat-cli --url "$API" --session tr1 --timeout 40 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past tr1 10
 	mid=$(rcli hget 'stream:session:{tr1}' messageId)
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
-	kill -9 "$(holder_pid "$mid")"
+	kill -9 "$(holder_pid "$mid" "$workers")"
 	# jobs for messages that do not exist (the live worker drops them), then
 	# one real chat: enqueue.lua's XADD MAXLEN ~ 100 trims the dead job away
 	for i in $(seq 300); do
@@ -71,13 +72,14 @@ entry_of() {
 
 @test "a trimmed dead job whose prompt is nowhere any more ends with an error, and its session is free again" {
 	start_recoverd 100 4000
+	workers=$(worker_pids)
 	chat-cli --url "$API" --session tr3 --timeout 40 "$(words 150)" >/dev/null 2>"$BATS_TEST_TMPDIR/err" &
 	client=$!
 	wait_for 10 chunks_past tr3 10
 	mid=$(rcli hget 'stream:session:{tr3}' messageId)
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
-	kill -9 "$(holder_pid "$mid")"
+	kill -9 "$(holder_pid "$mid" "$workers")"
 	rcli del 'chat:history:{tr3}' >/dev/null   # nothing left that holds the prompt
 	for i in $(seq 300); do
 		printf 'XADD jobs * message_id %032x session_id filler user_id filler model x prompt x\n' "$i"
@@ -102,6 +104,7 @@ entry_of() {
 	# been pending 4 s (lease still alive) restarted its idle time, which put
 	# the next look 8 s after the take: 6.3-7.7 s after the kill.
 	start_recoverd 100 4000
+	workers=$(worker_pids)
 	chat-cli --url "$API" --session ir1 --timeout 60 "$(words 600)" >/dev/null 2>&1 &
 	client=$!
 	wait_for 10 chunks_past ir1 0
@@ -109,7 +112,7 @@ entry_of() {
 	lock="stream:lock:{$mid}"
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
-	pid=$(holder_pid "$mid")
+	pid=$(holder_pid "$mid" "$workers")
 	prev=$(rcli pttl "$lock") killed=
 	deadline=$(($(ms) + 10000))
 	while [ -z "$killed" ] && [ "$(ms)" -lt "$deadline" ]; do

@@ -133,6 +133,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 @test "SIGTERM mid-reply: after DRAIN_MS the reply is handed over and ends interrupted at once, not after LEASE_MS" {
 	mode ok 1000   # 7 tokens, one a second
+	workers=$(worker_pids)
 	chat-cli --url "$API" --session dr1 --timeout 60 "slowly" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past dr1 0
@@ -140,7 +141,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	owner=$(rcli get "stream:lock:{$mid}")
 	node=${owner%%:*}
 	t0=$(ms)
-	kill -TERM "$(sctl pid "ai-streamer:ai-streamer-${node#ai-}")"
+	kill -TERM "$(pid_of "$workers" "$node")"
 	rc=0
 	wait "$client" || rc=$?
 	took=$(($(ms) - t0))

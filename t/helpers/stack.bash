@@ -119,3 +119,19 @@ chunks_written() {
 	rcli llen "stream:chunks:{$mid}"
 }
 chunks_past() { [ "$(chunks_written "$1")" -gt "$2" ]; }
+
+# worker_pids: "NODE PID" a line for each running worker (ai-0 1234), once
+# both run. A test that signals a worker mid-reply reads it before the reply
+# starts: supervisorctl can take seconds on a loaded machine, as long as the
+# rest of a short reply. pid_of PIDS NODE: NODE's pid in such a table.
+worker_pids() {
+	local table
+	for _ in $(seq 300); do
+		table=$(sctl status 'ai-streamer:*' | awk '$2 == "RUNNING" {
+			sub(/.*:ai-streamer-/, "ai-", $1); sub(/,/, "", $4); print $1, $4 }')
+		[ "$(echo "$table" | grep -c .)" -lt 2 ] || { echo "$table"; return; }
+		sleep 0.1
+	done
+	return 1
+}
+pid_of() { awk -v n="$2" '$1 == n { print $2 }' <<<"$1"; }
