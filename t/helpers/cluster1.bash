@@ -10,8 +10,11 @@
 
 cluster1_up() {
 	stack_up "$@" || return 1
-	printf 'cluster-enabled yes\ncluster-config-file %s/redis/nodes.conf\n' "$STACK_DIR" \
-		>>"$STACK_DIR/etc/redis.conf"
+	# the cluster bus on a port found free, not Redis's default port + 10000
+	local bus
+	bus=$(free_ports 1) || return 1
+	printf 'cluster-enabled yes\ncluster-config-file %s/redis/nodes.conf\ncluster-port %s\n' \
+		"$STACK_DIR" "$bus" >>"$STACK_DIR/etc/redis.conf"
 	sctl stop all >/dev/null
 	# a node with keys takes their slots itself, so it starts empty (the
 	# programs write their heartbeats again)

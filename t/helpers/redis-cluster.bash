@@ -18,10 +18,12 @@ ccli() {
 	REDISCLI_AUTH=${CLUSTER_PASSWORD:-} timeout 10 redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" "$@"
 }
 
+# Each node's cluster bus port is its port + 6 (free_ports 12 below), not
+# Redis's default port + 10000, which nothing checked was free.
 cluster_node_start() {  # cluster_node_start PORT
 	local d=$CLUSTER_DIR/$1
 	mkdir -p "$d"
-	redis-server --port "$1" --bind 127.0.0.1 --daemonize yes --dir "$d" \
+	redis-server --port "$1" --cluster-port $(($1 + 6)) --bind 127.0.0.1 --daemonize yes --dir "$d" \
 		--pidfile "$d/redis.pid" --logfile "$d/redis.log" --save '' --appendonly no \
 		--cluster-enabled yes --cluster-config-file "$d/nodes.conf" \
 		--cluster-node-timeout 1000 --cluster-replica-validity-factor 0 \
@@ -32,7 +34,7 @@ cluster_node_start() {  # cluster_node_start PORT
 cluster_up() {
 	local base p i
 	export CLUSTER_DIR=$1 CLUSTER_PASSWORD=${2:-}
-	base=$(free_ports 6) || return 1
+	base=$(free_ports 12) || return 1
 	CLUSTER_PORTS=""
 	for ((i = 0; i < 6; i++)); do CLUSTER_PORTS="$CLUSTER_PORTS $((base + i))"; done
 	export CLUSTER_PORTS=${CLUSTER_PORTS# }
