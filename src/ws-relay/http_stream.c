@@ -335,27 +335,23 @@ int http_stream_write(struct conn *c, struct msgbuf *m)
 	}
 }
 
-/* Whether the client's end is gone (it reset, or closed and the kernel has
- * refused our writes since). A stream's client sends nothing after its
- * request, and lws reads nothing in the middle of an HTTP transaction, so
- * lws does not notice: a write that fails leaves the connection waiting for
- * a WRITEABLE that a dead socket never gets, while its hang-up wakes the
- * loop at once, every time, for good. A half-close (FIN only) is not this:
- * a client may still be reading. */
-static int peer_gone(struct conn *c)
-{
-	struct pollfd p = { .fd = (int)lws_get_socket_fd(c->wsi), .events = 0 };
-	return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
-}
+/* Whether a stream's client end is gone (it reset, or closed and the
+ * kernel has refused our writes since): POLLHUP or POLLERR. A stream's
+ * client sends nothing after its request, and lws reads nothing in the
+ * middle of an HTTP transaction, so lws does not notice: a write that fails
+ * leaves the connection waiting for a WRITEABLE that a dead socket never
+ * gets, while its hang-up wakes the loop at once, every time, for good. A
+ * half-close (FIN only) is not this: a client may still be reading. */
+#define PEER_GONE (POLLHUP | POLLERR)
 
 /* The heartbeat comment of an idle stream, and its token's expiry; a
  * stream whose client is gone is closed by lws (it calls CLOSED_HTTP). */
-static void stream_tick(struct conn *c)
+static void stream_tick(struct conn *c, short revents)
 {
 	struct http_stream *hs = c->hs;
 	if (!c->wsi)
 		return;
-	if (peer_gone(c)) {
+	if (revents & PEER_GONE) {
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		return;
 	}
@@ -381,8 +377,26 @@ static void stream_tick(struct conn *c)
 static void tick_all(uv_timer_t *t)
 {
 	(void)t;
+	size_t n = 0;
 	for (struct http_stream *hs = streams; hs; hs = hs->lnext)
-		stream_tick(hs->c);
+		n++;
+	if (!n)
+		return;
+	/* every stream's socket in one poll(), not one system call a stream */
+	struct pollfd *p = xcalloc(n, sizeof *p);
+	struct conn **cs = xcalloc(n, sizeof *cs);
+	size_t i = 0;
+	for (struct http_stream *hs = streams; hs; hs = hs->lnext, i++) {
+		cs[i] = hs->c;
+		p[i].fd = hs->c->wsi ? (int)lws_get_socket_fd(hs->c->wsi) : -1;
+	}
+	if (poll(p, n, 0) < 0)
+		for (i = 0; i < n; i++)
+			p[i].revents = 0;
+	for (i = 0; i < n; i++)
+		stream_tick(cs[i], p[i].revents);
+	free(cs);
+	free(p);
 }
 
 void stream_list_add(struct conn *c)
