@@ -62,7 +62,7 @@ post_bytes() {
 	[ "$status" = 400 ]
 	jq -e '.error.code == "invalid_request"' "$BATS_TEST_TMPDIR/b"
 	[ "$(rcli xlen jobs)" = "$before" ]
-	[ "$(rcli exists 'chat:history:{v1}')" = 0 ]
+	[ "$(rcli exists "$(key chat:history: "v1")")" = 0 ]
 }
 
 @test "a message over the limit is 413, a body over 1 MB is refused by nginx" {
@@ -96,7 +96,7 @@ post_bytes() {
 @test "after all of it the stack is healthy and a chat works" {
 	run chat-cli --url "$API" --session v-after "still fine"
 	assert_success
-	[ "$(rcli exists 'chat:history:{v1}')" = 0 ]
+	[ "$(rcli exists "$(key chat:history: "v1")")" = 0 ]
 	run chatctl status --dir "$STACK_DIR"
 	assert_success
 }

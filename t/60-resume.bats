@@ -110,8 +110,8 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	assert_success
 	mid=$(curl -sf "$API/api/history/ex1?user_id=tester" | jq -r '.messages[-1].message_id')
 	# let the chunk cache expire now rather than after CHUNK_TTL_S
-	rcli pexpire "stream:chunks:{$mid}" 1 >/dev/null
-	rcli pexpire "stream:meta:{$mid}" 1 >/dev/null
+	rcli pexpire "$(key stream:chunks: "$mid")" 1 >/dev/null
+	rcli pexpire "$(key stream:meta: "$mid")" 1 >/dev/null
 	sleep 0.1
 	for mode in url frame; do
 		run chat-cli --url "$API" --session ex1 --watch --message "$mid" --after 3 --resume $mode --raw

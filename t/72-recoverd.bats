@@ -29,7 +29,7 @@ ms() { date +%s%3N; }
 # The worker process holding message $1's lease.
 holder_pid() {
 	local owner node
-	owner=$(rcli get "stream:lock:{$1}")
+	owner=$(rcli get "$(key stream:lock: "$1")")
 	node=${owner%%:*}   # ai-0 or ai-1
 	sctl pid "ai-streamer:ai-streamer-${node#ai-}"
 }
@@ -46,7 +46,7 @@ entry_of() {
 	chat-cli --url "$API" --session tr1 --timeout 40 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past tr1 10
-	mid=$(rcli hget 'stream:session:{tr1}' messageId)
+	mid=$(rcli hget "$(key stream:session: "tr1")" messageId)
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
 	kill -9 "$(holder_pid "$mid")"
@@ -62,7 +62,7 @@ entry_of() {
 	wait "$client" || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")" ]
-	[ "$(rcli hget "stream:meta:{$mid}" requeues)" = 1 ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" requeues)" = 1 ]
 	# the dead pending id is cleaned, and the session takes the next message
 	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
 	run api POST /api/chat '{"session_id":"tr1","user_id":"tester","message":"next"}'
@@ -74,11 +74,11 @@ entry_of() {
 	chat-cli --url "$API" --session tr3 --timeout 40 "$(words 150)" >/dev/null 2>"$BATS_TEST_TMPDIR/err" &
 	client=$!
 	wait_for 10 chunks_past tr3 10
-	mid=$(rcli hget 'stream:session:{tr3}' messageId)
+	mid=$(rcli hget "$(key stream:session: "tr3")" messageId)
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
 	kill -9 "$(holder_pid "$mid")"
-	rcli del 'chat:history:{tr3}' >/dev/null   # nothing left that holds the prompt
+	rcli del "$(key chat:history: "tr3")" >/dev/null   # nothing left that holds the prompt
 	for i in $(seq 300); do
 		printf 'XADD jobs * message_id %032x session_id filler user_id filler model x prompt x\n' "$i"
 	done | rcli >/dev/null
@@ -88,7 +88,7 @@ entry_of() {
 	rc=0
 	wait "$client" || rc=$?
 	[ "$rc" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }   # error frame
-	[ "$(rcli hget "stream:meta:{$mid}" status)" = error ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" status)" = error ]
 	[ "$(curl -sf "$API/api/history/tr3?user_id=tester" | jq -r '.messages[-1].status')" = error ]
 	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
 	run api POST /api/chat '{"session_id":"tr3","user_id":"tester","message":"next"}'
@@ -105,8 +105,8 @@ entry_of() {
 	chat-cli --url "$API" --session ir1 --timeout 60 "$(words 600)" >/dev/null 2>&1 &
 	client=$!
 	wait_for 10 chunks_past ir1 0
-	mid=$(rcli hget 'stream:session:{ir1}' messageId)
-	lock="stream:lock:{$mid}"
+	mid=$(rcli hget "$(key stream:session: "ir1")" messageId)
+	lock="$(key stream:lock: "$mid")"
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
 	pid=$(holder_pid "$mid")
@@ -145,13 +145,13 @@ entry_of() {
 	export -f post_chat
 	export API prompt
 	seq 150 | xargs -P 6 -I{} bash -c 'post_chat "pg{}" "$prompt" >/dev/null'
-	mapfile -t mids < <(for i in $(seq 150); do echo "HGET stream:session:{pg$i} messageId"; done | rcli)
-	statuses() { for m in "${mids[@]}"; do echo "HGET stream:meta:{$m} status"; done | rcli; }
-	lens() { for m in "${mids[@]}"; do echo "LLEN stream:chunks:{$m}"; done | rcli; }
+	mapfile -t mids < <(for i in $(seq 150); do echo "HGET $(key stream:session: "pg$i") messageId"; done | rcli)
+	statuses() { for m in "${mids[@]}"; do echo "HGET $(key stream:meta: "$m") status"; done | rcli; }
+	lens() { for m in "${mids[@]}"; do echo "LLEN $(key stream:chunks: "$m")"; done | rcli; }
 	all_started() { ! lens | grep -qx 0; }
 	wait_for 20 all_started
 	pid=$(sctl pid ai-streamer:ai-streamer-0)
-	mapfile -t owners < <(for m in "${mids[@]}"; do echo "GET stream:lock:{$m}"; done | rcli)
+	mapfile -t owners < <(for m in "${mids[@]}"; do echo "GET $(key stream:lock: "$m")"; done | rcli)
 	kill -9 "$pid"
 	killed=$(ms)
 	dead=()

@@ -35,7 +35,7 @@ beat_is() { [ "$(beat "$1" "$2")" = "$3" ]; }
 same_order() {
 	local s
 	for s in $(pg -c "SELECT DISTINCT session_id FROM messages WHERE session_id LIKE '$1-%'"); do
-		diff <(rcli --raw lrange "chat:history:{$s}" 0 -1 | jq -r .message_id) \
+		diff <(rcli --raw lrange "$(key chat:history: "$s")" 0 -1 | jq -r .message_id) \
 			<(pg -c "SELECT message_id FROM messages WHERE session_id = '$s' ORDER BY seq") ||
 			return 1
 	done
@@ -53,7 +53,7 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	run pg -c "SELECT role, status FROM messages WHERE session_id = 'ch-1' ORDER BY seq"
 	assert_output $'user|complete\nassistant|complete'
 	run pg -c "SELECT content FROM messages WHERE message_id = '$mid'"
-	[ "$output" = "$(rcli --raw lrange 'chat:history:{ch-1}' -1 -1 | jq -r .content)" ]
+	[ "$output" = "$(rcli --raw lrange "$(key chat:history: "ch-1")" -1 -1 | jq -r .content)" ]
 	run pg -c "SELECT user_id, title, created_at <= updated_at FROM sessions WHERE session_id = 'ch-1'"
 	assert_output "tester|Hello, archive: the first message names the session|t"
 	same_order ch
@@ -97,7 +97,12 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	run pg -c "SELECT count(DISTINCT message_id), count(*) FROM messages WHERE session_id LIKE 'kb-%'"
 	assert_output "500|500"
 	# every message of the histories, none else, and in their order
-	run bash -c "for i in {0..9}; do redis-cli -p $REDIS_PORT --raw lrange \"chat:history:{kb-\$i}\" 0 -1; done | jq -r .message_id | sort"
+	history_ids() {
+		local i
+		for i in {0..9}; do rcli --raw lrange "$(key chat:history: "kb-$i")" 0 -1; done |
+			jq -r .message_id | sort
+	}
+	run history_ids
 	[ "$output" = "$(pg -c "SELECT message_id FROM messages WHERE session_id LIKE 'kb-%' ORDER BY 1")" ]
 	same_order kb
 	wait_for 20 backlog_is 0

@@ -119,7 +119,7 @@ ui_body() {
 	run api GET "/api/ui/chat?user_id=tester"
 	[ "${output%% *}" = 405 ]
 	[ "$(rcli XLEN jobs)" = "$before" ]
-	[ "$(rcli EXISTS stream:session:{ui-6})" = 0 ]
+	[ "$(rcli EXISTS $(key stream:session: "ui-6"))" = 0 ]
 }
 
 @test "another user's chat is 403, and nothing is added to it" {

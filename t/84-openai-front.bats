@@ -155,5 +155,5 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 	text=$(jq -r .text <<<"$output")
 	wait_for 30 bash -c "curl -sf -H 'Authorization: Bearer $ALICE' '$AUTH_API/api/history/oa-auth' | jq -e '.messages[-1].status == \"complete\"' >/dev/null"
 	[ "$text" = "$(curl -sf -H "Authorization: Bearer $ALICE" "$AUTH_API/api/history/oa-auth" | jq -r '.messages[-1].content')" ]
-	[ "$(REDISCLI_AUTH=$AUTH_REDIS_AUTH redis-cli -p "$(sed -n 's/^REDIS_PORT=//p' "$AUTH_DIR/stack.env")" HGET 'stream:session:{oa-auth}' userId)" = alice ]
+	[ "$(REDISCLI_AUTH=$AUTH_REDIS_AUTH redis-cli -p "$(sed -n 's/^REDIS_PORT=//p' "$AUTH_DIR/stack.env")" HGET "$(key stream:session: "oa-auth")" userId)" = alice ]
 }

@@ -2,8 +2,8 @@
 -- chunks joined, so history and chunks always agree), the end frame, the
 -- chunk TTL, and the lease released. Only the lease holder may finish (its
 -- lock marked by a cancel is still its own).
--- KEYS: 1 stream:chunks:{M}  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:cancel:{M}
---       5 chat:history:{S}  6 stream:session:{S}  7 streams:user:{U}  8 archive
+-- KEYS: 1 stream:chunks:{t}M  2 stream:meta:{t}M  3 stream:lock:{t}M  4 stream:cancel:{t}M
+--       5 chat:history:{t}S  6 stream:session:{t}S  7 streams:user:{U}  8 archive
 -- ARGV: 1 owner  2 status  3 channel  4 end frame  5 ttl s  6 now_ms  7 history cap
 --       8 M  9 expected chunk count  10 archive cap
 -- Returns the chunk count, or "lease", "index:<count>".

@@ -61,7 +61,8 @@ int run_pipe(FILE *out, const struct pipe_job *pj)
 {
 	char mid[33], user_mid[33], now[24], total[24], ttl[24], cap[24];
 	char khist[KEY_MAX], kmeta[KEY_MAX], ksess[KEY_MAX], kchunks[KEY_MAX], kchan[KEY_MAX];
-	if (new_message_id(mid) || new_message_id(user_mid))
+	int part = session_partition(pj->session);
+	if (new_message_id(mid, part) || new_message_id(user_mid, part))
 		return -1;
 	int64_t t = now_ms();
 	snprintf(now, sizeof now, "%lld", (long long)t);

@@ -86,7 +86,7 @@ static const struct knob knobs[] = {
 };
 static const struct knob_table fcgi_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
-	&fcgi_knobs, &auth_knobs, &redis_knobs, &daemon_knobs, &archive_knobs, NULL
+	&fcgi_knobs, &auth_knobs, &redis_knobs, &daemon_knobs, &archive_knobs, &fault_knobs, NULL
 };
 
 static void usage(FILE *f)

@@ -22,6 +22,7 @@ static struct script scripts[SCRIPT_COUNT] = {
 	[SCRIPT_CLAIM] = { "claim", NULL, 0, "" },
 	[SCRIPT_ORPHAN] = { "orphan", NULL, 0, "" },
 	[SCRIPT_RELEASE] = { "release", NULL, 0, "" },
+	[SCRIPT_ADMIT] = { "admit", NULL, 0, "" },
 };
 
 const char *share_dir(const char *configured)

@@ -18,6 +18,9 @@ export WS_PER_MIN_USER=${WS_PER_MIN_USER:-1000000} WS_PER_MIN_ADDR=${WS_PER_MIN_
 
 # shellcheck source=t/helpers/ports.bash
 . "$ROOT/t/helpers/ports.bash"
+# key KIND ID: a session's or a message's key with its partition's tag
+# shellcheck source=t/helpers/keys.bash
+. "$ROOT/t/helpers/keys.bash"
 
 # stack_up [chatctl up options]: exports STACK_DIR HTTP_PORT REDIS_PORT RELAY_BASE API.
 # STACK_ARCHIVE=1: with the archive (a PostgreSQL of the stack's own, or
@@ -114,8 +117,8 @@ words() { local i; for ((i = 0; i < $1; i++)); do printf 'w%d ' "$i"; done; }
 # chunks_written SESSION: how many chunks the session's current reply has so far.
 chunks_written() {
 	local mid
-	mid=$(rcli hget "stream:session:{$1}" messageId)
+	mid=$(rcli hget "$(key stream:session: "$1")" messageId)
 	[ -n "$mid" ] || { echo 0; return; }
-	rcli llen "stream:chunks:{$mid}"
+	rcli llen "$(key stream:chunks: "$mid")"
 }
 chunks_past() { [ "$(chunks_written "$1")" -gt "$2" ]; }

@@ -22,6 +22,7 @@ int main(void)
 	test_stream_format();
 	test_redis_url();
 	test_cluster_slot();
+	test_keys();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

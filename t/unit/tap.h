@@ -32,5 +32,6 @@ void test_front_request(void);
 void test_stream_format(void);
 void test_redis_url(void);
 void test_cluster_slot(void);
+void test_keys(void);
 
 #endif

@@ -1,0 +1,57 @@
+# Where one atomic script became two steps (doc/redis.md, "Two steps"): the
+# process is killed between them (FAULT_POINT, doc/testing.md) and what is
+# left must neither lose a reply, run one twice, nor lock a user out.
+
+load helpers/stack
+
+setup_file() {
+	# a user may stream one reply at a time, so a reservation left behind
+	# would refuse the next one (429) for STREAM_STALE_MS (an hour)
+	export STREAMS_PER_USER=1 FAULT_POINT="chat-fcgi:after-admit@cut-1"
+	stack_up --token-delay-ms 1 --relays 1 --streamers 1
+}
+teardown_file() { stack_down; }
+
+chat_status() {
+	curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		-d "{\"session_id\":\"$1\",\"message\":\"hello there\",\"user_id\":\"$2\"}" "$API/api/chat"
+}
+admitted() { [ "$(chat_status "$1" "$2")" = 202 ]; }
+# once a second, so that the tries stay far below CHAT_PER_MIN
+admitted_within() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		admitted "$2" "$3" && return 0
+		sleep 1
+	done
+	return 1
+}
+jobs_total() { rcli xlen jobs; }
+
+@test "chat-fcgi killed between admit.lua and enqueue.lua: no reply, no job, and the user is not locked out" {
+	run chat_status cut-1 carol
+	[ "$output" != 202 ]   # the client never got a message id
+	# the reservation is there, and nothing else of the message
+	mapfile -t held < <(rcli zrange 'streams:user:{carol}' 0 -1)
+	[ "${#held[@]}" -eq 1 ]
+	[ "$(rcli exists "$(key stream:meta: "${held[0]}")")" = 0 ]
+	[ "$(rcli exists "$(key chat:history: cut-1)" "$(key stream:session: cut-1)")" = 0 ]
+	[ "$(jobs_total)" = 0 ]
+	# carol's next message waits at most the reservation's grace, then streams
+	admitted_within 20 cut-2 carol
+	mid=$(rcli hget "$(key stream:session: cut-2)" messageId)
+	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:meta: "$mid")' status)\" = complete ]"
+	[ "$(rcli zscore 'streams:user:{carol}' "${held[0]}")" = "" ]
+	# the lost message never ran: one job in all, one reply in the history
+	[ "$(jobs_total)" = 1 ]
+	[ "$(rcli exists "$(key stream:meta: "${held[0]}")")" = 0 ]
+}
+
+@test "a reply refused by enqueue.lua gives its reservation back" {
+	admitted own-1 dave
+	wait_for 15 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT zrange 'streams:user:{dave}' 0 -1)\" ]"
+	# erin may not write in dave's session: 403, and erin holds nothing
+	[ "$(chat_status own-1 erin)" = 403 ]
+	[ "$(rcli zcard 'streams:user:{erin}')" = 0 ]
+	admitted own-2 erin
+}
