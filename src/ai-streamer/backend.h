@@ -28,7 +28,8 @@ enum token_next {
 struct backend {
 	const char *name;    /* AI_BACKEND's value, and the heartbeat's `backend` */
 	/* Whether a reply whose worker died mid-way can go on from its next
-	 * chunk. If not, it ends `error` (interrupted) with what was written. */
+	 * chunk. If not, it ends `error` (interrupted) with what was written.
+	 * If so, start is given the chunks written so far. */
 	int resumes;
 	/* Reads the backend's settings from the environment; dies with a clear
 	 * message on a bad one. Called once, before anything else runs. */
@@ -43,9 +44,11 @@ struct backend {
 	void (*open)(struct job *j);
 	/* The lease is held and j->next_index chunks are written: the first
 	 * token is on its way (job_later, or job_wake when it comes). history
-	 * holds the items asked for, oldest first. */
+	 * holds the items asked for, oldest first (a resumed reply of a
+	 * backend that resumes: the chunks written). */
 	void (*start)(struct job *j, const char *const *history, const size_t *lens, size_t n);
-	/* The next token, once the one before is written. */
+	/* The next token, once the one before is taken: TOKEN_WAIT when none
+	 * is there yet (CHUNK_ROLLUP_MS gathers the tokens that are). */
 	enum token_next (*next)(struct job *j);
 	/* j's token is written: when to take the next (job_later, job_wake). */
 	void (*appended)(struct job *j);

@@ -211,3 +211,15 @@ void gen_skip(struct generator *g, long n)
 	while (n-- > 0 && gen_next(g, tok))
 		;
 }
+
+int gen_skip_bytes(struct generator *g, size_t n)
+{
+	char tok[TOKEN_MAX];
+	while (n > 0) {
+		size_t len = gen_next(g, tok);
+		if (!len || len > n)
+			return -1;
+		n -= len;
+	}
+	return 0;
+}

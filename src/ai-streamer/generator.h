@@ -43,5 +43,9 @@ void gen_init(struct generator *g, const char *prompt, size_t len, long max_toke
 size_t gen_next(struct generator *g, char tok[TOKEN_MAX]);
 /* Skips n tokens, as if they had been produced. */
 void gen_skip(struct generator *g, long n);
+/* Skips the tokens that make up the first n bytes of the reply (a resumed
+ * reply whose chunks may each hold several tokens: CHUNK_ROLLUP_MS).
+ * Returns 0, or -1 when n does not end between two tokens. */
+int gen_skip_bytes(struct generator *g, size_t n);
 
 #endif

@@ -38,6 +38,7 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "rollup.h"
 #include "strbuf.h"
 #include "util.h"
 #include "worker.h"
@@ -48,12 +49,14 @@
 
 static void step(struct job *j);
 static void flush_appends(struct worker *w);
+static void batch_add(struct worker *w, struct job *j);
 static int hand_over_now(const struct job *j);
 
 static void job_closed(uv_handle_t *h)
 {
 	struct job *j = h->data;
 	j->w->backend->close(j);
+	sb_release(&j->roll);
 	free(j->prompt);
 	free(j);
 }
@@ -78,6 +81,10 @@ static void timer_cb(uv_timer_t *t) { step(t->data); }
 
 void job_later(struct job *j, long ms)
 {
+	/* from now, not from when this turn of the loop began: a timer must
+	 * not fire before the token it waits for is due (a busy turn lasts
+	 * milliseconds) */
+	uv_update_time(j->w->loop);
 	uv_timer_start(&j->timer, timer_cb, (uint64_t)ms, 0);
 }
 
@@ -165,7 +172,8 @@ static void stream(struct job *j, const char *const *items, const size_t *lens, 
 		j->w->backend->start(j, items, lens, n);
 }
 
-/* Reply to LRANGE of the session's history: the conversation to send. */
+/* Reply to LRANGE of the session's history (the conversation to send), or
+ * of a resumed reply's chunks (where it stands). */
 static void loaded(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct job *j = priv;
@@ -201,7 +209,7 @@ static void appended(redisAsyncContext *ac, void *reply, void *priv)
 	     atol(r->str + 6) == j->next_index + 1)) {
 		/* written (the second case: by our own earlier try whose reply was lost) */
 		j->next_index++;
-		j->token_len = 0;
+		chunk_written(j);
 		j->w->chunks++;
 		if (!j->first_written) {
 			j->first_written = 1;
@@ -247,7 +255,7 @@ static void started(redisAsyncContext *ac, void *reply, void *priv)
 		else if (written > 0 && !b->resumes)
 			/* e.g. an HTTP reply cannot be taken up again mid-way: keep what was written */
 			job_fail(j, "interrupted", "the worker streaming this reply stopped; it ends here");
-		else if (b->history() > 0) {
+		else if (b->history() > 0 || (written > 0 && b->resumes)) {
 			j->state = JOB_LOADING;
 			step(j);
 		} else
@@ -355,35 +363,37 @@ static void flush_appends(struct worker *w)
 	if (!n)
 		return;
 	w->nbatch = 0;
+	uv_timer_stop(&w->flush);
 	struct batch *b = xmalloc(sizeof *b);
 	b->n = n;
 	memcpy(b->jobs, w->batch, (size_t)n * sizeof *b->jobs);
 
-	/* every frame into one buffer first: it may move while it grows */
-	struct strbuf *frames = &w->scratch;
-	size_t off[APPEND_BATCH];
+	/* every frame and index into one buffer first: it may move while it grows */
+	struct strbuf *buf = &w->scratch;
+	size_t off[APPEND_BATCH], ioff[APPEND_BATCH], iend[APPEND_BATCH];
 	long long now = now_ms();
-	sb_reset(frames);
+	sb_reset(buf);
 	for (int i = 0; i < n; i++) {
 		struct job *j = b->jobs[i];
-		off[i] = frames->len;
-		frame_chunk(frames, j->sid, j->mid, j->next_index, j->tok, j->token_len, now);
+		ioff[i] = buf->len;
+		sb_add_int(buf, j->next_index);
+		iend[i] = buf->len;
+		off[i] = buf->len;
+		frame_chunk(buf, j->sid, j->mid, j->next_index, j->tok, j->token_len, now);
 	}
-	char sidx[APPEND_BATCH][24];
 	const char *keys[2 * APPEND_BATCH], *args[5 * APPEND_BATCH];
 	size_t lens[5 * APPEND_BATCH];
 	for (int i = 0; i < n; i++) {
 		struct job *j = b->jobs[i];
 		const char **a = args + 5 * i;
 		size_t *l = lens + 5 * i;
-		snprintf(sidx[i], sizeof sidx[i], "%ld", j->next_index);
 		keys[2 * i] = j->kchunks, keys[2 * i + 1] = j->klock;
 		a[0] = j->owner, l[0] = strlen(j->owner);
-		a[1] = sidx[i], l[1] = strlen(sidx[i]);
+		a[1] = buf->buf + ioff[i], l[1] = iend[i] - ioff[i];
 		a[2] = j->tok, l[2] = j->token_len;
 		a[3] = j->kchan, l[3] = strlen(j->kchan);
-		a[4] = frames->buf + off[i];
-		l[4] = (i + 1 < n ? off[i + 1] : frames->len) - off[i];
+		a[4] = buf->buf + off[i];
+		l[4] = (i + 1 < n ? ioff[i + 1] : buf->len) - off[i];
 	}
 	if (aredis_eval(&w->cmd, batch_appended, b, SCRIPT_APPEND, 2 * n, keys, 5 * n, args, lens) == 0)
 		return;
@@ -461,14 +471,34 @@ static void renew_leases(uv_timer_t *t)
 
 static void flush_before_poll(uv_prepare_t *h) { flush_appends(h->data); }
 static void flush_after_poll(uv_check_t *h) { flush_appends(h->data); }
+static void flush_window_over(uv_timer_t *t) { flush_appends(t->data); }
+
+/* A job's token joins the next append.lua call. With APPEND_FLUSH_MS the
+ * call waits that long for the tokens of other replies (a bigger batch is
+ * fewer calls, reads and writes for every process on the way), unless it
+ * holds the first chunk of a reply, which goes at the next turn of the loop
+ * (the time to the first token); without it, at the end of this turn. */
+static void batch_add(struct worker *w, struct job *j)
+{
+	w->batch[w->nbatch++] = j;
+	if (w->nbatch == APPEND_BATCH)
+		flush_appends(w);
+	else if (w->cfg.append_flush_ms > 0 && !j->first_written)
+		uv_timer_start(&w->flush, flush_window_over, 0, 0);
+	else if (w->nbatch == 1 && w->cfg.append_flush_ms > 0)
+		uv_timer_start(&w->flush, flush_window_over, (uint64_t)w->cfg.append_flush_ms, 0);
+}
 
 void appends_init(struct worker *w)
 {
 	uv_prepare_init(w->loop, &w->before_poll);
 	uv_check_init(w->loop, &w->after_poll);
-	w->before_poll.data = w->after_poll.data = w;
-	uv_prepare_start(&w->before_poll, flush_before_poll);
-	uv_check_start(&w->after_poll, flush_after_poll);
+	uv_timer_init(w->loop, &w->flush);
+	w->before_poll.data = w->after_poll.data = w->flush.data = w;
+	if (w->cfg.append_flush_ms == 0) {
+		uv_prepare_start(&w->before_poll, flush_before_poll);
+		uv_check_start(&w->after_poll, flush_after_poll);
+	}
 	/* they must not keep a stopping worker's loop alive */
 	uv_unref((uv_handle_t *)&w->before_poll);
 	uv_unref((uv_handle_t *)&w->after_poll);
@@ -480,6 +510,32 @@ void appends_init(struct worker *w)
 	uint64_t every = (uint64_t)(ms > 0 ? ms : 1);
 	uv_timer_start(&w->renew, renew_leases, every, every);
 	uv_unref((uv_handle_t *)&w->renew);
+}
+
+/* A streaming job's step: its next token into the batch of appends. */
+static void stream_step(struct job *j)
+{
+	struct worker *w = j->w;
+	if (j->cancelled) {
+		finish(j, "cancelled");
+		return;
+	}
+	if (!j->token_len) {
+		switch (chunk_next(j)) {
+		case TOKEN_READY:
+			break;
+		case TOKEN_WAIT:
+			return;  /* the backend wakes the job when one comes */
+		case TOKEN_END:
+			finish(j, "complete");
+			return;
+		case TOKEN_FAILED:
+			job_fail(j, j->err_code, j->err_msg);
+			return;
+		}
+	}
+	j->waiting = 1;
+	batch_add(w, j);
 }
 
 /* Sends the command of the job's current state. */
@@ -497,6 +553,10 @@ static void step(struct job *j)
 		w->backend->stop(j);
 		j->state = JOB_RELEASING;
 	}
+	if (j->state == JOB_STREAMING) {
+		stream_step(j);  /* once per token: nothing else of the rest */
+		return;
+	}
 	snprintf(snow, sizeof snow, "%lld", (long long)now_ms());
 	snprintf(slease, sizeof slease, "%ld", w->cfg.lease_ms);
 	sb_reset(frame);  /* hiredis copies a command's arguments as it is sent */
@@ -509,37 +569,17 @@ static void step(struct job *j)
 		break;
 	}
 	case JOB_LOADING: {
+		/* a resumed reply: the chunks written; else the session's history */
 		char khist[KEY_MAX];
+		int chunks = j->next_index > 0 && w->backend->resumes;
 		if (w->cmd.ready && w->cmd.ac)
 			rc = redisAsyncCommand(w->cmd.ac, loaded, j, "LRANGE %s %ld -1",
-					       key_history(khist, j->sid), -w->backend->history()) == REDIS_OK
-				     ? 0 : -1;
+					       chunks ? kchunks : key_history(khist, j->sid),
+					       chunks ? 0 : -w->backend->history()) == REDIS_OK ? 0 : -1;
 		break;
 	}
 	case JOB_STREAMING:
-		if (j->cancelled) {
-			finish(j, "cancelled");
-			return;
-		}
-		if (!j->token_len) {
-			switch (w->backend->next(j)) {
-			case TOKEN_READY:
-				break;
-			case TOKEN_WAIT:
-				return;  /* the backend wakes the job when one comes */
-			case TOKEN_END:
-				finish(j, "complete");
-				return;
-			case TOKEN_FAILED:
-				job_fail(j, j->err_code, j->err_msg);
-				return;
-			}
-		}
-		j->waiting = 1;
-		w->batch[w->nbatch++] = j;
-		if (w->nbatch == APPEND_BATCH)
-			flush_appends(w);
-		return;
+		break;  /* stream_step */
 	case JOB_FINISHING: {
 		char khist[KEY_MAX], ksess[KEY_MAX], kstreams[KEY_MAX], karchive[KEY_MAX], sttl[24],
 			shist[24], stotal[24];

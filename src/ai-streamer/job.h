@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "keys.h"
+#include "strbuf.h"
 #include "validate.h"
 
 enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING,
@@ -29,6 +30,11 @@ struct job {
 	long next_index;               /* index of the next chunk to append */
 	const char *tok;               /* the token being appended, token_len bytes, */
 	size_t token_len;              /* the backend's until its next `next` (0: none) */
+	struct strbuf roll;            /* CHUNK_ROLLUP_MS: the tokens of the chunk gathering */
+	int rolling;                   /* it holds a token or more */
+	int roll_waits;                /* and may wait for more: tokens come fast */
+	int64_t roll_start_us;         /* when its first token came */
+	int64_t last_token_us;         /* when the reply's last token came (0: none yet) */
 	const char *end_status;        /* complete, cancelled, error */
 	char err_code[32], err_msg[200];
 	void *src;                     /* the backend's own state for this reply */

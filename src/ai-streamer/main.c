@@ -65,6 +65,12 @@ static const struct knob knobs[] = {
 	KNOB_INT("DRAIN_MS", 5000, 0, 3600000,
 		 "on SIGTERM, replies from an AI server get this long to "
 		 "end here; the rest are handed to another worker at once"),
+	KNOB_INT("APPEND_FLUSH_MS", 0, 0, 100,
+		 "how long the tokens of all replies gather before they go to "
+		 "Redis in one call (0: at each turn of the loop)"),
+	KNOB_INT("CHUNK_ROLLUP_MS", 0, 0, 1000,
+		 "tokens of one reply that come within this of each other go "
+		 "out as one chunk (0: a chunk per token); the first never waits"),
 	KNOB_TEXT("USER", "cli", NULL, "--pipe's user when there is no --user"),
 };
 const struct knob_table streamer_knobs = KNOB_TABLE(knobs);
@@ -318,6 +324,8 @@ int main(int argc, char **argv)
 	w.cfg.history_max = config_int(&streamer_knobs, "HISTORY_MAX");
 	(void)archive_maxlen();  /* a bad ARCHIVE_MAXLEN stops it here */
 	w.cfg.drain_ms = config_int(&streamer_knobs, "DRAIN_MS");
+	w.cfg.append_flush_ms = config_int(&streamer_knobs, "APPEND_FLUSH_MS");
+	w.cfg.chunk_rollup_ms = config_int(&streamer_knobs, "CHUNK_ROLLUP_MS");
 	if (gen_set_style(config_text(&streamer_knobs, "GENERATOR")))
 		die(100, "GENERATOR must be sentences or hostile");
 	if (once)

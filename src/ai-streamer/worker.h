@@ -28,12 +28,14 @@ struct worker_config {
 	long chunk_ttl_s;
 	long history_max;
 	long drain_ms;
+	long append_flush_ms;
+	long chunk_rollup_ms;
 };
 
 struct job;
 
 /* Appends due at the same moment that go to Redis in one call at most */
-#define APPEND_BATCH 64
+#define APPEND_BATCH 256
 
 struct worker {
 	uv_loop_t *loop;
@@ -56,6 +58,7 @@ struct worker {
 	int nbatch;
 	uv_prepare_t before_poll;   /* flush the appends timers made due */
 	uv_check_t after_poll;      /* and those that I/O callbacks made due */
+	uv_timer_t flush;           /* APPEND_FLUSH_MS: the end of a batch's window */
 	uv_timer_t renew;           /* extends the leases of the active jobs */
 	uv_timer_t heartbeat;
 	uv_timer_t drain;

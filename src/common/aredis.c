@@ -6,6 +6,7 @@
 #include "log.h"
 #include "redis_sentinel.h"
 #include "redis_uv.h"
+#include "strbuf.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -275,12 +276,12 @@ int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_
 		int nkeys, const char *const *keys, int nargs, const char *const *args,
 		const size_t *lens)
 {
+	/* formatted here rather than by hiredis (a printf-like format per
+	 * argument); hiredis copies it into its output buffer at once */
+	static __thread struct strbuf cmd = STRBUF_INIT;
 	if (!ar->ready || !ar->ac)
 		return -1;
-	int argc = 3 + nkeys + nargs;
-	const char *argv[argc];
-	size_t argl[argc];
-	char nk[16];
-	script_argv(id, nkeys, keys, nargs, args, lens, argv, argl, nk);
-	return redisAsyncCommandArgv(ar->ac, cb, priv, argc, argv, argl) == REDIS_OK ? 0 : -1;
+	sb_reset(&cmd);
+	script_resp(&cmd, id, nkeys, keys, nargs, args, lens);
+	return redisAsyncFormattedCommand(ar->ac, cb, priv, cmd.buf, cmd.len) == REDIS_OK ? 0 : -1;
 }

@@ -15,11 +15,19 @@ void frame_welcome(struct strbuf *sb, const char *sid, const char *node)
 void frame_chunk(struct strbuf *sb, const char *sid, const char *mid, long index,
 		 const char *content, size_t len, int64_t ts_ms)
 {
-	sb_addf(sb, "{\"type\":\"chunk\",\"sessionId\":\"%s\",\"messageId\":\"%s\",\"index\":%ld,"
-		"\"content\":", sid, mid, index);
+	/* once per token in the workers: no printf */
+	sb_adds(sb, "{\"type\":\"chunk\",\"sessionId\":\"");
+	sb_adds(sb, sid);
+	sb_adds(sb, "\",\"messageId\":\"");
+	sb_adds(sb, mid);
+	sb_adds(sb, "\",\"index\":");
+	sb_add_int(sb, index);
+	sb_adds(sb, ",\"content\":");
 	sb_add_json_str(sb, content, len);
-	if (ts_ms > 0)
-		sb_addf(sb, ",\"ts\":%lld", (long long)ts_ms);
+	if (ts_ms > 0) {
+		sb_adds(sb, ",\"ts\":");
+		sb_add_int(sb, ts_ms);
+	}
 	sb_addc(sb, '}');
 }
 

@@ -63,6 +63,32 @@ void scripts_load(const char *dir)
 
 const struct script *script_get(enum script_id id) { return &scripts[id]; }
 
+static void resp_bulk(struct strbuf *out, const char *s, size_t n)
+{
+	sb_addc(out, '$');
+	sb_add_int(out, (long long)n);
+	sb_add(out, "\r\n", 2);
+	sb_add(out, s, n);
+	sb_add(out, "\r\n", 2);
+}
+
+void script_resp(struct strbuf *out, enum script_id id, int nkeys, const char *const *keys,
+		 int nargs, const char *const *args, const size_t *lens)
+{
+	char nk[16];
+	int n = snprintf(nk, sizeof nk, "%d", nkeys);
+	sb_addc(out, '*');
+	sb_add_int(out, 3LL + nkeys + nargs);
+	sb_add(out, "\r\n", 2);
+	resp_bulk(out, "EVALSHA", 7);
+	resp_bulk(out, scripts[id].sha, 40);
+	resp_bulk(out, nk, (size_t)n);
+	for (int i = 0; i < nkeys; i++)
+		resp_bulk(out, keys[i], strlen(keys[i]));
+	for (int i = 0; i < nargs; i++)
+		resp_bulk(out, args[i], lens ? lens[i] : strlen(args[i]));
+}
+
 void script_argv(enum script_id id, int nkeys, const char *const *keys, int nargs,
 		 const char *const *args, const size_t *lens, const char **argv, size_t *argl,
 		 char *nkbuf)

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+struct strbuf;
+
 enum script_id { SCRIPT_ENQUEUE, SCRIPT_START, SCRIPT_APPEND, SCRIPT_FINISH, SCRIPT_RENEW,
 		 SCRIPT_SESSIONS_LEAVE, SCRIPT_CANCEL, SCRIPT_REQUEUE, SCRIPT_CLAIM,
 		 SCRIPT_ORPHAN, SCRIPT_RELEASE, SCRIPT_ADMIT, SCRIPT_COUNT };
@@ -26,6 +28,12 @@ const struct script *script_get(enum script_id id);
 void script_argv(enum script_id id, int nkeys, const char *const *keys, int nargs,
 		 const char *const *args, const size_t *lens, const char **argv, size_t *argl,
 		 char *nkbuf);
+
+/* Appends the EVALSHA of script id to out as one RESP command, what
+ * hiredis would format from script_argv, for redisAsyncFormattedCommand:
+ * the appends of a worker send one per batch of tokens. */
+void script_resp(struct strbuf *out, enum script_id id, int nkeys, const char *const *keys,
+		 int nargs, const char *const *args, const size_t *lens);
 
 /* The directory of shared files: configured (SHARE_DIR), or when it is NULL
  * ../share beside the binary. */

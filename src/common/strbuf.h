@@ -23,6 +23,9 @@ void sb_add(struct strbuf *sb, const void *data, size_t n);
 void sb_adds(struct strbuf *sb, const char *s);
 void sb_addc(struct strbuf *sb, char c);
 void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal: what sb_addf("%lld") does, without printf's cost on
+ * the paths that run once per token. */
+void sb_add_int(struct strbuf *sb, long long v);
 /* Appends s as a JSON string literal, quotes included. The input must be
  * valid UTF-8 (validated where it enters); control characters are escaped. */
 void sb_add_json_str(struct strbuf *sb, const char *s, size_t n);

@@ -33,5 +33,6 @@ void test_stream_format(void);
 void test_redis_url(void);
 void test_cluster_slot(void);
 void test_keys(void);
+void test_scripts(void);
 
 #endif

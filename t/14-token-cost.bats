@@ -1,0 +1,77 @@
+# What a token costs on its way: the appends of many replies in one Redis
+# call (APPEND_FLUSH_MS), and the tokens of a fast reply rolled up into
+# fewer chunks (CHUNK_ROLLUP_MS), with every guarantee kept.
+
+load helpers/stack
+
+# tokens 5 ms apart (a fast model) gathered for up to 40 ms; the appends of
+# all replies gather for 50 ms
+setup_file() {
+	TOKEN_DELAY_MS=5 CHUNK_ROLLUP_MS=40 APPEND_FLUSH_MS=50 LEASE_MS=2000 stack_up --relays 1
+}
+teardown_file() { stack_down; }
+
+chunks_of() { curl -sf "$API/api/stream/$1?user_id=tester"; }
+
+@test "a fast reply goes out in fewer chunks than tokens: indexes contiguous, text and history unchanged" {
+	run chat-cli --url "$API" --session ru1 --raw "$(words 20)"   # 48 tokens
+	assert_success
+	n=$(echo "$output" | jq -r 'select(.type=="chunk")' | jq -s length)
+	indices=$(echo "$output" | jq -r 'select(.type=="chunk") | .index' | tr '\n' ' ')
+	[ "$indices" = "$(seq 0 $((n - 1)) | tr '\n' ' ')" ]
+	[ "$(echo "$output" | jq -r 'select(.type=="complete") | .totalChunks')" -eq "$n" ]
+	echo "48 tokens in $n chunks" >&3
+	[ "$n" -lt 24 ]
+	[ "$n" -gt 1 ]   # the first token does not wait for the others
+	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$(words 20)")
+	[ "$(echo "$output" | jq -j 'select(.type=="chunk") | .content')" = "$want" ]
+	mid=$(echo "$output" | jq -r 'select(.type=="complete") | .messageId')
+	[ "$(chunks_of "$mid" | jq -j '.chunks[].content')" = "$want" ]
+	[ "$(curl -sf "$API/api/history/ru1?user_id=tester" | jq -j '.messages[-1].content')" = "$want" ]
+}
+
+@test "the appends of replies streaming at once go to Redis together" {
+	rcli monitor >"$BATS_TEST_TMPDIR/monitor" &
+	mon=$!
+	sleep 0.3
+	pids=()
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		chat-cli --url "$API" --session "rb$i" --timeout 60 "$(words 100)" >"$BATS_TEST_TMPDIR/rb$i.out" 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	kill "$mon"
+	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$(words 100)")
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		[ "$(cat "$BATS_TEST_TMPDIR/rb$i.out")" = "$want" ]
+	done
+	# an append.lua call names 2 keys per chunk it writes
+	sha=$(rcli -x script load <"$ROOT/share/lua/append.lua")
+	grep -F "\"EVALSHA\" \"$sha\"" "$BATS_TEST_TMPDIR/monitor" | awk '{ print $6 }' | tr -d '"' \
+		>"$BATS_TEST_TMPDIR/keys"
+	calls=$(wc -l <"$BATS_TEST_TMPDIR/keys")
+	chunks=$(awk '{ s += $1 / 2 } END { print s }' "$BATS_TEST_TMPDIR/keys")
+	most=$(sort -n "$BATS_TEST_TMPDIR/keys" | tail -1)
+	echo "$chunks chunks in $calls append calls, at most $((most / 2)) in one" >&3
+	[ "$calls" -gt 0 ]
+	[ "$((chunks * 10 / calls))" -ge 30 ]   # 3 chunks a call or more on average
+	[ "$((most / 2))" -ge 4 ]
+}
+
+@test "kill -9 of the workers mid-reply: the reply resumes after its rolled-up chunks, whole" {
+	prompt=$(words 200)   # 408 tokens, about 2 s at 5 ms each
+	chat-cli --url "$API" --session rk1 --timeout 60 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	client=$!
+	wait_for 10 chunks_past rk1 3
+	mid=$(rcli hget 'stream:session:{rk1}' messageId)
+	at=$(chunks_written rk1)
+	kill -9 "$(sctl pid ai-streamer:ai-streamer-0)" "$(sctl pid ai-streamer:ai-streamer-1)"
+	wait "$client"
+	requeues=$(rcli hget "stream:meta:{$mid}" requeues)
+	echo "requeued $requeues time(s) after $at chunks" >&3
+	[ "$requeues" = 1 ]
+	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")
+	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$want" ]
+	[ "$(chunks_of "$mid" | jq -j '.chunks[].content')" = "$want" ]
+	[ "$(curl -sf "$API/api/history/rk1?user_id=tester" | jq -j '.messages[-1].content')" = "$want" ]
+}
