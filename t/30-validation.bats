@@ -9,12 +9,12 @@ teardown_file() { stack_down; }
 expect_rejected() {
 	local want=$1 before after
 	shift
-	before=$(rcli xlen jobs)
+	before=$(jobs_total)
 	run api "$@"
 	echo "$output"
 	[ "${output%% *}" = "$want" ]
 	echo "${output#* }" | jq -e '.error.code and .error.message' >/dev/null
-	after=$(rcli xlen jobs)
+	after=$(jobs_total)
 	[ "$before" = "$after" ]
 }
 
@@ -56,12 +56,12 @@ post_bytes() {
 }
 
 @test "invalid UTF-8 is 400 and enqueues nothing" {
-	before=$(rcli xlen jobs)
+	before=$(jobs_total)
 	status=$(printf '{"session_id":"v1","user_id":"u","message":"bad \xff\xfe"}' |
 		curl -s -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' -X POST --data-binary @- "$API/api/chat")
 	[ "$status" = 400 ]
 	jq -e '.error.code == "invalid_request"' "$BATS_TEST_TMPDIR/b"
-	[ "$(rcli xlen jobs)" = "$before" ]
+	[ "$(jobs_total)" = "$before" ]
 	[ "$(rcli exists "$(key chat:history: "v1")")" = 0 ]
 }
 

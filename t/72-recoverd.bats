@@ -51,20 +51,23 @@ entry_of() {
 	[ -n "$entry" ]
 	kill -9 "$(holder_pid "$mid")"
 	# jobs for messages that do not exist (the live worker drops them), then
-	# one real chat: enqueue.lua's XADD MAXLEN ~ 100 trims the dead job away
+	# one real chat of the same partition: enqueue.lua's XADD MAXLEN ~ 100
+	# trims the dead job away
+	jobs=$(message_jobs_key "$mid")
 	for i in $(seq 300); do
-		printf 'XADD jobs * message_id %032x session_id filler user_id filler model x prompt x\n' "$i"
+		printf 'XADD %s * message_id %032x session_id filler user_id filler model x prompt x\n' "$jobs" "$i"
 	done | rcli >/dev/null
-	run chat-cli --url "$API" --session tr2 "trim the stream"
+	run chat-cli --url "$API" --session "$(session_in_partition "$(partition_of stream:meta: "$mid")" tr2)" \
+		"trim the stream"
 	assert_success
-	[ -z "$(rcli xrange jobs "$entry" "$entry")" ]   # the entry is gone
+	[ -z "$(rcli xrange "$jobs" "$entry" "$entry")" ]   # the entry is gone
 	rc=0
 	wait "$client" || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")" ]
 	[ "$(rcli hget "$(key stream:meta: "$mid")" requeues)" = 1 ]
 	# the dead pending id is cleaned, and the session takes the next message
-	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
+	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending '$jobs' ai-streamers $entry $entry 1)\" ]"
 	run api POST /api/chat '{"session_id":"tr1","user_id":"tester","message":"next"}'
 	assert_output --regexp '^202 '
 }
@@ -79,18 +82,20 @@ entry_of() {
 	[ -n "$entry" ]
 	kill -9 "$(holder_pid "$mid")"
 	rcli del "$(key chat:history: "tr3")" >/dev/null   # nothing left that holds the prompt
+	jobs=$(message_jobs_key "$mid")
 	for i in $(seq 300); do
-		printf 'XADD jobs * message_id %032x session_id filler user_id filler model x prompt x\n' "$i"
+		printf 'XADD %s * message_id %032x session_id filler user_id filler model x prompt x\n' "$jobs" "$i"
 	done | rcli >/dev/null
-	run chat-cli --url "$API" --session tr4 "trim the stream"
+	run chat-cli --url "$API" --session "$(session_in_partition "$(partition_of stream:meta: "$mid")" tr4)" \
+		"trim the stream"
 	assert_success
-	[ -z "$(rcli xrange jobs "$entry" "$entry")" ]
+	[ -z "$(rcli xrange "$jobs" "$entry" "$entry")" ]
 	rc=0
 	wait "$client" || rc=$?
 	[ "$rc" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }   # error frame
 	[ "$(rcli hget "$(key stream:meta: "$mid")" status)" = error ]
 	[ "$(curl -sf "$API/api/history/tr3?user_id=tester" | jq -r '.messages[-1].status')" = error ]
-	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
+	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending '$jobs' ai-streamers $entry $entry 1)\" ]"
 	run api POST /api/chat '{"session_id":"tr3","user_id":"tester","message":"next"}'
 	assert_output --regexp '^202 '
 }
@@ -110,12 +115,13 @@ entry_of() {
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
 	pid=$(holder_pid "$mid")
+	jobs=$(message_jobs_key "$mid")
 	prev=$(rcli pttl "$lock") killed=
 	deadline=$(($(ms) + 10000))
 	while [ -z "$killed" ] && [ "$(ms)" -lt "$deadline" ]; do
 		now_ttl=$(rcli pttl "$lock")
 		if [ "$now_ttl" -gt $((prev + 100)) ]; then   # renewed just now
-			idle=$(rcli --raw xpending jobs ai-streamers "$entry" "$entry" 1 | sed -n 3p)
+			idle=$(rcli --raw xpending "$jobs" ai-streamers "$entry" "$entry" 1 | sed -n 3p)
 			echo "renewed at idle ${idle} ms" >>"$BATS_TEST_TMPDIR/renewals"
 			if [ "$idle" -ge 300 ] && [ "$idle" -le 1700 ]; then
 				kill -9 "$pid"

@@ -7,7 +7,7 @@ load helpers/stack
 setup_file() {
 	# a user may stream one reply at a time, so a reservation left behind
 	# would refuse the next one (429) for STREAM_STALE_MS (an hour)
-	export STREAMS_PER_USER=1 FAULT_POINT="chat-fcgi:after-admit@cut-1"
+	export STREAMS_PER_USER=1 FAULT_POINT="chat-fcgi:after-admit@cut-1 ai-streamer:after-finish@end-1"
 	stack_up --token-delay-ms 1 --relays 1 --streamers 1
 }
 teardown_file() { stack_down; }
@@ -26,7 +26,6 @@ admitted_within() {
 	done
 	return 1
 }
-jobs_total() { rcli xlen jobs; }
 
 @test "chat-fcgi killed between admit.lua and enqueue.lua: no reply, no job, and the user is not locked out" {
 	run chat_status cut-1 carol
@@ -54,4 +53,25 @@ jobs_total() { rcli xlen jobs; }
 	[ "$(chat_status own-1 erin)" = 403 ]
 	[ "$(rcli zcard 'streams:user:{erin}')" = 0 ]
 	admitted own-2 erin
+}
+
+@test "a worker killed between finish.lua and its ZREM: the reply ended once, and the user is not locked out" {
+	admitted end-1 frank
+	mid=$(rcli hget "$(key stream:session: end-1)" messageId)
+	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:meta: "$mid")' status)\" = complete ]"
+	# the worker is gone before its ZREM: frank's set still names the reply
+	wait_for 10 grep -q 'fault point reached' "$STACK_DIR"/log/ai-streamer*
+	[ "$(rcli zscore 'streams:user:{frank}' "$mid")" != "" ]
+	# STREAMS_PER_USER=1: the ended reply must not refuse the next one
+	admitted end-2 frank
+	[ "$(rcli zscore 'streams:user:{frank}' "$mid")" = "" ]
+	# its job, never acknowledged, is let go by recoverd (requeue.lua:
+	# finished) without running again: in the history once, whole
+	total=$(rcli hget "$(key stream:meta: "$mid")" total_chunks)
+	no_pending() { [ "$(jobs_pending)" = 0 ]; }
+	wait_for 40 no_pending
+	n=$(rcli --raw lrange "$(key chat:history: end-1)" 0 -1 | jq -r .message_id | grep -c "^$mid$")
+	[ "$n" = 1 ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" total_chunks)" = "$total" ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" status)" = complete ]
 }

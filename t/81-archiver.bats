@@ -27,7 +27,16 @@ pipe_burst() {
 
 stored() { pg -c "SELECT count(*) FROM messages WHERE session_id LIKE '$1-%'"; }
 stored_is() { [ "$(stored "$1")" = "$2" ]; }
-backlog_is() { [ "$(rcli xlen archive)" = "$1" ]; }
+backlog_is() { [ "$(archive_total)" = "$1" ]; }
+# entries of every partition's archive stream read and not acknowledged
+archive_pending() {
+	local p n=0 c
+	for ((p = 0; p < 16; p++)); do
+		c=$(rcli xpending "$(archive_key "$p")" archivers | head -n 1)
+		[[ $c =~ ^[0-9]+$ ]] && n=$((n + c))
+	done
+	echo "$n"
+}
 beat() { rcli hget "node:archiver:{$1}" "$2"; }
 beat_is() { [ "$(beat "$1" "$2")" = "$3" ]; }
 
@@ -106,8 +115,7 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	[ "$output" = "$(pg -c "SELECT message_id FROM messages WHERE session_id LIKE 'kb-%' ORDER BY 1")" ]
 	same_order kb
 	wait_for 20 backlog_is 0
-	run rcli xpending archive archivers
-	[ "${lines[0]}" = 0 ]
+	[ "$(archive_pending)" = 0 ]
 	grep -q 'msg="started"' "$STACK_DIR/log/archiver.log"
 	[ "$(grep -c 'msg="started"' "$STACK_DIR/log/archiver.log")" -ge 5 ]
 }
@@ -217,9 +225,10 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	sctl stop archiver
 	ai-streamer --pipe --session gh-1 --user tester "read by a ghost" | rcli --pipe >/dev/null
 	# a consumer that reads and dies before storing
-	run rcli xreadgroup group archivers ghost count 100 streams archive '>'
+	run rcli xreadgroup group archivers ghost count 100 streams \
+		"$(archive_key "$(partition_of stream:session: gh-1)")" '>'
 	assert_success
-	[ "$(rcli xpending archive archivers | head -1)" = 2 ]
+	[ "$(archive_pending)" = 2 ]
 	sctl start archiver
 	wait_for 30 stored_is gh 2
 	wait_for 10 backlog_is 0
@@ -228,14 +237,14 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 
 @test "malformed entries are let go and counted; text that is not UTF-8 is stored repaired" {
 	before=$(beat archiver-1 unusable)
-	rcli xadd archive '*' message_id x session_id bad-1 >/dev/null
-	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcdef session_id 'bad/1' user_id u \
+	rcli xadd 'archive:{u0}' '*' message_id x session_id bad-1 >/dev/null
+	rcli xadd 'archive:{u0}' '*' message_id 0123456789abcdef0123456789abcdef session_id 'bad/1' user_id u \
 		role user content hi status complete created_at 1 >/dev/null
-	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcdee session_id bad-1 user_id u \
+	rcli xadd 'archive:{u0}' '*' message_id 0123456789abcdef0123456789abcdee session_id bad-1 user_id u \
 		role robot content hi status complete created_at 1 >/dev/null
-	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcded session_id bad-1 user_id u \
+	rcli xadd 'archive:{u0}' '*' message_id 0123456789abcdef0123456789abcded session_id bad-1 user_id u \
 		role user content hi status complete created_at soon >/dev/null
-	printf '*17\r\n$4\r\nXADD\r\n$7\r\narchive\r\n$1\r\n*\r\n$10\r\nmessage_id\r\n$32\r\n0123456789abcdef0123456789abcdec\r\n$10\r\nsession_id\r\n$5\r\nbad-2\r\n$7\r\nuser_id\r\n$1\r\nu\r\n$4\r\nrole\r\n$4\r\nuser\r\n$7\r\ncontent\r\n$6\r\na\xff\x00b\xc3z\r\n$6\r\nstatus\r\n$8\r\ncomplete\r\n$10\r\ncreated_at\r\n$1\r\n5\r\n' |
+	printf '*17\r\n$4\r\nXADD\r\n$12\r\narchive:{u0}\r\n$1\r\n*\r\n$10\r\nmessage_id\r\n$32\r\n0123456789abcdef0123456789abcdec\r\n$10\r\nsession_id\r\n$5\r\nbad-2\r\n$7\r\nuser_id\r\n$1\r\nu\r\n$4\r\nrole\r\n$4\r\nuser\r\n$7\r\ncontent\r\n$6\r\na\xff\x00b\xc3z\r\n$6\r\nstatus\r\n$8\r\ncomplete\r\n$10\r\ncreated_at\r\n$1\r\n5\r\n' |
 		rcli --pipe >/dev/null
 	wait_for 30 stored_is bad 1
 	wait_for 10 backlog_is 0

@@ -107,7 +107,7 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 }
 
 @test "bad input: OpenAI-shaped errors, nothing enqueued" {
-	before=$(rcli XLEN jobs)
+	before=$(jobs_total)
 	oa bad oa-5 hi
 	[ "$(jq -r .status <<<"$output")" = 400 ]
 	[ "$(jq -r .type <<<"$output")" = invalid_request_error ]
@@ -128,7 +128,7 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 	run curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Session-Id: not a session' \
 		--data-binary '{"messages":[{"role":"user","content":"x"}]}' "$API/v1/chat/completions"
 	[ "$output" = 400 ]
-	[ "$(rcli XLEN jobs)" = "$before" ]
+	[ "$(jobs_total)" = "$before" ]
 	# and the API still answers
 	curl -sf "$API/api/health" >/dev/null
 }

@@ -294,7 +294,7 @@ listed_is() { [ "$(listed "$1")" = "$2" ]; }
 	run listed "$ALICE"
 	refute_output --partial del-1
 	# the archive stream has drained and brought nothing back
-	wait_for 30 eval '[ "$(rcli xlen archive)" = 0 ]'
+	wait_for 30 eval '[ "$(archive_total)" = 0 ]'
 	[ "$(stored del-1)" = 0 ]
 	# a new message afterwards starts the conversation anew
 	exchange "$ALICE" del-1 "a new start" >/dev/null

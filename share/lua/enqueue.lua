@@ -4,7 +4,7 @@
 -- the user's message into history and the archive, the message's meta, the
 -- session's current message, and the job. Nothing is written unless every
 -- check passes.
--- KEYS: 1 stream:session:{t}S  2 chat:history:{t}S  3 stream:meta:{t}M  4 jobs  5 archive
+-- KEYS: 1 stream:session:{t}S  2 chat:history:{t}S  3 stream:meta:{t}M  4 jobs:{t}  5 archive:{t}
 -- ARGV: 1 S  2 U  3 M  4 user item (JSON)  5 model  6 prompt  7 now_ms
 --       8 history cap  9 jobs cap  10 the user message's id  11 archive cap
 -- Returns {"ok", M} or {reason, detail}.

@@ -34,6 +34,7 @@
 
 #include "archive.h"
 #include "backend.h"
+#include "fault.h"
 #include "frame.h"
 #include "job.h"
 #include "keys.h"
@@ -124,6 +125,7 @@ static void finished(redisAsyncContext *ac, void *reply, void *priv)
 	if (lost(j, r))
 		return;
 	if (r->type == REDIS_REPLY_INTEGER) {
+		fault_point("ai-streamer:after-finish", j->sid);
 		ack(j);
 		return;
 	}
@@ -581,8 +583,8 @@ static void step(struct job *j)
 	case JOB_STREAMING:
 		break;  /* stream_step */
 	case JOB_FINISHING: {
-		char khist[KEY_MAX], ksess[KEY_MAX], kstreams[KEY_MAX], karchive[KEY_MAX], sttl[24],
-			shist[24], stotal[24];
+		char khist[KEY_MAX], ksess[KEY_MAX], karchive[KEY_MAX], sttl[24], shist[24],
+			stotal[24];
 		if (!strcmp(j->end_status, "error"))
 			frame_error(frame, j->sid, j->mid, j->err_code, j->err_msg);
 		else
@@ -591,23 +593,29 @@ static void step(struct job *j)
 		snprintf(shist, sizeof shist, "%ld", w->cfg.history_max);
 		snprintf(stotal, sizeof stotal, "%ld", j->next_index);
 		const char *keys[] = { kchunks, kmeta, klock, kcancel, key_history(khist, j->sid),
-				       key_session(ksess, j->sid), key_streams_user(kstreams, j->uid),
-				       key_archive(karchive) };
+				       key_session(ksess, j->sid), key_archive(karchive, j->partition) };
 		const char *args[] = { j->owner, j->end_status, kchan, frame->buf, sttl, snow, shist,
 				       j->mid, stotal, archive_maxlen() };
-		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 8, keys, 10, args, NULL);
+		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 7, keys, 10, args, NULL);
 		break;
 	}
 	case JOB_ACKING: {
-		char kjobs[KEY_MAX];
+		/* finish.lua's second step, on the user's slot (doc/redis.md, "Two
+		 * steps"): the reply leaves the user's replies in flight. A ZREM
+		 * lost here is made up for by chat-fcgi's cleanup. */
+		char kjobs[KEY_MAX], kstreams[KEY_MAX];
+		if (w->cmd.ready && w->cmd.ac && j->end_status)
+			redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZREM %s %s",
+					  key_streams_user(kstreams, j->uid), j->mid);
 		if (w->cmd.ready && w->cmd.ac)
-			rc = redisAsyncCommand(w->cmd.ac, acked, j, "XACK %s %s %s", key_jobs(kjobs),
-					       JOBS_GROUP, j->entry_id) == REDIS_OK ? 0 : -1;
+			rc = redisAsyncCommand(w->cmd.ac, acked, j, "XACK %s %s %s",
+					       key_jobs(kjobs, j->partition), JOBS_GROUP,
+					       j->entry_id) == REDIS_OK ? 0 : -1;
 		break;
 	}
 	case JOB_RELEASING: {
 		char kjobs[KEY_MAX];
-		const char *keys[] = { key_jobs(kjobs), kmeta, klock, kchunks };
+		const char *keys[] = { key_jobs(kjobs, j->partition), kmeta, klock, kchunks };
 		const char *args[] = { JOBS_GROUP, j->entry_id, j->owner, j->mid, j->sid, j->uid,
 				       j->model, j->prompt };
 		size_t lens[] = { strlen(JOBS_GROUP), strlen(j->entry_id), strlen(j->owner),
@@ -633,7 +641,8 @@ static const char *field(char **fields, size_t *lens, size_t n, const char *name
 	return NULL;
 }
 
-void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *lens, size_t n)
+void job_begin(struct worker *w, int partition, const char *entry_id, char **fields, size_t *lens,
+	       size_t n)
 {
 	size_t ml = 0, sl = 0, ul = 0, pl = 0;
 	const char *mid = field(fields, lens, n, "message_id", &ml);
@@ -645,6 +654,7 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
 	snprintf(j->entry_id, sizeof j->entry_id, "%s", entry_id);
+	j->partition = partition;
 	uv_timer_init(w->loop, &j->timer);
 	j->timer.data = j;
 	j->next = w->active;

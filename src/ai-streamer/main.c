@@ -75,7 +75,7 @@ static const struct knob knobs[] = {
 };
 const struct knob_table streamer_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
-	&streamer_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, &archive_knobs, NULL
+	&streamer_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, &archive_knobs, &fault_knobs, NULL
 };
 
 static void usage(FILE *f)
@@ -103,6 +103,25 @@ static const struct backend *backend_named(const char *name)
 
 static void read_jobs(struct worker *w);
 
+/* From 0: jobs queued before any worker existed are served too. */
+static void create_groups(redisAsyncContext *ac)
+{
+	char k[KEY_MAX];
+	for (int p = 0; p < PARTITIONS; p++)
+		redisAsyncCommand(ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs(k, p),
+				  JOBS_GROUP);
+}
+
+/* The partition whose job stream is named name, or -1. */
+static int jobs_partition(const char *name)
+{
+	char k[KEY_MAX];
+	for (int p = 0; p < PARTITIONS; p++)
+		if (!strcmp(name, key_jobs(k, p)))
+			return p;
+	return -1;
+}
+
 static void got_jobs(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct worker *w = priv;
@@ -113,15 +132,16 @@ static void got_jobs(redisAsyncContext *ac, void *reply, void *priv)
 		return;  /* connection lost; on_ready starts reading again */
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_error("XREADGROUP failed", "error=\"%s\"", r->str);
-		if (!strncmp(r->str, "NOGROUP", 7) && w->jobs.ac) {
-			char k[KEY_MAX];
-			redisAsyncCommand(w->jobs.ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM",
-					  key_jobs(k), JOBS_GROUP);
-		}
+		if (!strncmp(r->str, "NOGROUP", 7) && w->jobs.ac)
+			create_groups(w->jobs.ac);
 	} else if (r->type == REDIS_REPLY_ARRAY) {
 		for (size_t s = 0; s < r->elements; s++) {
 			redisReply *stream = r->element[s];
-			if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
+			if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 ||
+			    stream->element[0]->type != REDIS_REPLY_STRING)
+				continue;
+			int part = jobs_partition(stream->element[0]->str);
+			if (part < 0)
 				continue;
 			redisReply *entries = stream->element[1];
 			for (size_t e = 0; e < entries->elements; e++) {
@@ -136,7 +156,7 @@ static void got_jobs(redisAsyncContext *ac, void *reply, void *priv)
 					fields[n] = f->element[i]->str ? f->element[i]->str : "";
 					lens[n++] = f->element[i]->len;
 				}
-				job_begin(w, ent->element[0]->str, fields, lens, n);
+				job_begin(w, part, ent->element[0]->str, fields, lens, n);
 			}
 		}
 	}
@@ -145,16 +165,28 @@ static void got_jobs(redisAsyncContext *ac, void *reply, void *priv)
 	worker_want_jobs(w);
 }
 
+/* One blocking read over every partition's job stream, COUNT the room
+ * left. Its keys span slots: one logical Redis only (doc/redis.md,
+ * "Partitions"). */
 static void read_jobs(struct worker *w)
 {
-	char k[KEY_MAX];
 	long room = w->cfg.concurrency - w->nactive;
 	if (room <= 0 || w->reading || w->stopping || !w->jobs.ready)
 		return;
+	enum { FIXED = 9, ARGS = FIXED + 2 * PARTITIONS };
+	char count[24], block[24], names[PARTITIONS][KEY_MAX];
+	const char *argv[ARGS];
+	snprintf(count, sizeof count, "%ld", room);
+	snprintf(block, sizeof block, "%d", READ_BLOCK_MS);
+	const char *fixed[FIXED] = { "XREADGROUP", "GROUP", JOBS_GROUP, w->node, "COUNT", count,
+				     "BLOCK", block, "STREAMS" };
+	memcpy(argv, fixed, sizeof fixed);
+	for (int p = 0; p < PARTITIONS; p++) {
+		argv[FIXED + p] = key_jobs(names[p], p);
+		argv[FIXED + PARTITIONS + p] = ">";
+	}
 	w->reading = 1;
-	redisAsyncCommand(w->jobs.ac, got_jobs, w,
-			  "XREADGROUP GROUP %s %s COUNT %ld BLOCK %d STREAMS %s >", JOBS_GROUP,
-			  w->node, room, READ_BLOCK_MS, key_jobs(k));
+	redisAsyncCommandArgv(w->jobs.ac, got_jobs, w, ARGS, argv, NULL);
 }
 
 void worker_want_jobs(struct worker *w)
@@ -179,11 +211,8 @@ static void got_client_id(redisAsyncContext *ac, void *reply, void *priv)
 static void jobs_ready(struct aredis *ar)
 {
 	struct worker *w = ar->data;
-	char k[KEY_MAX];
 	redisAsyncCommand(ar->ac, got_client_id, w, "CLIENT ID");
-	/* from 0: jobs queued before any worker existed are served too */
-	redisAsyncCommand(ar->ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs(k),
-			  JOBS_GROUP);
+	create_groups(ar->ac);
 	w->reading = 0;
 	read_jobs(w);
 }

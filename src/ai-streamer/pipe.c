@@ -28,7 +28,8 @@ static void resp(FILE *out, int argc, const char *const *argv, const size_t *len
 	}
 }
 
-/* RPUSH of a history item and the XADD of its archive entry, atomically. */
+/* RPUSH of a history item and the XADD of its archive entry, atomically
+ * (one slot: both of the session's partition). */
 static void history_and_archive(FILE *out, const char *khist, const struct strbuf *item,
 				const struct pipe_job *pj, const char *mid, const char *role,
 				const char *content, size_t content_len, const char *created)
@@ -39,7 +40,7 @@ static void history_and_archive(FILE *out, const char *khist, const struct strbu
 	const char *push[] = { "RPUSH", khist, item->buf };
 	size_t pushl[] = { (size_t)-1, (size_t)-1, item->len };
 	resp(out, 3, push, pushl);
-	const char *xadd[] = { "XADD", key_archive(karchive), "MAXLEN", "~", archive_maxlen(), "*",
+	const char *xadd[] = { "XADD", key_archive(karchive, session_partition(pj->session)), "MAXLEN", "~", archive_maxlen(), "*",
 			       "message_id", mid, "session_id", pj->session, "user_id", pj->user,
 			       "role", role, "content", content, "status", "complete",
 			       "created_at", created };

@@ -66,7 +66,8 @@ struct worker {
 };
 
 /* Takes one entry of the jobs stream: fields are name/value pairs. */
-void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *lens, size_t n);
+void job_begin(struct worker *w, int partition, const char *entry_id, char **fields, size_t *lens,
+	       size_t n);
 /* Called when Redis comes back, for jobs whose last command got no reply. */
 void jobs_resume(struct worker *w);
 /* Starts the flushing of batched appends and the renewal of leases. */

@@ -151,9 +151,10 @@ static int enqueue(struct api *api, redisContext *c, const struct chat_request *
 	struct strbuf item = STRBUF_INIT;
 	history_item(&item, user_mid, "user", cr->message, cr->message_len, "complete", now);
 
+	int part = session_partition(cr->session_id);
 	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], karchive[KEY_MAX];
 	const char *keys[] = { key_session(ksession, cr->session_id), key_history(khist, cr->session_id),
-			       key_meta(kmeta, mid), key_jobs(kjobs), key_archive(karchive) };
+			       key_meta(kmeta, mid), key_jobs(kjobs, part), key_archive(karchive, part) };
 	char snow[24], shist[24], sjobs[24];
 	snprintf(snow, sizeof snow, "%lld", (long long)now);
 	snprintf(shist, sizeof shist, "%ld", api->cfg.history_max);

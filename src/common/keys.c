@@ -53,8 +53,6 @@ static char *name(char *out, const char *kind, const char *id)
 	return out;
 }
 
-char *key_jobs(char *o) { return name(o, "jobs", NULL); }
-char *key_archive(char *o) { return name(o, "archive", NULL); }
 /* kind{tag}id: the id after the tag, so that the tag alone picks the slot */
 static char *tagged(char *out, const char *kind, int partition, const char *id)
 {
@@ -72,6 +70,8 @@ static char *of_session(char *o, const char *kind, const char *s)
 	return tagged(o, kind, session_partition(s), s);
 }
 
+char *key_jobs(char *o, int p) { return tagged(o, "jobs:", p, ""); }
+char *key_archive(char *o, int p) { return tagged(o, "archive:", p, ""); }
 char *key_chunks(char *o, const char *m) { return of_message(o, "stream:chunks:", m); }
 char *key_meta(char *o, const char *m) { return of_message(o, "stream:meta:", m); }
 char *key_lock(char *o, const char *m) { return of_message(o, "stream:lock:", m); }

@@ -33,9 +33,11 @@ const char *keys_prefix(void);
 
 /* Each writes the name into out (KEY_MAX bytes) and returns out. A
  * session's or a message's keys carry its partition's tag. */
-char *key_jobs(char *out);
-/* the archive stream (archive.h): finished messages on their way to PostgreSQL */
-char *key_archive(char *out);
+/* partition p's job stream, read by every worker (group JOBS_GROUP) */
+char *key_jobs(char *out, int partition);
+/* partition p's archive stream (archive.h): finished messages on their way
+ * to PostgreSQL */
+char *key_archive(char *out, int partition);
 char *key_chunks(char *out, const char *message_id);
 char *key_meta(char *out, const char *message_id);
 char *key_lock(char *out, const char *message_id);

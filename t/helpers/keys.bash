@@ -34,3 +34,16 @@ partition_of() {
 
 # key KIND ID: KIND{tag}ID, e.g. key stream:meta: "$mid"
 key() { echo "$1{${PARTITION_TAGS[$(partition_of "$1" "$2")]}}$2"; }
+
+# jobs_key P / archive_key P: partition P's job stream and archive stream
+jobs_key() { echo "jobs:{${PARTITION_TAGS[$1]}}"; }
+archive_key() { echo "archive:{${PARTITION_TAGS[$1]}}"; }
+# message_jobs_key M: the job stream of message M's partition
+message_jobs_key() { jobs_key "$(partition_of stream:meta: "$1")"; }
+# session_in_partition P PREFIX: the first session id PREFIX-N of partition P
+session_in_partition() {
+	local i
+	for ((i = 1; ; i++)); do
+		[ "$(partition_of stream:session: "$2-$i")" != "$1" ] || { echo "$2-$i"; return; }
+	done
+}

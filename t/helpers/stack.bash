@@ -114,6 +114,19 @@ wait_for() {
 # A prompt of n words: the built-in generator replies with 8 + 2n tokens.
 words() { local i; for ((i = 0; i < $1; i++)); do printf 'w%d ' "$i"; done; }
 
+# jobs_total / archive_total: entries in every partition's job (archive)
+# stream; jobs_pending: entries of the job streams read and not acknowledged
+jobs_total() { local p n=0; for ((p = 0; p < 16; p++)); do n=$((n + $(rcli xlen "$(jobs_key "$p")"))); done; echo "$n"; }
+archive_total() { local p n=0; for ((p = 0; p < 16; p++)); do n=$((n + $(rcli xlen "$(archive_key "$p")"))); done; echo "$n"; }
+jobs_pending() {
+	local p n=0 c
+	for ((p = 0; p < 16; p++)); do
+		c=$(rcli xpending "$(jobs_key "$p")" ai-streamers 2>/dev/null | head -n 1)
+		[[ $c =~ ^[0-9]+$ ]] && n=$((n + c))
+	done
+	echo "$n"
+}
+
 # chunks_written SESSION: how many chunks the session's current reply has so far.
 chunks_written() {
 	local mid

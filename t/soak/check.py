@@ -367,8 +367,8 @@ def check_cancels(run):
 def key_rules(run):
     chunk_ttl = run.env.get("CHUNK_TTL_S", 300) * 1000
     return [
-        (r"chat:history:\{[^}]+\}.+$", None), (r"stream:session:\{[^}]+\}.+$", None), (r"jobs$", None),
-        (r"nodes:(ws|ai|api|recoverd|archiver)$", None), (r"archive$", None),
+        (r"chat:history:\{[^}]+\}.+$", None), (r"stream:session:\{[^}]+\}.+$", None), (r"jobs:\{[^}]+\}$", None),
+        (r"nodes:(ws|ai|api|recoverd|archiver)$", None), (r"archive:\{[^}]+\}$", None),
         (r"stream:(chunks|meta):\{[^}]+\}.+$", chunk_ttl),
         (r"stream:cancel:\{[^}]+\}.+$", run.env.get("CANCEL_TTL_S", 300) * 1000),
         (r"ratelimit:(chat|ws|wsaddr):\{.+\}:\d+$", 60000),
@@ -439,7 +439,8 @@ def check_archive(run):
     if isinstance(arch, str):
         run.add(t, "archive", f"the archive could not be read: {arch}")
         return
-    backlog = run.scan["keys"].get("archive", {}).get("value")
+    backlog = sum(v.get("value") or 0 for k, v in run.scan["keys"].items()
+                  if k.startswith("archive:{") and isinstance(v.get("value"), int))
     if backlog:
         run.add(t, "archive", f"{backlog} message(s) still wait in the archive stream")
     for k, v in run.scan["keys"].items():
