@@ -192,7 +192,7 @@ entry_of() {
 	want=$(TOKEN_DELAY_MS=0 AI_MAX_TOKENS=2000 ai-streamer --once "$prompt")
 	for i in $(seq 150); do
 		[ "$(curl -sf "$API/api/history/pg$i?user_id=tester" | jq -j '.messages[-1].content')" = "$want" ]
-		r=$(rcli hget "stream:meta:{${mids[$((i - 1))]}}" requeues)
+		r=$(rcli hget "$(key stream:meta: "${mids[$((i - 1))]}")" requeues)
 		[ "${r:-0}" -le 1 ]
 	done
 }

@@ -26,7 +26,7 @@ fresh_minute() { local s; s=$(date +%-S); [ "$s" -lt 40 ] || sleep $((61 - s)); 
 		done
 	done
 	wait
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'stream:session:{claim-*' | wc -l) = 0 ]"
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'stream:session:{*}claim-*' | wc -l) = 0 ]"
 	# a session that got a message keeps its owner after its socket leaves
 	run wsc --for 0.3 "$(url claim-used claimer3)"
 	mid=$(post_chat claim-used "w1" claimer3)
