@@ -7,8 +7,27 @@
 -- ARGV: 1 N  2 key prefix  3.. session ids; none: every session of N, and
 --       the node's set goes away.
 -- The user and other nodes' sets are named here from the prefix, so this
--- script is not Redis Cluster safe (doc/redis.md, "One Redis").
+-- script is not Redis Cluster safe (doc/redis.md, "Partitions").
 local node, prefix = ARGV[1], ARGV[2]
+
+-- stream:session:{t}S, t the session's partition's tag: CRC16 (XMODEM)
+-- of S modulo 16, and the tags of src/common/keys.c (doc/redis.md,
+-- "Partitions"; t/89 fails if these two drift apart)
+local TAGS = {'u0', '3', 'dj', 'j', 'd2', '2', 'uh', 'k', 'ly', '1', 'uv', 'u', '9s', '0', 'dt', 't'}
+local function session_key(s)
+  local crc = 0
+  for i = 1, #s do
+    crc = bit.bxor(crc, bit.lshift(string.byte(s, i), 8))
+    for _ = 1, 8 do
+      if bit.band(crc, 0x8000) ~= 0 then
+        crc = bit.band(bit.bxor(bit.lshift(crc, 1), 0x1021), 0xFFFF)
+      else
+        crc = bit.band(bit.lshift(crc, 1), 0xFFFF)
+      end
+    end
+  end
+  return prefix .. 'stream:session:{' .. TAGS[crc % 16 + 1] .. '}' .. s
+end
 local sessions = {}
 if #ARGV > 2 then
   for i = 3, #ARGV do sessions[#sessions + 1] = ARGV[i] end
@@ -30,7 +49,7 @@ for _, s in ipairs(sessions) do
     local user = redis.call('HGET', KEYS[2], s)
     redis.call('HDEL', KEYS[2], s)
     if user then redis.call('SREM', prefix .. 'sessions:user:{' .. user .. '}', s) end
-    local ksession = prefix .. 'stream:session:{' .. s .. '}'
+    local ksession = session_key(s)
     if redis.call('HEXISTS', ksession, 'messageId') == 0 then redis.call('DEL', ksession) end
     gone = gone + 1
   end
