@@ -63,9 +63,10 @@ chunks_of() { curl -sf "$API/api/stream/$1?user_id=tester"; }
 	chat-cli --url "$API" --session rk1 --timeout 60 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past rk1 3
+	# at once: the reply lasts about 2 s
+	kill -9 "$(sctl pid ai-streamer:ai-streamer-0)" "$(sctl pid ai-streamer:ai-streamer-1)"
 	mid=$(rcli hget "$(key stream:session: rk1)" messageId)
 	at=$(chunks_written rk1)
-	kill -9 "$(sctl pid ai-streamer:ai-streamer-0)" "$(sctl pid ai-streamer:ai-streamer-1)"
 	wait "$client"
 	requeues=$(rcli hget "$(key stream:meta: "$mid")" requeues)
 	echo "requeued $requeues time(s) after $at chunks" >&3

@@ -267,14 +267,17 @@ listed_is() { [ "$(listed "$1")" = "$2" ]; }
 	assert_output '403 {"error":{"code":"forbidden","message":"this conversation belongs to another user"}}'
 	[ "$(rcli llen "$(key chat:history: "del-1")")" = 4 ]
 	[ "$(stored del-1)" = 4 ]
-	# a reply still streaming: refused, nothing deleted
+	# a reply still streaming (about half a second): refused, nothing
+	# deleted; the session's key named beforehand, so the cancel comes in time
+	local ksess
+	ksess=$(key stream:session: "del-1")
 	run as "$ALICE" POST /api/chat "$(jq -cn --arg m "$(words 2000)" '{session_id: "del-1", message: $m}')"
 	assert_output --regexp '^202 '
 	local long
 	long=$(jq -r .message_id <<<"${output#* }")
 	run as "$ALICE" DELETE "/api/sessions/del-1"
 	assert_output --regexp '^409 \{"error":\{"code":"stream_in_progress"'
-	[ "$(rcli exists "$(key stream:session: "del-1")")" = 1 ]
+	[ "$(rcli exists "$ksess")" = 1 ]
 	run as "$ALICE" POST /api/cancel "$(jq -cn --arg m "$long" '{session_id: "del-1", message_id: $m}')"
 	wait_for 30 reply_ended "$long" cancelled
 	wait_for 30 stored_is del-1 6
