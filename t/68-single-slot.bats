@@ -58,13 +58,13 @@ mid_of() { printf '%012x%x%019d' "$(date +%s%3N)" "$1" "$RANDOM"; }
 	assert_output "$(printf 'ok\n%s' "$M")"
 	[ "$(c xlen "$(jobs_key "$p")")" = 1 ]
 	run evalsha start 4 "$(key stream:meta: "$M")" "$(key stream:lock: "$M")" \
-		"$(key stream:cancel: "$M")" "$(key stream:chunks: "$M")" w1:1 10000 "$now"
+		"$(key stream:cancel: "$M")" "$(key stream:chunks: "$M")" w1:1 600000 "$now"
 	assert_line --index 0 ok
 	run evalsha append 2 "$(key stream:chunks: "$M")" "$(key stream:lock: "$M")" \
 		w1:1 0 hello "$(key stream:channel: "$S")" '{"type":"chunk"}'
 	refute_output --partial CROSSSLOT
 	assert_output 1
-	run evalsha renew 1 "$(key stream:lock: "$M")" 10000 w1:1
+	run evalsha renew 1 "$(key stream:lock: "$M")" 600000 w1:1
 	assert_output 1
 	run evalsha cancel 4 "$(key stream:session: "$S")" "$(key stream:meta: "$M")" \
 		"$(key stream:cancel: "$M")" "$(key stream:lock: "$M")" "$S" "$U" 300
