@@ -13,7 +13,8 @@ setup_file() {
 	redis-server --port "$CPORT" --bind 127.0.0.1 --cluster-enabled yes \
 		--cluster-config-file "$CDIR/nodes.conf" --dir "$CDIR" --save '' --appendonly no \
 		--daemonize yes --pidfile "$CDIR/redis.pid" --logfile "$CDIR/redis.log"
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $CPORT ping 2>/dev/null)\" = PONG ]"
+	wait_for 30 bash -c "[ \"\$(redis-cli -p $CPORT ping 2>/dev/null)\" = PONG ]" ||
+		{ cat "$CDIR/redis.log" >&2; false; }
 	redis-cli -p "$CPORT" cluster addslotsrange 0 16383 >/dev/null
 	wait_for 10 bash -c "redis-cli -p $CPORT cluster info | grep -q '^cluster_state:ok'"
 }
