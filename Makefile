@@ -34,7 +34,7 @@ LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
 .PHONY: all clean test test-asan unit run deps bench bench-archive fuzz soak
 .SECONDEXPANSION:
-all: $(BINS) build/fake-openai build/ws-poke build/cluster-rw
+all: $(BINS) build/fake-openai build/ws-poke build/cluster-rw build/cluster-sub
 
 # Rebuild the programs when switching between SAN=0 and SAN=1.
 bin/.variant: FORCE
@@ -80,6 +80,11 @@ build/ws-poke: t/helpers/ws-poke.c $(OBJ)/chat-cli/wsclient.o $(OBJ)/libcommon.a
 
 # writes and reads keys through the Redis Cluster layer (t/66)
 build/cluster-rw: t/helpers/cluster-rw.c t/helpers/cluster-rw-async.c t/helpers/cluster-rw.h $(OBJ)/libcommon.a bin/.variant
+	@mkdir -p build
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -luv -lhiredis -lm
+
+# sharded pub/sub through the Cluster subscriber (t/69)
+build/cluster-sub: t/helpers/cluster-sub.c $(OBJ)/libcommon.a bin/.variant
 	@mkdir -p build
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -luv -lhiredis -lm
 

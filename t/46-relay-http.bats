@@ -90,3 +90,28 @@ answer() { sed -n "${1}p" <<<"$output"; }
 	run chat-cli --url "$API" --session rh1 "still streaming"
 	assert_success
 }
+
+# streams_open: the relay's count of HTTP streams
+streams_open() { curl -sf "http://127.0.0.1:$RELAY_BASE/health" | jq -r .streams; }
+no_streams() { [ "$(streams_open)" = 0 ]; }
+
+@test "streams whose client hung up right after its request are closed, not left spinning the relay" {
+	local mid i
+	mid=$(post_chat rh-gone "$(words 10)")
+	[ -n "$mid" ]
+	# the request and at once a close, as nginx does when its client leaves:
+	# the relay writes the headers to a socket that is gone
+	for i in $(seq 1 10); do
+		timeout 10 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("GET /stream/%s?user_id=tester HTTP/1.1\r\nHost: r\r\n\r\n" % sys.argv[2]).encode())
+s.close()' "$RELAY_BASE" "$mid"
+	done
+	# the reply ends meanwhile; each of those streams is closed by then
+	wait_for 30 no_streams || { echo "streams still open: $(streams_open)"; false; }
+	# and the relay still streams
+	run curl -s --max-time 20 "http://127.0.0.1:$RELAY_BASE/stream/$mid?user_id=tester"
+	assert_output --partial '"status":"complete"'
+	kill -0 "$(cat "$BATS_FILE_TMPDIR/pid")"
+}

@@ -3,11 +3,12 @@
 # URL position or by the reconnect frame, and end with every chunk once.
 
 load helpers/stack
+load helpers/resume-clients
 
 setup_file() { AI_MAX_TOKENS=2000 RELAY_DEAD_MS=3000 stack_up --relays 3; }
 teardown_file() { stack_down; }
 
-# The relay holding the most sockets: nginx's ip_hash sends all of ours to one.
+# The relay holding the most sockets (nginx spreads sessions over the three).
 busiest_relay() {
 	local p best=-1 port n
 	for ((p = RELAY_BASE; p < RELAY_BASE + 3; p++)); do
@@ -19,65 +20,51 @@ busiest_relay() {
 
 relay_conns() { curl -s "http://127.0.0.1:$1/health" | jq -r '.connections // 0'; }
 
-# Starts n clients (prefix P) that post a long message, odd ones resuming by
-# URL and even ones by the reconnect frame; their pids go to $clients.
-start_clients() {
-	local n=$1 prefix=$2 i mode
-	clients=()
-	for ((i = 1; i <= n; i++)); do
-		mode=url; ((i % 2)) || mode=frame
-		chat-cli --url "$API" --session "$prefix$i" --resume $mode --stats --timeout 90 \
-			"$(words 300)" >"$BATS_TEST_TMPDIR/$prefix$i.out" 2>"$BATS_TEST_TMPDIR/$prefix$i.err" &
-		clients+=($!)
-	done
-}
-
-# Every client exited 0 (chat-cli exits 3 on a gap, a repeat, or for the
-# URL way a chunk out of order) and printed exactly the reply in the history.
-check_clients() {
-	local n=$1 prefix=$2 i fails=0 text final
-	for ((i = 1; i <= n; i++)); do
-		wait "${clients[$((i - 1))]}" || { fails=$((fails + 1)); tail -3 "$BATS_TEST_TMPDIR/$prefix$i.err" >&3; }
-	done
-	[ "$fails" -eq 0 ]
-	for ((i = 1; i <= n; i++)); do
-		text=$(cat "$BATS_TEST_TMPDIR/$prefix$i.out")
-		final=$(curl -sf "$API/api/history/$prefix$i?user_id=tester" | jq -j '.messages[-1].content')
-		[ "$text" = "$final" ] || { echo "client $prefix$i: text differs from history" >&3; return 1; }
-		[ "$(curl -sf "$API/api/history/$prefix$i?user_id=tester" | jq -r '.messages[-1].status')" = complete ]
+# The relay that holds session S.
+relay_of() {
+	local p
+	for ((p = RELAY_BASE; p < RELAY_BASE + 3; p++)); do
+		[ "$(rcli hexists "sessions:node:{ws-$p}" "$1")" = 1 ] && { echo "$p"; return; }
 	done
 }
 
 # Waits until the clients are connected and the replies are under way.
 wait_streaming() {
-	wait_for 20 bash -c "[ \$(redis-cli -p $REDIS_PORT hlen sessions:active) -ge $1 ]"
+	wait_for 20 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'sessions:relays:*' | wc -l) -ge $1 ]"
 	wait_for 20 chunks_past "$2$1" 20
 }
 
 reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; }
 
 @test "kill -9 of the relay serving 50 streams: every client resumes on another relay, whole and once" {
-	start_clients 50 k
+	start_clients 50 k 300 90
 	wait_streaming 50 k
 	victim=$(busiest_relay)
 	held=$(relay_conns "$victim")
 	kill -9 "$(sctl pid "ws-relay:ws-relay-$victim")"
 	check_clients 50 k
 	echo "$held clients were on ws-$victim; $(reconnected k) reconnected" >&3
-	[ "$held" -ge 40 ]
+	# the busiest of three holds at least a third of the 50
+	[ "$held" -ge 17 ]
 	[ "$(reconnected k)" -ge "$held" ]
-	# both ways of resuming were used
-	grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/k{1,3,5,7,9}.err >/dev/null
-	grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/k{2,4,6,8,10}.err >/dev/null
+	# both ways of resuming were used (odd clients one, even the other;
+	# nginx spreads sessions by id, so look at all of them)
+	local odd=() even=() i
+	for ((i = 1; i <= 50; i += 2)); do
+		odd+=("$BATS_TEST_TMPDIR/k$i.err")
+		even+=("$BATS_TEST_TMPDIR/k$((i + 1)).err")
+	done
+	grep -l 'reconnects=[1-9]' "${odd[@]}" >/dev/null
+	grep -l 'reconnects=[1-9]' "${even[@]}" >/dev/null
 	# the URL way delivers in index order: chat-cli would have exited 3
-	! grep -q 'out_of_order=[1-9]' "$BATS_TEST_TMPDIR"/k{1,3,5,7,9}.err || false
+	! grep -q 'out_of_order=[1-9]' "${odd[@]}" || false
 	# supervisord brings the relay back, and the registry forgets its dead sockets
 	wait_for 15 bash -c "curl -sf http://127.0.0.1:$victim/health >/dev/null"
-	wait_for 5 bash -c "[ \$(redis-cli -p $REDIS_PORT scard 'sessions:node:{ws-$victim}') = 0 ]"
+	wait_for 5 bash -c "[ \$(redis-cli -p $REDIS_PORT hlen 'sessions:node:{ws-$victim}') = 0 ]"
 }
 
 @test "SIGTERM drains a relay: its 50 clients get 1001 and resume elsewhere, whole and once" {
-	start_clients 50 d
+	start_clients 50 d 300 90
 	wait_streaming 50 d
 	victim=$(busiest_relay)
 	held=$(relay_conns "$victim")
@@ -86,11 +73,11 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	stopped_in=$(($(date +%s) - start))
 	check_clients 50 d
 	echo "$held clients were on ws-$victim, which stopped in ${stopped_in}s" >&3
-	[ "$held" -ge 40 ]
+	[ "$held" -ge 17 ]
 	[ "$stopped_in" -le 5 ]
 	[ "$(grep -l 'connection closed (1001' "$BATS_TEST_TMPDIR"/d*.err | wc -l)" -ge "$held" ]
 	# it left the registries as it went
-	[ "$(rcli scard "sessions:node:{ws-$victim}")" = 0 ]
+	[ "$(rcli hlen "sessions:node:{ws-$victim}")" = 0 ]
 	[ "$(rcli exists "node:ws:{ws-$victim}")" = 0 ]
 	sctl start "ws-relay:ws-relay-$victim"
 }
@@ -129,46 +116,54 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	done
 }
 
-@test "the registry lists connected sessions by user and by relay, and forgets them when they leave" {
+@test "the registry lists connected sessions by relay (with their users), and forgets them when they leave" {
 	chat-cli --url "$API" --session reg1 --user ann --watch --timeout 30 >/dev/null 2>&1 &
 	w1=$!
 	chat-cli --url "$API" --session reg2 --user ann --watch --timeout 30 >/dev/null 2>&1 &
 	w2=$!
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT scard 'sessions:user:{ann}') = 2 ]"
-	[ "$(rcli hget sessions:active reg1)" = ann ]
-	node=$(busiest_relay)
-	[ "$(rcli sismember "sessions:node:{ws-$node}" reg2)" = 1 ]
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg1)' '$(key sessions:relays: reg2)') = 2 ]"
+	node=$(relay_of reg2)
+	[ -n "$node" ]
+	[ "$(rcli smembers "$(key sessions:relays: reg2)")" = "ws-$node" ]
+	[ "$(rcli hget "sessions:node:{ws-$node}" reg2)" = ann ]
+	n1=$(relay_of reg1)
+	[ "$(rcli hget "sessions:node:{ws-$n1}" reg1)" = ann ]
 	# the heartbeat carries the relay's counters
 	for f in connections frames_sent recoveries slow_closes; do
 		[ -n "$(rcli hget "node:ws:{ws-$node}" $f)" ]
 	done
 	kill "$w1"
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT scard 'sessions:user:{ann}') = 1 ]"
-	[ -z "$(rcli hget sessions:active reg1)" ]
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg1)') = 0 ]"
+	[ -z "$(rcli hget "sessions:node:{ws-$n1}" reg1)" ]
+	# the last socket took the unused claim with it
+	[ "$(rcli exists "$(key stream:session: reg1)")" = 0 ]
 	kill "$w2"
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:user:{ann}') = 0 ]"
-	[ "$(rcli sismember "sessions:node:{ws-$node}" reg2)" = 0 ]
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg2)') = 0 ]"
+	[ "$(rcli hexists "sessions:node:{ws-$node}" reg2)" = 0 ]
 }
 
 @test "recoverd drops the sessions of a relay that stopped heartbeating; awake, it registers them again" {
 	chat-cli --url "$API" --session fz1 --user fay --watch --timeout 60 >/dev/null 2>&1 &
 	w=$!
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget sessions:active fz1)\" = fay ]"
-	node=$(busiest_relay)
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: fz1)') = 1 ]"
+	node=$(relay_of fz1)
+	[ "$(rcli hget "sessions:node:{ws-$node}" fz1)" = fay ]
 	pid=$(sctl pid "ws-relay:ws-relay-$node")
 	kill -STOP "$pid"
 	wait_for 15 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:node:{ws-$node}') = 0 ]"
-	[ -z "$(rcli hget sessions:active fz1)" ]
-	[ "$(rcli exists 'sessions:user:{fay}')" = 0 ]
+	[ "$(rcli exists "$(key sessions:relays: fz1)")" = 0 ]
+	[ "$(rcli exists "$(key stream:session: fz1)")" = 0 ]
 	kill -CONT "$pid"
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget sessions:active fz1)\" = fay ]"
-	[ "$(rcli sismember "sessions:node:{ws-$node}" fz1)" = 1 ]
+	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'sessions:node:{ws-$node}' fz1)\" = fay ]"
+	wait_for 5 bash -c "[ \"\$(redis-cli -p $REDIS_PORT smembers '$(key sessions:relays: fz1)')\" = ws-$node ]"
+	# joining again claims the session again for its listener
+	[ "$(rcli hget "$(key stream:session: fz1)" userId)" = fay ]
 	kill "$w"
 }
 
 @test "Redis restarted mid-stream: no process exits, the streams end whole, history and new chats work" {
 	pids=$(sctl status | awk '/RUNNING/ && !/redis/ {print $4}' | tr -d , | sort)
-	start_clients 10 rr
+	start_clients 10 rr 300 90
 	wait_streaming 10 rr
 	sctl restart redis
 	# Redis answers LOADING while it reads the AOF back: 503 with Retry-After

@@ -34,11 +34,13 @@ indices_whole() {
 	[ "$(sse_indices "$@" | tr '\n' ' ')" = "$(seq -s ' ' 0 $((n - 1))) " ]
 }
 
-# The relay holding an HTTP stream now.
+# The relay holding session S's HTTP stream now (nginx picks a stream's
+# relay by its message: another test's stream may be on the other one).
 streaming_relay() {
 	local p
 	for ((p = RELAY_BASE; p < RELAY_BASE + 2; p++)); do
-		[ "$(curl -s "http://127.0.0.1:$p/health" | jq -r '.streams // 0')" -gt 0 ] && { echo "$p"; return 0; }
+		[ "$(rcli hexists "sessions:node:{ws-$p}" "$1")" = 1 ] &&
+			[ "$(curl -s "http://127.0.0.1:$p/health" | jq -r '.streams // 0')" -gt 0 ] && { echo "$p"; return 0; }
 	done
 	return 1
 }
@@ -50,7 +52,7 @@ stream_a_until_20() {
 	sse_get "$BATS_TEST_TMPDIR/a" "/api/stream/$mid?user_id=tester" &
 	pid=$!
 	wait_for 20 grep -q '^id: 20$' "$BATS_TEST_TMPDIR/a"
-	victim=$(streaming_relay)
+	victim=$(streaming_relay "$1")
 }
 
 # Stream a was cut (no end event; `|| false`, as a bare `! cmd` fails no

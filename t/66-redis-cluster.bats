@@ -16,15 +16,23 @@ PW='cl pw/@:1'
 setup_file() {
 	local dir
 	dir=$(mktemp -d "${STREAMCHAT_TEST_ROOT:-/tmp}/cluster.XXXXXX")
-	cluster_up "$dir" "$PW"
+	cluster_up "$dir" "$PW" || { cluster_down; rm -rf "$dir"; return 1; }
 	echo "$CLUSTER_DIR $CLUSTER_PORTS" >"$BATS_FILE_TMPDIR/cluster"
 }
 teardown_file() {
+	[ -e "$BATS_FILE_TMPDIR/cluster" ] || return 0
 	load_cluster
 	cluster_down
 	rm -rf "$CLUSTER_DIR"
 }
 setup() { load_cluster; }
+# a test that failed half way leaves no client running, no node frozen
+teardown() {
+	local pid
+	for pid in ${BG_PIDS:-}; do kill "$pid" 2>/dev/null || true; done
+	[ ! -e "$BATS_FILE_TMPDIR/frozen" ] ||
+		kill -CONT "$(cat "$CLUSTER_DIR/$(cat "$BATS_FILE_TMPDIR/frozen")/redis.pid")" 2>/dev/null || true
+}
 
 load_cluster() {
 	local line
@@ -37,6 +45,15 @@ load_cluster() {
 # rw ARGS...: cluster-rw through the seeds with the password ($MODE: --async or none)
 MODE=
 rw() { timeout 120 "$ROOT/build/cluster-rw" --seeds "$CLUSTER_SEEDS" --password "$PW" $MODE "$@"; }
+# bg_rw OUT ARGS...: the same in the background, output to OUT; BG_PID its pid
+bg_rw() {
+	local out=$1
+	shift
+	timeout 120 "$ROOT/build/cluster-rw" --seeds "$CLUSTER_SEEDS" --password "$PW" $MODE "$@" \
+		>"$out" 2>&1 3>&- &
+	BG_PID=$!
+	BG_PIDS="${BG_PIDS:-} $BG_PID"
+}
 
 # count NAME OUTPUT: the value of NAME= in cluster-rw's counts line
 count() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<<"$2" | tail -n 1; }
@@ -93,8 +110,8 @@ ask_then_moved() {
 	assert_equal "$(count ask "$output")" 1
 	# the migration ends: the map of a client that read it before is stale
 	rm -f "$BATS_TEST_TMPDIR/go"
-	rw get-twice "$key" "$BATS_TEST_TMPDIR/go" >"$BATS_TEST_TMPDIR/out" &
-	local pid=$! k p
+	bg_rw "$BATS_TEST_TMPDIR/out" get-twice "$key" "$BATS_TEST_TMPDIR/go"
+	local pid=$BG_PID k p
 	cluster_wait 20 grep -q value= "$BATS_TEST_TMPDIR/out"
 	for k in $(ccli "$src" CLUSTER GETKEYSINSLOT "$slot" 1000); do
 		ccli "$src" MIGRATE 127.0.0.1 "$dst" "" 0 5000 AUTH "$PW" KEYS "$k"
@@ -118,9 +135,13 @@ reshard_under_load() {
 	# keys in the slots that move, so that the migration takes a while
 	run rw --slots "$lo-$hi" write "rs$MODE" 10000
 	assert_success
-	rm -f "$BATS_TEST_TMPDIR/stop"
-	rw --slots "$lo-$hi" --strict loop "rl$MODE" "$BATS_TEST_TMPDIR/stop" 100 >"$BATS_TEST_TMPDIR/loop" 2>&1 &
-	local pid=$!
+	rm -f "$BATS_TEST_TMPDIR/stop" "$BATS_TEST_TMPDIR/go"
+	bg_rw "$BATS_TEST_TMPDIR/loop" --slots "$lo-$hi" --strict loop "rl$MODE" "$BATS_TEST_TMPDIR/stop" 100
+	local pid=$BG_PID
+	# a reader with the map from before the reshard, reading after it
+	bg_rw "$BATS_TEST_TMPDIR/after" --slots "$lo-$hi" --start-file "$BATS_TEST_TMPDIR/go" read "rs$MODE" 10000
+	local rpid=$BG_PID
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/after"
 	REDISCLI_AUTH=$PW timeout 100 redis-cli --no-auth-warning --cluster reshard "127.0.0.1:$src" \
 		--cluster-from "$(cluster_node_id "$src")" --cluster-to "$(cluster_node_id "$dst")" \
 		--cluster-slots 500 --cluster-yes >"$BATS_TEST_TMPDIR/reshard.log" 2>&1
@@ -132,11 +153,16 @@ reshard_under_load() {
 	assert_equal "$rc" 0
 	assert_equal "$(count mismatches "$output")" 0
 	[ "$(count read "$output")" -gt 0 ]
-	[ "$(count moved "$output")" -gt 0 ]
 	[ "$(cluster_primary_of_slot "$lo")" = "$dst" ]
-	run rw --slots "$lo-$hi" read "rs$MODE" 10000
-	assert_success
+	touch "$BATS_TEST_TMPDIR/go"
+	rc=0
+	wait "$rpid" || rc=$?
+	run cat "$BATS_TEST_TMPDIR/after"
+	echo "# after the reshard, with the map from before ($MODE): $output" >&3
+	assert_equal "$rc" 0
+	assert_equal "$(count read "$output")" 10000
 	assert_equal "$(count mismatches "$output")" 0
+	[ "$(count moved "$output")" -gt 0 ]
 }
 
 # The keys are written (and WAITed for) by the blocking client in both
@@ -149,13 +175,23 @@ kill_a_primary() {
 	victim=$(primary_with_replica)
 	[ -n "$victim" ]
 	slot=$(ccli "$victim" CLUSTER NODES | awk '/myself/ { split($9, r, "-"); print r[1] }')
-	rm -f "$BATS_TEST_TMPDIR/stop"
-	rw --retry-ms 30000 loop "kl$MODE" "$BATS_TEST_TMPDIR/stop" 100 >"$BATS_TEST_TMPDIR/loop" 2>&1 &
-	pid=$!
+	# the clients read the map while the victim serves, then it dies
+	rm -f "$BATS_TEST_TMPDIR/stop" "$BATS_TEST_TMPDIR/go"
+	bg_rw "$BATS_TEST_TMPDIR/loop" --retry-ms 30000 --start-file "$BATS_TEST_TMPDIR/go" \
+		loop "kl$MODE" "$BATS_TEST_TMPDIR/stop" 100
+	pid=$BG_PID
+	bg_rw "$BATS_TEST_TMPDIR/read" --retry-ms 30000 --start-file "$BATS_TEST_TMPDIR/go" \
+		--every-slot read "kf$MODE" 16384
+	local rpid=$BG_PID
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/loop"
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/read"
 	kill -9 "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
-	run rw --retry-ms 30000 --every-slot read "kf$MODE" 16384
+	touch "$BATS_TEST_TMPDIR/go"
+	local rrc=0
+	wait "$rpid" || rrc=$?
+	run cat "$BATS_TEST_TMPDIR/read"
 	echo "# the read across the failover ($MODE): $output" >&3
-	assert_success
+	assert_equal "$rrc" 0
 	assert_equal "$(count slots "$output")" 16384
 	assert_equal "$(count mismatches "$output")" 0
 	[ "$(count conn_errors "$output")" -gt 0 ]
@@ -221,4 +257,49 @@ bad_seeds() {
 @test "a non-cluster Redis, no reachable seed, a wrong password: one line, exit 2 (blocking client)" { bad_seeds; }
 @test "a non-cluster Redis, no reachable seed, a wrong password: one line, exit 2 (async client)" {
 	MODE=--async bad_seeds
+}
+# last: the cluster has no replica left to take over after it
+@test "a primary frozen (SIGSTOP): both clients time out on it, then follow its replica" {
+	local victim slot p
+	# two of the first three nodes are dead by now: every node a seed
+	CLUSTER_SEEDS=
+	for p in $CLUSTER_PORTS; do CLUSTER_SEEDS=$CLUSTER_SEEDS${CLUSTER_SEEDS:+,}127.0.0.1:$p; done
+	run "$ROOT/build/cluster-rw" --seeds "$CLUSTER_SEEDS" --password "$PW" --every-slot write fz 16384
+	assert_success
+	victim=$(primary_with_replica)
+	[ -n "$victim" ]
+	slot=$(ccli "$victim" CLUSTER NODES | awk '/myself/ { split($9, r, "-"); print r[1] }')
+	echo "$victim" >"$BATS_FILE_TMPDIR/frozen"
+	# both clients read the map while the victim serves, then it freezes:
+	# its socket still accepts connections, only a timeout tells it is gone
+	rm -f "$BATS_TEST_TMPDIR/go"
+	MODE= bg_rw "$BATS_TEST_TMPDIR/sync" --retry-ms 30000 --start-file "$BATS_TEST_TMPDIR/go" \
+		--every-slot read fz 16384
+	local pid=$BG_PID
+	MODE=--async bg_rw "$BATS_TEST_TMPDIR/async" --retry-ms 30000 --start-file "$BATS_TEST_TMPDIR/go" \
+		--every-slot read fz 16384
+	local apid=$BG_PID
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/sync"
+	cluster_wait 30 grep -q ready "$BATS_TEST_TMPDIR/async"
+	kill -STOP "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
+	touch "$BATS_TEST_TMPDIR/go"
+	local arc=0
+	wait "$apid" || arc=$?
+	run cat "$BATS_TEST_TMPDIR/async"
+	echo "# the async read across the freeze: $output" >&3
+	assert_equal "$arc" 0
+	assert_equal "$(count slots "$output")" 16384
+	assert_equal "$(count mismatches "$output")" 0
+	[ "$(count conn_errors "$output")" -gt 0 ]
+	local rc=0
+	wait "$pid" || rc=$?
+	run cat "$BATS_TEST_TMPDIR/sync"
+	echo "# the blocking read across the freeze: $output" >&3
+	assert_equal "$rc" 0
+	assert_equal "$(count slots "$output")" 16384
+	assert_equal "$(count mismatches "$output")" 0
+	[ "$(count conn_errors "$output")" -gt 0 ]
+	kill -CONT "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
+	rm -f "$BATS_FILE_TMPDIR/frozen"
+	[ "$(cluster_primary_of_slot "$slot")" != "$victim" ]
 }

@@ -4,6 +4,7 @@
 # costs a pause, never a chunk: every client ends whole and once.
 
 load helpers/stack
+load helpers/resume-clients
 
 setup_file() {
 	export STACK_REDIS=sentinel
@@ -26,38 +27,9 @@ sentinel_port() { echo $((REDIS_PORT + 2 + $1)); }
 	assert_success
 }
 
-# Starts n clients (prefix P), half resuming by URL and half by frame.
-start_clients() {
-	local n=$1 prefix=$2 i mode
-	clients=()
-	for ((i = 1; i <= n; i++)); do
-		mode=url; ((i % 2)) || mode=frame
-		chat-cli --url "$API" --session "$prefix$i" --resume $mode --stats --timeout 120 \
-			"$(words 150)" >"$BATS_TEST_TMPDIR/$prefix$i.out" 2>"$BATS_TEST_TMPDIR/$prefix$i.err" &
-		clients+=($!)
-	done
-}
-
-# Every client exited 0 (chat-cli exits 3 on a gap or a repeat) and printed
-# exactly the reply the history holds, complete.
-check_clients() {
-	local n=$1 prefix=$2 i fails=0 text hist
-	for ((i = 1; i <= n; i++)); do
-		wait "${clients[$((i - 1))]}" || { fails=$((fails + 1)); tail -3 "$BATS_TEST_TMPDIR/$prefix$i.err" >&3; }
-	done
-	[ "$fails" -eq 0 ]
-	for ((i = 1; i <= n; i++)); do
-		text=$(cat "$BATS_TEST_TMPDIR/$prefix$i.out")
-		hist=$(curl -sf "$API/api/history/$prefix$i?user_id=tester")
-		[ "$text" = "$(echo "$hist" | jq -j '.messages[-1].content')" ] ||
-			{ echo "client $prefix$i: text differs from history" >&3; return 1; }
-		[ "$(echo "$hist" | jq -r '.messages[-1].status')" = complete ]
-	done
-}
-
 @test "kill -9 of the primary mid-stream: 30 replies through 2 relays and 2 workers end whole, once, as the history says" {
-	start_clients 30 f
-	wait_for 30 bash -c "[ \$(redis-cli -p $REDIS_PORT hlen sessions:active) -ge 30 ]"
+	start_clients 30 f 150 120
+	wait_for 30 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'sessions:relays:*' | wc -l) -ge 30 ]"
 	wait_for 30 chunks_past f30 20
 	old=$(redis_primary_port)
 	[ "$old" = "$REDIS_PORT" ]

@@ -121,7 +121,7 @@ kill_streamers() {
 @test "ai-streamer --pipe | redis-cli --pipe: the API, a watcher and a replay see a chatted message" {
 	chat-cli --url "$API" --session pp1 --watch --timeout 20 >"$BATS_TEST_TMPDIR/watch" 2>&1 &
 	watcher=$!
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget sessions:active pp1)\" = tester ]"
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: pp1)') = 1 ]"
 	ai-streamer --pipe --session pp1 "piped in from a script" 2>/dev/null |
 		redis-cli -p "$REDIS_PORT" --pipe | grep -q 'errors: 0'
 	want=$(ai-streamer --once "piped in from a script")

@@ -25,6 +25,7 @@ struct bench_opts {
 	int json;
 	int bare;                   /* relay: the baseline instead of the relays */
 	const char *transport;      /* ws, sse (GET /stream/ on the relays), or both one after the other */
+	long readers;               /* sockets per session, each checked on its own */
 };
 
 /* Timestamps of publication, one per chunk index, per session (relay). */
@@ -58,7 +59,17 @@ void samples_add(struct samples *s, double v);
 double samples_pct(struct samples *s, double p);   /* sorts on first use */
 void samples_free(struct samples *s);
 
-/* ws.c: the sessions' sockets on one epoll instance */
+/* main.c: what the other workloads share */
+void bench_on_frame(struct sess *s, const char *p, size_t n, void *ud);  /* counts, gaps, duplicates */
+int bench_post(int *fd, struct sess *s);  /* POST /api/chat of s on a kept connection: 0 if 202 */
+
+/* ttft.c: the ttft workload's passes and report, on n open sessions whose
+ * ids are bench-<run>-<i>; -1 if a chat had no first chunk */
+long ttft_run(struct sess *ss, long n, int ep, const char *redis_url, const char *run);
+
+/* ws.c: the sessions' sockets on one epoll instance; with several readers
+ * per session, reader k of session i is socket k * o->sessions + i, on the
+ * same relay as the session's first */
 int ws_open_all(struct sess *ss, long n, const struct bench_opts *o, int ep, int64_t deadline_us,
 		struct samples *connect_ms);
 /* Reads what has arrived on every ready socket for up to timeout_ms;
@@ -93,5 +104,20 @@ struct proc_usage {
 int proc_usage(long pid, struct proc_usage *u);
 /* CPU seconds the whole machine spent busy (all cores, any process), or -1 */
 double machine_busy_s(void);
+
+/* spread.c: the bench's sockets per relay, from the relays' heartbeats */
+#define SPREAD_MAX 64
+struct relay_count {
+	char node[ID_MAX + 1];
+	long connections, sessions;
+};
+struct relay_spread {
+	int n;
+	struct relay_count r[SPREAD_MAX];
+};
+/* Every live relay's figures now; -1 when Redis cannot be read. */
+int spread_read(const char *redis_url, struct relay_spread *sp);
+void spread_print(const struct relay_spread *sp);   /* a line of the table */
+void spread_json(const struct relay_spread *sp);    /* ,"relays":[...] */
 
 #endif

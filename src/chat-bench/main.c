@@ -38,7 +38,7 @@
 static struct bench_opts o = {
 	.workload = "relay", .sessions = 100, .seconds = 5, .rate = 10000, .ws_path = "/ws/chat",
 	.api = "127.0.0.1:8080", .prompt_words = 20,
-	.connect_batch = 500, .posters = 32, .transport = "ws",
+	.connect_batch = 500, .posters = 32, .transport = "ws", .readers = 1,
 };
 static struct sess *ss;
 static struct samples latency_ms, connect_ms;
@@ -53,6 +53,7 @@ static int64_t first_chunk_us, last_chunk_us;
 static int64_t all_posted_us, first_end_us;
 static long all_posted_chunks, first_end_chunks;
 static volatile int publishing_done;
+static struct relay_spread spread;  /* the sockets per relay near the end of the run */
 #define IN_FLIGHT 4000
 static long published, publish_errors;
 
@@ -60,11 +61,15 @@ static const struct knob_table *const all_knobs[] = { &redis_knobs, NULL };
 
 /* --transport both: each transport's figures, side by side at the end */
 struct phase {
-	long chunks;
+	long chunks, readers;
 	double relay_us, p99;
+	double relay_cpu_s;
 };
 struct proc_row;
 static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph);
+static int run_readers(struct proc_row *pr, int npr, int sse, struct phase ph[2]);
+static void print_readers(const char *kind, const struct phase ph[2]);
+static int comparing_readers;  /* each run's title says which (run_readers) */
 
 /* Everything one run counts, back to zero for the next. */
 static void reset_counters(void)
@@ -85,19 +90,25 @@ static void reset_counters(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: chat-bench [--workload relay|chat|idle] [--sessions N] [--seconds S] [--rate R]\n"
+		"usage: chat-bench [--workload relay|chat|ttft|idle] [--sessions N] [--seconds S] [--rate R]\n"
 		"                  [--relay HOST:PORT]... [--ws-path P] [--api HOST:PORT] [--redis URL]\n"
 		"                  [--prompt-words W] [--posters K] [--proc NAME:PID]... [--json] [--bare]\n"
-		"                  [--transport ws|sse|both]\n"
+		"                  [--transport ws|sse|both] [--readers N]\n"
 		"  relay: publish R chunks/s in all (0: as fast as it can) for S seconds into the\n"
 		"         sessions' channels (REDIS_URL, KEY_PREFIX) and receive them; --bare:\n"
 		"         with no relay, chat-bench forwarding them itself (the baseline)\n"
 		"  chat:  each session posts one chat to the API (through nginx; K connections post\n"
 		"         at once, default 32) and receives the reply\n"
+		"  ttft:  time to first token: with every session's socket open, one chat at a time,\n"
+		"         POST written to the first chunk frame read; then again with Redis MONITOR\n"
+		"         on, for the time of each hop (run it with TOKEN_DELAY_MS=0 and nothing else)\n"
 		"  idle:  open N sessions and hold them S seconds\n"
 		"  --transport (relay): the sessions subscribe as WebSockets (ws), as HTTP streams\n"
 		"         of Server-Sent Events, GET /stream/{id} (sse), or both, one run after the\n"
 		"         other, with the relays' CPU per chunk and p99 of each side by side\n"
+		"  --readers N: N sockets per session (tabs of one user), each checked for gaps and\n"
+		"         duplicates; relay: a run with 1 reader first, then N, and the relays'\n"
+		"         CPU per extra reader per chunk\n"
 		"  chat-bench runs as SCHED_BATCH: on the cores it shares with the programs it\n"
 		"  measures, its wakeups do not preempt them (their clients are elsewhere in use)\n"
 		"  --relay is repeated for several relays (sessions are spread over them); give\n"
@@ -154,7 +165,8 @@ static void on_frame(struct sess *s, const char *p, size_t n, void *ud)
 		first_chunk_us = now;
 	last_chunk_us = now;
 	if (!strcmp(o.workload, "relay")) {
-		int64_t at = fi.index < s->pub.cap ? __atomic_load_n(&s->pub.at_us[fi.index], __ATOMIC_ACQUIRE) : 0;
+		const struct session_pub *pub = &ss[(s - ss) % o.sessions].pub;  /* the session's first reader's */
+		int64_t at = fi.index < pub->cap ? __atomic_load_n(&pub->at_us[fi.index], __ATOMIC_ACQUIRE) : 0;
 		if (at)
 			samples_add(&latency_ms, (double)(now - at) / 1000);
 	} else if (fi.ts > 0) {
@@ -164,6 +176,8 @@ static void on_frame(struct sess *s, const char *p, size_t n, void *ud)
 			samples_add(&steady_ms, ms);
 	}
 }
+
+void bench_on_frame(struct sess *s, const char *p, size_t n, void *ud) { on_frame(s, p, n, ud); }
 
 /* --- relay: the publisher, on its own thread and Redis connection */
 
@@ -195,8 +209,8 @@ static void *publisher(void *arg)
 		/* at a set rate, what is due by now; as fast as it goes, whatever
 		 * keeps IN_FLIGHT chunks on their way, so that the figure is what the
 		 * path sustains rather than how deep its queues are */
-		long received = __atomic_load_n(&total_chunks, __ATOMIC_ACQUIRE) +
-				__atomic_load_n(&total_gaps, __ATOMIC_ACQUIRE);
+		long received = (__atomic_load_n(&total_chunks, __ATOMIC_ACQUIRE) +
+				 __atomic_load_n(&total_gaps, __ATOMIC_ACQUIRE)) / o.readers;
 		long due = o.rate ? (long)((double)(mono_us() - start) / 1e6 * (double)o.rate) - sent
 				  : IN_FLIGHT - (sent - received);
 		if (due <= 0) {
@@ -279,6 +293,25 @@ static int post_one(int *fd, const struct sockaddr_storage *sa, socklen_t salen,
 		*fd = -1;  /* nginx closed a kept connection: once more on a new one */
 	}
 	return -1;
+}
+
+int bench_post(int *fd, struct sess *s)
+{
+	static struct sockaddr_storage sa;
+	static socklen_t salen;
+	if (!salen) {
+		char host[256];
+		const char *colon = strrchr(o.api, ':');
+		struct addrinfo hints = { 0 }, *ai;
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - o.api) : 0, o.api);
+		if (!colon || getaddrinfo(host, colon + 1, &hints, &ai))
+			return -1;
+		memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
+		salen = ai->ai_addrlen;
+		freeaddrinfo(ai);
+	}
+	return post_one(fd, &sa, salen, s);
 }
 
 static void *poster_main(void *arg)
@@ -368,11 +401,11 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 	       p99 = samples_pct(&latency_ms, 99), pmax = samples_pct(&latency_ms, 100);
 	double c50 = samples_pct(&connect_ms, 50), c99 = samples_pct(&connect_ms, 99);
 	if (o.json) {
-		printf("{\"workload\":\"%s\",\"sessions\":%ld,\"connected\":%ld,\"seconds\":%.2f,"
+		printf("{\"workload\":\"%s\",\"readers\":%ld,\"sessions\":%ld,\"connected\":%ld,\"seconds\":%.2f,"
 		       "\"published\":%ld,\"chunks\":%ld,\"chunks_per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,"
 		       "\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"gaps\":%ld,\"duplicates\":%ld,\"ended\":%ld,"
 		       "\"closed\":%ld,\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f}",
-		       o.workload, o.sessions, opened, secs, published, total_chunks, rate, p50, p90, p99,
+		       o.workload, o.readers, o.sessions, opened, secs, published, total_chunks, rate, p50, p90, p99,
 		       pmax, total_gaps, total_dups, total_ended, total_closed, c50, c99);
 		if (steady > 0)
 			printf(",\"all_streaming\":{\"chunks_per_s\":%.0f,\"p50\":%.3f,\"p90\":%.3f,"
@@ -386,6 +419,7 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 			       samples_pct(&post_ms, 99));
 		if (o.bare)
 			printf(",\"bare_cpu_us_per_chunk\":%.2f", total_chunks ? bare_cpu_s * 1e6 / (double)total_chunks : 0);
+		spread_json(&spread);
 		printf(",\"relay_cpu_us_per_chunk\":%.2f,\"send_read_us\":%.2f,\"machine_busy_cores\":%.2f,"
 		       "\"procs\":[", total_chunks ? cpu_relays * 1e6 / (double)total_chunks : 0, floor_us,
 		       run_s > 0 ? busy_s / run_s : 0);
@@ -397,9 +431,14 @@ static void report(long opened, double secs, double post_secs, long posts_ok, lo
 		return;
 	}
 	printf("workload            %s\n", o.workload);
-	printf("sessions            %ld (%ld connected, %ld closed by the server)\n", o.sessions, opened,
-	       total_closed);
+	if (o.readers > 1)
+		printf("sessions            %ld x %ld readers (%ld sockets connected, %ld closed by the server)\n",
+		       o.sessions, o.readers, opened, total_closed);
+	else
+		printf("sessions            %ld (%ld connected, %ld closed by the server)\n", o.sessions, opened,
+		       total_closed);
 	printf("connect (to welcome) p50 %.2f ms  p99 %.2f ms\n", c50, c99);
+	spread_print(&spread);
 	if (strcmp(o.workload, "idle")) {
 		printf("chunks delivered    %ld in %.2f s: %.0f chunks/s\n", total_chunks, secs, rate);
 		if (steady > 0)
@@ -498,15 +537,19 @@ int main(int argc, char **argv)
 			o.bare = 1;
 		else if (!strcmp(a, "--transport") && has)
 			o.transport = argv[++i];
+		else if (!strcmp(a, "--readers") && num && v >= 1 && v <= 64)
+			o.readers = v, i++;
 		else {
 			usage(stderr);
 			return 100;
 		}
 	}
-	if ((strcmp(o.workload, "relay") && strcmp(o.workload, "chat") && strcmp(o.workload, "idle")) ||
+	if ((strcmp(o.workload, "relay") && strcmp(o.workload, "chat") && strcmp(o.workload, "idle") &&
+	     strcmp(o.workload, "ttft")) ||
 	    (o.bare && strcmp(o.workload, "relay")) ||
 	    (strcmp(o.transport, "ws") && strcmp(o.transport, "sse") && strcmp(o.transport, "both")) ||
-	    (strcmp(o.transport, "ws") && (strcmp(o.workload, "relay") || o.bare))) {
+	    (strcmp(o.transport, "ws") && (strcmp(o.workload, "relay") || o.bare)) ||
+	    (o.readers > 1 && o.bare)) {
 		usage(stderr);
 		return 100;
 	}
@@ -518,7 +561,7 @@ int main(int argc, char **argv)
 	sched_setscheduler(0, SCHED_BATCH, &sp);
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
-	rlim_t want = (rlim_t)o.sessions * (o.bare ? 2 : 1) + 64;  /* --bare: both ends */
+	rlim_t want = (rlim_t)(o.sessions * o.readers) * (o.bare ? 2 : 1) + 64;  /* --bare: both ends */
 	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur < want)
@@ -540,24 +583,79 @@ int main(int argc, char **argv)
 	if (!strcmp(o.transport, "both")) {
 		/* the same load on WebSockets, then on HTTP streams, each on its own
 		 * sessions: the relays' CPU is then each kind's own */
-		struct phase ws, sse;
-		int bad = run_phase(pr, npr, 0, &ws);
+		struct phase ws[2], sse[2];
+		int bad = run_readers(pr, npr, 0, ws);
 		reset_counters();
-		bad |= run_phase(pr, npr, 1, &sse);
+		bad |= run_readers(pr, npr, 1, sse);
 		printf("\n%-16s relay CPU per chunk %.2f us, latency p99 %.3f ms (%ld chunks)\n", "WebSocket",
-		       ws.relay_us, ws.p99, ws.chunks);
+		       ws[1].relay_us, ws[1].p99, ws[1].chunks);
 		printf("%-16s relay CPU per chunk %.2f us, latency p99 %.3f ms (%ld chunks)\n", "SSE (GET /stream)",
-		       sse.relay_us, sse.p99, sse.chunks);
+		       sse[1].relay_us, sse[1].p99, sse[1].chunks);
+		if (o.readers > 1) {
+			print_readers("WebSocket", ws);
+			print_readers("SSE (GET /stream)", sse);
+		}
 		return bad ? 1 : 0;
 	}
-	return run_phase(pr, npr, !strcmp(o.transport, "sse"), NULL) ? 1 : 0;
+	struct phase ph[2];
+	int sse = !strcmp(o.transport, "sse");
+	int bad = run_readers(pr, npr, sse, ph);
+	if (o.readers > 1 && !strcmp(o.workload, "relay"))
+		print_readers(sse ? "SSE (GET /stream)" : "WebSocket", ph);
+	return bad ? 1 : 0;
+}
+
+/* The relay workload with several readers: the same load with one reader a
+ * session first, on its own sessions, so that what each extra reader costs
+ * the relays comes from one run (ph[0]: 1 reader, ph[1]: --readers). Any
+ * other workload: one run, in ph[1]. */
+static int run_readers(struct proc_row *pr, int npr, int sse, struct phase ph[2])
+{
+	int bad = 0;
+	memset(ph, 0, 2 * sizeof *ph);
+	comparing_readers = o.readers > 1 && !strcmp(o.workload, "relay");
+	if (comparing_readers) {
+		long readers = o.readers;
+		o.readers = 1;
+		if (!o.json)
+			printf("\n-- %s, 1 reader per session\n", sse ? "SSE" : "WebSocket");
+		bad = run_phase(pr, npr, sse, &ph[0]);
+		o.readers = readers;
+		reset_counters();
+		if (!o.json)
+			printf("\n-- %s, %ld readers per session\n", sse ? "SSE" : "WebSocket", readers);
+	}
+	return bad | run_phase(pr, npr, sse, &ph[1]);
+}
+
+/* The relays' CPU per published chunk with 1 reader and with N: what one
+ * more socket costs per chunk, against the floor of a send() and a read(). */
+static void print_readers(const char *kind, const struct phase ph[2])
+{
+	double per[2];
+	for (int k = 0; k < 2; k++) {
+		long published_chunks = ph[k].readers ? ph[k].chunks / ph[k].readers : 0;
+		per[k] = published_chunks ? ph[k].relay_cpu_s * 1e6 / (double)published_chunks : 0;
+	}
+	double extra = ph[1].readers > 1 ? (per[1] - per[0]) / (double)(ph[1].readers - 1) : 0;
+	double floor_us = send_read_us();
+	if (o.json) {
+		printf("{\"readers\":%ld,\"kind\":\"%s\",\"relay_cpu_us_per_published_chunk\":{\"one\":%.2f,"
+		       "\"all\":%.2f},\"relay_cpu_us_per_extra_reader_per_chunk\":%.2f,\"send_read_us\":%.2f}\n",
+		       ph[1].readers, kind, per[0], per[1], extra, floor_us);
+		return;
+	}
+	printf("%-16s relay CPU per published chunk: 1 reader %.2f us, %ld readers %.2f us; per extra reader "
+	       "per chunk %.2f us (%.1f x send()+read() of 100 bytes, %.2f us)\n", kind, per[0],
+	       ph[1].readers, per[1], extra, floor_us > 0 ? extra / floor_us : 0, floor_us);
 }
 
 /* One run of the workload on fresh sessions; what matters for comparing
  * transports goes into ph. Returns whether anything went wrong. */
 static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
 {
-	ss = xcalloc((size_t)o.sessions, sizeof *ss);
+	long nsock = o.sessions * o.readers;
+	ss = xcalloc((size_t)nsock, sizeof *ss);
 	/* as fast as it goes: room for 500,000 chunks a second */
 	long per_session = (o.rate ? o.rate : 500000) * o.seconds / o.sessions + 64;
 	char run[16];
@@ -571,20 +669,25 @@ static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
 			ss[i].pub.at_us = xcalloc((size_t)per_session, sizeof *ss[i].pub.at_us);
 		}
 	}
+	for (long i = o.sessions; i < nsock; i++) {  /* the other readers of session i % sessions */
+		ss[i].fd = -1;
+		ss[i].sse = sse;
+		memcpy(ss[i].id, ss[i % o.sessions].id, sizeof ss[i].id);
+	}
 	if (sse && sse_prepare(ss, o.sessions, o.redis_url))
 		return 1;
-	if (!o.json && !strcmp(o.transport, "both"))
+	if (!o.json && !strcmp(o.transport, "both") && !comparing_readers)
 		printf("\n-- %s\n", sse ? "SSE: GET /stream/{id}?format=sse on the relays" : "WebSocket");
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	measure(pr, npr, AT_BEFORE);
 	double busy0 = machine_busy_s();
 	int64_t t0 = mono_us();
 	long opened = o.bare ? bare_open_all(ss, o.sessions, ep)
-			     : ws_open_all(ss, o.sessions, &o, ep, t0 + 60 * 1000000LL, &connect_ms);
+			     : ws_open_all(ss, nsock, &o, ep, t0 + 60 * 1000000LL, &connect_ms);
 	if (opened < 0 || (o.bare && bare_start(ss, o.redis_url)))
 		return 111;
-	if (opened < o.sessions)
-		fprintf(stderr, "chat-bench: %ld of %ld sessions connected\n", opened, o.sessions);
+	if (opened < nsock)
+		fprintf(stderr, "chat-bench: %ld of %ld sockets connected\n", opened, nsock);
 
 	long posts_ok = 0, posts_failed = 0;
 	double post_secs = 0;
@@ -597,7 +700,7 @@ static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
 		/* the tail: until every published chunk arrived, or 2 s of nothing new */
 		int64_t quiet = mono_us();
 		long seen = total_chunks + total_gaps;
-		while (total_chunks + total_gaps < published && mono_us() - quiet < 2000000) {
+		while (total_chunks + total_gaps < published * o.readers && mono_us() - quiet < 2000000) {
 			total_closed += ws_poll(ep, 20, on_frame, NULL);
 			if (total_chunks + total_gaps != seen) {
 				seen = total_chunks + total_gaps;
@@ -648,8 +751,11 @@ static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
 		free(th);
 		free(p);
 		int64_t end = start + o.seconds * 1000000;
-		while (total_ended < posts_ok && mono_us() < end)
+		while (total_ended < posts_ok * o.readers && mono_us() < end)
 			total_closed += ws_poll(ep, 20, on_frame, NULL);
+	} else if (!strcmp(o.workload, "ttft")) {
+		if (ttft_run(ss, o.sessions, ep, o.redis_url, run))
+			posts_failed++;
 	} else {
 		int64_t end = start + o.seconds * 1000000;
 		while (mono_us() < end)
@@ -657,6 +763,8 @@ static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
 	}
 	double secs = (double)(mono_us() - start) / 1e6;
 	measure(pr, npr, AT_AFTER);
+	if (o.bare || spread_read(o.redis_url, &spread))
+		spread.n = 0;
 	double busy1 = machine_busy_s();
 	report(opened, secs, post_secs, posts_ok, posts_failed, pr, npr,
 	       busy0 >= 0 && busy1 >= 0 ? busy1 - busy0 : -1, (double)(mono_us() - t0) / 1e6);
@@ -666,17 +774,19 @@ static int run_phase(struct proc_row *pr, int npr, int sse, struct phase *ph)
 			if (!strncmp(pr[i].name, "ws-relay", 8))
 				relays += pr[i].at[AT_AFTER].cpu_s - pr[i].at[AT_BEFORE].cpu_s;
 		ph->chunks = total_chunks;
+		ph->readers = o.readers;
+		ph->relay_cpu_s = relays;
 		ph->relay_us = total_chunks ? relays * 1e6 / (double)total_chunks : 0;
 		ph->p99 = samples_pct(&latency_ms, 99);
 	}
-	ws_close_all(ss, o.sessions);
+	ws_close_all(ss, nsock);
 	close(ep);
 	free(ss);
 	samples_free(&latency_ms);
 	samples_free(&steady_ms);
 	samples_free(&post_ms);
 	samples_free(&connect_ms);
-	int bad = total_gaps || total_dups || opened < o.sessions || publish_errors || posts_failed ||
+	int bad = total_gaps || total_dups || opened < nsock || publish_errors || posts_failed ||
 		  total_closed;
 	return bad ? 1 : 0;
 }

@@ -259,7 +259,7 @@ int ws_open_all(struct sess *ss, long n, const struct bench_opts *o, int ep, int
 	for (long first = 0; first < n; first += o->connect_batch) {
 		long last = first + o->connect_batch < n ? first + o->connect_batch : n;
 		for (long i = first; i < last; i++) {
-			int r = (int)(i % o->nrelays);
+			int r = (int)(i % o->sessions % o->nrelays);
 			if (start(&ss[i], &sa[r], salen[r], o->relays[r], o->ws_path, ep))
 				fprintf(stderr, "chat-bench: session %ld: cannot connect\n", i);
 		}

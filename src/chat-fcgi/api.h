@@ -95,9 +95,10 @@ void handle_openai_chat(struct api *api, const struct http_request *req, struct 
 void handle_openai_models(struct api *api, struct http_response *res);
 void openai_error(struct http_response *res, int status, const char *code, const char *message);
 /* Where nginx fetches the reply's stream from a relay once chat-fcgi has
- * answered (X-Accel-Redirect): a relay's /stream/{mid}?format=... */
-void stream_redirect(struct http_response *res, const char *mid, const char *format,
-		     const char *dev_user);
+ * answered (X-Accel-Redirect): a relay's /stream/{mid}?format=...&session_id=,
+ * the session's relay */
+void stream_redirect(struct http_response *res, const char *mid, const char *session,
+		     const char *format, const char *dev_user);
 
 /* metrics.c */
 void metrics_record(struct api *api, enum route route, int status, long long us);

@@ -103,7 +103,7 @@ void handle_openai_chat(struct api *api, const struct http_request *req, struct 
 		snprintf(cr->user_id, sizeof cr->user_id, "%s", oc.user[0] ? oc.user : OPENAI_DEV_USER);
 	if (!pick_session(req, cr, mid, res) && !take_user(req, cr->user_id, res) &&
 	    !chat_enqueue(api, cr, mid, res))
-		stream_redirect(res, mid, oc.stream ? "openai" : "openai-json",
+		stream_redirect(res, mid, cr->session_id, oc.stream ? "openai" : "openai-json",
 				req->user ? NULL : cr->user_id);
 	chat_request_release(cr);
 }

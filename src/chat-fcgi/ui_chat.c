@@ -12,17 +12,20 @@
 #include "api.h"
 #include "front_request.h"
 
-void stream_redirect(struct http_response *res, const char *mid, const char *format,
-		     const char *dev_user)
+void stream_redirect(struct http_response *res, const char *mid, const char *session,
+		     const char *format, const char *dev_user)
 {
 	res->status = 200;
 	sb_reset(&res->body);
 	/* nginx keeps none of these headers but the redirect: the relay's
 	 * response names the message (X-Message-Id). In development mode the
-	 * relay checks the owner against the user named here. */
+	 * relay checks the owner against the user named here. session_id is
+	 * what nginx hashes on to pick the relay: the one that holds the
+	 * session's sockets already (and, to the relay, where the reply's text
+	 * is once its chunks have expired). */
 	snprintf(res->headers, sizeof res->headers,
-		 "X-Accel-Redirect: /internal/stream/%s?format=%s%s%s\r\n", mid, format,
-		 dev_user ? "&user_id=" : "", dev_user ? dev_user : "");
+		 "X-Accel-Redirect: /internal/stream/%s?format=%s&session_id=%s%s%s\r\n", mid, format,
+		 session, dev_user ? "&user_id=" : "", dev_user ? dev_user : "");
 }
 
 void handle_ui_chat(struct api *api, const struct http_request *req, struct http_response *res)
@@ -41,7 +44,7 @@ void handle_ui_chat(struct api *api, const struct http_request *req, struct http
 		goto out;
 	}
 	if (!take_user(req, cr.user_id, res) && !chat_enqueue(api, &cr, mid, res))
-		stream_redirect(res, mid, "ui", req->user ? NULL : cr.user_id);
+		stream_redirect(res, mid, cr.session_id, "ui", req->user ? NULL : cr.user_id);
 out:
 	chat_request_release(&cr);
 }

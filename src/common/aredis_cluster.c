@@ -5,14 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_conf.h"
 #include "redis_uv.h"
 #include "xalloc.h"
-
-/* the same bounds as the synchronous client (redis_cluster.c) */
-#define MAX_REDIRECTS 16
-#define MOVED_BEFORE_RELOAD 16
-#define BACKOFF_FIRST_MS 10
-#define BACKOFF_MAX_MS 250
 
 struct anode {
 	struct arcluster *c;
@@ -31,7 +26,7 @@ struct areq {
 	uint64_t deadline;
 	int backoff, redirects, moved;
 	int asking;
-	struct redis_addr ask_to, from;
+	struct redis_addr ask_to;
 	redisAsyncContext *sent_on;   /* while in flight */
 	uv_timer_t timer;             /* the backoff, or the reply's timeout */
 	struct areq *prev, *next;     /* the commands not yet answered */
@@ -39,10 +34,7 @@ struct areq {
 
 struct arcluster {
 	uv_loop_t *loop;
-	struct redis_addr *seeds;
-	int nseeds;
-	char user[128], password[256];
-	int timeout_ms, retry_ms;
+	struct cluster_conf conf;
 	struct cluster_map map;
 	struct anode **nodes;
 	int nnodes;
@@ -52,8 +44,10 @@ struct arcluster {
 	int loading;
 	struct redis_addr *cand;
 	int ncand, icand;
+	redisAsyncContext *asked;     /* where CLUSTER SLOTS is in flight */
 	int ready, fatal, stopped;
-	uv_timer_t round_timer;       /* the next round over the seeds */
+	uv_timer_t round_timer;       /* the next round over the seeds, or the
+					 timeout of the CLUSTER SLOTS in flight */
 	int round_backoff;
 	void (*on_ready)(struct arcluster *, int);
 	void *data;
@@ -68,11 +62,6 @@ static void set_err(struct arcluster *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->err, sizeof c->err, fmt, ap);
 	va_end(ap);
-}
-
-static int backoff_next(int ms)
-{
-	return ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
 }
 
 /* ---- connections ---- */
@@ -152,11 +141,12 @@ static redisAsyncContext *node_ctx(struct arcluster *c, const struct redis_addr 
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	n->ac = ac;
-	if (c->password[0]) {
-		if (c->user[0])
-			redisAsyncCommand(ac, auth_reply, NULL, "AUTH %s %s", c->user, c->password);
+	if (c->conf.password[0]) {
+		if (c->conf.user[0])
+			redisAsyncCommand(ac, auth_reply, NULL, "AUTH %s %s", c->conf.user,
+					  c->conf.password);
 		else
-			redisAsyncCommand(ac, auth_reply, NULL, "AUTH %s", c->password);
+			redisAsyncCommand(ac, auth_reply, NULL, "AUTH %s", c->conf.password);
 	}
 	return ac;
 }
@@ -183,12 +173,10 @@ static void round_failed(struct arcluster *c)
 			c->on_ready(c, -1);
 		return;
 	}
-	if (c->nseeds > 1 && strncmp(c->err, "none of", 7)) {
-		char last[sizeof c->err];
-		snprintf(last, sizeof last, "%s", c->err);
-		set_err(c, "none of the %d cluster seed nodes answered (the last: %.400s)", c->nseeds, last);
-	}
-	c->round_backoff = c->round_backoff ? backoff_next(c->round_backoff) : BACKOFF_FIRST_MS;
+	if (c->conf.nseeds > 1 && strncmp(c->err, "none of", 7))
+		cluster_seeds_failed(c->err, sizeof c->err, c->conf.nseeds);
+	c->round_backoff = c->round_backoff ? cluster_backoff_next(c->round_backoff)
+					    : CLUSTER_BACKOFF_FIRST_MS;
 	c->loading = 1;
 	c->icand = 0;
 	uv_timer_start(&c->round_timer, round_cb, (uint64_t)c->round_backoff, 0);
@@ -201,6 +189,10 @@ static void slots_reply(redisAsyncContext *ac, void *r, void *priv)
 	redisReply *reply = r;
 	if (c->stopped)
 		return;
+	if (c->asked == ac) {
+		c->asked = NULL;
+		uv_timer_stop(&c->round_timer);
+	}
 	char why[256];
 	if (!reply) {
 		if (!c->fatal)   /* else AUTH said why */
@@ -233,12 +225,30 @@ static void slots_reply(redisAsyncContext *ac, void *r, void *priv)
 	load_next(c);
 }
 
+/* A node that accepts connections but does not answer (frozen, or its
+ * host gone without a reset) is closed, which fails the CLUSTER SLOTS on
+ * it: the next candidate is asked. */
+static void load_timeout(uv_timer_t *t)
+{
+	struct arcluster *c = t->data;
+	if (!c->asked)
+		return;
+	struct anode *n = c->asked->data;
+	set_err(c, "CLUSTER SLOTS on %s:%d: no reply in %d ms", n->addr.host, n->addr.port,
+		c->conf.timeout_ms);
+	if (n->ac == c->asked)
+		node_close(n);
+}
+
 static void load_next(struct arcluster *c)
 {
 	for (; c->icand < c->ncand; c->icand++) {
 		redisAsyncContext *ac = node_ctx(c, &c->cand[c->icand]);
-		if (ac && redisAsyncCommand(ac, slots_reply, c, "CLUSTER SLOTS") == REDIS_OK)
+		if (ac && redisAsyncCommand(ac, slots_reply, c, "CLUSTER SLOTS") == REDIS_OK) {
+			c->asked = ac;
+			uv_timer_start(&c->round_timer, load_timeout, (uint64_t)c->conf.timeout_ms, 0);
 			return;
+		}
 	}
 	round_failed(c);
 }
@@ -250,12 +260,7 @@ static void map_reload(struct arcluster *c)
 	if (c->loading || c->stopped)
 		return;
 	free(c->cand);
-	c->ncand = c->map.nnodes + c->nseeds;
-	c->cand = xcalloc((size_t)c->ncand + 1, sizeof *c->cand);
-	if (c->map.nnodes)
-		memcpy(c->cand, c->map.nodes, (size_t)c->map.nnodes * sizeof *c->cand);
-	if (c->nseeds)
-		memcpy(c->cand + c->map.nnodes, c->seeds, (size_t)c->nseeds * sizeof *c->cand);
+	c->cand = cluster_map_sources(&c->map, &c->conf, &c->ncand);
 	c->icand = 0;
 	c->loading = 1;
 	load_next(c);
@@ -303,7 +308,7 @@ static void req_retry(struct areq *q, redisReply *r)
 		return;
 	}
 	uv_timer_start(&q->timer, retry_cb, (uint64_t)q->backoff, 0);
-	q->backoff = backoff_next(q->backoff);
+	q->backoff = cluster_backoff_next(q->backoff);
 }
 
 /* No reply in timeout_ms: the node counts as lost. Closing its context
@@ -313,7 +318,8 @@ static void timeout_cb(uv_timer_t *t)
 	struct areq *q = t->data;
 	struct anode *n = q->sent_on ? q->sent_on->data : NULL;
 	if (n && n->ac == q->sent_on) {
-		set_err(q->c, "%s:%d: no reply in %d ms", n->addr.host, n->addr.port, q->c->timeout_ms);
+		set_err(q->c, "%s:%d: no reply in %d ms", n->addr.host, n->addr.port,
+			q->c->conf.timeout_ms);
 		node_close(n);
 	}
 }
@@ -349,7 +355,8 @@ static void reply(redisAsyncContext *ac, void *rv, void *priv)
 	enum cluster_error kind = r->type == REDIS_REPLY_ERROR
 		? cluster_error_parse(r->str, r->len, &rd) : CLUSTER_ERR_NONE;
 	if (kind == CLUSTER_ERR_NONE ||
-	    ((kind == CLUSTER_ERR_MOVED || kind == CLUSTER_ERR_ASK) && ++q->redirects > MAX_REDIRECTS)) {
+	    ((kind == CLUSTER_ERR_MOVED || kind == CLUSTER_ERR_ASK) &&
+	     ++q->redirects > CLUSTER_MAX_REDIRECTS)) {
 		req_finish(q, r);
 		return;
 	}
@@ -359,7 +366,7 @@ static void reply(redisAsyncContext *ac, void *rv, void *priv)
 	case CLUSTER_ERR_MOVED:
 		c->stats.moved++;
 		c->map.owner[rd.slot] = (int16_t)cluster_map_node(&c->map, rd.to.host, rd.to.port);
-		if (++q->moved > 1 || ++c->moved_since_reload >= MOVED_BEFORE_RELOAD)
+		if (++q->moved > 1 || ++c->moved_since_reload >= CLUSTER_MOVED_BEFORE_RELOAD)
 			map_reload(c);
 		req_send(q);
 		return;
@@ -379,19 +386,10 @@ static void reply(redisAsyncContext *ac, void *rv, void *priv)
 	req_retry(q, r);
 }
 
-static const struct redis_addr *route(const struct arcluster *c, int slot)
-{
-	if (slot >= 0 && c->map.owner[slot] >= 0)
-		return &c->map.nodes[c->map.owner[slot]];
-	if (slot >= 0 || c->map.nnodes == 0)
-		return NULL;
-	return &c->map.nodes[0];
-}
-
 static void req_send(struct areq *q)
 {
 	struct arcluster *c = q->c;
-	const struct redis_addr *to = q->asking ? &q->ask_to : route(c, q->slot);
+	const struct redis_addr *to = q->asking ? &q->ask_to : cluster_map_route(&c->map, q->slot);
 	redisAsyncContext *ac = NULL;
 	if (!to)
 		set_err(c, "slot %d has no primary in the map", q->slot);
@@ -404,7 +402,6 @@ static void req_send(struct areq *q)
 		req_retry(q, NULL);
 		return;
 	}
-	q->from = *to;
 	if (q->asking)
 		redisAsyncCommand(ac, NULL, NULL, "ASKING");
 	q->asking = 0;
@@ -413,7 +410,7 @@ static void req_send(struct areq *q)
 		return;
 	}
 	q->sent_on = ac;
-	uv_timer_start(&q->timer, timeout_cb, (uint64_t)c->timeout_ms, 0);
+	uv_timer_start(&q->timer, timeout_cb, (uint64_t)c->conf.timeout_ms, 0);
 }
 
 int arcluster_command(struct arcluster *c, int flags, const char *key, size_t keylen, int argc,
@@ -449,8 +446,8 @@ int arcluster_command(struct arcluster *c, int flags, const char *key, size_t ke
 		keylen = q->argvlen[ki];
 	}
 	q->slot = key ? cluster_key_slot(key, keylen) : -1;
-	q->deadline = uv_now(c->loop) + (uint64_t)c->retry_ms;
-	q->backoff = BACKOFF_FIRST_MS;
+	q->deadline = uv_now(c->loop) + (uint64_t)c->conf.retry_ms;
+	q->backoff = CLUSTER_BACKOFF_FIRST_MS;
 	uv_timer_init(c->loop, &q->timer);
 	q->timer.data = q;
 	q->next = c->reqs;
@@ -469,14 +466,7 @@ struct arcluster *arcluster_start(uv_loop_t *loop, const struct redis_addr *seed
 {
 	struct arcluster *c = xcalloc(1, sizeof *c);
 	c->loop = loop;
-	c->seeds = xcalloc((size_t)(nseeds > 0 ? nseeds : 1), sizeof *c->seeds);
-	if (nseeds > 0)
-		memcpy(c->seeds, seeds, (size_t)nseeds * sizeof *seeds);
-	c->nseeds = nseeds;
-	snprintf(c->user, sizeof c->user, "%s", o && o->user ? o->user : "");
-	snprintf(c->password, sizeof c->password, "%s", o && o->password ? o->password : "");
-	c->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : 2000;
-	c->retry_ms = o && o->retry_ms > 0 ? o->retry_ms : 5000;
+	cluster_conf_init(&c->conf, seeds, nseeds, o);
 	c->on_ready = on_ready;
 	c->data = data;
 	cluster_map_init(&c->map);
@@ -493,7 +483,7 @@ static void cluster_closed(uv_handle_t *h)
 		free(c->nodes[i]);
 	free(c->nodes);
 	free(c->cand);
-	free(c->seeds);
+	cluster_conf_free(&c->conf);
 	cluster_map_free(&c->map);
 	free(c);
 }
@@ -522,6 +512,16 @@ void arcluster_stop(struct arcluster *c)
 int arcluster_ready(const struct arcluster *c)
 {
 	return c->ready;
+}
+
+const struct cluster_map *arcluster_map(const struct arcluster *c)
+{
+	return c->ready ? &c->map : NULL;
+}
+
+void arcluster_refresh(struct arcluster *c)
+{
+	map_reload(c);
 }
 
 void *arcluster_data(const struct arcluster *c)

@@ -40,6 +40,9 @@ int arcluster_command(struct arcluster *c, int flags, const char *key, size_t ke
 		      const char *const *argv, const size_t *argvlen, arcluster_cb *cb, void *priv);
 
 int arcluster_ready(const struct arcluster *c);
+/* The slot map as last read (for cluster_sub.c), and a re-read of it. */
+const struct cluster_map *arcluster_map(const struct arcluster *c);
+void arcluster_refresh(struct arcluster *c);
 void *arcluster_data(const struct arcluster *c);
 const char *arcluster_error(const struct arcluster *c);
 const struct rcluster_stats *arcluster_stats(const struct arcluster *c);

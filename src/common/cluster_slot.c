@@ -203,3 +203,12 @@ int cluster_map_covered(const struct cluster_map *m)
 		n += m->owner[i] >= 0;
 	return n;
 }
+
+const struct redis_addr *cluster_map_route(const struct cluster_map *m, int slot)
+{
+	if (slot >= 0 && m->owner[slot] >= 0)
+		return &m->nodes[m->owner[slot]];
+	if (slot >= 0 || m->nnodes == 0)
+		return NULL;
+	return &m->nodes[0];
+}

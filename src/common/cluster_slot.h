@@ -57,5 +57,8 @@ int cluster_map_from_slots(struct cluster_map *m, const redisReply *r, const cha
 			   char *err, size_t errlen);
 /* How many slots have an owner (16384 in a healthy cluster). */
 int cluster_map_covered(const struct cluster_map *m);
+/* Where a command for slot goes: its owner, or (no key: slot -1) the first
+ * primary. NULL for an unowned slot, or when the map knows no node. */
+const struct redis_addr *cluster_map_route(const struct cluster_map *m, int slot);
 
 #endif

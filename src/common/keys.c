@@ -79,8 +79,9 @@ char *key_cancel(char *o, const char *m) { return of_message(o, "stream:cancel:"
 char *key_session(char *o, const char *s) { return of_session(o, "stream:session:", s); }
 char *key_channel(char *o, const char *s) { return of_session(o, "stream:channel:", s); }
 char *key_history(char *o, const char *s) { return of_session(o, "chat:history:", s); }
-char *key_sessions_active(char *o) { return name(o, "sessions:active", NULL); }
-char *key_sessions_user(char *o, const char *u) { return name(o, "sessions:user:", u); }
+/* the relay registry's per-session key: it must share key_session's slot
+ * (sessions_join.lua and sessions_leave.lua name both) */
+char *key_session_relays(char *o, const char *s) { return of_session(o, "sessions:relays:", s); }
 char *key_sessions_node(char *o, const char *n) { return name(o, "sessions:node:", n); }
 char *key_node_ws(char *o, const char *n) { return name(o, "node:ws:", n); }
 char *key_node_ai(char *o, const char *n) { return name(o, "node:ai:", n); }

@@ -45,8 +45,9 @@ char *key_cancel(char *out, const char *message_id);
 char *key_session(char *out, const char *session_id);
 char *key_channel(char *out, const char *session_id);
 char *key_history(char *out, const char *session_id);
-char *key_sessions_active(char *out);
-char *key_sessions_user(char *out, const char *user_id);
+/* The relay registry: the relays holding session S (in S's slot), and the
+ * sessions relay N holds, each with its user (a hash). */
+char *key_session_relays(char *out, const char *session_id);
 char *key_sessions_node(char *out, const char *node_id);
 char *key_node_ws(char *out, const char *node_id);
 char *key_node_ai(char *out, const char *node_id);

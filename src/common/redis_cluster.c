@@ -8,14 +8,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cluster_conf.h"
 #include "xalloc.h"
-
-/* More redirects than this for one command is a cluster in flux (or a
- * loop): the last reply goes to the caller. */
-#define MAX_REDIRECTS 16
-#define MOVED_BEFORE_RELOAD 16
-#define BACKOFF_FIRST_MS 10
-#define BACKOFF_MAX_MS 250
 
 struct node_conn {
 	struct redis_addr addr;
@@ -23,10 +17,7 @@ struct node_conn {
 };
 
 struct rcluster {
-	struct redis_addr *seeds;
-	int nseeds;
-	char user[128], password[256];
-	int timeout_ms, retry_ms;
+	struct cluster_conf conf;
 	struct cluster_map map;
 	struct node_conn *conns;
 	int nconns;
@@ -62,14 +53,7 @@ static void set_err(struct rcluster *c, const char *fmt, ...)
 struct rcluster *rcluster_new(const struct redis_addr *seeds, int nseeds, const struct rcluster_opts *o)
 {
 	struct rcluster *c = xcalloc(1, sizeof *c);
-	c->seeds = xcalloc((size_t)(nseeds > 0 ? nseeds : 1), sizeof *c->seeds);
-	if (nseeds > 0)
-		memcpy(c->seeds, seeds, (size_t)nseeds * sizeof *seeds);
-	c->nseeds = nseeds;
-	snprintf(c->user, sizeof c->user, "%s", o && o->user ? o->user : "");
-	snprintf(c->password, sizeof c->password, "%s", o && o->password ? o->password : "");
-	c->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : 2000;
-	c->retry_ms = o && o->retry_ms > 0 ? o->retry_ms : 5000;
+	cluster_conf_init(&c->conf, seeds, nseeds, o);
 	cluster_map_init(&c->map);
 	return c;
 }
@@ -83,7 +67,7 @@ void rcluster_free(struct rcluster *c)
 			redisFree(c->conns[i].ctx);
 	free(c->conns);
 	cluster_map_free(&c->map);
-	free(c->seeds);
+	cluster_conf_free(&c->conf);
 	free(c);
 }
 
@@ -108,10 +92,11 @@ static void conn_drop(struct node_conn *n)
 
 static int auth(struct rcluster *c, struct node_conn *n)
 {
-	if (!c->password[0])
+	if (!c->conf.password[0])
 		return 0;
-	redisReply *r = c->user[0] ? redisCommand(n->ctx, "AUTH %s %s", c->user, c->password)
-				   : redisCommand(n->ctx, "AUTH %s", c->password);
+	redisReply *r = c->conf.user[0]
+		? redisCommand(n->ctx, "AUTH %s %s", c->conf.user, c->conf.password)
+		: redisCommand(n->ctx, "AUTH %s", c->conf.password);
 	if (r && r->type != REDIS_REPLY_ERROR) {
 		freeReplyObject(r);
 		return 0;
@@ -119,6 +104,8 @@ static int auth(struct rcluster *c, struct node_conn *n)
 	set_err(c, "AUTH on %s:%d: %s", n->addr.host, n->addr.port, r ? r->str : n->ctx->errstr);
 	/* a refused password stays refused; a lost reply may pass */
 	c->fatal = r != NULL;
+	if (!r)
+		c->stats.conn_errors++;
 	if (r)
 		freeReplyObject(r);
 	conn_drop(n);
@@ -133,7 +120,7 @@ static redisContext *conn_get(struct rcluster *c, const struct redis_addr *a)
 	if (n->ctx && !n->ctx->err)
 		return n->ctx;
 	conn_drop(n);
-	struct timeval tv = { c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000 };
+	struct timeval tv = { c->conf.timeout_ms / 1000, (c->conf.timeout_ms % 1000) * 1000 };
 	n->ctx = redisConnectWithTimeout(a->host, a->port, tv);
 	if (!n->ctx || n->ctx->err) {
 		set_err(c, "connect to %s:%d: %s", a->host, a->port, n->ctx ? n->ctx->errstr : "out of memory");
@@ -187,14 +174,10 @@ static int map_from_node(struct rcluster *c, const struct redis_addr *a)
 /* Re-reads the map from the primaries it knows, then the seeds. */
 static int map_reload(struct rcluster *c)
 {
-	int n = c->map.nnodes;
-	struct redis_addr *known = xcalloc((size_t)n + (size_t)c->nseeds + 1, sizeof *known);
-	if (n)
-		memcpy(known, c->map.nodes, (size_t)n * sizeof *known);
-	if (c->nseeds)
-		memcpy(known + n, c->seeds, (size_t)c->nseeds * sizeof *known);
+	int n;
+	struct redis_addr *known = cluster_map_sources(&c->map, &c->conf, &n);
 	int rc = -1;
-	for (int i = 0; i < n + c->nseeds && rc == -1; i++)
+	for (int i = 0; i < n && rc == -1; i++)
 		rc = map_from_node(c, &known[i]);
 	free(known);
 	return rc;
@@ -204,17 +187,14 @@ int rcluster_connect(struct rcluster *c, char *err, size_t errlen)
 {
 	c->fatal = 0;
 	int rc = -1;
-	for (int i = 0; i < c->nseeds && rc == -1; i++)
-		rc = map_from_node(c, &c->seeds[i]);
+	for (int i = 0; i < c->conf.nseeds && rc == -1; i++)
+		rc = map_from_node(c, &c->conf.seeds[i]);
 	if (rc == 0)
 		return 0;
-	if (c->nseeds == 0)
+	if (c->conf.nseeds == 0)
 		set_err(c, "no cluster seed node given");
-	else if (rc == -1 && c->nseeds > 1) {
-		char last[sizeof c->err];
-		snprintf(last, sizeof last, "%s", c->err);
-		set_err(c, "none of the %d cluster seed nodes answered (the last: %.400s)", c->nseeds, last);
-	}
+	else if (rc == -1 && c->conf.nseeds > 1)
+		cluster_seeds_failed(c->err, sizeof c->err, c->conf.nseeds);
 	snprintf(err, errlen, "%s", c->err);
 	return -1;
 }
@@ -259,22 +239,6 @@ int rcluster_key_index(int argc, const char *const *argv, const size_t *argvlen)
 		if (eq_word(cmd, len, keyless[i]))
 			return -1;
 	return 1;
-}
-
-static int backoff_next(int ms)
-{
-	return ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
-}
-
-/* Where a command for slot goes: its owner, or (no key, or an unowned
- * slot) the first primary. NULL when the map knows no node. */
-static const struct redis_addr *route(const struct rcluster *c, int slot)
-{
-	if (slot >= 0 && c->map.owner[slot] >= 0)
-		return &c->map.nodes[c->map.owner[slot]];
-	if (slot >= 0 || c->map.nnodes == 0)
-		return NULL;
-	return &c->map.nodes[0];
 }
 
 /* One send on addr (ASKING first when asking). NULL: the reply was lost
@@ -326,14 +290,14 @@ redisReply *rcluster_command(struct rcluster *c, int flags, const char *key, siz
 		keylen = arg_len(argv, argvlen, ki);
 	}
 	int slot = key ? cluster_key_slot(key, keylen) : -1;
-	long long deadline = mono_ms() + c->retry_ms;
-	int backoff = BACKOFF_FIRST_MS, redirects = 0, moved = 0;
+	long long deadline = mono_ms() + c->conf.retry_ms;
+	int backoff = CLUSTER_BACKOFF_FIRST_MS, redirects = 0, moved = 0;
 	struct redis_addr ask_to, from;
 	int asking = 0;
 	redisReply *last = NULL;       /* the last retryable error reply */
 	c->fatal = 0;
 	for (;;) {
-		const struct redis_addr *to = asking ? &ask_to : route(c, slot);
+		const struct redis_addr *to = asking ? &ask_to : cluster_map_route(&c->map, slot);
 		redisReply *r = NULL;
 		int sent = 0;
 		if (!to) {
@@ -355,7 +319,8 @@ redisReply *rcluster_command(struct rcluster *c, int flags, const char *key, siz
 			freeReplyObject(last);
 			return r;
 		}
-		if ((kind == CLUSTER_ERR_MOVED || kind == CLUSTER_ERR_ASK) && ++redirects > MAX_REDIRECTS) {
+		if ((kind == CLUSTER_ERR_MOVED || kind == CLUSTER_ERR_ASK) &&
+		    ++redirects > CLUSTER_MAX_REDIRECTS) {
 			freeReplyObject(last);
 			return r;
 		}
@@ -365,7 +330,7 @@ redisReply *rcluster_command(struct rcluster *c, int flags, const char *key, siz
 			/* one slot moved is a reshard under way; the same command
 			 * moved twice, or many slots moved since the map was read,
 			 * is a failover or a finished reshard: read it all */
-			if (++moved > 1 || ++c->moved_since_reload >= MOVED_BEFORE_RELOAD)
+			if (++moved > 1 || ++c->moved_since_reload >= CLUSTER_MOVED_BEFORE_RELOAD)
 				map_reload(c);
 			freeReplyObject(r);
 			continue;
@@ -391,7 +356,7 @@ redisReply *rcluster_command(struct rcluster *c, int flags, const char *key, siz
 		if (mono_ms() + backoff > deadline)
 			break;
 		sleep_ms(backoff);
-		backoff = backoff_next(backoff);
+		backoff = cluster_backoff_next(backoff);
 		c->stats.retries++;
 		if (!r)
 			map_reload(c);   /* a node gone: perhaps failed over */

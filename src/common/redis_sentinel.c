@@ -1,11 +1,34 @@
 #include "redis_sentinel.h"
 
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util.h"
 
 static int last_answered;  /* where the next search starts */
+
+/* The answer to what c has pending, or NULL (c->errstr set, or empty when
+ * the deadline passed). The socket's timeout bounds each read, not the
+ * answer: a sentinel sending a byte now and then would hold the caller's
+ * loop, a relay's or a worker's, for as long as it liked. */
+static redisReply *answer_within(redisContext *c, int64_t deadline_us)
+{
+	int done = 0;
+	void *r = NULL;
+	while (!done)
+		if (redisBufferWrite(c, &done) != REDIS_OK)
+			return NULL;
+	for (;;) {
+		if (redisGetReplyFromReader(c, &r) != REDIS_OK || r)
+			return r;
+		int64_t left_ms = (deadline_us - mono_us() + 999) / 1000;
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		if (left_ms <= 0 || poll(&p, 1, (int)left_ms) <= 0 || redisBufferRead(c) != REDIS_OK)
+			return NULL;
+	}
+}
 
 /* One sentinel's answer: 1 found, 0 does not know the master, -1 unreachable
  * or a bad answer; why holds the reason for the last two. */
@@ -21,18 +44,22 @@ static int ask_one(const struct redis_addr *s, const char *master, struct redis_
 		return -1;
 	}
 	redisSetTimeout(c, tv);
-	redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", master);
+	redisAppendCommand(c, "SENTINEL get-master-addr-by-name %s", master);
+	redisReply *r = answer_within(c, mono_us() + SENTINEL_TIMEOUT_MS * 1000LL);
 	int found = -1;
 	if (!r)
-		snprintf(why, whylen, "%s", c->errstr);
+		snprintf(why, whylen, "%s", c->errstr[0] ? c->errstr : "no answer in time");
 	else if (r->type == REDIS_REPLY_NIL) {
 		snprintf(why, whylen, "does not know master %s", master);
 		found = 0;
 	} else if (r->type == REDIS_REPLY_ERROR)
 		snprintf(why, whylen, "%s", r->str);
-	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !r->element[0]->str ||
-		 !r->element[1]->str)
+	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		 r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
 		snprintf(why, whylen, "unexpected answer");
+	else if (r->element[0]->len == 0 || r->element[0]->len >= sizeof out->host ||
+		 strlen(r->element[0]->str) != r->element[0]->len)
+		snprintf(why, whylen, "unexpected host of %zu bytes", r->element[0]->len);
 	else {
 		long port;
 		snprintf(out->host, sizeof out->host, "%s", r->element[0]->str);

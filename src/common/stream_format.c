@@ -134,6 +134,11 @@ void stream_chunk(struct stream_writer *w, struct strbuf *out, long index, const
 	event_end(out);
 }
 
+int stream_chunk_shareable(enum stream_format f) { return f == SF_SSE || f == SF_UI; }
+
+/* what stream_chunk does to a writer of a shareable format */
+void stream_chunk_reused(struct stream_writer *w) { w->chunks++; }
+
 static const char *end_status(enum stream_end how)
 {
 	return how == SE_COMPLETE ? "complete" : how == SE_CANCELLED ? "cancelled" : "error";

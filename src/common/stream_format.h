@@ -42,6 +42,13 @@ void stream_open(struct stream_writer *w, struct strbuf *out);
 /* Chunk index; content: its text as a JSON string's inside, escapes kept. */
 void stream_chunk(struct stream_writer *w, struct strbuf *out, long index, const char *content,
 		  size_t len);
+/* Whether a chunk's event in format f is the same bytes for every stream
+ * of the message, whatever each has written before (sse, ui), so that one
+ * copy made by stream_chunk can serve them all; openai's first delta of a
+ * stream carries the role, and openai-json gathers the text. */
+int stream_chunk_shareable(enum stream_format f);
+/* The chunk was written to w as another writer's stream_chunk made it. */
+void stream_chunk_reused(struct stream_writer *w);
 /* The end of the reply. total: its chunk count, -1 if not known. code and
  * message (raw JSON string insides, may be NULL) say why it ended in error.
  * Returns the HTTP status of the whole body (openai-json: 200, or 502 for

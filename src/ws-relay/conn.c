@@ -42,6 +42,7 @@ struct msgbuf *msgbuf_new(const char *payload, size_t len)
 	m->refs = 1;
 	m->len = len;
 	m->peeked = 0;
+	m->events = NULL;
 	memcpy(m->data + LWS_PRE, payload, len);
 	return m;
 }
@@ -55,8 +56,10 @@ struct msgbuf *msgbuf_new_peeked(const char *payload, size_t len)
 
 void msgbuf_unref(struct msgbuf *m)
 {
-	if (m && --m->refs == 0)
+	if (m && --m->refs == 0) {
+		msg_events_free(m->events);
 		free(m);
+	}
 }
 
 /* The send queue and its counts (this socket's and the relay's), kept
@@ -113,6 +116,8 @@ void conn_close(struct conn *c, int code, const char *reason)
 	c->close_code = code;
 	c->close_reason = reason;
 	queue_clear(c);
+	if (c->hs)  /* lws does not hang up a connection it may not read (stream_begin) */
+		lws_rx_flow_control(c->wsi, 1 | LWS_RXFLOW_REASON_FLAG_PROCESS_NOW);
 	lws_callback_on_writable(c->wsi);
 }
 

@@ -9,6 +9,7 @@
  * and rate checks, so that a refusal before it can still be an HTTP status;
  * after it, the connection is simply cut and the client reconnects with
  * Last-Event-ID. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,18 @@ int http_stream_answer(struct conn *c)
 	return w == (int)n ? 0 : -1;
 }
 
+/* len bytes of the stream's body at p, LWS_PRE bytes of room before them. */
+static int write_body_at(struct conn *c, unsigned char *p, size_t len)
+{
+	if (lws_write(c->wsi, p, len, LWS_WRITE_HTTP) < 0)
+		return -1;
+	c->hs->last_write_ms = now_ms();
+	c->frames_sent++;
+	relay.frames_sent++;
+	relay.bytes_sent += len;
+	return 0;
+}
+
 /* Bytes of the stream's body; -1 if the connection failed. */
 int stream_write_body(struct conn *c, const struct strbuf *sb)
 {
@@ -126,15 +139,27 @@ int stream_write_body(struct conn *c, const struct strbuf *sb)
 		return 0;
 	unsigned char *buf = xmalloc(LWS_PRE + sb->len);
 	memcpy(buf + LWS_PRE, sb->buf, sb->len);
-	int w = lws_write(c->wsi, buf + LWS_PRE, sb->len, LWS_WRITE_HTTP);
+	int rc = write_body_at(c, buf + LWS_PRE, sb->len);
 	free(buf);
-	if (w < 0)
-		return -1;
-	c->hs->last_write_ms = now_ms();
-	c->frames_sent++;
-	relay.frames_sent++;
-	relay.bytes_sent += sb->len;
-	return 0;
+	return rc;
+}
+
+/* A chunk frame's event in each shareable format (stream_chunk_shareable),
+ * made by the first of the message's streams in that format that writes
+ * it, then written as it is by the others: several readers of one reply
+ * (a user's tabs) cost one formatting and one send() each. Each event has
+ * LWS_PRE bytes of room before it, for lws_write. */
+struct msg_events {
+	struct strbuf of[SF_OPENAI_JSON + 1];  /* by format; empty until made */
+};
+
+void msg_events_free(struct msg_events *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < sizeof e->of / sizeof e->of[0]; i++)
+		sb_release(&e->of[i]);
+	free(e);
 }
 
 
@@ -175,6 +200,14 @@ int stream_begin(struct conn *c)
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 #undef HDR
+	/* Nothing more comes from the client of a stream (it closes at the end).
+	 * lws does not read an HTTP connection in the middle of its transaction,
+	 * so a client that hung up would stay readable (its FIN) and wake the
+	 * loop again and again until the next write found it gone: the relay
+	 * spun for up to STREAM_HEARTBEAT_S per closed tab. Not polled for
+	 * reading, it is found gone by that write (or the heartbeat's); reading
+	 * comes back on for the close (conn_close). */
+	lws_rx_flow_control(wsi, 0 | LWS_RXFLOW_REASON_FLAG_PROCESS_NOW);
 	hs->last_write_ms = now_ms();
 	struct strbuf sb = STRBUF_INIT;
 	stream_open(&hs->w, &sb);
@@ -189,23 +222,49 @@ static int is_mine(const struct http_stream *hs, const struct frame_info *fi)
 	       !memcmp(fi->message_id, hs->mid, fi->message_id_len);
 }
 
-static int write_chunk(struct conn *c, const char *frame, size_t len, const struct frame_info *fi)
+/* The chunk frame's event, as w makes it, after what out holds. */
+static void format_chunk(struct stream_writer *w, struct strbuf *out, const char *frame, size_t len,
+			 long index)
 {
-	struct http_stream *hs = c->hs;
 	const char *text;
 	size_t tl;
-	if (fi->index < hs->next)
-		return 0;  /* the client has it: a resume replays from its own position */
 	if (frame_raw_string(frame, len, "content", &text, &tl)) {
 		text = "";
 		tl = 0;
 	}
+	stream_chunk(w, out, index, text, tl);
+}
+
+/* A chunk in a shareable format: formatted by the first stream, reused by the rest. */
+static int write_shared_chunk(struct conn *c, struct msgbuf *m, const char *frame, long index)
+{
+	static const char room[LWS_PRE];
+	struct http_stream *hs = c->hs;
+	if (!m->events)
+		m->events = xcalloc(1, sizeof *m->events);
+	struct strbuf *ev = &m->events->of[hs->format];
+	if (ev->len) {
+		stream_chunk_reused(&hs->w);
+	} else {
+		sb_add(ev, room, LWS_PRE);
+		format_chunk(&hs->w, ev, frame, m->len, index);
+	}
+	return write_body_at(c, (unsigned char *)ev->buf + LWS_PRE, ev->len - LWS_PRE);
+}
+
+static int write_chunk(struct conn *c, struct msgbuf *m, const char *frame, const struct frame_info *fi)
+{
+	struct http_stream *hs = c->hs;
+	if (fi->index < hs->next)
+		return 0;  /* the client has it: a resume replays from its own position */
 	if (fi->index > hs->next)
 		log_warn("hole in an HTTP stream: its chunks are gone", "message=%s from=%ld to=%ld",
 			 hs->mid, hs->next, fi->index);
 	hs->next = fi->index + 1;
+	if (stream_chunk_shareable(hs->format))
+		return write_shared_chunk(c, m, frame, fi->index);
 	struct strbuf sb = STRBUF_INIT;
-	stream_chunk(&hs->w, &sb, fi->index, text, tl);
+	format_chunk(&hs->w, &sb, frame, m->len, fi->index);
 	int rc = stream_write_body(c, &sb);
 	sb_release(&sb);
 	return rc;
@@ -262,7 +321,7 @@ int http_stream_write(struct conn *c, struct msgbuf *m)
 		return 0;
 	switch (fi->type) {
 	case FT_CHUNK:
-		return write_chunk(c, frame, m->len, fi);
+		return write_chunk(c, m, frame, fi);
 	case FT_COMPLETE:
 		return write_end(c, frame, m->len, fi, SE_COMPLETE);
 	case FT_CANCELLED:
@@ -276,11 +335,31 @@ int http_stream_write(struct conn *c, struct msgbuf *m)
 	}
 }
 
-/* The heartbeat comment of an idle stream, and its token's expiry. */
+/* Whether the client's end is gone (it reset, or closed and the kernel has
+ * refused our writes since). A stream's client sends nothing after its
+ * request, and lws reads nothing in the middle of an HTTP transaction, so
+ * lws does not notice: a write that fails leaves the connection waiting for
+ * a WRITEABLE that a dead socket never gets, while its hang-up wakes the
+ * loop at once, every time, for good. A half-close (FIN only) is not this:
+ * a client may still be reading. */
+static int peer_gone(struct conn *c)
+{
+	struct pollfd p = { .fd = (int)lws_get_socket_fd(c->wsi), .events = 0 };
+	return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/* The heartbeat comment of an idle stream, and its token's expiry; a
+ * stream whose client is gone is closed by lws (it calls CLOSED_HTTP). */
 static void stream_tick(struct conn *c)
 {
 	struct http_stream *hs = c->hs;
-	if (!c->wsi || c->state == CONN_CLOSING || hs->ended || !hs->head_sent)
+	if (!c->wsi)
+		return;
+	if (peer_gone(c)) {
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (c->state == CONN_CLOSING || hs->ended || !hs->head_sent)
 		return;
 	if (c->valid_until_s && now_ms() / 1000 >= c->valid_until_s) {
 		relay.token_expiries++;

@@ -25,5 +25,7 @@ int http_stream_answer(struct conn *c);
  * begun: the close code becomes an HTTP status), 0 to hang up. */
 int http_stream_closing(struct conn *c);
 void http_stream_free(struct http_stream *hs);
+/* A frame's events made for HTTP streams, freed with the frame. */
+void msg_events_free(struct msg_events *e);
 
 #endif

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "relay.h"
 #include "scripts.h"
+#include "unix_listen.h"
 #include "util.h"
 
 #ifndef VERSION
@@ -42,6 +43,8 @@ static struct lws_protocols protocols[] = {
 static const struct knob knobs[] = {
 	KNOB_INT("PORT", 8081, 1, 65535, "the port to listen on (also --port N)"),
 	KNOB_TEXT("LISTEN_IFACE", NULL, "all", "network interface to listen on (chatctl: lo)"),
+	KNOB_TEXT("UNIX_SOCKET", NULL, "none",
+		  "also listen on this Unix socket (chatctl: nginx's way in)"),
 	KNOB_INT("SEND_QUEUE_FRAMES", 4096, 1, 10000000,
 		 "frames queued per socket; past it the socket is closed 4408"),
 	KNOB_INT("SEND_QUEUE_BYTES", 4L << 20, 1024, 1L << 32, "bytes queued per socket (4 MiB)"),
@@ -111,7 +114,7 @@ static void heartbeat(uv_timer_t *t)
 	heartbeat_send(&hb, relay.cmd.ac);
 	heartbeat_release(&hb);
 	if (relay.nregistered > 0)
-		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "SCARD %s",
+		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "HLEN %s",
 				  key_sessions_node(k, relay.node));
 }
 
@@ -135,6 +138,15 @@ static void stop_loop_reply(redisAsyncContext *ac, void *reply, void *priv)
 	(void)reply;
 	(void)priv;
 	uv_stop(relay.loop);
+}
+
+/* Stopping: the registry walk is done, so the heartbeat goes last. */
+static void forgotten(redisAsyncContext *ac, void *reply, void *priv)
+{
+	(void)reply;
+	(void)priv;
+	if (relay.cmd.ready)
+		heartbeat_leave(ac, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply, NULL);
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -211,6 +223,8 @@ int main(int argc, char **argv)
 	relay.lws = lws_create_context(&info);
 	if (!relay.lws)
 		die(111, "unable to listen on port %d", relay.cfg.port);
+	if (unix_listen_start(config_text(&relay_knobs, "UNIX_SOCKET")))
+		die(111, "unable to listen on UNIX_SOCKET");
 
 	relay.sub.on_ready = sub_ready;
 	relay.sub.on_lost = sub_lost;
@@ -234,14 +248,13 @@ int main(int argc, char **argv)
 		/* leave the registries now rather than when recoverd notices; the
 		 * loop runs until Redis has answered, or for a second at most */
 		uv_timer_stop(&heartbeat_timer);
-		registry_forget_node(NULL);
-		heartbeat_leave(relay.cmd.ac, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply,
-				NULL);
+		registry_forget_node(forgotten);
 		uv_timer_start(&drain_timer, stop_loop, 1000, 0);
 		uv_run(relay.loop, UV_RUN_DEFAULT);
 	}
 	aredis_stop(&relay.sub);
 	aredis_stop(&relay.cmd);
+	unix_listen_stop();
 	lws_context_destroy(relay.lws);
 	log_info("stopped", "frames_sent=%llu", (unsigned long long)relay.frames_sent);
 	return 0;

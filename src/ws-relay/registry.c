@@ -1,18 +1,27 @@
-/* The session registry in Redis: sessions:active maps
- * each connected session to its user, sessions:user:{U} lists a user's
- * connected sessions, sessions:node:{N} the sessions this relay holds.
+/* The session registry in Redis, kept so that every script names keys of
+ * one hash slot (Redis Cluster):
+ *   sessions:node:{N}      hash, this relay's sessions -> their users
+ *                          (the relay's slot);
+ *   sessions:relays:{S}    set, the relays holding session S (S's slot).
  *
  * A session joins when its first socket on this relay arrives and leaves
- * after its last one; sessions_leave.lua drops it from the active and user
- * entries only when no other relay holds it. Whenever the command
- * connection comes up (start, Redis restart) this relay forgets what the
- * registry says about it and joins its sessions again, so entries left by a
- * kill -9 or lost with the last second of AOF are put right. */
+ * after its last one. Join writes the node's hash first, then the session's
+ * set (sessions_join.lua); leave runs sessions_leave.lua first, then removes
+ * the node's entry. Either way a relay killed between the two steps leaves
+ * an entry in its own hash, which recoverd walks for a dead relay (and this
+ * relay walks when it reconnects), and leaving twice changes nothing.
+ * Whenever the command connection comes up (start, Redis restart) this
+ * relay leaves what its hash names that it no longer holds and joins its
+ * sessions again, so entries left by a kill -9 or lost with the last second
+ * of AOF are put right. */
+#include <stdlib.h>
+
 #include "keys.h"
 #include "log.h"
 #include "relay.h"
+#include "xalloc.h"
 
-static void leave_done(redisAsyncContext *ac, void *reply, void *priv)
+static void logged(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *r = reply;
 	(void)ac;
@@ -21,27 +30,79 @@ static void leave_done(redisAsyncContext *ac, void *reply, void *priv)
 		log_warn("registry update failed", "error=\"%s\"", r->str);
 }
 
+static redisAsyncContext *cmd_ctx(void) { return relay.cmd.ready ? relay.cmd.ac : NULL; }
+
 void registry_join(const char *sid, const char *uid)
 {
-	char k[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
+	char knode[KEY_MAX], krelays[KEY_MAX], ksess[KEY_MAX], ttl[24];
+	redisAsyncContext *ac = cmd_ctx();
 	if (!ac)
 		return;  /* sessions_rejoin runs once the connection is back */
-	redisAsyncCommand(ac, NULL, NULL, "HSET %s %s %s", key_sessions_active(k), sid, uid);
-	redisAsyncCommand(ac, NULL, NULL, "SADD %s %s", key_sessions_user(k, uid), sid);
-	redisAsyncCommand(ac, NULL, NULL, "SADD %s %s", key_sessions_node(k, relay.node), sid);
+	redisAsyncCommand(ac, logged, NULL, "HSET %s %s %s", key_sessions_node(knode, relay.node), sid,
+			  uid);
+	snprintf(ttl, sizeof ttl, "%ld", relay.cfg.claim_ttl_ms);
+	const char *keys[2] = { key_session_relays(krelays, sid), key_session(ksess, sid) };
+	const char *args[3] = { relay.node, uid, ttl };
+	aredis_eval(&relay.cmd, logged, NULL, SCRIPT_SESSIONS_JOIN, 2, keys, 3, args, NULL);
 }
 
-/* sid NULL: every session of this node. */
-static void leave(const char *sid, redisCallbackFn *cb)
+void registry_leave(const char *sid)
 {
-	char knode[KEY_MAX], kactive[KEY_MAX], knodes[KEY_MAX];
-	const char *keys[3] = { key_sessions_node(knode, relay.node), key_sessions_active(kactive),
-				key_nodes_ws(knodes) };
-	const char *args[3] = { relay.node, keys_prefix(), sid };
-	aredis_eval(&relay.cmd, cb, NULL, SCRIPT_SESSIONS_LEAVE, 3, keys, sid ? 3 : 2, args, NULL);
+	char knode[KEY_MAX], krelays[KEY_MAX], ksess[KEY_MAX];
+	redisAsyncContext *ac = cmd_ctx();
+	if (!ac)
+		return;  /* the walk at reconnection leaves it */
+	const char *keys[2] = { key_session_relays(krelays, sid), key_session(ksess, sid) };
+	const char *args[1] = { relay.node };
+	aredis_eval(&relay.cmd, logged, NULL, SCRIPT_SESSIONS_LEAVE, 2, keys, 1, args, NULL);
+	redisAsyncCommand(ac, logged, NULL, "HDEL %s %s", key_sessions_node(knode, relay.node), sid);
 }
 
-void registry_leave(const char *sid) { leave(sid, leave_done); }
+struct walk {
+	int keep_held;            /* sessions this relay holds stay (and join again) */
+	redisCallbackFn *done;
+};
 
-void registry_forget_node(redisCallbackFn *done) { leave(NULL, done ? done : leave_done); }
+/* The node's hash as it was when read: leave each session not kept. */
+static void walked(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct walk *w = priv;
+	redisReply *r = reply;
+	char knode[KEY_MAX];
+	if (!r) {  /* the connection went: the walk runs again when it is back */
+		free(w);
+		return;
+	}
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		const char *sid = r->element[i]->str;
+		if (!w->keep_held || !session_registered(sid))
+			registry_leave(sid);
+	}
+	if (r->type == REDIS_REPLY_ERROR)
+		log_warn("registry read failed", "error=\"%s\"", r->str);
+	if (w->keep_held)
+		sessions_rejoin();
+	else if (cmd_ctx())
+		redisAsyncCommand(ac, NULL, NULL, "DEL %s", key_sessions_node(knode, relay.node));
+	/* the last command of the walk answers done, after everything above */
+	if (cmd_ctx())
+		redisAsyncCommand(ac, w->done ? w->done : logged, NULL, "PING");
+	free(w);
+}
+
+static void walk(int keep_held, redisCallbackFn *done)
+{
+	char knode[KEY_MAX];
+	redisAsyncContext *ac = cmd_ctx();
+	if (!ac)
+		return;
+	struct walk *w = xcalloc(1, sizeof *w);
+	w->keep_held = keep_held;
+	w->done = done;
+	if (redisAsyncCommand(ac, walked, w, "HKEYS %s", key_sessions_node(knode, relay.node)) != REDIS_OK)
+		free(w);
+}
+
+void registry_refresh(void) { walk(1, NULL); }
+
+void registry_forget_node(redisCallbackFn *done) { walk(0, done); }

@@ -39,6 +39,7 @@ struct msgbuf {
 	size_t len;
 	int peeked;               /* fi is valid: a well-formed frame */
 	struct frame_info fi;     /* its message_id points into data */
+	struct msg_events *events;  /* HTTP streams' events of it, made once (http_stream.c) */
 	unsigned char data[];     /* LWS_PRE + len */
 };
 
@@ -146,10 +147,17 @@ void session_on_message(const char *channel, size_t chlen, const char *payload, 
  * the registry under its user, if it has not yet. */
 void session_owned(struct conn *c);
 
-/* registry.c: sessions:active, sessions:user:{U}, sessions:node:{N} */
+/* Whether this relay holds session sid in the registry. */
+int session_registered(const char *sid);
+
+/* registry.c: sessions:node:{N} and each session's sessions:relays:{S} */
 void registry_join(const char *sid, const char *uid);
 void registry_leave(const char *sid);
-/* Every session of this relay leaves; done (or a logger) gets the reply. */
+/* The command connection is (back) up: what the node's hash names that
+ * this relay no longer holds leaves, then every held session joins again. */
+void registry_refresh(void);
+/* Every session of this relay leaves and the node's hash goes; done (or a
+ * logger) gets the reply of the walk's last command. */
 void registry_forget_node(redisCallbackFn *done);
 
 /* sync.c: bring a socket up to date from Redis, holding live frames meanwhile */

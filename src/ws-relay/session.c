@@ -243,6 +243,12 @@ void sessions_redis_lost(void)
 			s->sub = SUB_NONE;
 }
 
+int session_registered(const char *sid)
+{
+	struct session *s = lookup(sid, strlen(sid));
+	return s && s->registered;
+}
+
 void sessions_rejoin(void)
 {
 	for (size_t i = 0; i < NBUCKETS; i++)
@@ -256,8 +262,7 @@ void sessions_rejoin(void)
  * was away read it now. */
 void sessions_cmd_ready(void)
 {
-	registry_forget_node(NULL);
-	sessions_rejoin();
+	registry_refresh();  /* leaves what it no longer holds, then rejoins */
 	for (size_t i = 0; i < NBUCKETS; i++)
 		for (struct session *s = buckets[i]; s; s = s->hnext) {
 			if (s->sub == SUB_ACTIVE)

@@ -47,6 +47,7 @@ struct fill {
 	enum fill_kind kind;
 	int in_flight;            /* its EXEC is sent and not answered */
 	int stale;                /* cancelled: its reply changes nothing */
+	int limit;                /* FILL_SESSION: limits on new sockets counted (count_limit) */
 	char mid[ID_MAX + 1];
 	long from;                /* first chunk index read */
 	long page;                /* chunks asked for; -1: to the end */
@@ -366,6 +367,18 @@ static int request_failed(struct conn *c, redisReply *r)
 		conn_fill_cancel(c);
 		c->state = CONN_WAIT_SUB;
 	}
+	return 1;
+}
+
+/* The answer to a socket's fill: 1 when the socket still wants it and it
+ * is no error (f then no longer in flight); else f is freed. */
+static int fill_answered(struct fill *f, redisReply *r)
+{
+	if (f->stale || request_failed(f->c, r)) {
+		fill_free(f);
+		return 0;
+	}
+	f->in_flight = 0;
 	return 1;
 }
 
@@ -706,18 +719,6 @@ static void session_parse(const redisReply *sess, struct session_fields *s)
 		s->mid = NULL;
 }
 
-/* claim.lua refused the socket: too many new sockets of its user or address. */
-static int rate_limited(struct conn *c, const redisReply *claimed)
-{
-	if (!claimed || claimed->type != REDIS_REPLY_STRING || strncmp(claimed->str, "rate_", 5) != 0)
-		return 0;
-	relay.rate_limited++;
-	log_info("too many new sockets", "session=%s user=%s addr=%s limit=%s", c->sid, c->uid, c->addr,
-		 claimed->str + 5);
-	conn_close(c, 4429, "too many new connections: wait a minute");
-	return 1;
-}
-
 /* The session belongs to another user: nothing of it has been sent, and
  * the frames held so far go with the socket. */
 static int forbidden(struct conn *c, const struct session_fields *s)
@@ -777,7 +778,7 @@ static int greet_first(struct conn *c, struct fill *f, const redisReply *hist,
 	return 0;
 }
 
-/* The reply to conn_sync's read: MULTI, claim.lua, HGETALL session, LRANGE
+/* The reply to read_session's read: MULTI, claim.lua, HGETALL session, LRANGE
  * history, EXEC. Returns 1 when f goes on as the read of the reply in
  * progress. */
 static int session_read(struct conn *c, struct fill *f, const redisReply *r)
@@ -785,7 +786,7 @@ static int session_read(struct conn *c, struct fill *f, const redisReply *r)
 	const redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[1] : NULL;
 	struct session_fields s;
 	session_parse(sess, &s);
-	if (rate_limited(c, sess ? r->element[0] : NULL) || forbidden(c, &s))
+	if (forbidden(c, &s))
 		return 0;
 	session_owned(c);
 	if (!c->greeted)
@@ -801,40 +802,104 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 	struct conn *c = f->c;
 	redisReply *r = reply;
 	(void)ac;
-	if (f->stale || request_failed(c, r)) {
-		fill_free(f);
+	if (!fill_answered(f, r))
 		return;
-	}
-	f->in_flight = 0;
 	int goes_on = f->kind == FILL_SESSION ? session_read(c, f, r) : page_read(c, f, r);
 	if (!goes_on)
 		fill_free(f);
 }
 
 /* A session belongs to its first user, whether it first posts or listens:
- * else a listener could wait in an empty session for another's reply. A
- * socket's first read also counts it against its user's and its address's
- * limits on new WebSockets (claim.lua), so a client that opens sockets to
- * fresh sessions in a loop is stopped before it claims them all. */
-static void claim(struct conn *c, const char *ksess)
+ * else a listener could wait in an empty session for another's reply. */
+static void claim(const char *ksess, const char *uid)
 {
-	char kuser[KEY_MAX], kaddr[KEY_MAX], lu[24], la[24], left[24], ttl[24];
+	char ttl[24];
+	snprintf(ttl, sizeof ttl, "%ld", relay.cfg.claim_ttl_ms);
+	const char *keys[1] = { ksess };
+	const char *args[2] = { uid, ttl };
+	aredis_eval(&relay.cmd, NULL, NULL, SCRIPT_CLAIM, 1, keys, 2, args, NULL);
+}
+
+/* The session, its history and the claim, in one MULTI/EXEC (keys of the
+ * session's slot only). */
+static void read_session(struct conn *c, struct fill *f)
+{
+	char ksess[KEY_MAX], khist[KEY_MAX];
+	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
+	if (!ac) {
+		conn_fill_cancel(c);
+		c->state = CONN_WAIT_SUB;  /* sessions_cmd_ready retries */
+		return;
+	}
+	redisAsyncCommand(ac, NULL, NULL, "MULTI");
+	claim(key_session(ksess, c->sid), c->uid);
+	redisAsyncCommand(ac, NULL, NULL, "HGETALL %s", ksess);
+	/* a socket already greeted needs only the session's current reply */
+	if (c->greeted)
+		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s 1 0", key_history(khist, c->sid));
+	else
+		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->sid),
+				  -relay.cfg.history_limit);
+	f->in_flight = 1;
+	redisAsyncCommand(ac, fill_read, f, "EXEC");
+}
+
+/* A socket's first read counts it against its user's, then its address's,
+ * limit on new WebSockets (ratelimit.lua, one counter a call: each lives
+ * in its own slot), so a client that opens sockets to fresh sessions in a
+ * loop is stopped before it claims them all. f->limit is the counter being
+ * counted: 0 the user's, 1 the address's, 2 both passed. */
+static void count_limit(struct conn *c, struct fill *f);
+
+static void limit_counted(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct fill *f = priv;
+	struct conn *c = f->c;
+	redisReply *r = reply;
+	(void)ac;
+	if (!fill_answered(f, r))
+		return;
+	if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "over") == 0) {
+		relay.rate_limited++;
+		log_info("too many new sockets", "session=%s user=%s addr=%s limit=%s", c->sid, c->uid,
+			 c->addr, f->limit == 0 ? "user" : "addr");
+		conn_close(c, 4429, "too many new connections: wait a minute");
+		fill_free(f);
+		return;
+	}
+	f->limit++;
+	count_limit(c, f);
+}
+
+static void count_limit(struct conn *c, struct fill *f)
+{
+	char key[KEY_MAX], limit[24], left[24];
 	int64_t now = now_ms();
 	long long window = now / 60000;
-	const char *keys[3] = { ksess, key_ratelimit_ws(kuser, c->uid, window),
-				key_ratelimit_ws_addr(kaddr, c->addr, window) };
-	snprintf(lu, sizeof lu, "%ld", relay.cfg.ws_per_min_user);
-	snprintf(la, sizeof la, "%ld", relay.cfg.ws_per_min_addr);
+	if (f->limit >= 2 || !relay.cmd.ready) {
+		read_session(c, f);
+		return;
+	}
+	if (f->limit == 0) {
+		key_ratelimit_ws(key, c->uid, window);
+		snprintf(limit, sizeof limit, "%ld", relay.cfg.ws_per_min_user);
+	} else {
+		key_ratelimit_ws_addr(key, c->addr, window);
+		snprintf(limit, sizeof limit, "%ld", relay.cfg.ws_per_min_addr);
+	}
 	snprintf(left, sizeof left, "%lld", (long long)(60000 - now % 60000));
-	snprintf(ttl, sizeof ttl, "%ld", relay.cfg.claim_ttl_ms);
-	const char *args[6] = { c->uid, lu, la, left, ttl, c->claimed ? "0" : "1" };
-	c->claimed = 1;
-	aredis_eval(&relay.cmd, NULL, NULL, SCRIPT_CLAIM, 3, keys, 6, args, NULL);
+	const char *keys[1] = { key };
+	const char *args[2] = { limit, left };
+	f->in_flight = 1;
+	if (aredis_eval(&relay.cmd, limit_counted, f, SCRIPT_RATELIMIT, 1, keys, 2, args, NULL) != 0) {
+		f->in_flight = 0;
+		conn_fill_cancel(c);
+		c->state = CONN_WAIT_SUB;  /* sessions_cmd_ready retries */
+	}
 }
 
 void conn_sync(struct conn *c)
 {
-	char ksess[KEY_MAX], khist[KEY_MAX];
 	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
 	conn_fill_cancel(c);  /* a resync replaces whatever read was under way */
 	if (!ac || !c->wsi) {
@@ -845,15 +910,8 @@ void conn_sync(struct conn *c)
 	c->fills = 0;
 	struct fill *f = fill_new(c, FILL_SESSION, "", 0);
 	c->fill = f;
-	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	claim(c, key_session(ksess, c->sid));
-	redisAsyncCommand(ac, NULL, NULL, "HGETALL %s", ksess);
-	/* a socket already greeted needs only the session's current reply */
-	if (c->greeted)
-		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s 1 0", key_history(khist, c->sid));
-	else
-		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->sid),
-				  -relay.cfg.history_limit);
-	f->in_flight = 1;
-	redisAsyncCommand(ac, fill_read, f, "EXEC");
+	/* a resync after a Redis reconnection is not a new socket */
+	f->limit = c->claimed ? 2 : 0;
+	c->claimed = 1;
+	count_limit(c, f);
 }

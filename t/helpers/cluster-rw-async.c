@@ -197,12 +197,30 @@ static void start(struct drv *d)
 	}
 }
 
+/* --start-file: the command starts once the file exists (at most 60 s) */
+static void poll_start(uv_timer_t *t)
+{
+	struct drv *d = t->data;
+	struct stat st;
+	if (stat(d->o->start_file, &st) < 0 && ++d->polls < 600)
+		return;
+	uv_timer_stop(t);
+	d->polls = 0;
+	start(d);
+}
+
 static void on_ready(struct arcluster *c, int status)
 {
 	struct drv *d = arcluster_data(c);
 	if (status < 0)
 		fail(d, "cluster", NULL);
 	uv_timer_stop(&d->timer);
+	if (d->o->start_file) {
+		printf("ready\n");
+		fflush(stdout);
+		uv_timer_start(&d->timer, poll_start, 100, 100);
+		return;
+	}
 	start(d);
 }
 

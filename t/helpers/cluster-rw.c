@@ -3,7 +3,7 @@
  * cluster-rw-async.c), for t/66-redis-cluster.bats:
  *
  *   cluster-rw --seeds H:P[,H:P...] [--password PW] [--retry-ms N] [--slots LO-HI]
- *              [--every-slot] [--strict] [--async] COMMAND
+ *              [--every-slot] [--strict] [--async] [--start-file F] COMMAND
  *     write PREFIX N      SET PREFIX:i for the first N keys (of the slots asked;
  *                         --every-slot: one key of each slot, N = 16384), then
  *                         WAIT for a replica on every primary (not --async)
@@ -13,6 +13,9 @@
  *     set KEY VALUE, get KEY
  *     get-twice KEY FILE  GET, then again once FILE exists (at most 60 s later),
  *                         with the slot map the first GET saw
+ *
+ * --start-file: prints "ready" once it has the slot map, and starts the
+ * command once F exists (a test changes the cluster in between).
  *
  * Prints one line of counts (moved=, ask=, ...). Exit 0; 1 when a value
  * read differs from the one written; 2 when the cluster gave no answer in
@@ -203,7 +206,7 @@ void wait_file(const char *path, int seconds)
 static void usage(void)
 {
 	fprintf(stderr, "usage: cluster-rw --seeds H:P[,H:P...] [--password PW] [--retry-ms N] "
-			"[--slots LO-HI] [--every-slot] [--strict] [--async] write|read PREFIX N | loop PREFIX FILE SECONDS | "
+			"[--slots LO-HI] [--every-slot] [--strict] [--async] [--start-file F] write|read PREFIX N | loop PREFIX FILE SECONDS | "
 			"set KEY VALUE | get KEY | get-twice KEY FILE\n");
 	exit(2);
 }
@@ -232,6 +235,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 				usage();
 		} else if (!strcmp(argv[i - 1], "--password")) {
 			o->password = v;
+		} else if (!strcmp(argv[i - 1], "--start-file")) {
+			o->start_file = v;
 		} else if (!strcmp(argv[i - 1], "--retry-ms")) {
 			o->retry_ms = atoi(v);
 		} else if (!strcmp(argv[i - 1], "--slots")) {
@@ -257,6 +262,11 @@ static int sync_main(const struct opts *o, const char *cmd, char **args, int nar
 	if (rcluster_connect(rc, err, sizeof err) < 0) {
 		fprintf(stderr, "cluster-rw: %s\n", err);
 		exit(2);
+	}
+	if (o->start_file) {
+		printf("ready\n");
+		fflush(stdout);
+		wait_file(o->start_file, 60);
 	}
 	int rcode = 0;
 	if ((!strcmp(cmd, "write") || !strcmp(cmd, "read")) && nargs == 2) {

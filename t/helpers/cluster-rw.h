@@ -14,6 +14,7 @@ struct opts {
 	int strict;
 	int every_slot;               /* write/read: one key in each of the 16384 slots */
 	int async;
+	const char *start_file;       /* print "ready" once connected, start once it exists */
 };
 
 struct counts {

@@ -14,7 +14,8 @@
 ccli() {
 	local port=$1
 	shift
-	REDISCLI_AUTH=${CLUSTER_PASSWORD:-} redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" "$@"
+	# bounded: a node under test may be frozen
+	REDISCLI_AUTH=${CLUSTER_PASSWORD:-} timeout 10 redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" "$@"
 }
 
 cluster_node_start() {  # cluster_node_start PORT

@@ -374,7 +374,7 @@ def key_rules(run):
         (r"ratelimit:(chat|ws|wsaddr):\{.+\}:\d+$", 60000),
         (r"node:(ws|ai|recoverd|archiver):\{.+\}$", 10000), (r"node:api:\{.+\}$", 7 * 86400 * 1000),
         (r"stream:lock:\{[^}]+\}.+$", "gone"), (r"streams:user:\{.+\}$", "gone"),
-        (r"sessions:active$", "gone"), (r"sessions:(user|node):\{.+\}$", "gone"),
+        (r"sessions:relays:\{[^}]+\}.+$", "gone"), (r"sessions:node:\{.+\}$", "gone"),
     ]
 
 
@@ -383,7 +383,7 @@ def check_leftovers(run):
     settle = run.meta["settle_s"]
     for port, h in run.scan["relays"].items():
         if h.get("connections") or h.get("sessions") or h.get("status") != "ok":
-            held = run.scan["keys"].get(f"sessions:node:{{ws-{port}}}", {}).get("value") or [None]
+            held = list(run.scan["keys"].get(f"sessions:node:{{ws-{port}}}", {}).get("value") or []) or [None]
             run.add(t, "leak", f"relay {port}, {settle}s after the last client left: {json.dumps(h)}",
                     sess=held[0], relay=port)
     for ch, n in run.scan["pubsub"].items():
@@ -405,7 +405,7 @@ def check_leftovers(run):
             run.add(t, "key", f"key {k} ({v['type']}) is of no known kind")
         elif rule == "gone":
             val = v["value"]
-            sess = session_named(k) if k.startswith("stream:") else \
+            sess = session_named(k) if k.startswith(("stream:", "sessions:relays:")) else \
                 next(iter(val), None) if isinstance(val, (dict, list)) and k.startswith("sessions:") else None
             node = re.match(r"sessions:node:\{ws-(\d+)\}", k)
             run.add(t, "leak", f"{k} outlived its last socket or reply: {json.dumps(val)[:160]}", sess=sess,

@@ -21,6 +21,7 @@ int main(void)
 	test_front_request();
 	test_stream_format();
 	test_redis_url();
+	test_redis_sentinel();
 	test_cluster_slot();
 	test_keys();
 	test_scripts();

@@ -207,8 +207,53 @@ static void test_from_history(void)
 	sb_release(&sb);
 }
 
+/* The relay formats a chunk once for every stream of a shareable format:
+ * a stream that joined late, or resumed, must get the very same bytes. */
+static void test_shared_chunks(void)
+{
+	static const enum stream_format all[] = { SF_SSE, SF_UI, SF_OPENAI, SF_OPENAI_JSON };
+	for (size_t k = 0; k < sizeof all / sizeof *all; k++) {
+		struct stream_writer early, late;
+		struct strbuf a = STRBUF_INIT, b = STRBUF_INIT;
+		stream_writer_init(&early, all[k], MID, "m", 1700000000);
+		stream_writer_init(&late, all[k], MID, "m", 1700000000);
+		stream_open(&early, &a);
+		stream_chunk(&early, &a, 0, "one", 3);
+		sb_reset(&a);
+		stream_open(&late, &b);  /* a stream that begins at chunk 1 */
+		sb_reset(&b);
+		stream_chunk(&early, &a, 1, "t\\\"wo", 5);  /* t\"wo: a quote as it stands in JSON */
+		stream_chunk(&late, &b, 1, "t\\\"wo", 5);
+		/* openai-json writes no chunk events: its text goes into the end */
+		int same = a.len && a.len == b.len && !memcmp(a.buf, b.buf, a.len);
+		char what[160];
+		snprintf(what, sizeof what, "%s: a chunk is shareable exactly when its bytes do not depend on the stream",
+			 stream_format_name(all[k]));
+		CHECK(same == stream_chunk_shareable(all[k]), what);
+		/* reused, the count an end event reports is the same as formatted */
+		struct stream_writer reuser;
+		stream_writer_init(&reuser, all[k], MID, "m", 1700000000);
+		stream_chunk_reused(&reuser);
+		stream_chunk_reused(&reuser);
+		sb_reset(&a);
+		sb_reset(&b);
+		stream_end(&early, &a, SE_COMPLETE, -1, NULL, 0, NULL, 0);
+		stream_end(&reuser, &b, SE_COMPLETE, -1, NULL, 0, NULL, 0);
+		if (stream_chunk_shareable(all[k])) {
+			snprintf(what, sizeof what, "%s: a reused chunk counts as written", stream_format_name(all[k]));
+			CHECK(a.len == b.len && !memcmp(a.buf, b.buf, a.len), what);
+		}
+		stream_writer_release(&early);
+		stream_writer_release(&late);
+		stream_writer_release(&reuser);
+		sb_release(&a);
+		sb_release(&b);
+	}
+}
+
 void test_stream_format(void)
 {
+	test_shared_chunks();
 	test_from_history();
 	enum stream_format f;
 	CHECK(stream_format_parse("openai-json", &f) == 0 && f == SF_OPENAI_JSON, "format names");
