@@ -7,7 +7,7 @@ load helpers/stack
 setup_file() {
 	# a user may stream one reply at a time, so a reservation left behind
 	# would refuse the next one (429) for STREAM_STALE_MS (an hour)
-	export STREAMS_PER_USER=1 FAULT_POINT="chat-fcgi:after-admit@cut-1 ai-streamer:after-finish@end-1"
+	export STREAMS_PER_USER=1 FAULT_POINT="chat-fcgi:after-admit@cut-1 chat-fcgi:after-enqueue@ready-1 ai-streamer:after-finish@end-1"
 	stack_up --token-delay-ms 1 --relays 1 --streamers 1
 }
 teardown_file() { stack_down; }
@@ -44,6 +44,24 @@ admitted_within() {
 	# the lost message never ran: one job in all, one reply in the history
 	[ "$(jobs_total)" = 1 ]
 	[ "$(rcli exists "$(key stream:meta: "${held[0]}")")" = 0 ]
+}
+
+@test "chat-fcgi killed between enqueue.lua and its jobs:ready entry: the reply streams anyway, once (the workers' sweep)" {
+	announced=$(rcli xlen jobs:ready)
+	run chat_status ready-1 gina
+	[ "$output" != 202 ]   # chat-fcgi died before answering
+	mid=$(rcli hget "$(key stream:session: ready-1)" messageId)
+	[ -n "$mid" ]
+	# the job is on its partition's stream and nothing announced it
+	[ "$(rcli xlen "$(message_jobs_key "$mid")")" -ge 1 ]
+	[ "$(rcli xlen jobs:ready)" = "$announced" ]
+	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:meta: "$mid")' status)\" = complete ]"
+	[ "$(rcli xlen jobs:ready)" = "$announced" ]
+	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "hello there")
+	[ "$(curl -sf "$API/api/stream/$mid?user_id=gina" | jq -j '.chunks[].content')" = "$want" ]
+	n=$(rcli --raw lrange "$(key chat:history: ready-1)" 0 -1 | jq -r .message_id | grep -c "^$mid$")
+	[ "$n" = 1 ]
+	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT zrange 'streams:user:{gina}' 0 -1)\" ]"
 }
 
 @test "a reply refused by enqueue.lua gives its reservation back" {

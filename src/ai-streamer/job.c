@@ -39,6 +39,7 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "ready.h"
 #include "rollup.h"
 #include "strbuf.h"
 #include "util.h"
@@ -290,6 +291,16 @@ static int hand_over_now(const struct job *j)
 	return w->drain_over || j->state == JOB_LOADING || !w->backend->pinned(j);
 }
 
+/* release.lua put the job back on its partition's stream: announced on
+ * jobs:ready like any new job (doc/redis.md, "Two steps") */
+static void announce_released(const struct job *j)
+{
+	struct ready_cmd rc;
+	ready_cmd(&rc, j->partition);
+	if (j->w->cmd.ready && j->w->cmd.ac)
+		redisAsyncCommandArgv(j->w->cmd.ac, NULL, NULL, READY_ARGC, rc.argv, NULL);
+}
+
 static void released(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct job *j = priv;
@@ -298,10 +309,12 @@ static void released(redisAsyncContext *ac, void *reply, void *priv)
 	if (lost(j, r))
 		return;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[0]->type == REDIS_REPLY_STRING)
+	    r->element[0]->type == REDIS_REPLY_STRING) {
 		log_info("job handed over", "message=%s session=%s job=%s outcome=%s resume_from=%lld",
 			 j->mid, j->sid, j->entry_id, r->element[0]->str, r->element[1]->integer);
-	else  /* the lease runs out and recoverd requeues it */
+		if (!strcmp(r->element[0]->str, "released"))
+			announce_released(j);
+	} else  /* the lease runs out and recoverd requeues it */
 		log_warn("hand-over failed", "message=%s error=\"%s\"", j->mid,
 			 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 	job_end(j);

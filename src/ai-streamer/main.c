@@ -29,7 +29,6 @@
 
 #define HEARTBEAT_MS 1000
 #define HEARTBEAT_TTL_MS 5000
-#define READ_BLOCK_MS 2000
 #define HANDOVER_WAIT_MS 2000  /* after DRAIN_MS, for the last hand-overs to be answered */
 
 static const struct knob knobs[] = {
@@ -101,104 +100,6 @@ static const struct backend *backend_named(const char *name)
 	die(100, "AI_BACKEND=%s: builtin or openai", name);
 }
 
-static void read_jobs(struct worker *w);
-
-/* From 0: jobs queued before any worker existed are served too. */
-static void create_groups(redisAsyncContext *ac)
-{
-	char k[KEY_MAX];
-	for (int p = 0; p < PARTITIONS; p++)
-		redisAsyncCommand(ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs(k, p),
-				  JOBS_GROUP);
-}
-
-/* The partition whose job stream is named name, or -1. */
-static int jobs_partition(const char *name)
-{
-	char k[KEY_MAX];
-	for (int p = 0; p < PARTITIONS; p++)
-		if (!strcmp(name, key_jobs(k, p)))
-			return p;
-	return -1;
-}
-
-static void got_jobs(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct worker *w = priv;
-	redisReply *r = reply;
-	(void)ac;
-	w->reading = 0;
-	if (!r)
-		return;  /* connection lost; on_ready starts reading again */
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_error("XREADGROUP failed", "error=\"%s\"", r->str);
-		if (!strncmp(r->str, "NOGROUP", 7) && w->jobs.ac)
-			create_groups(w->jobs.ac);
-	} else if (r->type == REDIS_REPLY_ARRAY) {
-		for (size_t s = 0; s < r->elements; s++) {
-			redisReply *stream = r->element[s];
-			if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 ||
-			    stream->element[0]->type != REDIS_REPLY_STRING)
-				continue;
-			int part = jobs_partition(stream->element[0]->str);
-			if (part < 0)
-				continue;
-			redisReply *entries = stream->element[1];
-			for (size_t e = 0; e < entries->elements; e++) {
-				redisReply *ent = entries->element[e];
-				if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
-				    ent->element[1]->type != REDIS_REPLY_ARRAY)
-					continue;
-				redisReply *f = ent->element[1];
-				char *fields[64];
-				size_t lens[64], n = 0;
-				for (size_t i = 0; i < f->elements && n < 64; i++) {
-					fields[n] = f->element[i]->str ? f->element[i]->str : "";
-					lens[n++] = f->element[i]->len;
-				}
-				job_begin(w, part, ent->element[0]->str, fields, lens, n);
-			}
-		}
-	}
-	if (w->stopping)
-		jobs_hand_over(w);  /* those that waited for this read to return */
-	worker_want_jobs(w);
-}
-
-/* One blocking read over every partition's job stream, COUNT the room
- * left. Its keys span slots: one logical Redis only (doc/redis.md,
- * "Partitions"). */
-static void read_jobs(struct worker *w)
-{
-	long room = w->cfg.concurrency - w->nactive;
-	if (room <= 0 || w->reading || w->stopping || !w->jobs.ready)
-		return;
-	enum { FIXED = 9, ARGS = FIXED + 2 * PARTITIONS };
-	char count[24], block[24], names[PARTITIONS][KEY_MAX];
-	const char *argv[ARGS];
-	snprintf(count, sizeof count, "%ld", room);
-	snprintf(block, sizeof block, "%d", READ_BLOCK_MS);
-	const char *fixed[FIXED] = { "XREADGROUP", "GROUP", JOBS_GROUP, w->node, "COUNT", count,
-				     "BLOCK", block, "STREAMS" };
-	memcpy(argv, fixed, sizeof fixed);
-	for (int p = 0; p < PARTITIONS; p++) {
-		argv[FIXED + p] = key_jobs(names[p], p);
-		argv[FIXED + PARTITIONS + p] = ">";
-	}
-	w->reading = 1;
-	redisAsyncCommandArgv(w->jobs.ac, got_jobs, w, ARGS, argv, NULL);
-}
-
-void worker_want_jobs(struct worker *w)
-{
-	/* a read in flight may still bring jobs: they are handed over too */
-	if (w->stopping && w->nactive == 0 && !w->reading) {
-		uv_stop(w->loop);
-		return;
-	}
-	read_jobs(w);
-}
-
 static void got_client_id(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct worker *w = priv;
@@ -212,9 +113,7 @@ static void jobs_ready(struct aredis *ar)
 {
 	struct worker *w = ar->data;
 	redisAsyncCommand(ar->ac, got_client_id, w, "CLIENT ID");
-	create_groups(ar->ac);
-	w->reading = 0;
-	read_jobs(w);
+	dispatch_connected(w);
 }
 
 static void heartbeat(uv_timer_t *t);
@@ -288,7 +187,7 @@ static void on_signal(uv_signal_t *s, int sig)
 	if (w->cmd.ready)
 		heartbeat_leave(w->cmd.ac, key_node_ai, key_nodes_ai, w->node, NULL, NULL);
 	/* a blocked read would be answered with the jobs we hand over */
-	if (w->reading && w->jobs_client_id && w->cmd.ready)
+	if (w->blocked && w->jobs_client_id && w->cmd.ready)
 		redisAsyncCommand(w->cmd.ac, NULL, NULL, "CLIENT UNBLOCK %lld", w->jobs_client_id);
 	uv_timer_start(&w->drain, drain_timeout, (uint64_t)w->cfg.drain_ms, 0);
 	jobs_hand_over(w);
@@ -386,6 +285,7 @@ int main(int argc, char **argv)
 	aredis_start(&w.jobs, w.loop, &w.cfg.redis, "jobs");
 	aredis_start(&w.cmd, w.loop, &w.cfg.redis, "commands");
 	appends_init(&w);
+	dispatch_init(&w);
 	uv_timer_init(w.loop, &w.heartbeat);
 	w.heartbeat.data = &w;
 	uv_timer_start(&w.heartbeat, heartbeat, 0, HEARTBEAT_MS);

@@ -14,6 +14,7 @@
 #include "history_older.h"
 #include "keys.h"
 #include "log.h"
+#include "ready.h"
 #include "redis_sync.h"
 #include "request.h"
 #include "util.h"
@@ -225,6 +226,13 @@ int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 	int rc = enqueue(api, c, cr, mid, now, &refused, res);
 	if (refused)
 		chat_admit_undo(api, cr->user_id, mid);
+	if (rc == 0) {
+		/* a second step of its own (doc/redis.md, "Two steps"): lost, the
+		 * reply starts a second or so later through the workers' sweep */
+		fault_point("chat-fcgi:after-enqueue", cr->session_id);
+		if (ready_announce(c, session_partition(cr->session_id)) && c->err)
+			api_drop_redis(api);
+	}
 	return rc;
 }
 

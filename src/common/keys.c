@@ -71,6 +71,7 @@ static char *of_session(char *o, const char *kind, const char *s)
 }
 
 char *key_jobs(char *o, int p) { return tagged(o, "jobs:", p, ""); }
+char *key_jobs_ready(char *o) { return name(o, "jobs:ready", NULL); }
 char *key_archive(char *o, int p) { return tagged(o, "archive:", p, ""); }
 char *key_chunks(char *o, const char *m) { return of_message(o, "stream:chunks:", m); }
 char *key_meta(char *o, const char *m) { return of_message(o, "stream:meta:", m); }

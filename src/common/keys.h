@@ -35,6 +35,9 @@ const char *keys_prefix(void);
  * session's or a message's keys carry its partition's tag. */
 /* partition p's job stream, read by every worker (group JOBS_GROUP) */
 char *key_jobs(char *out, int partition);
+/* the dispatch stream (ready.h): one entry {p} per job put on partition
+ * p's stream, read by every worker (group JOBS_GROUP); its own slot */
+char *key_jobs_ready(char *out);
 /* partition p's archive stream (archive.h): finished messages on their way
  * to PostgreSQL */
 char *key_archive(char *out, int partition);

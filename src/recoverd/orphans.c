@@ -18,6 +18,7 @@
 #include "frame.h"
 #include "keys.h"
 #include "log.h"
+#include "ready.h"
 #include "recoverd.h"
 #include "redis_sync.h"
 #include "strbuf.h"
@@ -250,6 +251,7 @@ static int recover_one(redisContext *c, const char *node, const struct settings 
 		long long n = r->element[1]->integer;
 		if (!strcmp(what, "requeued")) {
 			st->requeued++;
+			ready_announce(c, message_partition(f->mid));
 			log_info("lost job requeued", "message=%s session=%s resume_from=%lld", f->mid,
 				 f->sid, n);
 		} else if (!strcmp(what, "no_prompt"))

@@ -21,6 +21,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "ready.h"
 #include "recoverd.h"
 #include "redis_sync.h"
 #include "util.h"
@@ -74,6 +75,7 @@ static int requeue(redisContext *c, const char *entry_id, const redisReply *fiel
 			st->reclaimed++;
 		if (!strcmp(what, "requeued")) {
 			st->requeued++;
+			ready_announce(c, st->part);
 			log_info("job requeued", "message=%s session=%s entry=%s resume_from=%lld", m->str,
 				 s->str, entry_id, r->element[1]->integer);
 		} else if (!strcmp(what, "finished")) {
