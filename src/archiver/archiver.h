@@ -30,11 +30,12 @@ void batch_release(struct batch *b);
 /* entries.c, over the archive streams of every partition (doc/redis.md,
  * "Partitions"). Each returns 0, or -1 when the Redis connection failed. */
 int entries_group(redisContext *c);  /* XGROUP CREATE ... MKSTREAM unless it exists */
-/* XREADGROUP as consumer over every stream at once: from = ">" for new
- * entries (blocking up to block_ms), "0" for its own pending ones. Its
- * keys span slots: one logical Redis only. */
+/* XREADGROUP as consumer, one partition's stream per command (one slot
+ * each) and none blocking, until count entries: from = ">" for new
+ * entries, "0" for its own pending ones. When every stream had none it
+ * sleeps wait_ms before it returns. */
 int entries_read(redisContext *c, const char *consumer, const char *from, long count,
-		 long block_ms, struct batch *b);
+		 long wait_ms, struct batch *b);
 /* XAUTOCLAIM of entries of partition *part idle past idle_ms; *cursor
  * ("0-0" to start) moves on, and when it is "0-0" again the next partition
  * is next (*part back to 0: every pending list has been seen). */

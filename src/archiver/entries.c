@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "archive.h"
 #include "archiver.h"
@@ -157,38 +158,13 @@ int entries_group(redisContext *c)
 	return 0;
 }
 
-/* The partition whose archive stream is named name, or -1. */
-static int archive_partition(const char *name)
+/* One partition's stream, without blocking: up to count entries more. */
+static int read_partition(redisContext *c, const char *consumer, const char *from, long count,
+			  int p, struct batch *b)
 {
 	char k[KEY_MAX];
-	for (int p = 0; p < PARTITIONS; p++)
-		if (!strcmp(name, key_archive(k, p)))
-			return p;
-	return -1;
-}
-
-int entries_read(redisContext *c, const char *consumer, const char *from, long count,
-		 long block_ms, struct batch *b)
-{
-	enum { FIXED = 9, ARGS = FIXED + 2 * PARTITIONS };
-	char scount[24], sblock[24], names[PARTITIONS][KEY_MAX];
-	const char *argv[ARGS];
-	int n = 0;
-	snprintf(scount, sizeof scount, "%ld", count);
-	snprintf(sblock, sizeof sblock, "%ld", block_ms);
-	const char *fixed[] = { "XREADGROUP", "GROUP", ARCHIVE_GROUP, consumer, "COUNT", scount };
-	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
-		argv[n++] = fixed[i];
-	if (!strcmp(from, ">")) {
-		argv[n++] = "BLOCK";
-		argv[n++] = sblock;
-	}
-	argv[n++] = "STREAMS";
-	for (int p = 0; p < PARTITIONS; p++)
-		argv[n++] = key_archive(names[p], p);
-	for (int p = 0; p < PARTITIONS; p++)
-		argv[n++] = from;
-	redisReply *r = redisCommandArgv(c, n, argv, NULL);
+	redisReply *r = redisCommand(c, "XREADGROUP GROUP %s %s COUNT %ld STREAMS %s %s",
+				     ARCHIVE_GROUP, consumer, count, key_archive(k, p), from);
 	if (!r)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -198,15 +174,27 @@ int entries_read(redisContext *c, const char *consumer, const char *from, long c
 		freeReplyObject(r);
 		return nogroup ? entries_group(c) : 0;
 	}
-	for (size_t s = 0; r->type == REDIS_REPLY_ARRAY && s < r->elements; s++) {
-		const redisReply *st = r->element[s];
-		int part = st->type == REDIS_REPLY_ARRAY && st->elements == 2 &&
-			   st->element[0]->type == REDIS_REPLY_STRING ?
-			   archive_partition(st->element[0]->str) : -1;
-		if (part >= 0)
-			add_entries(b, part, st->element[1]);
-	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	    r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
+		add_entries(b, p, r->element[0]->element[1]);
 	freeReplyObject(r);
+	return 0;
+}
+
+int entries_read(redisContext *c, const char *consumer, const char *from, long count,
+		 long wait_ms, struct batch *b)
+{
+	/* each call starts one partition further, so that a busy partition
+	 * does not keep the batch to itself */
+	static int first;
+	first = (first + 1) % PARTITIONS;
+	for (int i = 0; i < PARTITIONS && (long)b->n < count; i++)
+		if (read_partition(c, consumer, from, count - (long)b->n, (first + i) % PARTITIONS, b))
+			return -1;
+	if (b->n == 0 && wait_ms > 0) {
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);  /* a signal ends it early */
+	}
 	return 0;
 }
 

@@ -35,7 +35,7 @@ static const struct knob knobs[] = {
 		  "the archive's PostgreSQL, a libpq URI or conninfo "
 		  "(postgresql://user@host/db, or host=/run/dir dbname=x); required"),
 	KNOB_INT("ARCHIVE_BATCH", 500, 1, 5000, "messages stored per transaction at most"),
-	KNOB_INT("ARCHIVE_BLOCK_MS", 1000, 10, 60000, "how long one read waits for new messages"),
+	KNOB_INT("ARCHIVE_BLOCK_MS", 1000, 10, 60000, "when no archive stream has a new message, how long it waits before reading them again"),
 	KNOB_INT("ARCHIVE_CLAIM_IDLE_MS", 30000, 1000, 86400000,
 		 "entries pending this long with another archiver (dead, or stuck) are taken over"),
 	KNOB_INT("ARCHIVE_RETRY_MAX_MS", 5000, 100, 600000,
