@@ -371,17 +371,12 @@ static void batch_appended(redisAsyncContext *ac, void *reply, void *priv)
 	free(b);
 }
 
-/* Sends the appends waiting in w->batch as one append.lua call. */
-static void flush_appends(struct worker *w)
+/* Sends the appends of jobs[0..n) as one append.lua call. */
+static void append_call(struct worker *w, struct job *const *jobs, int n)
 {
-	int n = w->nbatch;
-	if (!n)
-		return;
-	w->nbatch = 0;
-	uv_timer_stop(&w->flush);
 	struct batch *b = xmalloc(sizeof *b);
 	b->n = n;
-	memcpy(b->jobs, w->batch, (size_t)n * sizeof *b->jobs);
+	memcpy(b->jobs, jobs, (size_t)n * sizeof *b->jobs);
 
 	/* every frame and index into one buffer first: it may move while it grows */
 	struct strbuf *buf = &w->scratch;
@@ -420,6 +415,30 @@ static void flush_appends(struct worker *w)
 	free(b);
 }
 
+/* Sends the appends waiting in w->batch: one call, or on a cluster-enabled
+ * Redis one call per partition present (each call's keys in one slot). */
+static void flush_appends(struct worker *w)
+{
+	int n = w->nbatch;
+	if (!n)
+		return;
+	w->nbatch = 0;
+	uv_timer_stop(&w->flush);
+	if (!w->cluster) {
+		append_call(w, w->batch, n);
+		return;
+	}
+	struct job *part[APPEND_BATCH];
+	for (int p = 0; p < PARTITIONS; p++) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (w->batch[i]->partition == p)
+				part[k++] = w->batch[i];
+		if (k)
+			append_call(w, part, k);
+	}
+}
+
 enum { RENEW_MAX = 256 };
 
 /* The owners of one renew.lua call, to find their jobs when the answer comes
@@ -455,6 +474,8 @@ static void renew_send(struct worker *w, struct renewal *rn, const char **keys, 
 
 /* The leases of every job that holds one, extended in one call: appends do
  * not renew them, so that they cost Redis three calls a token. */
+static void renew_partition(struct worker *w, int p, const char **keys, const char **args);
+
 static void renew_leases(uv_timer_t *t)
 {
 	struct worker *w = t->data;
@@ -462,10 +483,20 @@ static void renew_leases(uv_timer_t *t)
 	char slease[24];
 	snprintf(slease, sizeof slease, "%ld", w->cfg.lease_ms);
 	args[0] = slease;
+	/* one call, or on a cluster-enabled Redis one per partition (p >= 0) */
+	for (int p = w->cluster ? 0 : -1; p < (w->cluster ? PARTITIONS : 0); p++)
+		renew_partition(w, p, keys, args);
+}
+
+/* The leases of partition p's jobs (every job's for p < 0). */
+static void renew_partition(struct worker *w, int p, const char **keys, const char **args)
+{
 	struct renewal *rn = NULL;
 	for (struct job *j = w->active; j; j = j->next) {
 		if (j->state != JOB_LOADING && j->state != JOB_STREAMING && j->state != JOB_FINISHING &&
 		    j->state != JOB_RELEASING)
+			continue;
+		if (p >= 0 && j->partition != p)
 			continue;
 		if (!rn) {
 			rn = xcalloc(1, sizeof *rn);

@@ -109,11 +109,25 @@ static void got_client_id(redisAsyncContext *ac, void *reply, void *priv)
 		w->jobs_client_id = r->integer;
 }
 
+/* A cluster-enabled Redis refuses a call whose keys span slots: the
+ * batched appends and renewals then go one call per partition. */
+static void got_cluster_info(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct worker *w = priv;
+	redisReply *r = reply;
+	(void)ac;
+	if (!r)
+		return;  /* connection lost: asked again when it is back */
+	w->cluster = r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_enabled:1") != NULL;
+	dispatch_connected(w);
+}
+
 static void jobs_ready(struct aredis *ar)
 {
 	struct worker *w = ar->data;
 	redisAsyncCommand(ar->ac, got_client_id, w, "CLIENT ID");
-	dispatch_connected(w);
+	/* jobs are taken once the answer is known, so no append goes before */
+	redisAsyncCommand(ar->ac, got_cluster_info, w, "INFO cluster");
 }
 
 static void heartbeat(uv_timer_t *t);

@@ -48,6 +48,8 @@ struct worker {
 	int blocked;                /* one of them is the blocking read of jobs:ready */
 	long promised;              /* jobs the partition reads in flight may bring */
 	int sweeping, sweep_at;     /* the sweep's read in flight, its next partition */
+	int cluster;                /* cluster_enabled: one append.lua or renew.lua call
+				     * per partition (their keys in one slot) */
 	uv_timer_t sweep;
 	long long jobs_client_id;   /* the jobs connection's CLIENT ID, to unblock it */
 	int stopping;               /* SIGTERM: no more jobs, replies handed over */
