@@ -139,14 +139,18 @@ kill_streamers() {
 
 @test "append.lua: each message of a batch is fenced on its own; a repeated index is refused and leaves no trace" {
 	sha=$(rcli script load "$(cat "$ROOT/share/lua/append.lua")")
-	rcli set "$(key stream:lock: "ab1")" owner-a px 60000 >/dev/null
-	rcli set "$(key stream:lock: "ab2")" owner-b px 60000 >/dev/null
-	rcli set "$(key stream:lock: "ab3")" 'owner-a#cancelled' px 60000 >/dev/null
+	# three messages and a session of partition 1, as a worker batches them
+	# on a cluster-enabled Redis (one call's keys in one slot)
+	ab1=000000000000100000000000000000a1 ab2=000000000000100000000000000000a2
+	ab3=000000000000100000000000000000a3 abs=$(session_in_partition 1 abs)
+	rcli set "$(key stream:lock: "$ab1")" owner-a px 60000 >/dev/null
+	rcli set "$(key stream:lock: "$ab2")" owner-b px 60000 >/dev/null
+	rcli set "$(key stream:lock: "$ab3")" 'owner-a#cancelled' px 60000 >/dev/null
 	batch() {  # index of ab1, then the same token for ab2 and ab3 at 0
-		rcli evalsha "$sha" 6 "$(key stream:chunks: "ab1")" "$(key stream:lock: "ab1")" "$(key stream:chunks: "ab2")" \
-			"$(key stream:lock: "ab2")" "$(key stream:chunks: "ab3")" "$(key stream:lock: "ab3")" \
-			owner-a "$1" "t$1" "$(key stream:channel: "abs")" "{\"index\":$1}" \
-			owner-a 0 x "$(key stream:channel: "abs")" '{}' owner-a 0 x "$(key stream:channel: "abs")" '{}'
+		rcli evalsha "$sha" 6 "$(key stream:chunks: "$ab1")" "$(key stream:lock: "$ab1")" "$(key stream:chunks: "$ab2")" \
+			"$(key stream:lock: "$ab2")" "$(key stream:chunks: "$ab3")" "$(key stream:lock: "$ab3")" \
+			owner-a "$1" "t$1" "$(key stream:channel: "$abs")" "{\"index\":$1}" \
+			owner-a 0 x "$(key stream:channel: "$abs")" '{}' owner-a 0 x "$(key stream:channel: "$abs")" '{}'
 	}
 	run batch 0
 	assert_output "$(printf '1\nlease\ncancelled')"
@@ -155,16 +159,16 @@ kill_streamers() {
 	# a retry of index 1 (its reply was lost): refused, the list untouched
 	run batch 1
 	assert_output "$(printf 'index:2\nlease\ncancelled')"
-	[ "$(rcli lrange "$(key stream:chunks: "ab1")" 0 -1 | tr '\n' ' ')" = "t0 t1 " ]
-	[ "$(rcli exists "$(key stream:chunks: "ab2")" "$(key stream:chunks: "ab3")")" = 0 ]
+	[ "$(rcli lrange "$(key stream:chunks: "$ab1")" 0 -1 | tr '\n' ' ')" = "t0 t1 " ]
+	[ "$(rcli exists "$(key stream:chunks: "$ab2")" "$(key stream:chunks: "$ab3")")" = 0 ]
 	# a key of the wrong type fails its own message only
-	rcli set "$(key stream:chunks: "ab2")" notalist >/dev/null
-	rcli set "$(key stream:lock: "ab2")" owner-a px 60000 >/dev/null
+	rcli set "$(key stream:chunks: "$ab2")" notalist >/dev/null
+	rcli set "$(key stream:lock: "$ab2")" owner-a px 60000 >/dev/null
 	run batch 2
 	assert_line --index 0 3
 	assert_line --index 1 --regexp '^error:.*WRONGTYPE'
-	rcli del "$(key stream:lock: "ab1")" "$(key stream:lock: "ab2")" "$(key stream:lock: "ab3")" "$(key stream:chunks: "ab1")" \
-		"$(key stream:chunks: "ab2")" >/dev/null
+	rcli del "$(key stream:lock: "$ab1")" "$(key stream:lock: "$ab2")" "$(key stream:lock: "$ab3")" "$(key stream:chunks: "$ab1")" \
+		"$(key stream:chunks: "$ab2")" >/dev/null
 }
 
 @test "a reply paced slower than its lease keeps it: the worker renews leases on a timer, not per chunk" {

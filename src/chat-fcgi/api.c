@@ -264,6 +264,12 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 	}
 	if (take_user(req, cr.user_id, res))
 		return;
+	/* every message is minted in its session's partition: an id of another
+	 * is none of this session's, and its keys are of another slot */
+	if (message_partition(cr.message_id) != session_partition(cr.session_id)) {
+		api_error(res, 404, "not_found", "no such message in this session");
+		return;
+	}
 	redisContext *c = api_redis(api);
 	if (!c) {
 		api_unavailable(res, "redis is unreachable");
