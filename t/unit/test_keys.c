@@ -5,6 +5,7 @@
 
 #include "cluster_slot.h"
 #include "keys.h"
+#include "ready.h"
 #include "tap.h"
 #include "util.h"
 
@@ -69,8 +70,25 @@ static void test_one_slot(void)
 	keys_init("");
 }
 
+/* ready.h: the dispatch entry names its partition, and nothing else is one */
+static void test_ready(void)
+{
+	struct ready_cmd rc;
+	ready_cmd(&rc, 13);
+	CHECK(!strcmp(rc.argv[0], "XADD") && !strcmp(rc.argv[1], "jobs:ready") &&
+	      !strcmp(rc.argv[2], "MAXLEN") && !strcmp(rc.argv[3], "~") && !strcmp(rc.argv[5], "*") &&
+	      !strcmp(rc.argv[6], "p") && !strcmp(rc.argv[7], "13"),
+	      "ready_cmd: XADD jobs:ready MAXLEN ~ N * p 13");
+	CHECK(ready_partition("0", 1) == 0 && ready_partition("15", 2) == 15 &&
+	      ready_partition("7", 1) == 7, "ready_partition reads 0-15");
+	CHECK(ready_partition("16", 2) < 0 && ready_partition("", 0) < 0 && ready_partition("-1", 2) < 0 &&
+	      ready_partition("1x", 2) < 0 && ready_partition("100", 3) < 0,
+	      "ready_partition refuses 16, empty, signs, letters, three digits");
+}
+
 void test_keys(void)
 {
+	test_ready();
 	test_tags();
 	test_message_ids();
 	test_one_slot();
