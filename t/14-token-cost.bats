@@ -68,10 +68,10 @@ chunks_of() { curl -sf "$API/api/stream/$1?user_id=tester"; }
 	client=$!
 	wait_for 10 chunks_past rk1 3
 	kill -9 "$w0" "$w1"
-	mid=$(rcli hget 'stream:session:{rk1}' messageId)
+	mid=$(rcli hget "$(key stream:session: rk1)" messageId)
 	at=$(chunks_written rk1)
 	wait "$client"
-	requeues=$(rcli hget "stream:meta:{$mid}" requeues)
+	requeues=$(rcli hget "$(key stream:meta: "$mid")" requeues)
 	echo "requeued $requeues time(s) after $at chunks" >&3
 	# once, or again if its job waited past a lease for the restarted workers
 	[ "$requeues" -ge 1 ]

@@ -9,7 +9,7 @@ load helpers/stack
 setup_file() { stack_up --token-delay-ms 1 --relays 1 --streamers 1; }
 teardown_file() { stack_down; }
 
-items() { rcli --raw lrange "chat:history:{$1}" 0 -1; }
+items() { rcli --raw lrange "$(key chat:history: "$1")" 0 -1; }
 
 @test "the history items of a chat and of ai-streamer --pipe have one layout" {
 	prompt='w1 "quoted" <b>tag</b> back\slash / slash é 🙂'

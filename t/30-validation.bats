@@ -9,12 +9,12 @@ teardown_file() { stack_down; }
 expect_rejected() {
 	local want=$1 before after
 	shift
-	before=$(rcli xlen jobs)
+	before=$(jobs_total)
 	run api "$@"
 	echo "$output"
 	[ "${output%% *}" = "$want" ]
 	echo "${output#* }" | jq -e '.error.code and .error.message' >/dev/null
-	after=$(rcli xlen jobs)
+	after=$(jobs_total)
 	[ "$before" = "$after" ]
 }
 
@@ -56,13 +56,13 @@ post_bytes() {
 }
 
 @test "invalid UTF-8 is 400 and enqueues nothing" {
-	before=$(rcli xlen jobs)
+	before=$(jobs_total)
 	status=$(printf '{"session_id":"v1","user_id":"u","message":"bad \xff\xfe"}' |
 		curl -s -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' -X POST --data-binary @- "$API/api/chat")
 	[ "$status" = 400 ]
 	jq -e '.error.code == "invalid_request"' "$BATS_TEST_TMPDIR/b"
-	[ "$(rcli xlen jobs)" = "$before" ]
-	[ "$(rcli exists 'chat:history:{v1}')" = 0 ]
+	[ "$(jobs_total)" = "$before" ]
+	[ "$(rcli exists "$(key chat:history: "v1")")" = 0 ]
 }
 
 @test "a message over the limit is 413, a body over 1 MB is refused by nginx" {
@@ -96,7 +96,7 @@ post_bytes() {
 @test "after all of it the stack is healthy and a chat works" {
 	run chat-cli --url "$API" --session v-after "still fine"
 	assert_success
-	[ "$(rcli exists 'chat:history:{v1}')" = 0 ]
+	[ "$(rcli exists "$(key chat:history: "v1")")" = 0 ]
 	run chatctl status --dir "$STACK_DIR"
 	assert_success
 }

@@ -50,7 +50,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
 	wait_for 10 bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $API/api/ai-health) = 503 ]"
 	run api POST /api/chat '{"session_id":"h5","user_id":"tester","message":"anyone?"}'
 	assert_output --regexp '^503 .*no AI worker'
-	[ "$(rcli exists 'chat:history:{h5}')" = 0 ]
+	[ "$(rcli exists "$(key chat:history: "h5")")" = 0 ]
 	kill -CONT "$pid" "$pid1"
 	wait_for 10 bash -c "curl -s $API/api/ai-health | jq -e '.healthy_nodes == 2' >/dev/null"
 }

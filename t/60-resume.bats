@@ -97,8 +97,8 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	assert_success
 	mid=$(curl -sf "$API/api/history/ex1?user_id=tester" | jq -r '.messages[-1].message_id')
 	# let the chunk cache expire now rather than after CHUNK_TTL_S
-	rcli pexpire "stream:chunks:{$mid}" 1 >/dev/null
-	rcli pexpire "stream:meta:{$mid}" 1 >/dev/null
+	rcli pexpire "$(key stream:chunks: "$mid")" 1 >/dev/null
+	rcli pexpire "$(key stream:meta: "$mid")" 1 >/dev/null
 	sleep 0.1
 	for mode in url frame; do
 		run chat-cli --url "$API" --session ex1 --watch --message "$mid" --after 3 --resume $mode --raw
@@ -121,10 +121,11 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	w1=$!
 	chat-cli --url "$API" --session reg2 --user ann --watch --timeout 30 >/dev/null 2>&1 &
 	w2=$!
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{reg1}' 'sessions:relays:{reg2}') = 2 ]"
+	# one EXISTS a key: two sessions' keys are of two slots
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg1)') = 1 ] && [ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg2)') = 1 ]"
 	node=$(relay_of reg2)
 	[ -n "$node" ]
-	[ "$(rcli smembers 'sessions:relays:{reg2}')" = "ws-$node" ]
+	[ "$(rcli smembers "$(key sessions:relays: reg2)")" = "ws-$node" ]
 	[ "$(rcli hget "sessions:node:{ws-$node}" reg2)" = ann ]
 	n1=$(relay_of reg1)
 	[ "$(rcli hget "sessions:node:{ws-$n1}" reg1)" = ann ]
@@ -133,31 +134,31 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 		[ -n "$(rcli hget "node:ws:{ws-$node}" $f)" ]
 	done
 	kill "$w1"
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{reg1}') = 0 ]"
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg1)') = 0 ]"
 	[ -z "$(rcli hget "sessions:node:{ws-$n1}" reg1)" ]
 	# the last socket took the unused claim with it
-	[ "$(rcli exists 'stream:session:{reg1}')" = 0 ]
+	[ "$(rcli exists "$(key stream:session: reg1)")" = 0 ]
 	kill "$w2"
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{reg2}') = 0 ]"
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg2)') = 0 ]"
 	[ "$(rcli hexists "sessions:node:{ws-$node}" reg2)" = 0 ]
 }
 
 @test "recoverd drops the sessions of a relay that stopped heartbeating; awake, it registers them again" {
 	chat-cli --url "$API" --session fz1 --user fay --watch --timeout 60 >/dev/null 2>&1 &
 	w=$!
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{fz1}') = 1 ]"
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: fz1)') = 1 ]"
 	node=$(relay_of fz1)
 	[ "$(rcli hget "sessions:node:{ws-$node}" fz1)" = fay ]
 	pid=$(sctl pid "ws-relay:ws-relay-$node")
 	kill -STOP "$pid"
 	wait_for 15 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:node:{ws-$node}') = 0 ]"
-	[ "$(rcli exists 'sessions:relays:{fz1}')" = 0 ]
-	[ "$(rcli exists 'stream:session:{fz1}')" = 0 ]
+	[ "$(rcli exists "$(key sessions:relays: fz1)")" = 0 ]
+	[ "$(rcli exists "$(key stream:session: fz1)")" = 0 ]
 	kill -CONT "$pid"
 	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'sessions:node:{ws-$node}' fz1)\" = fay ]"
-	wait_for 5 bash -c "[ \"\$(redis-cli -p $REDIS_PORT smembers 'sessions:relays:{fz1}')\" = ws-$node ]"
+	wait_for 5 bash -c "[ \"\$(redis-cli -p $REDIS_PORT smembers '$(key sessions:relays: fz1)')\" = ws-$node ]"
 	# joining again claims the session again for its listener
-	[ "$(rcli hget 'stream:session:{fz1}' userId)" = fay ]
+	[ "$(rcli hget "$(key stream:session: fz1)" userId)" = fay ]
 	kill "$w"
 }
 

@@ -61,9 +61,9 @@ hist_last() {
 }
 # seq A B, as the lines that chunk_indexes prints for a whole range
 range() { [ "$2" -ge "$1" ] && seq "$1" "$2" || true; }
-total_of() { rcli hget "stream:meta:{$1}" total_chunks; }
+total_of() { rcli hget "$(key stream:meta: "$1")" total_chunks; }
 line_of() { grep -n -m1 -- "$2" "$1" | cut -d: -f1; }
-ended() { [ "$(rcli hget "stream:session:{$1}" status)" = complete ]; }
+ended() { [ "$(rcli hget "$(key stream:session: "$1")" status)" = complete ]; }
 
 # The third relay, which reaches Redis through redis-hold.py.
 race_relay_up() {
@@ -144,7 +144,7 @@ older_and_newer() {
 	race_relay_up
 	post_chat early1 "$(words 100)" >/dev/null
 	wait_for 20 chunks_past early1 20
-	B=$(rcli hget "stream:session:{early1}" messageId)
+	B=$(rcli hget "$(key stream:session: "early1")" messageId)
 	# Redis answers nothing to the relay until the frame is in: the socket
 	# is still waiting for its subscription when the frame arrives
 	hold_signal USR1 hold
@@ -186,7 +186,7 @@ older_and_newer() {
 	[[ $output == "close 4403"* ]]
 	sleep 0.5
 	[ "$(rcli hget "sessions:node:{ws-$RELAY_BASE}" own1)" = alice ]
-	[ "$(rcli smembers 'sessions:relays:{own1}')" = "ws-$RELAY_BASE" ]
+	[ "$(rcli smembers "$(key sessions:relays: own1)")" = "ws-$RELAY_BASE" ]
 	[ "$(rcli hexists "sessions:node:{ws-$((RELAY_BASE + 1))}" own1)" = 0 ]
 }
 
@@ -195,7 +195,7 @@ older_and_newer() {
 	# rr1: a long reply streaming, which socket a follows from its middle
 	post_chat rr1 "$(words 200)" >/dev/null
 	wait_for 20 chunks_past rr1 30
-	M=$(rcli hget "stream:session:{rr1}" messageId)
+	M=$(rcli hget "$(key stream:session: "rr1")" messageId)
 	rec a "$RACE_RELAY" "session_id=rr1&user_id=tester" "\"messageId\":\"$M\",\"totalChunks\""
 	# nn1: nothing streaming yet; socket b0 listens
 	rec b0 "$RACE_RELAY" "session_id=nn1&user_id=tester" '"totalChunks"'

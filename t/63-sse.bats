@@ -25,7 +25,7 @@ sse_indices() { sed -n 's/^data: \({"index".*}\)$/\1/p' "$@" | jq -r .index; }
 sse_text() { sed -n 's/^data: \({"index".*}\)$/\1/p' "$@" | jq -j .content; }
 history_text() { curl -sf "$API/api/history/$1?user_id=tester" | jq -j '.messages[-1].content'; }
 history_status() { curl -sf "$API/api/history/$1?user_id=tester" | jq -r '.messages[-1].status'; }
-meta_total() { rcli hget "stream:meta:{$1}" total_chunks; }
+meta_total() { rcli hget "$(key stream:meta: "$1")" total_chunks; }
 
 # Every index 0..n-1 exactly once, in order, in the files given.
 indices_whole() {
@@ -73,7 +73,7 @@ resume_a_whole() {
 	pid=$!
 	wait_for 20 grep -q '^id: 0$' "$BATS_TEST_TMPDIR/out"
 	# 208 chunks 20 ms apart: nginx does not hold the first back until the end
-	[ "$(rcli hget "stream:meta:{$mid}" status)" = streaming ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" status)" = streaming ]
 	wait "$pid"
 	grep -qi '^content-type: text/event-stream' "$BATS_TEST_TMPDIR/head"
 	grep -qi "^x-message-id: $mid" "$BATS_TEST_TMPDIR/head"
@@ -225,7 +225,7 @@ resume_a_whole() {
 	refute_output --partial '"index"'
 	# expired chunks: 404 like the JSON form, unless the session is named:
 	# then its history answers, the whole text in one piece and the end
-	rcli del "stream:meta:{$mid}" "stream:chunks:{$mid}" >/dev/null
+	rcli del "$(key stream:meta: "$mid")" "$(key stream:chunks: "$mid")" >/dev/null
 	check 404 not_found "$API/api/stream/$mid?user_id=tester" "${sse[@]}"
 	check 404 not_found "$API/api/stream/$mid?user_id=tester&session_id=bad1&from=2" "${sse[@]}"
 	check 403 forbidden "$API/api/stream/$mid?user_id=mallory&session_id=bad1" "${sse[@]}"

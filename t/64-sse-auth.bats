@@ -55,5 +55,5 @@ post_as() {
 	assert_output --partial '"index":0'
 	refute_output --partial 'event: end'
 	[ "$took" -le 10 ]
-	[ "$(rcli hget "stream:meta:{$mid}" status)" = streaming ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" status)" = streaming ]
 }

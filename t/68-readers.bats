@@ -70,7 +70,7 @@ phase_field() { awk -v ph="$1" -v key="$2" '/^-- / { on = index($0, ph) > 0 } on
 	wait "${pids[@]}"
 	local text n
 	text=$(curl -sf "$API/api/history/mixed?user_id=tester" | jq -j '.messages[-1].content')
-	n=$(rcli hget "stream:meta:{$mid}" total_chunks)
+	n=$(rcli hget "$(key stream:meta: "$mid")" total_chunks)
 	[ "$n" -gt 80 ]
 	for k in 1 2; do
 		# sse: every index once, in order, and the text

@@ -14,7 +14,7 @@ cancel() {
 	chat-cli --url "$API" --session cx1 --stats "$(words 200)" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
 	client=$!
 	wait_for 10 chunks_past cx1 10
-	mid=$(rcli hget 'stream:session:{cx1}' messageId)
+	mid=$(rcli hget "$(key stream:session: "cx1")" messageId)
 	run cancel cx1 "$mid" tester
 	assert_output "200 {\"message_id\":\"$mid\",\"status\":\"cancelling\"}"
 	at_cancel=$(chunks_written cx1)
@@ -23,7 +23,7 @@ cancel() {
 	[ "$rc" -eq 4 ]   # chat-cli: cancelled
 	hist=$(curl -sf "$API/api/history/cx1?user_id=tester" | jq -c '.messages[-1]')
 	[ "$(echo "$hist" | jq -r .status)" = cancelled ]
-	total=$(rcli hget "stream:meta:{$mid}" total_chunks)
+	total=$(rcli hget "$(key stream:meta: "$mid")" total_chunks)
 	echo "cancel answered at chunk $at_cancel, the stream ended at $total" >&3
 	[ "$total" -le $((at_cancel + 1)) ]
 	[ "$total" -lt 408 ]
@@ -82,7 +82,7 @@ kill_streamers() {
 		[ "$(curl -sf "$API/api/history/kw$i?user_id=tester" | jq -j '.messages[-1].content')" = "$want" ]
 	done
 	for i in 1 2 3 4 5 6; do
-		[ "$(rcli hget "stream:meta:{$(rcli hget "stream:session:{kw$i}" messageId)}" requeues)" = 1 ]
+		[ "$(rcli hget "$(key stream:meta: "$(rcli hget "$(key stream:session: "kw$i")" messageId)")" requeues)" = 1 ]
 	done
 	echo "requeued by the second recoverd: $(grep -c 'job requeued' "$BATS_TEST_TMPDIR/recoverd-2.log")" >&3
 	[ "$took" -le 30 ]
@@ -94,12 +94,12 @@ kill_streamers() {
 	chat-cli --url "$API" --session lz1 --timeout 60 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past lz1 10
-	mid=$(rcli hget 'stream:session:{lz1}' messageId)
-	owner=$(rcli get "stream:lock:{$mid}")
+	mid=$(rcli hget "$(key stream:session: "lz1")" messageId)
+	owner=$(rcli get "$(key stream:lock: "$mid")")
 	node=${owner%%:*}   # ai-0 or ai-1
 	pid=$(pid_of "$workers" "$node")
 	kill -STOP "$pid"
-	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' requeues)\" = 1 ]"
+	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:meta: "$mid")' requeues)\" = 1 ]"
 	wait_for 10 chunks_past lz1 $(($(chunks_written lz1) + 5))
 	kill -CONT "$pid"
 	wait "$client"
@@ -112,7 +112,7 @@ kill_streamers() {
 	chat-cli --url "$API" --session cd1 --timeout 60 "$(words 150)" >/dev/null 2>"$BATS_TEST_TMPDIR/err" &
 	client=$!
 	wait_for 10 chunks_past cd1 10
-	mid=$(rcli hget 'stream:session:{cd1}' messageId)
+	mid=$(rcli hget "$(key stream:session: "cd1")" messageId)
 	kill_streamers "$workers"
 	run cancel cd1 "$mid" tester
 	assert_output --regexp '^200 '
@@ -125,7 +125,7 @@ kill_streamers() {
 @test "ai-streamer --pipe | redis-cli --pipe: the API, a watcher and a replay see a chatted message" {
 	chat-cli --url "$API" --session pp1 --watch --timeout 20 >"$BATS_TEST_TMPDIR/watch" 2>&1 &
 	watcher=$!
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:relays:{pp1}') = 1 ]"
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: pp1)') = 1 ]"
 	ai-streamer --pipe --session pp1 "piped in from a script" 2>/dev/null |
 		redis-cli -p "$REDIS_PORT" --pipe | grep -q 'errors: 0'
 	want=$(ai-streamer --once "piped in from a script")
@@ -143,14 +143,18 @@ kill_streamers() {
 
 @test "append.lua: each message of a batch is fenced on its own; a repeated index is refused and leaves no trace" {
 	sha=$(rcli script load "$(cat "$ROOT/share/lua/append.lua")")
-	rcli set 'stream:lock:{ab1}' owner-a px 60000 >/dev/null
-	rcli set 'stream:lock:{ab2}' owner-b px 60000 >/dev/null
-	rcli set 'stream:lock:{ab3}' 'owner-a#cancelled' px 60000 >/dev/null
+	# three messages and a session of partition 1, as a worker batches them
+	# on a cluster-enabled Redis (one call's keys in one slot)
+	ab1=000000000000100000000000000000a1 ab2=000000000000100000000000000000a2
+	ab3=000000000000100000000000000000a3 abs=$(session_in_partition 1 abs)
+	rcli set "$(key stream:lock: "$ab1")" owner-a px 60000 >/dev/null
+	rcli set "$(key stream:lock: "$ab2")" owner-b px 60000 >/dev/null
+	rcli set "$(key stream:lock: "$ab3")" 'owner-a#cancelled' px 60000 >/dev/null
 	batch() {  # index of ab1, then the same token for ab2 and ab3 at 0
-		rcli evalsha "$sha" 6 'stream:chunks:{ab1}' 'stream:lock:{ab1}' 'stream:chunks:{ab2}' \
-			'stream:lock:{ab2}' 'stream:chunks:{ab3}' 'stream:lock:{ab3}' \
-			owner-a "$1" "t$1" 'stream:channel:{abs}' "{\"index\":$1}" \
-			owner-a 0 x 'stream:channel:{abs}' '{}' owner-a 0 x 'stream:channel:{abs}' '{}'
+		rcli evalsha "$sha" 6 "$(key stream:chunks: "$ab1")" "$(key stream:lock: "$ab1")" "$(key stream:chunks: "$ab2")" \
+			"$(key stream:lock: "$ab2")" "$(key stream:chunks: "$ab3")" "$(key stream:lock: "$ab3")" \
+			owner-a "$1" "t$1" "$(key stream:channel: "$abs")" "{\"index\":$1}" \
+			owner-a 0 x "$(key stream:channel: "$abs")" '{}' owner-a 0 x "$(key stream:channel: "$abs")" '{}'
 	}
 	run batch 0
 	assert_output "$(printf '1\nlease\ncancelled')"
@@ -159,16 +163,16 @@ kill_streamers() {
 	# a retry of index 1 (its reply was lost): refused, the list untouched
 	run batch 1
 	assert_output "$(printf 'index:2\nlease\ncancelled')"
-	[ "$(rcli lrange 'stream:chunks:{ab1}' 0 -1 | tr '\n' ' ')" = "t0 t1 " ]
-	[ "$(rcli exists 'stream:chunks:{ab2}' 'stream:chunks:{ab3}')" = 0 ]
+	[ "$(rcli lrange "$(key stream:chunks: "$ab1")" 0 -1 | tr '\n' ' ')" = "t0 t1 " ]
+	[ "$(rcli exists "$(key stream:chunks: "$ab2")" "$(key stream:chunks: "$ab3")")" = 0 ]
 	# a key of the wrong type fails its own message only
-	rcli set 'stream:chunks:{ab2}' notalist >/dev/null
-	rcli set 'stream:lock:{ab2}' owner-a px 60000 >/dev/null
+	rcli set "$(key stream:chunks: "$ab2")" notalist >/dev/null
+	rcli set "$(key stream:lock: "$ab2")" owner-a px 60000 >/dev/null
 	run batch 2
 	assert_line --index 0 3
 	assert_line --index 1 --regexp '^error:.*WRONGTYPE'
-	rcli del 'stream:lock:{ab1}' 'stream:lock:{ab2}' 'stream:lock:{ab3}' 'stream:chunks:{ab1}' \
-		'stream:chunks:{ab2}' >/dev/null
+	rcli del "$(key stream:lock: "$ab1")" "$(key stream:lock: "$ab2")" "$(key stream:lock: "$ab3")" "$(key stream:chunks: "$ab1")" \
+		"$(key stream:chunks: "$ab2")" >/dev/null
 }
 
 @test "a reply paced slower than its lease keeps it: the worker renews leases on a timer, not per chunk" {
@@ -186,12 +190,12 @@ kill_streamers() {
 	run curl -sf "$API/api/stream/$mid?user_id=tester"
 	[ "$(echo "$output" | jq '.total_chunks')" -eq "$(echo "$output" | jq '.chunks | length')" ]
 	[ "$(echo "$output" | jq -r .status)" = streaming ]
-	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' status)\" = complete ]"
+	wait_for 15 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:meta: "$mid")' status)\" = complete ]"
 	kill "$slow"
 	wait "$slow" || true
 	sctl start 'ai-streamer:*' >/dev/null
-	[ "$(rcli hget "stream:meta:{$mid}" total_chunks)" = 6 ]
-	[ -z "$(rcli hget "stream:meta:{$mid}" requeues)" ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" total_chunks)" = 6 ]
+	[ -z "$(rcli hget "$(key stream:meta: "$mid")" requeues)" ]
 	run grep -c '"append refused\|finish refused' "$BATS_TEST_TMPDIR/slow.log"
 	assert_output 0
 	[ "$(curl -sf "$API/api/history/ls1?user_id=tester" | jq -j '.messages[1].content')" = \

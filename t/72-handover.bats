@@ -9,7 +9,7 @@ teardown_file() { stack_down; }
 
 holder_node() {
 	local owner
-	owner=$(rcli get "stream:lock:{$1}")
+	owner=$(rcli get "$(key stream:lock: "$1")")
 	echo "${owner%%:*}"
 }
 
@@ -20,12 +20,12 @@ holder_node() {
 		2>"$BATS_TEST_TMPDIR/err" &
 	client=$!
 	wait_for 10 chunks_past ho1 20
-	mid=$(rcli hget 'stream:session:{ho1}' messageId)
+	mid=$(rcli hget "$(key stream:session: "ho1")" messageId)
 	node=$(holder_node "$mid")
 	pid=$(pid_of "$workers" "$node")
 	kill -TERM "$pid"
 	# the other worker holds the lease within seconds (not DRAIN_MS + LEASE_MS)
-	wait_for 4 bash -c "owner=\$(redis-cli -p $REDIS_PORT get 'stream:lock:{$mid}'); [ -n \"\$owner\" ] && [ \"\${owner%%:*}\" != $node ]"
+	wait_for 4 bash -c "owner=\$(redis-cli -p $REDIS_PORT get '$(key stream:lock: "$mid")'); [ -n \"\$owner\" ] && [ \"\${owner%%:*}\" != $node ]"
 	# and the stopped one is gone, its replies handed over
 	wait_for 5 bash -c "! kill -0 $pid 2>/dev/null"
 	at=$(chunks_written ho1)
@@ -38,8 +38,8 @@ holder_node() {
 	# each index once, in order, and nothing for recoverd to do
 	run curl -sf "$API/api/stream/$mid?user_id=tester"
 	[ "$(echo "$output" | jq '[.chunks[].index] == [range(0; 508)]')" = true ]
-	[ "$(rcli hget "stream:meta:{$mid}" handovers)" = 1 ]
-	[ -z "$(rcli hget "stream:meta:{$mid}" requeues)" ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" handovers)" = 1 ]
+	[ -z "$(rcli hget "$(key stream:meta: "$mid")" requeues)" ]
 	grep -q "msg=\"job handed over\" message=$mid .*outcome=released" "$STACK_DIR/log/ai-streamer-${node#ai-}.log"
 	grep -q 'repeats=0' "$BATS_TEST_TMPDIR/err"
 }
@@ -49,12 +49,12 @@ holder_node() {
 	chat-cli --url "$API" --session ho2 --timeout 60 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past ho2 10
-	mid=$(rcli hget 'stream:session:{ho2}' messageId)
+	mid=$(rcli hget "$(key stream:session: "ho2")" messageId)
 	sctl stop 'ai-streamer:*' >/dev/null
 	# no lease is left behind: nothing waits for LEASE_MS
-	[ "$(rcli exists "stream:lock:{$mid}")" = 0 ]
+	[ "$(rcli exists "$(key stream:lock: "$mid")")" = 0 ]
 	sctl start 'ai-streamer:*' >/dev/null
 	wait "$client"
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")" ]
-	[ -z "$(rcli hget "stream:meta:{$mid}" requeues)" ]
+	[ -z "$(rcli hget "$(key stream:meta: "$mid")" requeues)" ]
 }

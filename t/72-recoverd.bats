@@ -30,7 +30,7 @@ ms() { date +%s%3N; }
 # a worker_pids table read before the reply started.
 holder_pid() {
 	local owner
-	owner=$(rcli get "stream:lock:{$1}")
+	owner=$(rcli get "$(key stream:lock: "$1")")
 	pid_of "$2" "${owner%%:*}"   # ai-0 or ai-1
 }
 
@@ -47,25 +47,28 @@ entry_of() {
 	chat-cli --url "$API" --session tr1 --timeout 40 "$prompt" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past tr1 10
-	mid=$(rcli hget 'stream:session:{tr1}' messageId)
+	mid=$(rcli hget "$(key stream:session: "tr1")" messageId)
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
 	kill -9 "$(holder_pid "$mid" "$workers")"
 	# jobs for messages that do not exist (the live worker drops them), then
-	# one real chat: enqueue.lua's XADD MAXLEN ~ 100 trims the dead job away
+	# one real chat of the same partition: enqueue.lua's XADD MAXLEN ~ 100
+	# trims the dead job away
+	jobs=$(message_jobs_key "$mid")
 	for i in $(seq 300); do
-		printf 'XADD jobs * message_id %032x session_id filler user_id filler model x prompt x\n' "$i"
+		printf 'XADD %s * message_id %032x session_id filler user_id filler model x prompt x\n' "$jobs" "$i"
 	done | rcli >/dev/null
-	run chat-cli --url "$API" --session tr2 "trim the stream"
+	run chat-cli --url "$API" --session "$(session_in_partition "$(partition_of stream:meta: "$mid")" tr2)" \
+		"trim the stream"
 	assert_success
-	[ -z "$(rcli xrange jobs "$entry" "$entry")" ]   # the entry is gone
+	[ -z "$(rcli xrange "$jobs" "$entry" "$entry")" ]   # the entry is gone
 	rc=0
 	wait "$client" || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")" ]
-	[ "$(rcli hget "stream:meta:{$mid}" requeues)" = 1 ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" requeues)" = 1 ]
 	# the dead pending id is cleaned, and the session takes the next message
-	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
+	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending '$jobs' ai-streamers $entry $entry 1)\" ]"
 	run api POST /api/chat '{"session_id":"tr1","user_id":"tester","message":"next"}'
 	assert_output --regexp '^202 '
 }
@@ -76,23 +79,25 @@ entry_of() {
 	chat-cli --url "$API" --session tr3 --timeout 40 "$(words 150)" >/dev/null 2>"$BATS_TEST_TMPDIR/err" &
 	client=$!
 	wait_for 10 chunks_past tr3 10
-	mid=$(rcli hget 'stream:session:{tr3}' messageId)
+	mid=$(rcli hget "$(key stream:session: "tr3")" messageId)
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
 	kill -9 "$(holder_pid "$mid" "$workers")"
-	rcli del 'chat:history:{tr3}' >/dev/null   # nothing left that holds the prompt
+	rcli del "$(key chat:history: "tr3")" >/dev/null   # nothing left that holds the prompt
+	jobs=$(message_jobs_key "$mid")
 	for i in $(seq 300); do
-		printf 'XADD jobs * message_id %032x session_id filler user_id filler model x prompt x\n' "$i"
+		printf 'XADD %s * message_id %032x session_id filler user_id filler model x prompt x\n' "$jobs" "$i"
 	done | rcli >/dev/null
-	run chat-cli --url "$API" --session tr4 "trim the stream"
+	run chat-cli --url "$API" --session "$(session_in_partition "$(partition_of stream:meta: "$mid")" tr4)" \
+		"trim the stream"
 	assert_success
-	[ -z "$(rcli xrange jobs "$entry" "$entry")" ]
+	[ -z "$(rcli xrange "$jobs" "$entry" "$entry")" ]
 	rc=0
 	wait "$client" || rc=$?
 	[ "$rc" -eq 5 ] || { cat "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/recoverd.log" >&3; false; }   # error frame
-	[ "$(rcli hget "stream:meta:{$mid}" status)" = error ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" status)" = error ]
 	[ "$(curl -sf "$API/api/history/tr3?user_id=tester" | jq -r '.messages[-1].status')" = error ]
-	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending jobs ai-streamers $entry $entry 1)\" ]"
+	wait_for 10 bash -c "[ -z \"\$(redis-cli -p $REDIS_PORT xpending '$jobs' ai-streamers $entry $entry 1)\" ]"
 	run api POST /api/chat '{"session_id":"tr3","user_id":"tester","message":"next"}'
 	assert_output --regexp '^202 '
 }
@@ -108,17 +113,18 @@ entry_of() {
 	chat-cli --url "$API" --session ir1 --timeout 60 "$(words 600)" >/dev/null 2>&1 &
 	client=$!
 	wait_for 10 chunks_past ir1 0
-	mid=$(rcli hget 'stream:session:{ir1}' messageId)
-	lock="stream:lock:{$mid}"
+	mid=$(rcli hget "$(key stream:session: "ir1")" messageId)
+	lock="$(key stream:lock: "$mid")"
 	entry=$(entry_of "$mid")
 	[ -n "$entry" ]
 	pid=$(holder_pid "$mid" "$workers")
+	jobs=$(message_jobs_key "$mid")
 	prev=$(rcli pttl "$lock") killed=
 	deadline=$(($(ms) + 10000))
 	while [ -z "$killed" ] && [ "$(ms)" -lt "$deadline" ]; do
 		now_ttl=$(rcli pttl "$lock")
 		if [ "$now_ttl" -gt $((prev + 100)) ]; then   # renewed just now
-			idle=$(rcli --raw xpending jobs ai-streamers "$entry" "$entry" 1 | sed -n 3p)
+			idle=$(rcli --raw xpending "$jobs" ai-streamers "$entry" "$entry" 1 | sed -n 3p)
 			echo "renewed at idle ${idle} ms" >>"$BATS_TEST_TMPDIR/renewals"
 			if [ "$idle" -ge 300 ] && [ "$idle" -le 1700 ]; then
 				kill -9 "$pid"
@@ -148,13 +154,13 @@ entry_of() {
 	export -f post_chat
 	export API prompt
 	seq 150 | xargs -P 6 -I{} bash -c 'post_chat "pg{}" "$prompt" >/dev/null'
-	mapfile -t mids < <(for i in $(seq 150); do echo "HGET stream:session:{pg$i} messageId"; done | rcli)
-	statuses() { for m in "${mids[@]}"; do echo "HGET stream:meta:{$m} status"; done | rcli; }
-	lens() { for m in "${mids[@]}"; do echo "LLEN stream:chunks:{$m}"; done | rcli; }
+	mapfile -t mids < <(for i in $(seq 150); do echo "HGET $(key stream:session: "pg$i") messageId"; done | rcli)
+	statuses() { for m in "${mids[@]}"; do echo "HGET $(key stream:meta: "$m") status"; done | rcli; }
+	lens() { for m in "${mids[@]}"; do echo "LLEN $(key stream:chunks: "$m")"; done | rcli; }
 	all_started() { ! lens | grep -qx 0; }
 	wait_for 20 all_started
 	pid=$(sctl pid ai-streamer:ai-streamer-0)
-	mapfile -t owners < <(for m in "${mids[@]}"; do echo "GET stream:lock:{$m}"; done | rcli)
+	mapfile -t owners < <(for m in "${mids[@]}"; do echo "GET $(key stream:lock: "$m")"; done | rcli)
 	kill -9 "$pid"
 	killed=$(ms)
 	dead=()
@@ -189,7 +195,7 @@ entry_of() {
 	want=$(TOKEN_DELAY_MS=0 AI_MAX_TOKENS=2000 ai-streamer --once "$prompt")
 	for i in $(seq 150); do
 		[ "$(curl -sf "$API/api/history/pg$i?user_id=tester" | jq -j '.messages[-1].content')" = "$want" ]
-		r=$(rcli hget "stream:meta:{${mids[$((i - 1))]}}" requeues)
+		r=$(rcli hget "$(key stream:meta: "${mids[$((i - 1))]}")" requeues)
 		[ "${r:-0}" -le 1 ]
 	done
 }

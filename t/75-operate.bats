@@ -50,7 +50,7 @@ relay_metrics() { curl -sf "http://127.0.0.1:$1/metrics"; }
 	before=$(curl -sf "$API/api/metrics")
 	for i in 1 2 3 4; do post_chat "met-api-$i" "hello $i" >/dev/null; done
 	curl -s "$API/api/nothing" >/dev/null
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:session:{met-api-4}' status)\" = complete ]"
+	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:session: "met-api-4")' status)\" = complete ]"
 	sleep 3  # the workers' next heartbeat
 	after=$(curl -sf "$API/api/metrics")
 	echo "$after" | promcheck

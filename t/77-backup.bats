@@ -10,7 +10,7 @@ teardown_file() { stack_down; }
 history_has() {
 	curl -sf "$API/api/history/$1?user_id=keeper" | jq -e --arg m "$2" 'any(.messages[]; .content == $m)' >/dev/null
 }
-complete() { [ "$(rcli hget "stream:session:{$1}" status)" = complete ]; }
+complete() { [ "$(rcli hget "$(key stream:session: "$1")" status)" = complete ]; }
 
 @test "backup, wipe, restore: the history is back, and still there after Redis restarts" {
 	local i

@@ -107,7 +107,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	chat-cli --url "$API" --session oa6 "slowly" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past oa6 1
-	mid=$(rcli hget 'stream:session:{oa6}' messageId)
+	mid=$(rcli hget "$(key stream:session: "oa6")" messageId)
 	run api POST /api/cancel "{\"session_id\":\"oa6\",\"user_id\":\"tester\",\"message_id\":\"$mid\"}"
 	assert_output --regexp '^200 '
 	rc=0
@@ -115,7 +115,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	[ "$rc" -eq 4 ]
 	hist=$(curl -sf "$API/api/history/oa6?user_id=tester" | jq -c '.messages[-1]')
 	[ "$(echo "$hist" | jq -r .status)" = cancelled ]
-	n=$(rcli hget "stream:meta:{$mid}" total_chunks)
+	n=$(rcli hget "$(key stream:meta: "$mid")" total_chunks)
 	[ "$n" -lt 60 ]
 	[ "$(echo "$hist" | jq -j .content)" = "$(head -"$n" "$FAKE_DIR/tokens-long" | jq -rj .)" ]
 	wait_for 10 grep -q 'closed by client' "$FAKE_DIR/log"
@@ -126,8 +126,8 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	chat-cli --url "$API" --session oa7 --timeout 60 "slowly" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past oa7 1
-	mid=$(rcli hget 'stream:session:{oa7}' messageId)
-	owner=$(rcli get "stream:lock:{$mid}")
+	mid=$(rcli hget "$(key stream:session: "oa7")" messageId)
+	owner=$(rcli get "$(key stream:lock: "$mid")")
 	node=${owner%%:*}
 	kill -9 "$(sctl pid "ai-streamer:ai-streamer-${node#ai-}")"
 	rc=0
@@ -136,7 +136,7 @@ mode() { echo "$*" >"$FAKE_DIR/mode"; }
 	grep -q 'error interrupted' "$BATS_TEST_TMPDIR/out"
 	hist=$(curl -sf "$API/api/history/oa7?user_id=tester" | jq -c '.messages[-1]')
 	[ "$(echo "$hist" | jq -r .status)" = error ]
-	n=$(rcli hget "stream:meta:{$mid}" total_chunks)
+	n=$(rcli hget "$(key stream:meta: "$mid")" total_chunks)
 	[ "$n" -ge 1 ]
 	[ "$n" -lt 60 ]
 	[ "$(echo "$hist" | jq -j .content)" = "$(head -"$n" "$FAKE_DIR/tokens-long" | jq -rj .)" ]

@@ -27,7 +27,16 @@ pipe_burst() {
 
 stored() { pg -c "SELECT count(*) FROM messages WHERE session_id LIKE '$1-%'"; }
 stored_is() { [ "$(stored "$1")" = "$2" ]; }
-backlog_is() { [ "$(rcli xlen archive)" = "$1" ]; }
+backlog_is() { [ "$(archive_total)" = "$1" ]; }
+# entries of every partition's archive stream read and not acknowledged
+archive_pending() {
+	local p n=0 c
+	for ((p = 0; p < 16; p++)); do
+		c=$(rcli xpending "$(archive_key "$p")" archivers | head -n 1)
+		[[ $c =~ ^[0-9]+$ ]] && n=$((n + c))
+	done
+	echo "$n"
+}
 beat() { rcli hget "node:archiver:{$1}" "$2"; }
 beat_is() { [ "$(beat "$1" "$2")" = "$3" ]; }
 
@@ -35,7 +44,7 @@ beat_is() { [ "$(beat "$1" "$2")" = "$3" ]; }
 same_order() {
 	local s
 	for s in $(pg -c "SELECT DISTINCT session_id FROM messages WHERE session_id LIKE '$1-%'"); do
-		diff <(rcli --raw lrange "chat:history:{$s}" 0 -1 | jq -r .message_id) \
+		diff <(rcli --raw lrange "$(key chat:history: "$s")" 0 -1 | jq -r .message_id) \
 			<(pg -c "SELECT message_id FROM messages WHERE session_id = '$s' ORDER BY seq") ||
 			return 1
 	done
@@ -53,7 +62,7 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	run pg -c "SELECT role, status FROM messages WHERE session_id = 'ch-1' ORDER BY seq"
 	assert_output $'user|complete\nassistant|complete'
 	run pg -c "SELECT content FROM messages WHERE message_id = '$mid'"
-	[ "$output" = "$(rcli --raw lrange 'chat:history:{ch-1}' -1 -1 | jq -r .content)" ]
+	[ "$output" = "$(rcli --raw lrange "$(key chat:history: "ch-1")" -1 -1 | jq -r .content)" ]
 	run pg -c "SELECT user_id, title, created_at <= updated_at FROM sessions WHERE session_id = 'ch-1'"
 	assert_output "tester|Hello, archive: the first message names the session|t"
 	same_order ch
@@ -97,12 +106,16 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	run pg -c "SELECT count(DISTINCT message_id), count(*) FROM messages WHERE session_id LIKE 'kb-%'"
 	assert_output "500|500"
 	# every message of the histories, none else, and in their order
-	run bash -c "for i in {0..9}; do redis-cli -p $REDIS_PORT --raw lrange \"chat:history:{kb-\$i}\" 0 -1; done | jq -r .message_id | sort"
+	history_ids() {
+		local i
+		for i in {0..9}; do rcli --raw lrange "$(key chat:history: "kb-$i")" 0 -1; done |
+			jq -r .message_id | sort
+	}
+	run history_ids
 	[ "$output" = "$(pg -c "SELECT message_id FROM messages WHERE session_id LIKE 'kb-%' ORDER BY 1")" ]
 	same_order kb
 	wait_for 20 backlog_is 0
-	run rcli xpending archive archivers
-	[ "${lines[0]}" = 0 ]
+	[ "$(archive_pending)" = 0 ]
 	grep -q 'msg="started"' "$STACK_DIR/log/archiver.log"
 	[ "$(grep -c 'msg="started"' "$STACK_DIR/log/archiver.log")" -ge 5 ]
 }
@@ -212,9 +225,10 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 	sctl stop archiver
 	ai-streamer --pipe --session gh-1 --user tester "read by a ghost" | rcli --pipe >/dev/null
 	# a consumer that reads and dies before storing
-	run rcli xreadgroup group archivers ghost count 100 streams archive '>'
+	run rcli xreadgroup group archivers ghost count 100 streams \
+		"$(archive_key "$(partition_of stream:session: gh-1)")" '>'
 	assert_success
-	[ "$(rcli xpending archive archivers | head -1)" = 2 ]
+	[ "$(archive_pending)" = 2 ]
 	sctl start archiver
 	wait_for 30 stored_is gh 2
 	wait_for 10 backlog_is 0
@@ -223,14 +237,14 @@ archiver_running() { sctl status archiver | grep -q RUNNING; }
 
 @test "malformed entries are let go and counted; text that is not UTF-8 is stored repaired" {
 	before=$(beat archiver-1 unusable)
-	rcli xadd archive '*' message_id x session_id bad-1 >/dev/null
-	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcdef session_id 'bad/1' user_id u \
+	rcli xadd 'archive:{u0}' '*' message_id x session_id bad-1 >/dev/null
+	rcli xadd 'archive:{u0}' '*' message_id 0123456789abcdef0123456789abcdef session_id 'bad/1' user_id u \
 		role user content hi status complete created_at 1 >/dev/null
-	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcdee session_id bad-1 user_id u \
+	rcli xadd 'archive:{u0}' '*' message_id 0123456789abcdef0123456789abcdee session_id bad-1 user_id u \
 		role robot content hi status complete created_at 1 >/dev/null
-	rcli xadd archive '*' message_id 0123456789abcdef0123456789abcded session_id bad-1 user_id u \
+	rcli xadd 'archive:{u0}' '*' message_id 0123456789abcdef0123456789abcded session_id bad-1 user_id u \
 		role user content hi status complete created_at soon >/dev/null
-	printf '*17\r\n$4\r\nXADD\r\n$7\r\narchive\r\n$1\r\n*\r\n$10\r\nmessage_id\r\n$32\r\n0123456789abcdef0123456789abcdec\r\n$10\r\nsession_id\r\n$5\r\nbad-2\r\n$7\r\nuser_id\r\n$1\r\nu\r\n$4\r\nrole\r\n$4\r\nuser\r\n$7\r\ncontent\r\n$6\r\na\xff\x00b\xc3z\r\n$6\r\nstatus\r\n$8\r\ncomplete\r\n$10\r\ncreated_at\r\n$1\r\n5\r\n' |
+	printf '*17\r\n$4\r\nXADD\r\n$12\r\narchive:{u0}\r\n$1\r\n*\r\n$10\r\nmessage_id\r\n$32\r\n0123456789abcdef0123456789abcdec\r\n$10\r\nsession_id\r\n$5\r\nbad-2\r\n$7\r\nuser_id\r\n$1\r\nu\r\n$4\r\nrole\r\n$4\r\nuser\r\n$7\r\ncontent\r\n$6\r\na\xff\x00b\xc3z\r\n$6\r\nstatus\r\n$8\r\ncomplete\r\n$10\r\ncreated_at\r\n$1\r\n5\r\n' |
 		rcli --pipe >/dev/null
 	wait_for 30 stored_is bad 1
 	wait_for 10 backlog_is 0

@@ -42,7 +42,7 @@ ms() { date +%s%3N; }
 	chat-cli --url "$API" --session sc1 --timeout 60 "anyone there?" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 bash -c "[ \$(grep -c '^=== request' '$FAKE_DIR/log') -gt $before ]"
-	mid=$(rcli hget 'stream:session:{sc1}' messageId)
+	mid=$(rcli hget "$(key stream:session: "sc1")" messageId)
 	t0=$(ms)
 	run cancel sc1 "$mid"
 	assert_output --regexp '^200 '
@@ -61,9 +61,9 @@ ms() { date +%s%3N; }
 	mode endless
 	run chat-cli --url "$API" --session mt1 --timeout 30 "never stop"
 	assert_success
-	mid=$(rcli hget 'stream:session:{mt1}' messageId)
-	[ "$(rcli hget "stream:meta:{$mid}" total_chunks)" = 50 ]
-	[ "$(rcli hget "stream:meta:{$mid}" status)" = complete ]
+	mid=$(rcli hget "$(key stream:session: "mt1")" messageId)
+	[ "$(rcli hget "$(key stream:meta: "$mid")" total_chunks)" = 50 ]
+	[ "$(rcli hget "$(key stream:meta: "$mid")" status)" = complete ]
 	[ "$(last_request | jq .max_tokens)" = 50 ]
 	wait_for 10 grep -q 'closed by client during an endless stream' "$FAKE_DIR/log"
 }
@@ -100,7 +100,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	wait_for 10 bash -c "redis-cli -p $REDIS_PORT ping | grep -q PONG"
 	run cancel qb1 "$mid"
 	assert_output --regexp '^200 '
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' status)\" = cancelled ]"
+	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:meta: "$mid")' status)\" = cancelled ]"
 	[ $((b - a)) -lt 4096 ]
 }
 
@@ -137,8 +137,8 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	chat-cli --url "$API" --session dr1 --timeout 60 "slowly" >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	client=$!
 	wait_for 10 chunks_past dr1 0
-	mid=$(rcli hget 'stream:session:{dr1}' messageId)
-	owner=$(rcli get "stream:lock:{$mid}")
+	mid=$(rcli hget "$(key stream:session: "dr1")" messageId)
+	owner=$(rcli get "$(key stream:lock: "$mid")")
 	node=${owner%%:*}
 	t0=$(ms)
 	kill -TERM "$(pid_of "$workers" "$node")"
@@ -151,8 +151,8 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	[ "$rc" -eq 5 ]
 	grep -q 'error interrupted' "$BATS_TEST_TMPDIR/out"
 	[ "$took" -lt 10000 ]
-	[ "$(rcli hget "stream:meta:{$mid}" handovers)" = 1 ]
-	n=$(rcli hget "stream:meta:{$mid}" total_chunks)
+	[ "$(rcli hget "$(key stream:meta: "$mid")" handovers)" = 1 ]
+	n=$(rcli hget "$(key stream:meta: "$mid")" total_chunks)
 	[ "$(curl -sf "$API/api/history/dr1?user_id=tester" | jq -j '.messages[-1].content')" = "$(head -"$n" "$FAKE_DIR/tokens" | jq -rj .)" ]
 	mode ok
 }

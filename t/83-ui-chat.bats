@@ -92,7 +92,7 @@ ui_body() {
 }
 
 @test "bad UIMessage bodies: a clear JSON error, nothing enqueued" {
-	before=$(rcli XLEN jobs)
+	before=$(jobs_total)
 	run api POST "/api/ui/chat?user_id=tester" '{"id":"ui-6","messages":'
 	[ "${output%% *}" = 400 ]
 	echo "${output#* }" | jq -e '.error.code == "invalid_request"'
@@ -118,8 +118,8 @@ ui_body() {
 	echo "${output#* }" | jq -e '.error.message | test("user_id")'
 	run api GET "/api/ui/chat?user_id=tester"
 	[ "${output%% *}" = 405 ]
-	[ "$(rcli XLEN jobs)" = "$before" ]
-	[ "$(rcli EXISTS stream:session:{ui-6})" = 0 ]
+	[ "$(jobs_total)" = "$before" ]
+	[ "$(rcli EXISTS $(key stream:session: "ui-6"))" = 0 ]
 }
 
 @test "another user's chat is 403, and nothing is added to it" {

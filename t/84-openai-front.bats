@@ -107,7 +107,7 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 }
 
 @test "bad input: OpenAI-shaped errors, nothing enqueued" {
-	before=$(rcli XLEN jobs)
+	before=$(jobs_total)
 	oa bad oa-5 hi
 	[ "$(jq -r .status <<<"$output")" = 400 ]
 	[ "$(jq -r .type <<<"$output")" = invalid_request_error ]
@@ -128,7 +128,7 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 	run curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Session-Id: not a session' \
 		--data-binary '{"messages":[{"role":"user","content":"x"}]}' "$API/v1/chat/completions"
 	[ "$output" = 400 ]
-	[ "$(rcli XLEN jobs)" = "$before" ]
+	[ "$(jobs_total)" = "$before" ]
 	# and the API still answers
 	curl -sf "$API/api/health" >/dev/null
 }
@@ -155,5 +155,5 @@ openai_error() {   # openai_error "STATUS BODY" STATUS TYPE
 	text=$(jq -r .text <<<"$output")
 	wait_for 30 bash -c "curl -sf -H 'Authorization: Bearer $ALICE' '$AUTH_API/api/history/oa-auth' | jq -e '.messages[-1].status == \"complete\"' >/dev/null"
 	[ "$text" = "$(curl -sf -H "Authorization: Bearer $ALICE" "$AUTH_API/api/history/oa-auth" | jq -r '.messages[-1].content')" ]
-	[ "$(REDISCLI_AUTH=$AUTH_REDIS_AUTH redis-cli -p "$(sed -n 's/^REDIS_PORT=//p' "$AUTH_DIR/stack.env")" HGET 'stream:session:{oa-auth}' userId)" = alice ]
+	[ "$(REDISCLI_AUTH=$AUTH_REDIS_AUTH redis-cli -p "$(sed -n 's/^REDIS_PORT=//p' "$AUTH_DIR/stack.env")" HGET "$(key stream:session: "oa-auth")" userId)" = alice ]
 }

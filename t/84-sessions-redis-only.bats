@@ -8,7 +8,7 @@ load helpers/stack
 setup_file() { stack_up --relays 1 --streamers 1 --token-delay-ms 1; }
 teardown_file() { stack_down; }
 
-reply_ended() { [ "$(rcli hget "stream:meta:{$1}" status)" = complete ]; }
+reply_ended() { [ "$(rcli hget "$(key stream:meta: "$1")" status)" = complete ]; }
 
 @test "without DATABASE_URL: GET /api/sessions says there is no list (sessions null, archive none), and is no error" {
 	run api GET "/api/sessions?user_id=tester"
@@ -27,10 +27,10 @@ reply_ended() { [ "$(rcli hget "stream:meta:{$1}" status)" = complete ]; }
 	[ "$(jq '.messages | length' <<<"${output#* }")" = 2 ]
 	run api DELETE "/api/sessions/solo-1?user_id=mallory"
 	assert_output --regexp '^403 \{"error":\{"code":"forbidden"'
-	[ "$(rcli llen 'chat:history:{solo-1}')" = 2 ]
+	[ "$(rcli llen "$(key chat:history: "solo-1")")" = 2 ]
 	run api DELETE "/api/sessions/solo-1?user_id=tester"
 	assert_output '200 {"session_id":"solo-1","status":"deleted"}'
-	[ "$(rcli exists 'stream:session:{solo-1}' 'chat:history:{solo-1}' "stream:meta:{$mid}" "stream:chunks:{$mid}")" = 0 ]
+	[ "$(rcli exists "$(key stream:session: "solo-1")" "$(key chat:history: "solo-1")" "$(key stream:meta: "$mid")" "$(key stream:chunks: "$mid")")" = 0 ]
 	run api DELETE "/api/sessions/solo-1?user_id=tester"
 	assert_output '404 {"error":{"code":"not_found","message":"no such conversation"}}'
 	# the session is free again: anyone may start it anew

@@ -27,7 +27,7 @@ as() {
 	echo "$code $(cat "$BATS_TEST_TMPDIR/body")"
 }
 
-reply_ended() { [ "$(rcli hget "stream:meta:{$1}" status)" = "$2" ]; }
+reply_ended() { [ "$(rcli hget "$(key stream:meta: "$1")" status)" = "$2" ]; }
 
 # exchange TOKEN SESSION MESSAGE: posts, waits for the reply to end, prints
 # its id. A 503 (no worker whose heartbeat is fresh, on a machine busy with
@@ -78,7 +78,7 @@ walk() {
 		mids+=("$(exchange "$ALICE" long-1 "question $i")")
 		[ -n "${mids[-1]}" ]
 	done
-	[ "$(rcli llen 'chat:history:{long-1}')" = 10 ]
+	[ "$(rcli llen "$(key chat:history: "long-1")")" = 10 ]
 	wait_for 30 stored_is long-1 60
 	# what the walk must give: the user's questions in order, each followed
 	# by its reply, every message once
@@ -172,7 +172,7 @@ walk() {
 	# a delete while the archive cannot be reached deletes nothing
 	run as "$ALICE" DELETE "/api/sessions/long-1"
 	assert_output --regexp '^503 '
-	[ "$(rcli llen 'chat:history:{long-1}')" = 10 ]
+	[ "$(rcli llen "$(key chat:history: "long-1")")" = 10 ]
 	# a new exchange still works, and is archived once PostgreSQL is back
 	run exchange "$ALICE" long-1 "while the archive is down"
 	assert_success
@@ -265,24 +265,27 @@ listed_is() { [ "$(listed "$1")" = "$2" ]; }
 	wait_for 30 stored_is del-1 4
 	run as "$BOB" DELETE "/api/sessions/del-1"
 	assert_output '403 {"error":{"code":"forbidden","message":"this conversation belongs to another user"}}'
-	[ "$(rcli llen 'chat:history:{del-1}')" = 4 ]
+	[ "$(rcli llen "$(key chat:history: "del-1")")" = 4 ]
 	[ "$(stored del-1)" = 4 ]
-	# a reply still streaming: refused, nothing deleted
+	# a reply still streaming (about half a second): refused, nothing
+	# deleted; the session's key named beforehand, so the cancel comes in time
+	local ksess
+	ksess=$(key stream:session: "del-1")
 	run as "$ALICE" POST /api/chat "$(jq -cn --arg m "$(words 2000)" '{session_id: "del-1", message: $m}')"
 	assert_output --regexp '^202 '
 	local long
 	long=$(jq -r .message_id <<<"${output#* }")
 	run as "$ALICE" DELETE "/api/sessions/del-1"
 	assert_output --regexp '^409 \{"error":\{"code":"stream_in_progress"'
-	[ "$(rcli exists 'stream:session:{del-1}')" = 1 ]
+	[ "$(rcli exists "$ksess")" = 1 ]
 	run as "$ALICE" POST /api/cancel "$(jq -cn --arg m "$long" '{session_id: "del-1", message_id: $m}')"
 	wait_for 30 reply_ended "$long" cancelled
 	wait_for 30 stored_is del-1 6
 	# the owner: gone from Redis (the session, its history, its replies' keys)
 	run as "$ALICE" DELETE "/api/sessions/del-1"
 	assert_output '200 {"session_id":"del-1","status":"deleted"}'
-	[ "$(rcli exists 'stream:session:{del-1}' 'chat:history:{del-1}' "stream:meta:{$mid}" \
-		"stream:chunks:{$mid}" "stream:meta:{$long}")" = 0 ]
+	[ "$(rcli exists "$(key stream:session: "del-1")" "$(key chat:history: "del-1")" "$(key stream:meta: "$mid")" \
+		"$(key stream:chunks: "$mid")" "$(key stream:meta: "$long")")" = 0 ]
 	# and from the archive, with a tombstone the archiver keeps to
 	[ "$(stored del-1)" = 0 ]
 	[ "$(pg -c "SELECT count(*) FROM sessions WHERE session_id = 'del-1'")" = 0 ]
@@ -294,7 +297,7 @@ listed_is() { [ "$(listed "$1")" = "$2" ]; }
 	run listed "$ALICE"
 	refute_output --partial del-1
 	# the archive stream has drained and brought nothing back
-	wait_for 30 eval '[ "$(rcli xlen archive)" = 0 ]'
+	wait_for 30 eval '[ "$(archive_total)" = 0 ]'
 	[ "$(stored del-1)" = 0 ]
 	# a new message afterwards starts the conversation anew
 	exchange "$ALICE" del-1 "a new start" >/dev/null

@@ -78,7 +78,7 @@ ws_url() { echo "ws://127.0.0.1:$HTTP_PORT/ws/chat"; }
 		GET /api/history/alice-s
 	[[ $output == "200 "* ]]
 	# and none of the refused requests changed anything
-	[ "$(rcli llen 'chat:history:{alice-s}')" -le 2 ]
+	[ "$(rcli llen "$(key chat:history: "alice-s")")" -le 2 ]
 }
 
 @test "the WebSocket closes 4401 without a valid token" {
@@ -114,14 +114,14 @@ ws_url() { echo "ws://127.0.0.1:$HTTP_PORT/ws/chat"; }
 	# alice herself reads it all
 	run as "$ALICE" GET /api/history/alice-s
 	[[ $output == "200 "* ]]
-	[ "$(rcli hget 'stream:session:{alice-s}' userId)" = alice ]
+	[ "$(rcli hget "$(key stream:session: "alice-s")" userId)" = alice ]
 }
 
 @test "a listener who opens an empty session first owns it: another user cannot stream into it" {
 	chat-cli --url "$API" --token "$BOB" --session bob-first --watch --timeout 20 --raw \
 		>"$BATS_TEST_TMPDIR/bob.out" 2>&1 3>&- &
 	local p=$!
-	wait_for 5 bash -c "[ \"\$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p $REDIS_PORT hget 'stream:session:{bob-first}' userId)\" = bob ]"
+	wait_for 5 bash -c "[ \"\$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p $REDIS_PORT hget '$(key stream:session: "bob-first")' userId)\" = bob ]"
 	run as "$ALICE" POST /api/chat '{"session_id":"bob-first","message":"for bob?"}'
 	[[ $output == "403 "* ]]
 	kill "$p" 2>/dev/null || true
@@ -138,7 +138,7 @@ ws_url() { echo "ws://127.0.0.1:$HTTP_PORT/ws/chat"; }
 	big=$(head -c 20000 /dev/zero | tr '\0' a)
 	run as "$ALICE" POST /api/chat '{"session_id":"alice-big","message":"'"$big"'"}'
 	[[ $output == "413 "* ]]
-	[ "$(rcli exists 'chat:history:{alice-big}')" = 0 ]
+	[ "$(rcli exists "$(key chat:history: "alice-big")")" = 0 ]
 }
 
 @test "path tricks in ids get 400" {
@@ -205,7 +205,7 @@ build_poke() { "$ROOT/build/ws-poke" 127.0.0.1 "$HTTP_PORT" "$@"; }
 	run as "$BOB" POST /api/chat '{"session_id":"bob-1","message":"hi"}'
 	[[ $output == "202 "* ]]
 	for i in 1 2 3; do
-		run as "$ALICE" POST /api/cancel '{"session_id":"burst-'$i'","message_id":"'"$(rcli hget "stream:session:{burst-$i}" messageId)"'"}'
+		run as "$ALICE" POST /api/cancel '{"session_id":"burst-'$i'","message_id":"'"$(rcli hget "$(key stream:session: "burst-$i")" messageId)"'"}'
 	done
 	# CHAT_PER_MIN=10: within any 21 requests in a minute at most 20 pass
 	# (two fixed windows), so the burst must meet 429
@@ -213,7 +213,7 @@ build_poke() { "$ROOT/build/ws-poke" 127.0.0.1 "$HTTP_PORT" "$@"; }
 	for i in $(seq 1 21); do
 		run as "$ALICE" POST /api/chat '{"session_id":"rate-'$i'","message":"hi"}'
 		case $output in
-		"202 "*) ok=$((ok + 1)); wait_for 10 bash -c "[ \"\$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p $REDIS_PORT hget 'stream:session:{rate-$i}' status)\" = complete ]" ;;
+		"202 "*) ok=$((ok + 1)); wait_for 10 bash -c "[ \"\$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p $REDIS_PORT hget '$(key stream:session: "rate-$i")' status)\" = complete ]" ;;
 		"429 "*) limited=$((limited + 1))
 			 grep -qi '^Retry-After: [1-9]' "$BATS_TEST_TMPDIR/head"
 			 echo "${output#429 }" | jq -e '.error.message | test("minute")' >/dev/null ;;
@@ -224,7 +224,7 @@ build_poke() { "$ROOT/build/ws-poke" 127.0.0.1 "$HTTP_PORT" "$@"; }
 	[ "$limited" -ge 1 ] && [ "$ok" -le 20 ]
 	# refused requests wrote nothing
 	for i in $(seq 1 21); do
-		[ "$(rcli exists "chat:history:{rate-$i}")" = 1 ] || [ "$(rcli exists "stream:session:{rate-$i}")" = 0 ]
+		[ "$(rcli exists "$(key chat:history: "rate-$i")")" = 1 ] || [ "$(rcli exists "$(key stream:session: "rate-$i")")" = 0 ]
 	done
 }
 

@@ -85,7 +85,7 @@ fill_history() {
 				i, i, pad, i))
 		end
 		redis.call('HSET', KEYS[2], 'userId', 'tester')
-		return redis.call('LLEN', KEYS[1])" 2 "chat:history:{$1}" "stream:session:{$1}" "$2" "$3"
+		return redis.call('LLEN', KEYS[1])" 2 "$(key chat:history: "$1")" "$(key stream:session: "$1")" "$2" "$3"
 }
 redis_bytes_out() { rcli info stats | tr -d '\r' | sed -n 's/^total_net_output_bytes://p'; }
 
@@ -123,7 +123,7 @@ page_all() {
 	local expected limit
 	run fill_history pg 200 100
 	assert_output 200
-	expected=$(rcli lrange 'chat:history:{pg}' 0 -1 | jq -r .message_id)
+	expected=$(rcli lrange "$(key chat:history: "pg")" 0 -1 | jq -r .message_id)
 	for limit in 1 7 55 56 57 63 64 65 100 199 200 1000; do
 		run page_all pg $limit
 		assert_success
@@ -158,7 +158,7 @@ page_all() {
 	run api GET "/api/history/own1?user_id=alice"
 	assert_output --regexp '^200 '
 	# nothing was cancelled: the reply runs to its end
-	wait_for 30 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:meta:{$mid}' status)\" = complete ]"
+	wait_for 30 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:meta: "$mid")' status)\" = complete ]"
 }
 
 # A Redis of its own with a password that holds '/', '@' and ':'.

@@ -62,11 +62,11 @@ restore_path() {
 	# alice chats; nobody tries to read her history and take her session
 	run chat-cli --url "$API" --token "$ALICE" --session alice-t87 "w1 w2"
 	assert_success
-	run as_nobody env -u REDISCLI_AUTH redis-cli -p "$REDIS_PORT" lrange 'chat:history:{alice-t87}' 0 -1
+	run as_nobody env -u REDISCLI_AUTH redis-cli -p "$REDIS_PORT" lrange "$(key chat:history: "alice-t87")" 0 -1
 	[[ $output == *NOAUTH* ]]
-	run as_nobody env -u REDISCLI_AUTH redis-cli -p "$REDIS_PORT" hset 'stream:session:{alice-t87}' userId nobody
+	run as_nobody env -u REDISCLI_AUTH redis-cli -p "$REDIS_PORT" hset "$(key stream:session: "alice-t87")" userId nobody
 	[[ $output == *NOAUTH* ]]
-	[ "$(rcli hget 'stream:session:{alice-t87}' userId)" = alice ]
+	[ "$(rcli hget "$(key stream:session: "alice-t87")" userId)" = alice ]
 	run curl -s -H "Authorization: Bearer $ALICE" "$API/api/history/alice-t87"
 	echo "$output" | jq -e '.messages | length == 2'
 	# the password is in no file but root's and the programs' user's

@@ -26,13 +26,13 @@ fresh_minute() { local s; s=$(date +%-S); [ "$s" -lt 40 ] || sleep $((61 - s)); 
 		done
 	done
 	wait
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'stream:session:{claim-*' | wc -l) = 0 ]"
+	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'stream:session:{*}claim-*' | wc -l) = 0 ]"
 	# a session that got a message keeps its owner after its socket leaves
 	run wsc --for 0.3 "$(url claim-used claimer3)"
 	mid=$(post_chat claim-used "w1" claimer3)
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'stream:session:{claim-used}' status)\" = complete ]"
-	[ "$(rcli hget 'stream:session:{claim-used}' userId)" = claimer3 ]
-	[ "$(rcli ttl 'stream:session:{claim-used}')" = -1 ]
+	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget '$(key stream:session: "claim-used")' status)\" = complete ]"
+	[ "$(rcli hget "$(key stream:session: "claim-used")" userId)" = claimer3 ]
+	[ "$(rcli ttl "$(key stream:session: "claim-used")")" = -1 ]
 	# and another user still gets 403 there
 	run api POST /api/chat '{"session_id":"claim-used","user_id":"intruder","message":"hi"}'
 	assert_output --regexp '^403 '
@@ -42,8 +42,8 @@ fresh_minute() { local s; s=$(date +%-S); [ "$s" -lt 40 ] || sleep $((61 - s)); 
 @test "a claim always lapses (CLAIM_TTL_S), even if no relay is left to remove it, and is exclusive while held" {
 	wsc --for 4 "$(url claim-ttl owner1)" >/dev/null 3>&- &
 	local p=$!
-	wait_for 5 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'stream:session:{claim-ttl}') = 1 ]"
-	ttl=$(rcli pttl 'stream:session:{claim-ttl}')
+	wait_for 5 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key stream:session: "claim-ttl")') = 1 ]"
+	ttl=$(rcli pttl "$(key stream:session: "claim-ttl")")
 	[ "$ttl" -gt 590000 ]
 	[ "$ttl" -le 600000 ]
 	run api POST /api/chat '{"session_id":"claim-ttl","user_id":"other","message":"hi"}'
@@ -59,7 +59,7 @@ fresh_minute() { local s; s=$(date +%-S); [ "$s" -lt 40 ] || sleep $((61 - s)); 
 	done
 	run from rl-a-6 rl-alice 192.0.2.7 3
 	assert_line --regexp '^close 4429 too many new connections'
-	[ "$(rcli exists 'stream:session:{rl-a-6}')" = 0 ]
+	[ "$(rcli exists "$(key stream:session: "rl-a-6")")" = 0 ]
 	# the same user from elsewhere is over its own limit too
 	run from rl-a-7 rl-alice 192.0.2.8 3
 	assert_line --regexp '^close 4429'

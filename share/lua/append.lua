@@ -9,7 +9,7 @@
 -- is renewed by the worker on a timer (renew.lua), a cancel marks the lock
 -- (cancel.lua), and the count is what RPUSH returns (total_chunks is written
 -- by finish.lua).
--- KEYS: per message, 2: stream:chunks:{M} stream:lock:{M}
+-- KEYS: per message, 2: stream:chunks:{t}M stream:lock:{t}M
 -- ARGV: per message, 5: owner index content channel frame
 -- Returns, per message, the new chunk count or "lease", "cancelled",
 -- "index:<count>", "error:<message>".

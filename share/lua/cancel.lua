@@ -2,8 +2,8 @@
 -- still queued or streaming. The lease holder's lock is marked (owner
 -- followed by "#cancelled", its TTL kept), so the worker's next append, which
 -- reads the lock anyway, is refused and it ends the stream as cancelled; a
--- worker that has not started yet finds stream:cancel:{M} in start.lua.
--- KEYS: 1 stream:session:{S}  2 stream:meta:{M}  3 stream:cancel:{M}  4 stream:lock:{M}
+-- worker that has not started yet finds stream:cancel:{t}M in start.lua.
+-- KEYS: 1 stream:session:{t}S  2 stream:meta:{t}M  3 stream:cancel:{t}M  4 stream:lock:{t}M
 -- ARGV: 1 S  2 U (may be empty)  3 mark TTL s
 -- Returns {"ok"|"forbidden"|"not_found"|"finished", status}.
 local owner = redis.call('HGET', KEYS[1], 'userId')

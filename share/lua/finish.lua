@@ -1,9 +1,11 @@
 -- Ends a stream: final status, the assistant's message into history (the
 -- chunks joined, so history and chunks always agree), the end frame, the
 -- chunk TTL, and the lease released. Only the lease holder may finish (its
--- lock marked by a cancel is still its own).
--- KEYS: 1 stream:chunks:{M}  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:cancel:{M}
---       5 chat:history:{S}  6 stream:session:{S}  7 streams:user:{U}  8 archive
+-- lock marked by a cancel is still its own). Every key is of the session's
+-- partition: the caller then removes M from streams:user:{U} (the user's
+-- slot), a second step that chat-fcgi's cleanup makes up for if it is lost.
+-- KEYS: 1 stream:chunks:{t}M  2 stream:meta:{t}M  3 stream:lock:{t}M  4 stream:cancel:{t}M
+--       5 chat:history:{t}S  6 stream:session:{t}S  7 archive:{t}
 -- ARGV: 1 owner  2 status  3 channel  4 end frame  5 ttl s  6 now_ms  7 history cap
 --       8 M  9 expected chunk count  10 archive cap
 -- Returns the chunk count, or "lease", "index:<count>".
@@ -35,7 +37,7 @@ redis.call('RPUSH', KEYS[5], item)
 redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
 local who = redis.call('HMGET', KEYS[2], 'session_id', 'user_id')
 if who[1] then
-  redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[10], '*', 'message_id', ARGV[8],
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[10], '*', 'message_id', ARGV[8],
     'session_id', who[1], 'user_id', who[2] or '', 'role', 'assistant', 'content', content,
     'status', ARGV[2], 'created_at', created)
 end
@@ -46,6 +48,5 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('ZREM', KEYS[7], ARGV[8])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return n

@@ -6,7 +6,7 @@
 -- created_at as the message. The job's model is lost with its entry: the
 -- worker's default serves. Without the prompt, the lease is taken for
 -- recoverd, which ends the reply with an error.
--- KEYS: 1 jobs  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:chunks:{M}  5 chat:history:{S}
+-- KEYS: 1 jobs:{t}  2 stream:meta:{t}M  3 stream:lock:{t}M  4 stream:chunks:{t}M  5 chat:history:{t}S
 -- ARGV: 1 M  2 recoverd's lease owner name  3 lease ms
 -- Returns {"requeued", resume_from}, {"no_prompt", chunks written} with the
 -- lease taken, or {"leased"|"ended", 0}.

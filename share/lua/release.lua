@@ -3,7 +3,7 @@
 -- with resume_from (the chunks written), as recoverd's requeue.lua does, and
 -- its entry is acknowledged, all in one step. The next worker's start.lua
 -- resumes it at the next chunk; a cancelled one it ends as cancelled.
--- KEYS: 1 jobs  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:chunks:{M}
+-- KEYS: 1 jobs:{t}  2 stream:meta:{t}M  3 stream:lock:{t}M  4 stream:chunks:{t}M
 -- ARGV: 1 group  2 entry id  3 owner  4 M  5 S  6 U  7 model  8 prompt
 -- Returns {"released", resume_from}, or {"lease"|"gone"|"finished", 0}.
 local holder = redis.call('GET', KEYS[3])

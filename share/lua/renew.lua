@@ -2,7 +2,7 @@
 -- once the message is cancelled: the holder still has to finish it), and
 -- tells the worker which were cancelled, so that it stops a reply waiting
 -- on a silent AI server at once rather than at its next append.
--- KEYS: stream:lock:{M} ...   ARGV: 1 lease ms, then the owner of each key
+-- KEYS: stream:lock:{t}M ...   ARGV: 1 lease ms, then the owner of each key
 -- Returns, per key: 1 extended, 2 extended and cancelled, 0 not the
 -- owner's any more.
 local out = {}

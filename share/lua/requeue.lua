@@ -3,7 +3,7 @@
 -- to the stream with resume_from = the chunks already written, and the
 -- pending entry is acknowledged. XACK answering 0 means another recoverd got
 -- there first.
--- KEYS: 1 jobs  2 stream:meta:{M}  3 stream:lock:{M}  4 stream:chunks:{M}
+-- KEYS: 1 jobs:{t}  2 stream:meta:{t}M  3 stream:lock:{t}M  4 stream:chunks:{t}M
 -- ARGV: 1 group  2 entry id  3 M  4 S  5 U  6 model  7 prompt
 -- Returns {"requeued", resume_from} or {"leased"|"gone"|"finished", 0}.
 if redis.call('EXISTS', KEYS[3]) == 1 then

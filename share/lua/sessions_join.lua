@@ -4,7 +4,7 @@
 -- a message lapses after ARGV[3] ms, as claim.lua's). The caller wrote
 -- sessions:node:{N} before this, so a relay killed in between is still
 -- found there by recoverd.
--- KEYS: 1 sessions:relays:{S}  2 stream:session:{S}   (both in the hash slot of S)
+-- KEYS: 1 sessions:relays:{t}S  2 stream:session:{t}S   (both in the hash slot of S)
 -- ARGV: 1 N  2 U  3 TTL of a claim without a message (ms)
 -- Returns 'ok'.
 redis.call('SADD', KEYS[1], ARGV[1])

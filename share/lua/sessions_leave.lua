@@ -4,7 +4,7 @@
 -- claim (claim.lua) if no message was ever posted to it. The caller removes
 -- S from sessions:node:{N} after this (a relay killed in between leaves
 -- the entry for recoverd, and leaving twice changes nothing).
--- KEYS: 1 sessions:relays:{S}  2 stream:session:{S}   (both in the hash slot of S)
+-- KEYS: 1 sessions:relays:{t}S  2 stream:session:{t}S   (both in the hash slot of S)
 -- ARGV: 1 N
 -- Returns 'last' (no relay holds S now) or 'held' (another relay does).
 redis.call('SREM', KEYS[1], ARGV[1])

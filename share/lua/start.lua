@@ -1,6 +1,6 @@
 -- A worker takes the lease on a message before generating it. The number of
 -- chunks already written is the exact point to resume from, whoever wrote them.
--- KEYS: 1 stream:meta:{M}  2 stream:lock:{M}  3 stream:cancel:{M}  4 stream:chunks:{M}
+-- KEYS: 1 stream:meta:{t}M  2 stream:lock:{t}M  3 stream:cancel:{t}M  4 stream:chunks:{t}M
 -- ARGV: 1 owner  2 lease ms  3 now_ms
 -- Returns {"ok"|"cancelled", chunks written} with the lease taken, or
 -- {"gone"|"finished"|"locked", 0} without it.

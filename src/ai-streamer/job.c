@@ -34,10 +34,12 @@
 
 #include "archive.h"
 #include "backend.h"
+#include "fault.h"
 #include "frame.h"
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "ready.h"
 #include "rollup.h"
 #include "strbuf.h"
 #include "util.h"
@@ -124,6 +126,7 @@ static void finished(redisAsyncContext *ac, void *reply, void *priv)
 	if (lost(j, r))
 		return;
 	if (r->type == REDIS_REPLY_INTEGER) {
+		fault_point("ai-streamer:after-finish", j->sid);
 		ack(j);
 		return;
 	}
@@ -288,6 +291,16 @@ static int hand_over_now(const struct job *j)
 	return w->drain_over || j->state == JOB_LOADING || !w->backend->pinned(j);
 }
 
+/* release.lua put the job back on its partition's stream: announced on
+ * jobs:ready like any new job (doc/redis.md, "Two steps") */
+static void announce_released(const struct job *j)
+{
+	struct ready_cmd rc;
+	ready_cmd(&rc, j->partition);
+	if (j->w->cmd.ready && j->w->cmd.ac)
+		redisAsyncCommandArgv(j->w->cmd.ac, NULL, NULL, READY_ARGC, rc.argv, NULL);
+}
+
 static void released(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct job *j = priv;
@@ -296,10 +309,12 @@ static void released(redisAsyncContext *ac, void *reply, void *priv)
 	if (lost(j, r))
 		return;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[0]->type == REDIS_REPLY_STRING)
+	    r->element[0]->type == REDIS_REPLY_STRING) {
 		log_info("job handed over", "message=%s session=%s job=%s outcome=%s resume_from=%lld",
 			 j->mid, j->sid, j->entry_id, r->element[0]->str, r->element[1]->integer);
-	else  /* the lease runs out and recoverd requeues it */
+		if (!strcmp(r->element[0]->str, "released"))
+			announce_released(j);
+	} else  /* the lease runs out and recoverd requeues it */
 		log_warn("hand-over failed", "message=%s error=\"%s\"", j->mid,
 			 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 	job_end(j);
@@ -356,17 +371,12 @@ static void batch_appended(redisAsyncContext *ac, void *reply, void *priv)
 	free(b);
 }
 
-/* Sends the appends waiting in w->batch as one append.lua call. */
-static void flush_appends(struct worker *w)
+/* Sends the appends of jobs[0..n) as one append.lua call. */
+static void append_call(struct worker *w, struct job *const *jobs, int n)
 {
-	int n = w->nbatch;
-	if (!n)
-		return;
-	w->nbatch = 0;
-	uv_timer_stop(&w->flush);
 	struct batch *b = xmalloc(sizeof *b);
 	b->n = n;
-	memcpy(b->jobs, w->batch, (size_t)n * sizeof *b->jobs);
+	memcpy(b->jobs, jobs, (size_t)n * sizeof *b->jobs);
 
 	/* every frame and index into one buffer first: it may move while it grows */
 	struct strbuf *buf = &w->scratch;
@@ -405,6 +415,30 @@ static void flush_appends(struct worker *w)
 	free(b);
 }
 
+/* Sends the appends waiting in w->batch: one call, or on a cluster-enabled
+ * Redis one call per partition present (each call's keys in one slot). */
+static void flush_appends(struct worker *w)
+{
+	int n = w->nbatch;
+	if (!n)
+		return;
+	w->nbatch = 0;
+	uv_timer_stop(&w->flush);
+	if (!w->cluster) {
+		append_call(w, w->batch, n);
+		return;
+	}
+	struct job *part[APPEND_BATCH];
+	for (int p = 0; p < PARTITIONS; p++) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (w->batch[i]->partition == p)
+				part[k++] = w->batch[i];
+		if (k)
+			append_call(w, part, k);
+	}
+}
+
 enum { RENEW_MAX = 256 };
 
 /* The owners of one renew.lua call, to find their jobs when the answer comes
@@ -440,6 +474,8 @@ static void renew_send(struct worker *w, struct renewal *rn, const char **keys, 
 
 /* The leases of every job that holds one, extended in one call: appends do
  * not renew them, so that they cost Redis three calls a token. */
+static void renew_partition(struct worker *w, int p, const char **keys, const char **args);
+
 static void renew_leases(uv_timer_t *t)
 {
 	struct worker *w = t->data;
@@ -447,10 +483,20 @@ static void renew_leases(uv_timer_t *t)
 	char slease[24];
 	snprintf(slease, sizeof slease, "%ld", w->cfg.lease_ms);
 	args[0] = slease;
+	/* one call, or on a cluster-enabled Redis one per partition (p >= 0) */
+	for (int p = w->cluster ? 0 : -1; p < (w->cluster ? PARTITIONS : 0); p++)
+		renew_partition(w, p, keys, args);
+}
+
+/* The leases of partition p's jobs (every job's for p < 0). */
+static void renew_partition(struct worker *w, int p, const char **keys, const char **args)
+{
 	struct renewal *rn = NULL;
 	for (struct job *j = w->active; j; j = j->next) {
 		if (j->state != JOB_LOADING && j->state != JOB_STREAMING && j->state != JOB_FINISHING &&
 		    j->state != JOB_RELEASING)
+			continue;
+		if (p >= 0 && j->partition != p)
 			continue;
 		if (!rn) {
 			rn = xcalloc(1, sizeof *rn);
@@ -581,8 +627,8 @@ static void step(struct job *j)
 	case JOB_STREAMING:
 		break;  /* stream_step */
 	case JOB_FINISHING: {
-		char khist[KEY_MAX], ksess[KEY_MAX], kstreams[KEY_MAX], karchive[KEY_MAX], sttl[24],
-			shist[24], stotal[24];
+		char khist[KEY_MAX], ksess[KEY_MAX], karchive[KEY_MAX], sttl[24], shist[24],
+			stotal[24];
 		if (!strcmp(j->end_status, "error"))
 			frame_error(frame, j->sid, j->mid, j->err_code, j->err_msg);
 		else
@@ -591,23 +637,29 @@ static void step(struct job *j)
 		snprintf(shist, sizeof shist, "%ld", w->cfg.history_max);
 		snprintf(stotal, sizeof stotal, "%ld", j->next_index);
 		const char *keys[] = { kchunks, kmeta, klock, kcancel, key_history(khist, j->sid),
-				       key_session(ksess, j->sid), key_streams_user(kstreams, j->uid),
-				       key_archive(karchive) };
+				       key_session(ksess, j->sid), key_archive(karchive, j->partition) };
 		const char *args[] = { j->owner, j->end_status, kchan, frame->buf, sttl, snow, shist,
 				       j->mid, stotal, archive_maxlen() };
-		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 8, keys, 10, args, NULL);
+		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 7, keys, 10, args, NULL);
 		break;
 	}
 	case JOB_ACKING: {
-		char kjobs[KEY_MAX];
+		/* finish.lua's second step, on the user's slot (doc/redis.md, "Two
+		 * steps"): the reply leaves the user's replies in flight. A ZREM
+		 * lost here is made up for by chat-fcgi's cleanup. */
+		char kjobs[KEY_MAX], kstreams[KEY_MAX];
+		if (w->cmd.ready && w->cmd.ac && j->end_status)
+			redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZREM %s %s",
+					  key_streams_user(kstreams, j->uid), j->mid);
 		if (w->cmd.ready && w->cmd.ac)
-			rc = redisAsyncCommand(w->cmd.ac, acked, j, "XACK %s %s %s", key_jobs(kjobs),
-					       JOBS_GROUP, j->entry_id) == REDIS_OK ? 0 : -1;
+			rc = redisAsyncCommand(w->cmd.ac, acked, j, "XACK %s %s %s",
+					       key_jobs(kjobs, j->partition), JOBS_GROUP,
+					       j->entry_id) == REDIS_OK ? 0 : -1;
 		break;
 	}
 	case JOB_RELEASING: {
 		char kjobs[KEY_MAX];
-		const char *keys[] = { key_jobs(kjobs), kmeta, klock, kchunks };
+		const char *keys[] = { key_jobs(kjobs, j->partition), kmeta, klock, kchunks };
 		const char *args[] = { JOBS_GROUP, j->entry_id, j->owner, j->mid, j->sid, j->uid,
 				       j->model, j->prompt };
 		size_t lens[] = { strlen(JOBS_GROUP), strlen(j->entry_id), strlen(j->owner),
@@ -633,7 +685,8 @@ static const char *field(char **fields, size_t *lens, size_t n, const char *name
 	return NULL;
 }
 
-void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *lens, size_t n)
+void job_begin(struct worker *w, int partition, const char *entry_id, char **fields, size_t *lens,
+	       size_t n)
 {
 	size_t ml = 0, sl = 0, ul = 0, pl = 0;
 	const char *mid = field(fields, lens, n, "message_id", &ml);
@@ -645,6 +698,7 @@ void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *le
 	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
 	snprintf(j->entry_id, sizeof j->entry_id, "%s", entry_id);
+	j->partition = partition;
 	uv_timer_init(w->loop, &j->timer);
 	j->timer.data = j;
 	j->next = w->active;

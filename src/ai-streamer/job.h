@@ -20,6 +20,7 @@ struct job {
 	struct job *prev, *next;
 	enum job_state state;
 	char entry_id[64];
+	int partition;              /* of the job stream the entry came from */
 	char mid[ID_MAX + 1], sid[ID_MAX + 1], uid[ID_MAX + 1];
 	char owner[160];
 	/* the message's keys and the session's channel, named once */

@@ -29,7 +29,6 @@
 
 #define HEARTBEAT_MS 1000
 #define HEARTBEAT_TTL_MS 5000
-#define READ_BLOCK_MS 2000
 #define HANDOVER_WAIT_MS 2000  /* after DRAIN_MS, for the last hand-overs to be answered */
 
 static const struct knob knobs[] = {
@@ -75,7 +74,7 @@ static const struct knob knobs[] = {
 };
 const struct knob_table streamer_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
-	&streamer_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, &archive_knobs, NULL
+	&streamer_knobs, &redis_knobs, &daemon_knobs, &heartbeat_knobs, &archive_knobs, &fault_knobs, NULL
 };
 
 static void usage(FILE *f)
@@ -101,72 +100,6 @@ static const struct backend *backend_named(const char *name)
 	die(100, "AI_BACKEND=%s: builtin or openai", name);
 }
 
-static void read_jobs(struct worker *w);
-
-static void got_jobs(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct worker *w = priv;
-	redisReply *r = reply;
-	(void)ac;
-	w->reading = 0;
-	if (!r)
-		return;  /* connection lost; on_ready starts reading again */
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_error("XREADGROUP failed", "error=\"%s\"", r->str);
-		if (!strncmp(r->str, "NOGROUP", 7) && w->jobs.ac) {
-			char k[KEY_MAX];
-			redisAsyncCommand(w->jobs.ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM",
-					  key_jobs(k), JOBS_GROUP);
-		}
-	} else if (r->type == REDIS_REPLY_ARRAY) {
-		for (size_t s = 0; s < r->elements; s++) {
-			redisReply *stream = r->element[s];
-			if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
-				continue;
-			redisReply *entries = stream->element[1];
-			for (size_t e = 0; e < entries->elements; e++) {
-				redisReply *ent = entries->element[e];
-				if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
-				    ent->element[1]->type != REDIS_REPLY_ARRAY)
-					continue;
-				redisReply *f = ent->element[1];
-				char *fields[64];
-				size_t lens[64], n = 0;
-				for (size_t i = 0; i < f->elements && n < 64; i++) {
-					fields[n] = f->element[i]->str ? f->element[i]->str : "";
-					lens[n++] = f->element[i]->len;
-				}
-				job_begin(w, ent->element[0]->str, fields, lens, n);
-			}
-		}
-	}
-	if (w->stopping)
-		jobs_hand_over(w);  /* those that waited for this read to return */
-	worker_want_jobs(w);
-}
-
-static void read_jobs(struct worker *w)
-{
-	char k[KEY_MAX];
-	long room = w->cfg.concurrency - w->nactive;
-	if (room <= 0 || w->reading || w->stopping || !w->jobs.ready)
-		return;
-	w->reading = 1;
-	redisAsyncCommand(w->jobs.ac, got_jobs, w,
-			  "XREADGROUP GROUP %s %s COUNT %ld BLOCK %d STREAMS %s >", JOBS_GROUP,
-			  w->node, room, READ_BLOCK_MS, key_jobs(k));
-}
-
-void worker_want_jobs(struct worker *w)
-{
-	/* a read in flight may still bring jobs: they are handed over too */
-	if (w->stopping && w->nactive == 0 && !w->reading) {
-		uv_stop(w->loop);
-		return;
-	}
-	read_jobs(w);
-}
-
 static void got_client_id(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct worker *w = priv;
@@ -176,16 +109,25 @@ static void got_client_id(redisAsyncContext *ac, void *reply, void *priv)
 		w->jobs_client_id = r->integer;
 }
 
+/* A cluster-enabled Redis refuses a call whose keys span slots: the
+ * batched appends and renewals then go one call per partition. */
+static void got_cluster_info(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct worker *w = priv;
+	redisReply *r = reply;
+	(void)ac;
+	if (!r)
+		return;  /* connection lost: asked again when it is back */
+	w->cluster = r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_enabled:1") != NULL;
+	dispatch_connected(w);
+}
+
 static void jobs_ready(struct aredis *ar)
 {
 	struct worker *w = ar->data;
-	char k[KEY_MAX];
 	redisAsyncCommand(ar->ac, got_client_id, w, "CLIENT ID");
-	/* from 0: jobs queued before any worker existed are served too */
-	redisAsyncCommand(ar->ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs(k),
-			  JOBS_GROUP);
-	w->reading = 0;
-	read_jobs(w);
+	/* jobs are taken once the answer is known, so no append goes before */
+	redisAsyncCommand(ar->ac, got_cluster_info, w, "INFO cluster");
 }
 
 static void heartbeat(uv_timer_t *t);
@@ -259,7 +201,7 @@ static void on_signal(uv_signal_t *s, int sig)
 	if (w->cmd.ready)
 		heartbeat_leave(w->cmd.ac, key_node_ai, key_nodes_ai, w->node, NULL, NULL);
 	/* a blocked read would be answered with the jobs we hand over */
-	if (w->reading && w->jobs_client_id && w->cmd.ready)
+	if (w->blocked && w->jobs_client_id && w->cmd.ready)
 		redisAsyncCommand(w->cmd.ac, NULL, NULL, "CLIENT UNBLOCK %lld", w->jobs_client_id);
 	uv_timer_start(&w->drain, drain_timeout, (uint64_t)w->cfg.drain_ms, 0);
 	jobs_hand_over(w);
@@ -357,6 +299,7 @@ int main(int argc, char **argv)
 	aredis_start(&w.jobs, w.loop, &w.cfg.redis, "jobs");
 	aredis_start(&w.cmd, w.loop, &w.cfg.redis, "commands");
 	appends_init(&w);
+	dispatch_init(&w);
 	uv_timer_init(w.loop, &w.heartbeat);
 	w.heartbeat.data = &w;
 	uv_timer_start(&w.heartbeat, heartbeat, 0, HEARTBEAT_MS);

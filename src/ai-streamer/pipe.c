@@ -28,7 +28,8 @@ static void resp(FILE *out, int argc, const char *const *argv, const size_t *len
 	}
 }
 
-/* RPUSH of a history item and the XADD of its archive entry, atomically. */
+/* RPUSH of a history item and the XADD of its archive entry, atomically
+ * (one slot: both of the session's partition). */
 static void history_and_archive(FILE *out, const char *khist, const struct strbuf *item,
 				const struct pipe_job *pj, const char *mid, const char *role,
 				const char *content, size_t content_len, const char *created)
@@ -39,7 +40,7 @@ static void history_and_archive(FILE *out, const char *khist, const struct strbu
 	const char *push[] = { "RPUSH", khist, item->buf };
 	size_t pushl[] = { (size_t)-1, (size_t)-1, item->len };
 	resp(out, 3, push, pushl);
-	const char *xadd[] = { "XADD", key_archive(karchive), "MAXLEN", "~", archive_maxlen(), "*",
+	const char *xadd[] = { "XADD", key_archive(karchive, session_partition(pj->session)), "MAXLEN", "~", archive_maxlen(), "*",
 			       "message_id", mid, "session_id", pj->session, "user_id", pj->user,
 			       "role", role, "content", content, "status", "complete",
 			       "created_at", created };
@@ -61,7 +62,8 @@ int run_pipe(FILE *out, const struct pipe_job *pj)
 {
 	char mid[33], user_mid[33], now[24], total[24], ttl[24], cap[24];
 	char khist[KEY_MAX], kmeta[KEY_MAX], ksess[KEY_MAX], kchunks[KEY_MAX], kchan[KEY_MAX];
-	if (new_message_id(mid) || new_message_id(user_mid))
+	int part = session_partition(pj->session);
+	if (new_message_id(mid, part) || new_message_id(user_mid, part))
 		return -1;
 	int64_t t = now_ms();
 	snprintf(now, sizeof now, "%lld", (long long)t);

@@ -1,7 +1,7 @@
 /* One ai-streamer process: a libuv loop that streams up to `concurrency`
  * replies at once, interleaved, each at its own pace, from one backend
- * (backend.h). Two Redis connections: `jobs` blocks in XREADGROUP, `cmd`
- * carries every write. */
+ * (backend.h). Two Redis connections: `jobs` blocks in XREADGROUP on
+ * jobs:ready (dispatch.c), `cmd` carries every write. */
 #ifndef SC_WORKER_H
 #define SC_WORKER_H
 
@@ -42,9 +42,15 @@ struct worker {
 	struct worker_config cfg;
 	const struct backend *backend; /* AI_BACKEND */
 	char node[128];
-	struct aredis jobs;         /* XREADGROUP ... BLOCK */
-	struct aredis cmd;          /* scripts, XACK, heartbeat */
-	int reading;                /* an XREADGROUP is in flight */
+	struct aredis jobs;         /* XREADGROUP ... BLOCK of jobs:ready, then the takes */
+	struct aredis cmd;          /* scripts, XACK, heartbeat, the sweep */
+	int reading;                /* XREADGROUPs in flight */
+	int blocked;                /* one of them is the blocking read of jobs:ready */
+	long promised;              /* jobs the partition reads in flight may bring */
+	int sweeping, sweep_at;     /* the sweep's read in flight, its next partition */
+	int cluster;                /* cluster_enabled: one append.lua or renew.lua call
+				     * per partition (their keys in one slot) */
+	uv_timer_t sweep;
 	long long jobs_client_id;   /* the jobs connection's CLIENT ID, to unblock it */
 	int stopping;               /* SIGTERM: no more jobs, replies handed over */
 	int drain_over;             /* DRAIN_MS passed: AI server replies go too */
@@ -66,13 +72,18 @@ struct worker {
 };
 
 /* Takes one entry of the jobs stream: fields are name/value pairs. */
-void job_begin(struct worker *w, const char *entry_id, char **fields, size_t *lens, size_t n);
+void job_begin(struct worker *w, int partition, const char *entry_id, char **fields, size_t *lens,
+	       size_t n);
 /* Called when Redis comes back, for jobs whose last command got no reply. */
 void jobs_resume(struct worker *w);
 /* Starts the flushing of batched appends and the renewal of leases. */
 void appends_init(struct worker *w);
-/* Asks for more jobs if there is room. */
+/* Asks for more jobs if there is room (dispatch.c). */
 void worker_want_jobs(struct worker *w);
+/* The jobs connection is (again) up: the groups made, the first read. */
+void dispatch_connected(struct worker *w);
+/* Starts the sweep's timer. */
+void dispatch_init(struct worker *w);
 /* A stopping worker: hands over the replies that may go now (release.lua). */
 void jobs_hand_over(struct worker *w);
 

@@ -11,6 +11,7 @@
 /* One finished message, as the scripts XADD it (doc/redis.md, `archive`). */
 struct entry {
 	char id[48];              /* the stream entry's id, "ms-n" */
+	int part;                 /* the partition of the archive stream it is in */
 	long long seq;            /* ms * 1000000 + n: its order in the session */
 	char *message_id, *session_id, *user_id, *role, *status;
 	char *content;            /* valid UTF-8 without NUL bytes (PostgreSQL's text) */
@@ -26,19 +27,23 @@ struct batch {
 void batch_reset(struct batch *b);
 void batch_release(struct batch *b);
 
-/* entries.c. Each returns 0, or -1 when the Redis connection failed. */
+/* entries.c, over the archive streams of every partition (doc/redis.md,
+ * "Partitions"). Each returns 0, or -1 when the Redis connection failed. */
 int entries_group(redisContext *c);  /* XGROUP CREATE ... MKSTREAM unless it exists */
-/* XREADGROUP as consumer: from = ">" for new entries (blocking up to
- * block_ms), "0" for its own pending ones. */
+/* XREADGROUP as consumer, one partition's stream per command (one slot
+ * each) and none blocking, until count entries: from = ">" for new
+ * entries, "0" for its own pending ones. When every stream had none it
+ * sleeps wait_ms before it returns. */
 int entries_read(redisContext *c, const char *consumer, const char *from, long count,
-		 long block_ms, struct batch *b);
-/* XAUTOCLAIM of entries idle past idle_ms; *cursor ("0-0" to start) moves
- * on, and is "0-0" again when the whole pending list has been seen. */
-int entries_claim(redisContext *c, const char *consumer, long idle_ms, long count,
+		 long wait_ms, struct batch *b);
+/* XAUTOCLAIM of entries of partition *part idle past idle_ms; *cursor
+ * ("0-0" to start) moves on, and when it is "0-0" again the next partition
+ * is next (*part back to 0: every pending list has been seen). */
+int entries_claim(redisContext *c, const char *consumer, long idle_ms, long count, int *part,
 		  char *cursor, size_t cursor_len, struct batch *b);
 /* XACK and XDEL of every entry of the batch (stored, duplicate or bad). */
 int entries_done(redisContext *c, const struct batch *b);
-/* XLEN of the stream, or -1. */
+/* The streams' XLENs added up, or -1. */
 long long entries_backlog(redisContext *c);
 
 /* store.c */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "archive.h"
 #include "archiver.h"
@@ -122,8 +123,8 @@ static void entry_fields(struct entry *e, const redisReply *f)
 	e->bad = 0;
 }
 
-/* The entries of one stream's array [[id, fields], ...] into b. */
-static void add_entries(struct batch *b, const redisReply *arr)
+/* The entries of partition part's stream's array [[id, fields], ...] into b. */
+static void add_entries(struct batch *b, int part, const redisReply *arr)
 {
 	if (!arr || arr->type != REDIS_REPLY_ARRAY)
 		return;
@@ -133,6 +134,7 @@ static void add_entries(struct batch *b, const redisReply *arr)
 		    it->element[0]->type != REDIS_REPLY_STRING)
 			continue;
 		struct entry *e = batch_add(b, it->element[0]->str, it->element[0]->len);
+		e->part = part;
 		entry_fields(e, it->elements > 1 ? it->element[1] : NULL);
 		if (e->bad)
 			log_warn("archive entry unusable", "entry=%s reason=\"%s\"", e->id,
@@ -143,29 +145,26 @@ static void add_entries(struct batch *b, const redisReply *arr)
 
 int entries_group(redisContext *c)
 {
-	char k[KEY_MAX];
-	redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM", key_archive(k),
-				     ARCHIVE_GROUP);
-	if (!r)
-		return -1;
-	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)
-		log_warn("creating the archive group failed", "error=\"%s\"", r->str);
-	freeReplyObject(r);
+	for (int p = 0; p < PARTITIONS; p++) {
+		char k[KEY_MAX];
+		redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM", key_archive(k, p),
+					     ARCHIVE_GROUP);
+		if (!r)
+			return -1;
+		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)
+			log_warn("creating the archive group failed", "error=\"%s\"", r->str);
+		freeReplyObject(r);
+	}
 	return 0;
 }
 
-int entries_read(redisContext *c, const char *consumer, const char *from, long count,
-		 long block_ms, struct batch *b)
+/* One partition's stream, without blocking: up to count entries more. */
+static int read_partition(redisContext *c, const char *consumer, const char *from, long count,
+			  int p, struct batch *b)
 {
 	char k[KEY_MAX];
-	redisReply *r;
-	key_archive(k);
-	if (!strcmp(from, ">"))
-		r = redisCommand(c, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %ld STREAMS %s >",
-				 ARCHIVE_GROUP, consumer, count, block_ms, k);
-	else
-		r = redisCommand(c, "XREADGROUP GROUP %s %s COUNT %ld STREAMS %s %s", ARCHIVE_GROUP,
-				 consumer, count, k, from);
+	redisReply *r = redisCommand(c, "XREADGROUP GROUP %s %s COUNT %ld STREAMS %s %s",
+				     ARCHIVE_GROUP, consumer, count, key_archive(k, p), from);
 	if (!r)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -175,18 +174,36 @@ int entries_read(redisContext *c, const char *consumer, const char *from, long c
 		freeReplyObject(r);
 		return nogroup ? entries_group(c) : 0;
 	}
-	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
-		add_entries(b, r->element[0]->element[1]);
+		add_entries(b, p, r->element[0]->element[1]);
 	freeReplyObject(r);
 	return 0;
 }
 
-int entries_claim(redisContext *c, const char *consumer, long idle_ms, long count,
+int entries_read(redisContext *c, const char *consumer, const char *from, long count,
+		 long wait_ms, struct batch *b)
+{
+	/* each call starts one partition further, so that a busy partition
+	 * does not keep the batch to itself */
+	static int first;
+	first = (first + 1) % PARTITIONS;
+	for (int i = 0; i < PARTITIONS && (long)b->n < count; i++)
+		if (read_partition(c, consumer, from, count - (long)b->n, (first + i) % PARTITIONS, b))
+			return -1;
+	if (b->n == 0 && wait_ms > 0) {
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);  /* a signal ends it early */
+	}
+	return 0;
+}
+
+int entries_claim(redisContext *c, const char *consumer, long idle_ms, long count, int *part,
 		  char *cursor, size_t cursor_len, struct batch *b)
 {
 	char k[KEY_MAX];
-	redisReply *r = redisCommand(c, "XAUTOCLAIM %s %s %s %ld %s COUNT %ld", key_archive(k),
+	int p = *part % PARTITIONS;
+	redisReply *r = redisCommand(c, "XAUTOCLAIM %s %s %s %ld %s COUNT %ld", key_archive(k, p),
 				     ARCHIVE_GROUP, consumer, idle_ms, cursor, count);
 	if (!r)
 		return -1;
@@ -194,7 +211,7 @@ int entries_claim(redisContext *c, const char *consumer, long idle_ms, long coun
 	    r->element[0]->type == REDIS_REPLY_STRING) {
 		snprintf(cursor, cursor_len, "%s", r->element[0]->str);
 		size_t before = b->n;
-		add_entries(b, r->element[1]);
+		add_entries(b, p, r->element[1]);
 		if (b->n > before)
 			log_info("claimed archive entries of another consumer", "count=%zu",
 				 b->n - before);
@@ -203,32 +220,49 @@ int entries_claim(redisContext *c, const char *consumer, long idle_ms, long coun
 		if (r->type == REDIS_REPLY_ERROR)
 			log_warn("claiming archive entries failed", "error=\"%s\"", r->str);
 	}
+	if (!strcmp(cursor, "0-0"))
+		*part = (p + 1) % PARTITIONS;
 	freeReplyObject(r);
 	return 0;
+}
+
+/* XACK key group id..., and XDEL key id... of the batch's entries of
+ * partition p: the stream's length is then the backlog, and MAXLEN never
+ * trims stored entries in place of unstored ones. Returns how many
+ * commands it sent. */
+static int done_in(redisContext *c, int p, const struct batch *b)
+{
+	char k[KEY_MAX];
+	key_archive(k, p);
+	const char **ack = xcalloc(3 + b->n, sizeof *ack), **del = xcalloc(2 + b->n, sizeof *del);
+	ack[0] = "XACK";
+	ack[1] = del[1] = k;
+	ack[2] = ARCHIVE_GROUP;
+	del[0] = "XDEL";
+	size_t n = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->e[i].part == p) {
+			ack[3 + n] = del[2 + n] = b->e[i].id;
+			n++;
+		}
+	if (n) {
+		redisAppendCommandArgv(c, (int)(3 + n), ack, NULL);
+		redisAppendCommandArgv(c, (int)(2 + n), del, NULL);
+	}
+	free(ack);
+	free(del);
+	return n ? 2 : 0;
 }
 
 int entries_done(redisContext *c, const struct batch *b)
 {
 	if (b->n == 0)
 		return 0;
-	char k[KEY_MAX];
-	key_archive(k);
-	/* XACK key group id..., and XDEL key id...: the stream's length is then
-	 * the backlog, and MAXLEN never trims stored entries in place of
-	 * unstored ones */
-	const char **ack = xcalloc(3 + b->n, sizeof *ack), **del = xcalloc(2 + b->n, sizeof *del);
-	ack[0] = "XACK";
-	ack[1] = del[1] = k;
-	ack[2] = ARCHIVE_GROUP;
-	del[0] = "XDEL";
-	for (size_t i = 0; i < b->n; i++)
-		ack[3 + i] = del[2 + i] = b->e[i].id;
-	redisAppendCommandArgv(c, (int)(3 + b->n), ack, NULL);
-	redisAppendCommandArgv(c, (int)(2 + b->n), del, NULL);
-	free(ack);
-	free(del);
+	int sent = 0;
+	for (int p = 0; p < PARTITIONS; p++)
+		sent += done_in(c, p, b);
 	int rc = 0;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < sent; i++) {
 		redisReply *r = NULL;
 		if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
 			rc = -1;
@@ -243,11 +277,14 @@ int entries_done(redisContext *c, const struct batch *b)
 
 long long entries_backlog(redisContext *c)
 {
-	char k[KEY_MAX];
-	redisReply *r = redisCommand(c, "XLEN %s", key_archive(k));
-	if (!r)
-		return -1;
-	long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-	freeReplyObject(r);
+	long long n = 0;
+	for (int p = 0; p < PARTITIONS; p++) {
+		char k[KEY_MAX];
+		redisReply *r = redisCommand(c, "XLEN %s", key_archive(k, p));
+		if (!r)
+			return -1;
+		n += r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+		freeReplyObject(r);
+	}
 	return n;
 }

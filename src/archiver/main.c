@@ -35,7 +35,7 @@ static const struct knob knobs[] = {
 		  "the archive's PostgreSQL, a libpq URI or conninfo "
 		  "(postgresql://user@host/db, or host=/run/dir dbname=x); required"),
 	KNOB_INT("ARCHIVE_BATCH", 500, 1, 5000, "messages stored per transaction at most"),
-	KNOB_INT("ARCHIVE_BLOCK_MS", 1000, 10, 60000, "how long one read waits for new messages"),
+	KNOB_INT("ARCHIVE_BLOCK_MS", 1000, 10, 60000, "when no archive stream has a new message, how long it waits before reading them again"),
 	KNOB_INT("ARCHIVE_CLAIM_IDLE_MS", 30000, 1000, 86400000,
 		 "entries pending this long with another archiver (dead, or stuck) are taken over"),
 	KNOB_INT("ARCHIVE_RETRY_MAX_MS", 5000, 100, 600000,
@@ -65,7 +65,8 @@ struct archiver {
 	redisContext *redis;
 	struct batch batch;
 	int own_pending;          /* reread its own pending entries before new ones */
-	char cursor[48];          /* XAUTOCLAIM's */
+	char cursor[48];          /* XAUTOCLAIM's, in the stream of partition claim_part */
+	int claim_part;
 	long long next_claim_ms, next_beat_ms, next_warn_ms;
 	long backoff_ms;
 	long long stored, duplicates, unusable, batches;  /* since start */
@@ -138,10 +139,10 @@ static int next_batch(struct archiver *a)
 			return 0;
 	}
 	if (now >= a->next_claim_ms) {
-		if (entries_claim(a->redis, a->node, a->set.claim_idle_ms, a->set.batch, a->cursor,
-				  sizeof a->cursor, b))
+		if (entries_claim(a->redis, a->node, a->set.claim_idle_ms, a->set.batch,
+				  &a->claim_part, a->cursor, sizeof a->cursor, b))
 			return -1;
-		if (!strcmp(a->cursor, "0-0"))
+		if (!strcmp(a->cursor, "0-0") && a->claim_part == 0)
 			a->next_claim_ms = now + a->set.claim_idle_ms / 2;
 		if (b->n)
 			return 0;

@@ -98,7 +98,7 @@ static void *poster(void *arg)
 struct tracer {
 	redisContext *mon, *sub;
 	pthread_t mon_th, sub_th;
-	char jobs[KEY_MAX];
+	char jobs[KEY_MAX];               /* the job streams' names up to their tag */
 	const char *run;                  /* the sessions' ids begin bench-<run>- */
 };
 
@@ -127,16 +127,16 @@ static int arg_after(const char *line, const char *after, char *out, size_t cap)
 	return 0;
 }
 
-/* "{prefix}kind{ID}": ID */
+/* "{prefix}kind{t}ID": ID (t the partition's tag) */
 static int braced_id(const char *line, const char *key_kind, char *out, size_t cap)
 {
 	char pat[KEY_MAX + 8];
 	snprintf(pat, sizeof pat, "\"%s%s{", keys_prefix(), key_kind);
 	const char *p = strstr(line, pat);
-	if (!p)
+	if (!p || !(p = strchr(p + strlen(pat), '}')))
 		return -1;
-	p += strlen(pat);
-	const char *q = strchr(p, '}');
+	p++;
+	const char *q = strchr(p, '"');
 	if (!q || (size_t)(q - p) >= cap)
 		return -1;
 	memcpy(out, p, (size_t)(q - p));
@@ -155,7 +155,7 @@ static void monitor_line(struct tracer *t, const char *line)
 	if (!cmd)
 		return;
 	char id[ID_MAX + 1], xadd[KEY_MAX + 16];
-	snprintf(xadd, sizeof xadd, "\"XADD\" \"%s\"", t->jobs);
+	snprintf(xadd, sizeof xadd, "\"XADD\" \"%s", t->jobs);
 	if (strstr(cmd, xadd)) {
 		if (arg_after(cmd, "\"session_id\" \"", id, sizeof id))
 			return;
@@ -233,13 +233,13 @@ static int trace_start(struct tracer *t, const char *redis_url, const char *run)
 {
 	memset(t, 0, sizeof *t);
 	t->run = run;
-	key_jobs(t->jobs);
+	snprintf(t->jobs, sizeof t->jobs, "%sjobs:{", keys_prefix());
 	t->mon = connect_or_say(redis_url);
 	t->sub = connect_or_say(redis_url);
 	if (!t->mon || !t->sub)
 		return -1;
 	char chan[KEY_MAX + 64];
-	snprintf(chan, sizeof chan, "%sstream:channel:{bench-%s-*}", keys_prefix(), run);
+	snprintf(chan, sizeof chan, "%sstream:channel:{*}bench-%s-*", keys_prefix(), run);
 	redisReply *r = redisCommand(t->sub, "PSUBSCRIBE %s", chan);
 	int ok = r && r->type == REDIS_REPLY_ARRAY;
 	freeReplyObject(r);

@@ -7,17 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admit.h"
 #include "archive.h"
+#include "fault.h"
 #include "frame.h"
 #include "history_older.h"
 #include "keys.h"
 #include "log.h"
+#include "ready.h"
 #include "redis_sync.h"
 #include "request.h"
 #include "util.h"
 #include "xalloc.h"
 
-#define RATE_WINDOW_MS 60000
 
 void api_error(struct http_response *res, int status, const char *code, const char *message)
 {
@@ -135,50 +137,35 @@ int take_user(const struct http_request *req, char user_id[ID_MAX + 1], struct h
 	return 0;
 }
 
-/* Enqueues cr, whose user take_user has settled: its message goes into the
- * session's history and the reply's job onto the jobs stream. The reply's
- * id is mid, or a new one when mid is "". 0 with mid set, or -1 with res
- * filled. Every route that starts a reply comes here. */
-int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
-		 struct http_response *res)
+/* enqueue.lua on the session's partition, after chat_admit. 0, or -1 with
+ * res filled; *refused set when the script said no (403, 409), so that
+ * the reservation is given back. */
+static int enqueue(struct api *api, redisContext *c, const struct chat_request *cr,
+		   const char *mid, int64_t now, int *refused, struct http_response *res)
 {
-	redisContext *c = api_redis(api);
-	if (!c) {
-		api_unavailable(res, "redis is unreachable");
-		return -1;
-	}
 	char user_mid[33];
-	if ((!mid[0] && new_message_id(mid)) || new_message_id(user_mid)) {
+	if (new_message_id(user_mid, session_partition(cr->session_id))) {
 		api_error(res, 500, "internal", "no randomness for a message id");
+		*refused = 1;
 		return -1;
 	}
-	int64_t now = now_ms();
 	struct strbuf item = STRBUF_INIT;
 	history_item(&item, user_mid, "user", cr->message, cr->message_len, "complete", now);
 
-	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], knodes[KEY_MAX],
-		krate[KEY_MAX], kstreams[KEY_MAX], karchive[KEY_MAX];
+	int part = session_partition(cr->session_id);
+	char ksession[KEY_MAX], khist[KEY_MAX], kmeta[KEY_MAX], kjobs[KEY_MAX], karchive[KEY_MAX];
 	const char *keys[] = { key_session(ksession, cr->session_id), key_history(khist, cr->session_id),
-			       key_meta(kmeta, mid), key_jobs(kjobs), key_nodes_ai(knodes),
-			       key_ratelimit_chat(krate, cr->user_id, (long long)(now / RATE_WINDOW_MS)),
-			       key_streams_user(kstreams, cr->user_id), key_archive(karchive) };
-	char snow[24], sfresh[24], shist[24], sjobs[24], srate[24], sleft[24], sstreams[24], sstale[24];
+			       key_meta(kmeta, mid), key_jobs(kjobs, part), key_archive(karchive, part) };
+	char snow[24], shist[24], sjobs[24];
 	snprintf(snow, sizeof snow, "%lld", (long long)now);
-	snprintf(sfresh, sizeof sfresh, "%lld", (long long)(now - api->cfg.node_stale_ms));
 	snprintf(shist, sizeof shist, "%ld", api->cfg.history_max);
 	snprintf(sjobs, sizeof sjobs, "%ld", api->cfg.jobs_maxlen);
-	snprintf(srate, sizeof srate, "%ld", api->cfg.chat_per_min);
-	snprintf(sleft, sizeof sleft, "%lld", (long long)(RATE_WINDOW_MS - now % RATE_WINDOW_MS));
-	snprintf(sstreams, sizeof sstreams, "%ld", api->cfg.streams_per_user);
-	snprintf(sstale, sizeof sstale, "%ld", api->cfg.stream_stale_ms);
 	const char *args[] = { cr->session_id, cr->user_id, mid, item.buf, cr->model, cr->message,
-			       snow, sfresh, shist, sjobs, srate, sleft, sstreams, sstale, user_mid,
-			       archive_maxlen() };
+			       snow, shist, sjobs, user_mid, archive_maxlen() };
 	size_t lens[] = { strlen(cr->session_id), strlen(cr->user_id), strlen(mid), item.len,
-			  strlen(cr->model), cr->message_len, strlen(snow), strlen(sfresh),
-			  strlen(shist), strlen(sjobs), strlen(srate), strlen(sleft),
-			  strlen(sstreams), strlen(sstale), strlen(user_mid), strlen(archive_maxlen()) };
-	redisReply *r = checked(api, rs_eval(c, SCRIPT_ENQUEUE, 8, keys, 16, args, lens));
+			  strlen(cr->model), cr->message_len, strlen(snow), strlen(shist),
+			  strlen(sjobs), strlen(user_mid), strlen(archive_maxlen()) };
+	redisReply *r = checked(api, rs_eval(c, SCRIPT_ENQUEUE, 5, keys, 11, args, lens));
 	sb_release(&item);
 
 	int rc = -1;
@@ -192,8 +179,10 @@ int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 	} else {
 		const char *status = r->element[0]->str;
 		const char *detail = r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "";
+		*refused = 1;
 		if (strcmp(status, "ok") == 0) {
 			rc = 0;
+			*refused = 0;
 			log_info("chat enqueued", "session=%s message=%s user=%s bytes=%zu",
 				 cr->session_id, mid, cr->user_id, cr->message_len);
 		} else if (strcmp(status, "forbidden") == 0) {
@@ -203,26 +192,47 @@ int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 			snprintf(msg, sizeof msg, "message %.64s is still streaming in this session",
 				 detail);
 			api_error(res, 409, "stream_in_progress", msg);
-		} else if (strcmp(status, "rate_limited") == 0) {
-			char msg[120];
-			snprintf(msg, sizeof msg, "more than %ld messages in a minute", api->cfg.chat_per_min);
-			api_error(res, 429, "rate_limited", msg);
-			snprintf(res->headers, sizeof res->headers, "Retry-After: %ld\r\n",
-				 (atol(detail) + 999) / 1000 > 0 ? (atol(detail) + 999) / 1000 : 1);
-			log_info("chat rate limited", "session=%s user=%s", cr->session_id, cr->user_id);
-		} else if (strcmp(status, "too_many_streams") == 0) {
-			char msg[120];
-			snprintf(msg, sizeof msg, "%ld replies are already streaming for this user",
-				 api->cfg.streams_per_user);
-			api_error(res, 429, "rate_limited", msg);
-			snprintf(res->headers, sizeof res->headers, "Retry-After: 2\r\n");
-		} else if (strcmp(status, "no_worker") == 0) {
-			api_unavailable(res, "no AI worker is running");
 		} else
 			api_unavailable(res, "could not enqueue the message");
 	}
 	if (r)
 		freeReplyObject(r);
+	return rc;
+}
+
+/* Enqueues cr, whose user take_user has settled, in two steps (doc/redis.md,
+ * "Two steps"): chat_admit on the user's slot, then enqueue.lua on the
+ * session's partition, which puts its message into the session's history
+ * and the reply's job onto its partition's job stream. The reply's id is
+ * mid, or a new one when mid is "". 0 with mid set, or -1 with res filled.
+ * Every route that starts a reply comes here. */
+int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
+		 struct http_response *res)
+{
+	redisContext *c = api_redis(api);
+	if (!c) {
+		api_unavailable(res, "redis is unreachable");
+		return -1;
+	}
+	if (!mid[0] && new_message_id(mid, session_partition(cr->session_id))) {
+		api_error(res, 500, "internal", "no randomness for a message id");
+		return -1;
+	}
+	int64_t now = now_ms();
+	if (chat_admit(api, c, cr, mid, now, res))
+		return -1;
+	fault_point("chat-fcgi:after-admit", cr->session_id);
+	int refused = 0;
+	int rc = enqueue(api, c, cr, mid, now, &refused, res);
+	if (refused)
+		chat_admit_undo(api, cr->user_id, mid);
+	if (rc == 0) {
+		/* a second step of its own (doc/redis.md, "Two steps"): lost, the
+		 * reply starts a second or so later through the workers' sweep */
+		fault_point("chat-fcgi:after-enqueue", cr->session_id);
+		if (ready_announce(c, session_partition(cr->session_id)) && c->err)
+			api_drop_redis(api);
+	}
 	return rc;
 }
 
@@ -254,6 +264,12 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 	}
 	if (take_user(req, cr.user_id, res))
 		return;
+	/* every message is minted in its session's partition: an id of another
+	 * is none of this session's, and its keys are of another slot */
+	if (message_partition(cr.message_id) != session_partition(cr.session_id)) {
+		api_error(res, 404, "not_found", "no such message in this session");
+		return;
+	}
 	redisContext *c = api_redis(api);
 	if (!c) {
 		api_unavailable(res, "redis is unreachable");

@@ -62,7 +62,7 @@ static const struct knob knobs[] = {
 		 "socket's buffer: see doc/security.md)"),
 	KNOB_INT("MAX_MESSAGE_BYTES", 16384, 1, 1L << 20, "largest chat message"),
 	KNOB_INT("HISTORY_MAX", 1000, 2, 1000000, "messages kept per session"),
-	KNOB_INT("JOBS_MAXLEN", 100000, 100, 100000000, "the jobs stream's cap (XADD MAXLEN ~)"),
+	KNOB_INT("JOBS_MAXLEN", 100000, 100, 100000000, "each partition's job stream's cap (XADD MAXLEN ~)"),
 	KNOB_INT("NODE_STALE_MS", 3000, 100, 3600000,
 		 "a worker heartbeat older than this is not counted"),
 	KNOB_INT("CANCEL_TTL_S", 300, 1, 86400, "how long a cancel mark waits for its worker"),
@@ -86,7 +86,7 @@ static const struct knob knobs[] = {
 };
 static const struct knob_table fcgi_knobs = KNOB_TABLE(knobs);
 static const struct knob_table *const all_knobs[] = {
-	&fcgi_knobs, &auth_knobs, &redis_knobs, &daemon_knobs, &archive_knobs, NULL
+	&fcgi_knobs, &auth_knobs, &redis_knobs, &daemon_knobs, &archive_knobs, &fault_knobs, NULL
 };
 
 static void usage(FILE *f)

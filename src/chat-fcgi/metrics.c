@@ -367,21 +367,17 @@ static void recoverd_section(redisContext *c, struct strbuf *sb)
 	node_hashes_free(&nh);
 }
 
-/* The archive stream's backlog, its group's pending count and lag, and
- * each archiver's heartbeat (doc/operating.md, "The archive"). */
-static void archive_section(redisContext *c, struct strbuf *sb, long stale_ms)
+/* Partition p's archive stream: its length, and its group's pending count
+ * and lag added to pending[0], lag[0]; lag[1] is set when Redis told one. */
+static void archive_stream(redisContext *c, int p, double *backlog, double *pending,
+			   double lag[2])
 {
 	char k[KEY_MAX];
-	redisReply *len = command(c, "XLEN %s", key_archive(k));
-	prom_head(sb, "streamchat_archive_backlog", "gauge",
-		  "Finished messages in the archive stream not yet stored in PostgreSQL.");
-	prom_sample(sb, "streamchat_archive_backlog", NULL,
-		    len && len->type == REDIS_REPLY_INTEGER ? (double)len->integer : 0);
+	redisReply *len = command(c, "XLEN %s", key_archive(k, p));
+	if (len && len->type == REDIS_REPLY_INTEGER)
+		*backlog += (double)len->integer;
 	if (len)
 		freeReplyObject(len);
-	prom_head(sb, "streamchat_archive_cap", "gauge",
-		  "ARCHIVE_MAXLEN: past this backlog the oldest messages are lost to the archive.");
-	prom_sample(sb, "streamchat_archive_cap", NULL, strtod(archive_maxlen(), NULL));
 	redisReply *groups = command(c, "XINFO GROUPS %s", k);
 	for (size_t i = 0; groups && groups->type == REDIS_REPLY_ARRAY && i < groups->elements; i++) {
 		redisReply *g = groups->element[i];
@@ -390,18 +386,42 @@ static void archive_section(redisContext *c, struct strbuf *sb, long stale_ms)
 			continue;
 		for (size_t j = 0; g->type == REDIS_REPLY_ARRAY && j + 1 < g->elements; j += 2) {
 			const redisReply *f = g->element[j], *v = g->element[j + 1];
-			int pending = !strcmp(f->str, "pending"), lag = !strcmp(f->str, "lag");
-			if ((!pending && !lag) || v->type != REDIS_REPLY_INTEGER)
+			if (v->type != REDIS_REPLY_INTEGER)
 				continue;  /* lag is nil when Redis cannot tell */
-			const char *m = pending ? "streamchat_archive_pending" : "streamchat_archive_lag";
-			prom_head(sb, m, "gauge", pending ?
-				  "Archive entries read by an archiver and not yet acknowledged." :
-				  "Archive entries no archiver has read yet.");
-			prom_sample(sb, m, NULL, (double)v->integer);
+			if (!strcmp(f->str, "pending"))
+				*pending += (double)v->integer;
+			else if (!strcmp(f->str, "lag")) {
+				lag[0] += (double)v->integer;
+				lag[1] = 1;
+			}
 		}
 	}
 	if (groups)
 		freeReplyObject(groups);
+}
+
+/* The archive streams' backlog, their group's pending count and lag (the
+ * sums over the partitions), and each archiver's heartbeat
+ * (doc/operating.md, "The archive"). */
+static void archive_section(redisContext *c, struct strbuf *sb, long stale_ms)
+{
+	double backlog = 0, pending = 0, lag[2] = { 0, 0 };
+	for (int p = 0; p < PARTITIONS; p++)
+		archive_stream(c, p, &backlog, &pending, lag);
+	prom_head(sb, "streamchat_archive_backlog", "gauge",
+		  "Finished messages in the archive streams not yet stored in PostgreSQL.");
+	prom_sample(sb, "streamchat_archive_backlog", NULL, backlog);
+	prom_head(sb, "streamchat_archive_cap", "gauge",
+		  "ARCHIVE_MAXLEN: past this backlog in one partition's stream the oldest "
+		  "messages are lost to the archive.");
+	prom_sample(sb, "streamchat_archive_cap", NULL, strtod(archive_maxlen(), NULL));
+	prom_head(sb, "streamchat_archive_pending", "gauge",
+		  "Archive entries read by an archiver and not yet acknowledged.");
+	prom_sample(sb, "streamchat_archive_pending", NULL, pending);
+	if (lag[1]) {
+		prom_head(sb, "streamchat_archive_lag", "gauge", "Archive entries no archiver has read yet.");
+		prom_sample(sb, "streamchat_archive_lag", NULL, lag[0]);
+	}
 	static const struct { const char *name, *field, *type, *help; } gauges[] = {
 		{ "streamchat_archiver_up", NULL, "gauge", "1 if the archiver's heartbeat is fresh." },
 		{ "streamchat_archiver_pg_up", "pg_up", "gauge",

@@ -49,6 +49,24 @@ void openai_error(struct http_response *res, int status, const char *code, const
 /* The header's session wins over the body's; with neither, a new one
  * named after the reply, oa-{message id}, so that a client that reads only
  * X-Message-Id (or a chunk's id) can still name the session later. */
+/* A reply id M and its session "oa-M" in one partition (a message's keys
+ * live in its session's): the partition digit M carries is tried against
+ * each value until it names the partition of "oa-M" itself. */
+static int mint_own_session(char mid[33], char *session, size_t size)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		if (new_message_id(mid, 0))
+			return -1;
+		for (int p = 0; p < PARTITIONS; p++) {
+			mid[12] = "0123456789abcdef"[p];
+			snprintf(session, size, "oa-%s", mid);
+			if (session_partition(session) == p)
+				return 0;
+		}
+	}
+	return -1;
+}
+
 static int pick_session(const struct http_request *req, struct chat_request *cr, char mid[33],
 			struct http_response *res)
 {
@@ -63,11 +81,10 @@ static int pick_session(const struct http_request *req, struct chat_request *cr,
 	}
 	if (cr->session_id[0])
 		return 0;
-	if (new_message_id(mid)) {
+	if (mint_own_session(mid, cr->session_id, sizeof cr->session_id)) {
 		api_error(res, 500, "internal", "no randomness for a message id");
 		return -1;
 	}
-	snprintf(cr->session_id, sizeof cr->session_id, "oa-%s", mid);
 	return 0;
 }
 

@@ -42,6 +42,13 @@ static const struct knob heartbeat[] = {
 };
 const struct knob_table heartbeat_knobs = KNOB_TABLE(heartbeat);
 
+static const struct knob fault[] = {
+	KNOB_TEXT("FAULT_POINT", NULL, NULL,
+		  "tests only: the name of a point between two Redis steps where "
+		  "the process exits at once (doc/testing.md)"),
+};
+const struct knob_table fault_knobs = KNOB_TABLE(fault);
+
 static const struct knob *find(const struct knob_table *t, const char *name, enum knob_kind kind)
 {
 	for (size_t i = 0; i < t->n; i++)

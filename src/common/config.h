@@ -37,6 +37,7 @@ extern const struct knob_table redis_knobs;      /* REDIS_URL, KEY_PREFIX */
 extern const struct knob_table daemon_knobs;     /* daemon_setup: NODE_ID, LOG_LEVEL, SHARE_DIR */
 extern const struct knob_table auth_knobs;       /* auth_load */
 extern const struct knob_table heartbeat_knobs;  /* daemon_heartbeat_file */
+extern const struct knob_table fault_knobs;      /* fault_point (fault.h) */
 
 /* The knob's value from the environment: its default when unset or empty;
  * an integer out of bounds ends the program with a clear message. Asking

@@ -3,6 +3,36 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster_slot.h"
+
+/* Found once by searching the one- and two-character strings of [a-z0-9]
+ * for the shortest whose slot lies in [p * 1024, p * 1024 + 1023], nearest
+ * its middle; t/unit checks each slot. */
+static const char *const tags[PARTITIONS] = {
+	"u0", "3", "dj", "j", "d2", "2", "uh", "k",
+	"ly", "1", "uv", "u", "9s", "0", "dt", "t",
+};
+
+const char *partition_tag(int p) { return tags[(unsigned)p % PARTITIONS]; }
+
+int session_partition(const char *s) { return crc16_xmodem(s, strlen(s)) % PARTITIONS; }
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int message_partition(const char *m)
+{
+	size_t n = strlen(m);
+	int d = n == 32 ? hex_digit(m[12]) : -1;
+	return d >= 0 ? d % PARTITIONS : crc16_xmodem(m, n) % PARTITIONS;
+}
+
 static char prefix[64];
 static size_t prefix_len;
 
@@ -23,19 +53,36 @@ static char *name(char *out, const char *kind, const char *id)
 	return out;
 }
 
-char *key_jobs(char *o) { return name(o, "jobs", NULL); }
-char *key_archive(char *o) { return name(o, "archive", NULL); }
-char *key_chunks(char *o, const char *m) { return name(o, "stream:chunks:", m); }
-char *key_meta(char *o, const char *m) { return name(o, "stream:meta:", m); }
-char *key_lock(char *o, const char *m) { return name(o, "stream:lock:", m); }
-char *key_cancel(char *o, const char *m) { return name(o, "stream:cancel:", m); }
-char *key_session(char *o, const char *s) { return name(o, "stream:session:", s); }
-char *key_channel(char *o, const char *s) { return name(o, "stream:channel:", s); }
-char *key_history(char *o, const char *s) { return name(o, "chat:history:", s); }
+/* kind{tag}id: the id after the tag, so that the tag alone picks the slot */
+static char *tagged(char *out, const char *kind, int partition, const char *id)
+{
+	snprintf(out, KEY_MAX, "%s%s{%s}%s", prefix, kind, partition_tag(partition), id);
+	return out;
+}
+
+static char *of_message(char *o, const char *kind, const char *m)
+{
+	return tagged(o, kind, message_partition(m), m);
+}
+
+static char *of_session(char *o, const char *kind, const char *s)
+{
+	return tagged(o, kind, session_partition(s), s);
+}
+
+char *key_jobs(char *o, int p) { return tagged(o, "jobs:", p, ""); }
+char *key_jobs_ready(char *o) { return name(o, "jobs:ready", NULL); }
+char *key_archive(char *o, int p) { return tagged(o, "archive:", p, ""); }
+char *key_chunks(char *o, const char *m) { return of_message(o, "stream:chunks:", m); }
+char *key_meta(char *o, const char *m) { return of_message(o, "stream:meta:", m); }
+char *key_lock(char *o, const char *m) { return of_message(o, "stream:lock:", m); }
+char *key_cancel(char *o, const char *m) { return of_message(o, "stream:cancel:", m); }
+char *key_session(char *o, const char *s) { return of_session(o, "stream:session:", s); }
+char *key_channel(char *o, const char *s) { return of_session(o, "stream:channel:", s); }
+char *key_history(char *o, const char *s) { return of_session(o, "chat:history:", s); }
 /* the relay registry's per-session key: it must share key_session's slot
- * (sessions_join.lua and sessions_leave.lua name both), so it is built
- * the same way */
-char *key_session_relays(char *o, const char *s) { return name(o, "sessions:relays:", s); }
+ * (sessions_join.lua and sessions_leave.lua name both) */
+char *key_session_relays(char *o, const char *s) { return of_session(o, "sessions:relays:", s); }
 char *key_sessions_node(char *o, const char *n) { return name(o, "sessions:node:", n); }
 char *key_node_ws(char *o, const char *n) { return name(o, "node:ws:", n); }
 char *key_node_ai(char *o, const char *n) { return name(o, "node:ai:", n); }
@@ -73,8 +120,12 @@ const char *channel_session(const char *ch, size_t len, size_t *id_len)
 	static const char kind[] = "stream:channel:{";
 	size_t klen = sizeof kind - 1;
 	if (len < prefix_len + klen + 2 || memcmp(ch, prefix, prefix_len) != 0 ||
-	    memcmp(ch + prefix_len, kind, klen) != 0 || ch[len - 1] != '}')
+	    memcmp(ch + prefix_len, kind, klen) != 0)
 		return NULL;
-	*id_len = len - prefix_len - klen - 1;
-	return ch + prefix_len + klen;
+	const char *tag = ch + prefix_len + klen, *end = ch + len;
+	const char *close = memchr(tag, '}', (size_t)(end - tag));
+	if (!close || close + 1 == end)
+		return NULL;
+	*id_len = (size_t)(end - close - 1);
+	return close + 1;
 }

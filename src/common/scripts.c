@@ -22,6 +22,7 @@ static struct script scripts[SCRIPT_COUNT] = {
 	[SCRIPT_CLAIM] = { "claim", NULL, 0, "" },
 	[SCRIPT_ORPHAN] = { "orphan", NULL, 0, "" },
 	[SCRIPT_RELEASE] = { "release", NULL, 0, "" },
+	[SCRIPT_ADMIT] = { "admit", NULL, 0, "" },
 	/* the relay's registry and claims */
 	[SCRIPT_SESSIONS_JOIN] = { "sessions_join", NULL, 0, "" },
 	[SCRIPT_RATELIMIT] = { "ratelimit", NULL, 0, "" },

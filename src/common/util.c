@@ -78,8 +78,11 @@ int random_hex(char *out, size_t nbytes)
 	return 0;
 }
 
-int new_message_id(char out[33])
+int new_message_id(char out[33], int partition)
 {
 	snprintf(out, 13, "%012llx", (unsigned long long)now_ms() & 0xffffffffffffULL);
-	return random_hex(out + 12, 10);
+	if (random_hex(out + 12, 10))
+		return -1;
+	out[12] = "0123456789abcdef"[partition & 15];
+	return 0;
 }

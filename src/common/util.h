@@ -22,8 +22,10 @@ int retry_due(long long *last_us, long long interval_us);
 /* Fills out with 2*nbytes hex digits and a NUL from the kernel's CSPRNG. */
 int random_hex(char *out, size_t nbytes);
 
-/* A message id: 12 hex digits of milliseconds then 20 random hex digits, so ids
- * sort by creation time and never collide across nodes or restarts. */
-int new_message_id(char out[33]);
+/* A message id: 12 hex digits of milliseconds, one hex digit of the
+ * session's partition (keys.h), then 19 random hex digits, so ids sort by
+ * creation time, never collide across nodes or restarts, and name their
+ * keys' partition without their session. */
+int new_message_id(char out[33], int partition);
 
 #endif

@@ -128,7 +128,8 @@ int main(int argc, char **argv)
 	}
 	if (c)
 		redisFree(c);
-	ids_release(&reclaimed.gone);
+	for (int p = 0; p < PARTITIONS; p++)
+		ids_release(&reclaimed.gone[p]);
 	log_info("stopped", NULL);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "frame.h"
 #include "keys.h"
 #include "log.h"
+#include "ready.h"
 #include "recoverd.h"
 #include "redis_sync.h"
 #include "strbuf.h"
@@ -128,11 +129,12 @@ static int still_in_flight(redisContext *c, const struct ids *mids, struct infli
 	return 0;
 }
 
-/* Marks the messages some entry of the stream names (f sorted by mid). */
-static int mark_named(redisContext *c, struct inflight *f, size_t n)
+/* Marks the messages some entry of partition p's job stream names (f
+ * sorted by mid). */
+static int mark_named_in(redisContext *c, int p, struct inflight *f, size_t n)
 {
 	char kjobs[KEY_MAX], start[72] = "-";
-	key_jobs(kjobs);
+	key_jobs(kjobs, p);
 	for (;;) {
 		redisReply *r = redisCommand(c, "XRANGE %s %s + COUNT %d", kjobs, start, XRANGE_COUNT);
 		if (!r)
@@ -169,13 +171,33 @@ static int mark_named(redisContext *c, struct inflight *f, size_t n)
 	}
 }
 
+static int mark_named(redisContext *c, struct inflight *f, size_t n)
+{
+	for (int p = 0; p < PARTITIONS; p++)
+		if (mark_named_in(c, p, f, n))
+			return -1;
+	return 0;
+}
+
+/* The second step of ending a reply (doc/redis.md, "Two steps"): it leaves
+ * the user's replies in flight. Missed, chat-fcgi's cleanup removes it. */
+static int user_reply_over(redisContext *c, const char *user, const char *mid)
+{
+	char kstreams[KEY_MAX];
+	redisReply *r = redisCommand(c, "ZREM %s %s", key_streams_user(kstreams, user), mid);
+	int ok = r && r->type == REDIS_REPLY_INTEGER;
+	if (r)
+		freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
 /* finish.lua under recoverd's lease: the reply ends as an error, its text
  * so far kept, and the session takes messages again. */
 static int end_lost(redisContext *c, const struct settings *set, const char *owner,
 		    const struct inflight *f, long long written, struct reclaim *st)
 {
 	char kchunks[KEY_MAX], kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], khist[KEY_MAX],
-		ksess[KEY_MAX], kstreams[KEY_MAX], kchan[KEY_MAX], karchive[KEY_MAX];
+		ksess[KEY_MAX], kchan[KEY_MAX], karchive[KEY_MAX];
 	char sttl[24], snow[24], shist[24], stotal[24];
 	struct strbuf frame = STRBUF_INIT;
 	frame_error(&frame, f->sid, f->mid, "interrupted",
@@ -187,15 +209,17 @@ static int end_lost(redisContext *c, const struct settings *set, const char *own
 	const char *keys[] = { key_chunks(kchunks, f->mid), key_meta(kmeta, f->mid),
 			       key_lock(klock, f->mid), key_cancel(kcancel, f->mid),
 			       key_history(khist, f->sid), key_session(ksess, f->sid),
-			       key_streams_user(kstreams, f->uid), key_archive(karchive) };
+			       key_archive(karchive, message_partition(f->mid)) };
 	const char *args[] = { owner, "error", key_channel(kchan, f->sid), frame.buf, sttl, snow,
 			       shist, f->mid, stotal, archive_maxlen() };
-	redisReply *r = rs_eval(c, SCRIPT_FINISH, 8, keys, 10, args, NULL);
+	redisReply *r = rs_eval(c, SCRIPT_FINISH, 7, keys, 10, args, NULL);
 	sb_release(&frame);
 	if (!r)
 		return -1;
 	if (r->type == REDIS_REPLY_INTEGER) {
 		st->ended_lost++;
+		if (user_reply_over(c, f->uid, f->mid))
+			log_warn("ZREM from the user's replies failed", "message=%s", f->mid);
 		log_warn("lost job ended", "message=%s session=%s reason=\"prompt gone too\" chunks=%lld",
 			 f->mid, f->sid, r->integer);
 	} else
@@ -213,8 +237,9 @@ static int recover_one(redisContext *c, const char *node, const struct settings 
 	char owner[160], slease[24];
 	snprintf(owner, sizeof owner, "%s:lost", node);
 	snprintf(slease, sizeof slease, "%ld", set->lease_ms);
-	const char *keys[] = { key_jobs(kjobs), key_meta(kmeta, f->mid), key_lock(klock, f->mid),
-			       key_chunks(kchunks, f->mid), key_history(khist, f->sid) };
+	const char *keys[] = { key_jobs(kjobs, message_partition(f->mid)), key_meta(kmeta, f->mid),
+			       key_lock(klock, f->mid), key_chunks(kchunks, f->mid),
+			       key_history(khist, f->sid) };
 	const char *args[] = { f->mid, owner, slease };
 	redisReply *r = rs_eval(c, SCRIPT_ORPHAN, 5, keys, 3, args, NULL);
 	if (!r)
@@ -226,6 +251,7 @@ static int recover_one(redisContext *c, const char *node, const struct settings 
 		long long n = r->element[1]->integer;
 		if (!strcmp(what, "requeued")) {
 			st->requeued++;
+			ready_announce(c, message_partition(f->mid));
 			log_info("lost job requeued", "message=%s session=%s resume_from=%lld", f->mid,
 				 f->sid, n);
 		} else if (!strcmp(what, "no_prompt"))

@@ -21,6 +21,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "ready.h"
 #include "recoverd.h"
 #include "redis_sync.h"
 #include "util.h"
@@ -50,15 +51,16 @@ static int requeue(redisContext *c, const char *entry_id, const redisReply *fiel
 			 *p = field(fields, "prompt");
 	if (!m || !valid_message_id(m->str, m->len) || !s || !u || !p) {
 		/* nothing can be done with it; the worker acknowledges such entries too */
-		redisReply *r = redisCommand(c, "XACK %s %s %s", key_jobs(kjobs), JOBS_GROUP, entry_id);
+		redisReply *r = redisCommand(c, "XACK %s %s %s", key_jobs(kjobs, st->part),
+					     JOBS_GROUP, entry_id);
 		if (!r)
 			return -1;
 		freeReplyObject(r);
 		log_warn("bad job entry dropped", "entry=%s", entry_id);
 		return 0;
 	}
-	const char *keys[] = { key_jobs(kjobs), key_meta(kmeta, m->str), key_lock(klock, m->str),
-			       key_chunks(kchunks, m->str) };
+	const char *keys[] = { key_jobs(kjobs, st->part), key_meta(kmeta, m->str),
+			       key_lock(klock, m->str), key_chunks(kchunks, m->str) };
 	const char *args[] = { JOBS_GROUP, entry_id, m->str, s->str, u->str, model ? model->str : "",
 			       p->str };
 	size_t lens[] = { strlen(JOBS_GROUP), strlen(entry_id), m->len, s->len, u->len,
@@ -73,6 +75,7 @@ static int requeue(redisContext *c, const char *entry_id, const redisReply *fiel
 			st->reclaimed++;
 		if (!strcmp(what, "requeued")) {
 			st->requeued++;
+			ready_announce(c, st->part);
 			log_info("job requeued", "message=%s session=%s entry=%s resume_from=%lld", m->str,
 				 s->str, entry_id, r->element[1]->integer);
 		} else if (!strcmp(what, "finished")) {
@@ -93,7 +96,7 @@ static int handle_page(redisContext *c, const redisReply *page, struct reclaim *
 	const char *ids[PAGE];
 	redisReply *entries[PAGE] = { 0 };
 	size_t n = 0;
-	key_jobs(kjobs);
+	key_jobs(kjobs, st->part);
 	for (size_t i = 0; i < page->elements && n < PAGE; i++) {
 		const redisReply *e = page->element[i];
 		if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
@@ -113,7 +116,7 @@ static int handle_page(redisContext *c, const redisReply *page, struct reclaim *
 		if (r->type != REDIS_REPLY_ARRAY)
 			continue;
 		if (r->elements == 0)
-			ids_add(&st->gone, ids[i], strlen(ids[i]));
+			ids_add(&st->gone[st->part], ids[i], strlen(ids[i]));
 		else if (r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
 			 r->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
 			rc = requeue(c, ids[i], r->element[0]->element[1], st);
@@ -132,7 +135,7 @@ static int read_pending(redisContext *c, long min_idle_ms, struct reclaim *st, i
 	int64_t until = mono_us() + PASS_US;
 	long looked = 0;
 	*done = 0;
-	key_jobs(kjobs);
+	key_jobs(kjobs, st->part);
 	while (looked < PASS_ENTRIES && mono_us() < until) {
 		snprintf(start, sizeof start, "%s%s", st->cursor[0] ? "(" : "",
 			 st->cursor[0] ? st->cursor : "-");
@@ -166,11 +169,11 @@ static int read_pending(redisContext *c, long min_idle_ms, struct reclaim *st, i
 	return 0;
 }
 
-/* XACK of the pending ids whose entries are gone, a page at a time. */
-static int ack_gone(redisContext *c, const struct ids *gone)
+/* XACK of partition p's pending ids whose entries are gone, a page at a time. */
+static int ack_gone(redisContext *c, int p, const struct ids *gone)
 {
 	char kjobs[KEY_MAX];
-	key_jobs(kjobs);
+	key_jobs(kjobs, p);
 	for (size_t i = 0; i < gone->n; i += PAGE) {
 		size_t n = gone->n - i < PAGE ? gone->n - i : PAGE;
 		const char *argv[3 + PAGE];
@@ -195,29 +198,40 @@ static int after_round(redisContext *c, const char *node, const struct settings 
 		       struct reclaim *st)
 {
 	long long now = now_ms();
-	if (!st->gone.n || now - st->last_sweep_ms < set->lease_ms / 2)
+	size_t gone = 0;
+	for (int p = 0; p < PARTITIONS; p++)
+		gone += st->gone[p].n;
+	if (!gone || now - st->last_sweep_ms < set->lease_ms / 2)
 		return 0;
 	st->last_sweep_ms = now;
-	log_info("pending jobs without a stream entry", "count=%zu first=%s", st->gone.n,
-		 st->gone.v[0]);
+	log_info("pending jobs without a stream entry", "count=%zu", gone);
 	long held = 0;
 	if (recover_lost_jobs(c, node, set, st, &held))
 		return -1;
 	if (held)
 		return 0;
-	return ack_gone(c, &st->gone);
+	for (int p = 0; p < PARTITIONS; p++)
+		if (st->gone[p].n && ack_gone(c, p, &st->gone[p]))
+			return -1;
+	return 0;
 }
 
 int reclaim_jobs(redisContext *c, const char *node, const struct settings *set,
 		 struct reclaim *st)
 {
-	if (!st->cursor[0])
-		ids_clear(&st->gone);  /* a new round */
-	int done;
-	if (read_pending(c, set->lease_ms, st, &done))
-		return -1;
-	if (!done)
-		return 0;
-	st->cursor[0] = '\0';
+	if (!st->cursor[0] && st->part == 0)  /* a new round */
+		for (int p = 0; p < PARTITIONS; p++)
+			ids_clear(&st->gone[p]);
+	/* every partition's job stream in turn, each pass bounded per stream */
+	while (st->part < PARTITIONS) {
+		int done;
+		if (read_pending(c, set->lease_ms, st, &done))
+			return -1;
+		if (!done)
+			return 0;
+		st->cursor[0] = '\0';
+		st->part++;
+	}
+	st->part = 0;
 	return after_round(c, node, set, st);
 }

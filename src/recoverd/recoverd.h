@@ -6,6 +6,8 @@
 #include <hiredis.h>
 #include <stddef.h>
 
+#include "keys.h"
+
 /* A list of ids of at most 63 bytes (ids.c). */
 struct ids {
 	char (*v)[64];
@@ -21,8 +23,10 @@ struct settings {
 };
 
 struct reclaim {
-	char cursor[64];          /* the pending list is read on after this id ("": from its start) */
-	struct ids gone;          /* pending ids whose stream entry was trimmed, this round */
+	int part;                 /* the partition whose job stream's pending list is read */
+	char cursor[64];          /* which is read on after this id ("": from its start) */
+	struct ids gone[PARTITIONS]; /* per partition, pending ids whose stream entry was
+				      trimmed, this round */
 	long long last_sweep_ms;  /* when lost jobs were last looked for */
 	long long reclaimed, requeued, finished, ended_lost;
 };

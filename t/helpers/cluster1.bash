@@ -3,17 +3,22 @@
 # needed, but Redis refuses any script or multi-key command whose keys span
 # slots (CROSSSLOT): the proof that a path is single-slot.
 #
-# cluster1_up [chatctl up options]: stack_up, then Redis restarted with
-#   cluster-enabled and all slots added, and the programs started again.
-# Same as STACK_REDIS=cluster1 of t/helpers/stack.bash once that lands; the
-# stack's own Redis is reconfigured rather than chatctl changed.
+# cluster1_up [chatctl up options]: stack_up with STACK_REDIS=cluster1
+#   (t/helpers/stack.bash), which runs cluster1_convert: the stack's Redis
+#   restarted with cluster-enabled and all slots added, and the programs
+#   started again. The stack's own Redis is reconfigured rather than chatctl
+#   changed.
 
-cluster1_up() {
-	stack_up "$@" || return 1
+cluster1_up() { STACK_REDIS=cluster1 stack_up "$@"; }
+
+cluster1_convert() {
 	# the cluster bus on a port found free, not Redis's default port + 10000
 	local bus
 	bus=$(free_ports 1) || return 1
-	printf 'cluster-enabled yes\ncluster-config-file %s/redis/nodes.conf\ncluster-port %s\n' \
+	printf 'cluster-enabled yes
+cluster-config-file %s/redis/nodes.conf
+cluster-port %s
+' \
 		"$STACK_DIR" "$bus" >>"$STACK_DIR/etc/redis.conf"
 	sctl stop all >/dev/null
 	# a node with keys takes their slots itself, so it starts empty (the

@@ -13,7 +13,8 @@ format strings of redisCommand and its kin, in ai-streamer --pipe's CMD
 lines and chat-fcgi's metrics PAIRs, the names read back from a hash or a
 job entry, the statuses compared or ended with). Each must appear in
 backticks in the document; placeholders match placeholders: `{M}`, `{%s}`
-and `{' .. n .. '}` are all `{*}`, and `<window>`, `%lld` are `*`.
+and `{' .. n .. '}` are all `{*}` (so is a partition's tag with the id after
+it, `{t}M`), and `<window>`, `%lld` are `*`.
 
 Prints what is missing, one per line with where it was seen, and exits 1
 if anything is; --list prints every name it checked.
@@ -31,7 +32,7 @@ WORD = re.compile(r'^[a-z][a-z0-9_]*(?::[a-z0-9_%<>{}*]+)*:?$')
 
 def norm(name):
     """One spelling for a pattern: ids in braces and placeholders become *."""
-    name = re.sub(r'\{[^{}]*\}', '{*}', name)
+    name = re.sub(r'\{[^{}]*\}[A-Z]?', '{*}', name)
     name = re.sub(r'<[^<>]*>', '*', name)
     name = re.sub(r'%[-0-9.]*(?:ll|l)?[sdufx]', '*', name)
     return name
@@ -56,6 +57,8 @@ def from_keys(root, names):
     for m in re.finditer(r'name\(o, "([^"]+)", (NULL|\w+)\)', src):
         kind, arg = m.groups()
         names.add('key', kind if arg == 'NULL' else kind + '{*}', 'src/common/keys.c')
+    for m in re.finditer(r'(?:of_message|of_session|tagged)\(o, "([^"]+)", \w+', src):
+        names.add('key', m.group(1) + '{*}', 'src/common/keys.c')
     for m in re.finditer(r'snprintf\(o, KEY_MAX, "([^"]+)"', src):
         names.add('key', strip_prefix(m.group(1)), 'src/common/keys.c')
     hdr = open(os.path.join(root, 'src/common/keys.h')).read()

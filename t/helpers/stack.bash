@@ -18,6 +18,11 @@ export WS_PER_MIN_USER=${WS_PER_MIN_USER:-1000000} WS_PER_MIN_ADDR=${WS_PER_MIN_
 
 # shellcheck source=t/helpers/ports.bash
 . "$ROOT/t/helpers/ports.bash"
+# key KIND ID: a session's or a message's key with its partition's tag
+# shellcheck source=t/helpers/keys.bash
+. "$ROOT/t/helpers/keys.bash"
+# shellcheck source=t/helpers/cluster1.bash
+. "$ROOT/t/helpers/cluster1.bash"
 
 # stack_up [chatctl up options]: exports STACK_DIR HTTP_PORT REDIS_PORT RELAY_BASE API.
 # STACK_ARCHIVE=1: with the archive (a PostgreSQL of the stack's own, or
@@ -26,6 +31,9 @@ export WS_PER_MIN_USER=${WS_PER_MIN_USER:-1000000} WS_PER_MIN_ADDR=${WS_PER_MIN_
 # STACK_REDIS=sentinel: Redis as a primary, a replica and three sentinels
 # (chatctl up --redis-sentinel), on REDIS_PORT..REDIS_PORT+4; rcli follows
 # the primary.
+# STACK_REDIS=cluster1: a one-node cluster-enabled Redis (every slot on it,
+# reached with redis://), so that any call naming keys of two slots is
+# refused CROSSSLOT (t/helpers/cluster1.bash).
 stack_up() {
 	local base
 	if [ "${STACK_REDIS:-single}" = sentinel ]; then
@@ -56,12 +64,17 @@ stack_up() {
 		REDISCLI_AUTH=$(head -n 1 "$pwfile")
 		export REDISCLI_AUTH
 	fi
+	[ "${STACK_REDIS:-single}" != cluster1 ] || cluster1_convert
 }
 
+# Under STACK_REDIS=cluster1 it fails (so does the file's teardown) when a
+# program's log shows a call refused CROSSSLOT.
 stack_down() {
 	[ -n "${STACK_DIR:-}" ] || return 0
 	chatctl down --dir "$STACK_DIR" >/dev/null 2>&1 || true
 	rm -rf "$STACK_DIR/redis" "$STACK_DIR/nginx" "$STACK_DIR/postgres"
+	[ "${STACK_REDIS:-single}" != cluster1 ] || [ -z "$(crossslot_lines)" ] ||
+		{ crossslot_lines | head -n 5 >&2; return 1; }
 }
 
 rcli() { redis-cli -p "$(redis_primary_port)" "$@"; }
@@ -111,12 +124,25 @@ wait_for() {
 # A prompt of n words: the built-in generator replies with 8 + 2n tokens.
 words() { local i; for ((i = 0; i < $1; i++)); do printf 'w%d ' "$i"; done; }
 
+# jobs_total / archive_total: entries in every partition's job (archive)
+# stream; jobs_pending: entries of the job streams read and not acknowledged
+jobs_total() { local p n=0; for ((p = 0; p < 16; p++)); do n=$((n + $(rcli xlen "$(jobs_key "$p")"))); done; echo "$n"; }
+archive_total() { local p n=0; for ((p = 0; p < 16; p++)); do n=$((n + $(rcli xlen "$(archive_key "$p")"))); done; echo "$n"; }
+jobs_pending() {
+	local p n=0 c
+	for ((p = 0; p < 16; p++)); do
+		c=$(rcli xpending "$(jobs_key "$p")" ai-streamers 2>/dev/null | head -n 1)
+		[[ $c =~ ^[0-9]+$ ]] && n=$((n + c))
+	done
+	echo "$n"
+}
+
 # chunks_written SESSION: how many chunks the session's current reply has so far.
 chunks_written() {
 	local mid
-	mid=$(rcli hget "stream:session:{$1}" messageId)
+	mid=$(rcli hget "$(key stream:session: "$1")" messageId)
 	[ -n "$mid" ] || { echo 0; return; }
-	rcli llen "stream:chunks:{$mid}"
+	rcli llen "$(key stream:chunks: "$mid")"
 }
 chunks_past() { [ "$(chunks_written "$1")" -gt "$2" ]; }
 

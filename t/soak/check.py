@@ -58,15 +58,15 @@ class Run:
         self.t0 = self.meta["chaos_start"]
         self.v = []
         keys = self.scan["keys"]
-        self.chunks = {k[len("stream:chunks:{"):-1]: v["value"] for k, v in keys.items()
+        self.chunks = {session_named(k): v["value"] for k, v in keys.items()
                        if k.startswith("stream:chunks:{") and v["type"] == "list"}
-        self.metas = {k[len("stream:meta:{"):-1]: v["value"] for k, v in keys.items()
+        self.metas = {session_named(k): v["value"] for k, v in keys.items()
                       if k.startswith("stream:meta:{") and v["type"] == "hash"}
         self.history = {}   # mid -> (session, item)
         self.hist_lists = {}
         for k, v in keys.items():
             if k.startswith("chat:history:{") and v["type"] == "list":
-                sess = k[len("chat:history:{"):-1]
+                sess = session_named(k)
                 items = [json.loads(x) for x in v["value"]]
                 self.hist_lists[sess] = items
                 for it in items:
@@ -367,14 +367,14 @@ def check_cancels(run):
 def key_rules(run):
     chunk_ttl = run.env.get("CHUNK_TTL_S", 300) * 1000
     return [
-        (r"chat:history:\{.+\}$", None), (r"stream:session:\{.+\}$", None), (r"jobs$", None),
-        (r"nodes:(ws|ai|api|recoverd|archiver)$", None), (r"archive$", None),
-        (r"stream:(chunks|meta):\{.+\}$", chunk_ttl),
-        (r"stream:cancel:\{.+\}$", run.env.get("CANCEL_TTL_S", 300) * 1000),
+        (r"chat:history:\{[^}]+\}.+$", None), (r"stream:session:\{[^}]+\}.+$", None), (r"jobs:\{[^}]+\}$", None),
+        (r"nodes:(ws|ai|api|recoverd|archiver)$", None), (r"archive:\{[^}]+\}$", None),
+        (r"stream:(chunks|meta):\{[^}]+\}.+$", chunk_ttl),
+        (r"stream:cancel:\{[^}]+\}.+$", run.env.get("CANCEL_TTL_S", 300) * 1000),
         (r"ratelimit:(chat|ws|wsaddr):\{.+\}:\d+$", 60000),
         (r"node:(ws|ai|recoverd|archiver):\{.+\}$", 10000), (r"node:api:\{.+\}$", 7 * 86400 * 1000),
-        (r"stream:lock:\{.+\}$", "gone"), (r"streams:user:\{.+\}$", "gone"),
-        (r"sessions:(relays|node):\{.+\}$", "gone"),
+        (r"stream:lock:\{[^}]+\}.+$", "gone"), (r"streams:user:\{.+\}$", "gone"),
+        (r"sessions:relays:\{[^}]+\}.+$", "gone"), (r"sessions:node:\{.+\}$", "gone"),
     ]
 
 
@@ -421,8 +421,12 @@ def check_leftovers(run):
 
 
 def session_named(key):
-    m = re.search(r"\{(.+)\}", key)
-    return m.group(1) if m else None
+    """The id a key names: after its partition's tag (stream:meta:{t}M), or
+    in its braces (streams:user:{U}, ratelimit:chat:{U}:<window>)."""
+    m = re.search(r"\{([^}]+)\}(.*)$", key)
+    if not m:
+        return None
+    return m.group(2) if m.group(2) and not m.group(2).startswith(":") else m.group(1)
 
 
 def check_archive(run):
@@ -435,7 +439,8 @@ def check_archive(run):
     if isinstance(arch, str):
         run.add(t, "archive", f"the archive could not be read: {arch}")
         return
-    backlog = run.scan["keys"].get("archive", {}).get("value")
+    backlog = sum(v.get("value") or 0 for k, v in run.scan["keys"].items()
+                  if k.startswith("archive:{") and isinstance(v.get("value"), int))
     if backlog:
         run.add(t, "archive", f"{backlog} message(s) still wait in the archive stream")
     for k, v in run.scan["keys"].items():

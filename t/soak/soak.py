@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 
 import check  # noqa: E402
 import faults  # noqa: E402
-from stack import Stack, snapshot  # noqa: E402
+from stack import JOB_TAGS, Stack, snapshot  # noqa: E402
 
 END_BOUND_S = 45      # every reply ends this long after the last fault at most
 SETTLE_S = 20         # sockets, sessions and subscriptions gone this long after the clients
@@ -65,7 +65,8 @@ def settle(stack, limit):
         try:
             r = stack.redis()
             try:
-                busy = bool(r("PUBSUB", "CHANNELS", "*")) or r("XPENDING", "jobs", "ai-streamers")[0] != 0
+                busy = bool(r("PUBSUB", "CHANNELS", "*")) or any(
+                    r("XPENDING", "jobs:{%s}" % t, "ai-streamers")[0] != 0 for t in JOB_TAGS)
                 cursor = "0"
                 while not busy:
                     cursor, keys = r("SCAN", cursor, "MATCH", "stream:session:*", "COUNT", "1000")

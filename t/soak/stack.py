@@ -15,6 +15,9 @@ import urllib.request
 
 from wsproto import Redis
 
+# the partitions' hash tags, as src/common/keys.c has them
+JOB_TAGS = ["u0", "3", "dj", "j", "d2", "2", "uh", "k", "ly", "1", "uv", "u", "9s", "0", "dt", "t"]
+
 # The soak's settings of the stack: short leases and dead-relay times so
 # that recovery happens within the run, a small jobs stream so that it is
 # trimmed, small send queues so that a slow reader is closed 4408, chunks
@@ -242,12 +245,14 @@ def snapshot(stack):
     chans = r("PUBSUB", "CHANNELS", "*")
     out["pubsub"] = dict(zip(chans, r("PUBSUB", "NUMSUB", *chans)[1::2])) if chans else {}
     try:
-        out["pending"] = r("XPENDING", "jobs", "ai-streamers")[0]
+        # every partition's job stream (doc/redis.md, "Partitions")
+        streams = ["jobs:{%s}" % t for t in JOB_TAGS]
+        out["pending"] = sum(r("XPENDING", s, "ai-streamers")[0] for s in streams)
         # where each job is, for the replies that never ended
         out["jobs"] = [[eid, dict(zip(fields[::2], fields[1::2])).get("message_id")]
-                       for eid, fields in r("XRANGE", "jobs", "-", "+")]
-        out["pending_jobs"] = [[eid, consumer, idle, n]
-                               for eid, consumer, idle, n in r("XPENDING", "jobs", "ai-streamers", "-", "+", 10000)]
+                       for s in streams for eid, fields in r("XRANGE", s, "-", "+")]
+        out["pending_jobs"] = [[eid, consumer, idle, n] for s in streams
+                               for eid, consumer, idle, n in r("XPENDING", s, "ai-streamers", "-", "+", 10000)]
     except Exception as e:
         out["pending"] = str(e)
     out["relays"] = {str(p): stack.health(p) for p in stack.relays}

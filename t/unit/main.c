@@ -23,6 +23,7 @@ int main(void)
 	test_redis_url();
 	test_redis_sentinel();
 	test_cluster_slot();
+	test_keys();
 	test_scripts();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;

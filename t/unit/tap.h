@@ -33,6 +33,7 @@ void test_stream_format(void);
 void test_redis_url(void);
 void test_redis_sentinel(void);
 void test_cluster_slot(void);
+void test_keys(void);
 void test_scripts(void);
 
 #endif

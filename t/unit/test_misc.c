@@ -62,15 +62,6 @@ void test_misc(void)
 	sha1_hex(l, strlen(l), hex);
 	CHECK_STR(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1", "sha1 across two blocks");
 
-	keys_init("p:");
-	char k[KEY_MAX];
-	CHECK_STR(key_chunks(k, "m1"), "p:stream:chunks:{m1}", "keys put ids in braces after the prefix");
-	size_t n;
-	const char *sid = channel_session("p:stream:channel:{abc}", 22, &n);
-	CHECK(sid && n == 3 && !memcmp(sid, "abc", 3), "channel_session finds the session id");
-	CHECK(channel_session("x:stream:channel:{abc}", 22, &n) == NULL, "another prefix is not ours");
-	keys_init("");
-
 	struct generator g1, g2;
 	char t1[TOKEN_MAX], t2[TOKEN_MAX];
 	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT;
