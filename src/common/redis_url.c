@@ -211,6 +211,11 @@ const char *redis_cfg_unsupported(const struct redis_cfg *cfg)
 	return cfg->topology == REDIS_CLUSTER ? "not supported yet (Redis Cluster)" : NULL;
 }
 
+const char *redis_publish_command(const struct redis_cfg *cfg)
+{
+	return cfg->topology == REDIS_CLUSTER ? "SPUBLISH" : "PUBLISH";
+}
+
 void redis_url_masked(const char *url, char *out, size_t outlen)
 {
 	const char *scheme = strstr(url, "://");

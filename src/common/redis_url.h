@@ -27,6 +27,12 @@ struct redis_cfg {
 
 /* 0, or -1 with a reason in err (static text). */
 int redis_url_parse(const char *url, struct redis_cfg *cfg, const char **err);
+/* The command that publishes a chunk or end frame on a session's channel:
+ * SPUBLISH on a Cluster (sharded pub/sub: the frame stays on the shard that
+ * owns the session), PUBLISH otherwise (hiredis 0.14's async client cannot
+ * dispatch the `smessage` that SSUBSCRIBE delivers). */
+const char *redis_publish_command(const struct redis_cfg *cfg);
+
 /* NULL when this build can talk to cfg's topology; else why not (one line,
  * to follow the URL in an error). */
 const char *redis_cfg_unsupported(const struct redis_cfg *cfg);
