@@ -19,7 +19,7 @@ setup_file() {
 	# the password percent-encoded in the URL
 	SEEDS_URL="redis+cluster://:cl%20pw%2F%40%3A1@$CLUSTER_SEEDS"
 	export SEEDS_URL
-	REDIS_URL=$SEEDS_URL stack_up --relays 2 --streamers 2
+	REDIS_URL=$SEEDS_URL STACK_ARCHIVE=1 stack_up --relays 2 --streamers 2
 }
 teardown_file() {
 	stack_down
@@ -43,14 +43,26 @@ primaries() {
 		ccli "$p" ROLE | head -n 1 | grep -qx master && echo "$p"
 	done
 }
+# the entries left in every partition's archive stream, each on its primary
+archive_left() {
+	local p k n=0
+	for ((p = 0; p < 16; p++)); do
+		k=$(archive_key "$p")
+		n=$((n + $(ccli "$(primary_of_key "$k")" xlen "$k")))
+	done
+	echo "$n"
+}
+archive_drained() { [ "$(archive_left)" = 0 ]; }
+pg_messages_are() { [ "$(pg -c "SELECT count(*) FROM messages WHERE session_id = '$1'")" = "$2" ]; }
+
 # the port of the primary holding key $1
 primary_of_key() { cluster_primary_of_slot "$(ccli "${CLUSTER_PORTS%% *}" CLUSTER KEYSLOT "$1")"; }
 
 # 10 session ids whose keys are spread over every primary (the first one
-# found on each, then the next ids), into $BATS_TEST_TMPDIR/sessions as
+# found on each, then the next ids), into $BATS_FILE_TMPDIR/sessions as
 # "SESSION PORT" lines
 spread_sessions() {
-	local i p s out=$BATS_TEST_TMPDIR/sessions
+	local i p s out=$BATS_FILE_TMPDIR/sessions
 	: >"$out"
 	for ((i = 0; i < 40; i++)); do
 		s="cl53-$i"
@@ -96,7 +108,7 @@ error_lines() { echo "$output" | grep -v 'msg="started"' | grep -c .; }
 				>"$BATS_TEST_TMPDIR/$s.out" 2>&1 &
 		fi
 		pids+=($!)
-	done <"$BATS_TEST_TMPDIR/sessions"
+	done <"$BATS_FILE_TMPDIR/sessions"
 	for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
 	[ "$fails" -eq 0 ]
 	i=0
@@ -108,11 +120,21 @@ error_lines() { echo "$output" | grep -v 'msg="started"' | grep -c .; }
 		run curl -sf "$API/api/history/$s?user_id=tester"
 		[ "$(echo "$output" | jq -r '.messages[-1].content')" = "$want" ]
 		[ "$(ccli "$p" exists "$(key stream:session: "$s")")" -eq 1 ]
-	done <"$BATS_TEST_TMPDIR/sessions"
+	done <"$BATS_FILE_TMPDIR/sessions"
 	# both workers took jobs
 	[ "$(grep -c 'job done' "$STACK_DIR/log/ai-streamer-0.log")" -gt 0 ]
 	[ "$(grep -c 'job done' "$STACK_DIR/log/ai-streamer-1.log")" -gt 0 ]
 	for p in $(primaries); do [ "$(ccli "$p" dbsize)" -gt 0 ]; done
+}
+
+@test "the archiver stores the chats from every partition's archive stream and drains them" {
+	local s p
+	while read -r s p; do
+		wait_for 30 pg_messages_are "$s" 2
+	done <"$BATS_FILE_TMPDIR/sessions"
+	wait_for 30 archive_drained
+	run curl -sf "$API/api/sessions?user_id=tester&limit=50"
+	[ "$(echo "$output" | jq '[.sessions[].session_id | select(startswith("cl53-"))] | length')" -ge 10 ]
 }
 
 @test "cancel, resume after drops (url and frame), GET /api/stream and delete on the cluster" {
@@ -137,6 +159,14 @@ error_lines() { echo "$output" | grep -v 'msg="started"' | grep -c .; }
 	run chat-cli --url "$API" --session cl53-resume-url --watch --message "$mid" --after 4 --raw
 	assert_success
 	[ "$(echo "$output" | jq -r 'select(.type=="chunk") | .index' | head -n 1)" -eq 5 ]
+	# over SSE from a relay (its MULTI reads of the meta and the chunks on
+	# the message's primary): the finished reply, then one streaming
+	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$(words 40)")
+	run curl -sN --max-time 30 -H 'Accept: text/event-stream' "$API/api/stream/$mid?user_id=tester"
+	[ "$(echo "$output" | sed -n 's/^data: \({"index".*}\)$/\1/p' | jq -j .content)" = "$want" ]
+	mid=$(post_chat cl53-sse "$(words 40)")
+	run curl -sN --max-time 30 -H 'Accept: text/event-stream' "$API/api/stream/$mid?user_id=tester"
+	[ "$(echo "$output" | sed -n 's/^data: \({"index".*}\)$/\1/p' | jq -j .content)" = "$want" ]
 	# the WATCH/MULTI delete, on the session's primary
 	run api DELETE "/api/sessions/cl53-cancel?user_id=tester"
 	assert_output --partial '"status":"deleted"'
@@ -162,7 +192,7 @@ error_lines() { echo "$output" | grep -v 'msg="started"' | grep -c .; }
 @test "no program met MOVED, ASK, CROSSSLOT or a lost cluster in its log" {
 	run grep -h -E 'MOVED|ASK |CROSSSLOT|CLUSTERDOWN|no reply in|redis command failed|refused the slot map' \
 		"$STACK_DIR"/log/chat-fcgi.log "$STACK_DIR"/log/ai-streamer-*.log "$STACK_DIR"/log/ws-relay-*.log \
-		"$STACK_DIR"/log/recoverd.log
+		"$STACK_DIR"/log/recoverd.log "$STACK_DIR"/log/archiver.log
 	assert_output ""
 }
 
