@@ -148,7 +148,7 @@ int entries_group(struct rs *c)
 	for (int p = 0; p < PARTITIONS; p++) {
 		char k[KEY_MAX];
 		redisReply *r = rs_command(c, "XGROUP CREATE %s %s 0 MKSTREAM", key_archive(k, p),
-					     ARCHIVE_GROUP);
+					   ARCHIVE_GROUP);
 		if (!r)
 			return -1;
 		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)
@@ -164,7 +164,7 @@ static int read_partition(struct rs *c, const char *consumer, const char *from, 
 {
 	char k[KEY_MAX];
 	redisReply *r = rs_command(c, "XREADGROUP GROUP %s %s COUNT %ld STREAMS %s %s",
-				     ARCHIVE_GROUP, consumer, count, key_archive(k, p), from);
+				   ARCHIVE_GROUP, consumer, count, key_archive(k, p), from);
 	if (!r)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -204,7 +204,7 @@ int entries_claim(struct rs *c, const char *consumer, long idle_ms, long count, 
 	char k[KEY_MAX];
 	int p = *part % PARTITIONS;
 	redisReply *r = rs_command(c, "XAUTOCLAIM %s %s %s %ld %s COUNT %ld", key_archive(k, p),
-				     ARCHIVE_GROUP, consumer, idle_ms, cursor, count);
+				   ARCHIVE_GROUP, consumer, idle_ms, cursor, count);
 	if (!r)
 		return -1;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&

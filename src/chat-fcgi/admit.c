@@ -33,7 +33,7 @@ static int live_worker(struct api *api, struct rs *c, int64_t now, struct http_r
 {
 	char knodes[KEY_MAX];
 	redisReply *r = sent(api, rs_command(c, "ZCOUNT %s %lld +inf", key_nodes_ai(knodes),
-					       (long long)(now - api->cfg.node_stale_ms)), res);
+					     (long long)(now - api->cfg.node_stale_ms)), res);
 	if (!r)
 		return -1;
 	int ok = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
@@ -82,7 +82,7 @@ static int sweep(struct api *api, struct rs *c, const char *user, int64_t now,
 	char kstreams[KEY_MAX];
 	key_streams_user(kstreams, user);
 	redisReply *z = sent(api, rs_command(c, "ZRANGE %s 0 %d WITHSCORES", kstreams,
-					       CLEANUP_MAX - 1), res);
+					     CLEANUP_MAX - 1), res);
 	if (!z)
 		return -1;
 	int removed = 0;

@@ -727,8 +727,8 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 	for (size_t i = 0; i < n; i++) {
 		char k[KEY_MAX];
 		rs_append(c, "HMGET %s last_seen_ms active_jobs backend backend_state "
-				   "last_error_code last_error last_error_url last_error_ms",
-				   key_node_ai(k, ids->element[2 * i]->str));
+			  "last_error_code last_error last_error_url last_error_ms",
+			  key_node_ai(k, ids->element[2 * i]->str));
 	}
 	struct strbuf nodes = STRBUF_INIT;
 	long healthy = 0, serving = 0;

@@ -131,7 +131,7 @@ void handle_openai_models(struct api *api, struct http_response *res)
 	for (size_t i = 0; i < ids->elements; i++) {
 		char k[KEY_MAX];
 		redisReply *h = rs_command(c, "HMGET %s last_seen_ms model",
-					     key_node_ai(k, ids->element[i]->str));
+					   key_node_ai(k, ids->element[i]->str));
 		if (!h) {
 			api_drop_redis(api);
 			break;

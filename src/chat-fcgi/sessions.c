@@ -102,7 +102,7 @@ static void delete_message_keys(struct api *api, redisReply *hist)
 		mid[n] = '\0';
 		char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX];
 		rs_append(api->redis, "UNLINK %s %s %s %s", key_meta(k1, mid),
-				   key_chunks(k2, mid), key_lock(k3, mid), key_cancel(k4, mid));
+			  key_chunks(k2, mid), key_lock(k3, mid), key_cancel(k4, mid));
 		sent++;
 	}
 	for (; sent > 0; sent--) {

@@ -75,7 +75,7 @@ static int messages_in_flight_on(struct rs *c, int node, struct ids *mids)
 		const redisReply *keys = r->element[1];
 		for (size_t i = 0; i < keys->elements; i++)
 			rs_append(c, "ZRANGE %b 0 -1", keys->element[i]->str,
-					   (size_t)keys->element[i]->len);
+				  (size_t)keys->element[i]->len);
 		for (size_t i = 0; i < keys->elements; i++) {
 			redisReply *z;
 			if (rs_get_reply(c, (void **)&z) != REDIS_OK) {

@@ -52,7 +52,7 @@ static int requeue(struct rs *c, const char *entry_id, const redisReply *fields,
 	if (!m || !valid_message_id(m->str, m->len) || !s || !u || !p) {
 		/* nothing can be done with it; the worker acknowledges such entries too */
 		redisReply *r = rs_command(c, "XACK %s %s %s", key_jobs(kjobs, st->part),
-					     JOBS_GROUP, entry_id);
+					   JOBS_GROUP, entry_id);
 		if (!r)
 			return -1;
 		freeReplyObject(r);
@@ -140,7 +140,7 @@ static int read_pending(struct rs *c, long min_idle_ms, struct reclaim *st, int 
 		snprintf(start, sizeof start, "%s%s", st->cursor[0] ? "(" : "",
 			 st->cursor[0] ? st->cursor : "-");
 		redisReply *r = rs_command(c, "XPENDING %s %s IDLE %ld %s + %d", kjobs, JOBS_GROUP,
-					     min_idle_ms, start, PAGE);
+					   min_idle_ms, start, PAGE);
 		if (!r)
 			return -1;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
