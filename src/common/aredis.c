@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "aredis_cluster.h"
+#include "cluster_conf.h"
 #include "log.h"
 #include "redis_cmd.h"
 #include "redis_sentinel.h"
@@ -255,6 +256,14 @@ static void connect_now(struct aredis *ar)
 
 #define CLUSTER_TIMEOUT_MS 5000
 
+static void load_scripts(redisAsyncContext *ac)
+{
+	for (int s = 0; ac && s < SCRIPT_COUNT; s++) {
+		const struct script *sc = script_get((enum script_id)s);
+		redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %b", sc->body, sc->len);
+	}
+}
+
 static void cluster_ready(struct arcluster *c, int status)
 {
 	struct aredis *ar = arcluster_data(c);
@@ -263,13 +272,8 @@ static void cluster_ready(struct arcluster *c, int status)
 	/* the scripts in every primary's cache: an EVALSHA between MULTI and
 	 * EXEC (the relay's claim) cannot fall back to EVAL. Elsewhere a
 	 * NOSCRIPT (a primary new since) is sent again as EVAL. */
-	for (int i = 0; i < arcluster_map(c)->nnodes; i++) {
-		redisAsyncContext *ac = arcluster_primary_ctx(c, i);
-		for (int s = 0; ac && s < SCRIPT_COUNT; s++) {
-			const struct script *sc = script_get((enum script_id)s);
-			redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %b", sc->body, sc->len);
-		}
-	}
+	for (int i = 0; i < arcluster_map(c)->nnodes; i++)
+		load_scripts(arcluster_primary_ctx(c, i));
 	ar->ready = 1;
 	log_info("redis connected", "conn=%s topology=cluster primaries=%d", ar->name,
 		 arcluster_map(c)->nnodes);
@@ -479,13 +483,121 @@ int aredis_command_argv(struct aredis *ar, redisCallbackFn *cb, void *priv, int 
 	return route(ar, argc, argv, lens, NULL, 0, routed_new(ar, cb, priv));
 }
 
-redisAsyncContext *aredis_node(struct aredis *ar, const char *key)
+/* --- MULTI ... EXEC on one connection */
+
+#define TX_RETRY_MS 5000
+
+struct tx {
+	struct aredis *ar;
+	redisCallbackFn *cb;
+	void *priv;
+	char *key, *cmds;
+	size_t len;
+	uint64_t deadline;
+	int backoff;
+	uv_timer_t timer;
+};
+
+static void tx_free(uv_handle_t *h)
+{
+	struct tx *t = h->data;
+	free(t->key);
+	free(t->cmds);
+	free(t);
+}
+
+static void tx_done(struct tx *t, redisAsyncContext *ac, redisReply *r)
+{
+	if (t->cb)
+		t->cb(ac, r, t->priv);
+	uv_close((uv_handle_t *)&t->timer, tx_free);
+}
+
+static void tx_reply(redisAsyncContext *ac, void *rv, void *priv);
+
+/* Every command on the one connection: hiredis wants one callback a reply,
+ * so cmds goes command by command. */
+static int tx_send(struct tx *t)
+{
+	struct aredis *ar = t->ar;
+	redisAsyncContext *ac = !ar->ready ? NULL : ar->cluster
+		? arcluster_node(ar->cluster, t->key, strlen(t->key)) : ar->ac;
+	if (!ac || redisAsyncCommand(ac, NULL, NULL, "MULTI") != REDIS_OK)
+		return -1;
+	struct redis_argv a = { 0 };
+	size_t at = 0;
+	long used;
+	while (at < t->len && (used = redis_argv_parse(t->cmds + at, t->len - at, &a)) > 0) {
+		redisAsyncFormattedCommand(ac, NULL, NULL, t->cmds + at, (size_t)used);
+		at += (size_t)used;
+	}
+	redis_argv_free(&a);
+	return redisAsyncCommand(ac, tx_reply, t, "EXEC") == REDIS_OK ? 0 : -1;
+}
+
+static void tx_again(uv_timer_t *timer)
+{
+	struct tx *t = timer->data;
+	if (tx_send(t))
+		tx_done(t, NULL, NULL);
+}
+
+/* A cluster's slot moving under the transaction: queued commands met
+ * MOVED or ASK, and EXEC discarded it all. */
+static int tx_discarded(const redisReply *r)
+{
+	return r && r->type == REDIS_REPLY_ERROR &&
+	       (!strncmp(r->str, "EXECABORT", 9) || !strncmp(r->str, "MOVED ", 6) ||
+		!strncmp(r->str, "ASK ", 4) || !strncmp(r->str, "TRYAGAIN", 8) ||
+		!strncmp(r->str, "CLUSTERDOWN", 11));
+}
+
+static void tx_reply(redisAsyncContext *ac, void *rv, void *priv)
+{
+	struct tx *t = priv;
+	struct aredis *ar = t->ar;
+	if (ar->cluster && ar->loop && tx_discarded(rv) &&
+	    uv_now(ar->loop) + (uint64_t)t->backoff <= t->deadline) {
+		/* a NOSCRIPT (a primary new since the map was read) aborts it too */
+		load_scripts(ac);
+		arcluster_refresh(ar->cluster);
+		uv_timer_start(&t->timer, tx_again, (uint64_t)t->backoff, 0);
+		t->backoff = cluster_backoff_next(t->backoff);
+		return;
+	}
+	tx_done(t, ac, rv);
+}
+
+int aredis_transaction(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
+		       const char *cmds, size_t len)
 {
 	if (!ar->ready)
-		return NULL;
-	if (!ar->cluster)
-		return ar->ac;
-	return arcluster_node(ar->cluster, key, strlen(key));
+		return -1;
+	struct tx *t = xcalloc(1, sizeof *t);
+	*t = (struct tx){ .ar = ar, .cb = cb, .priv = priv, .key = xstrdup(key),
+			  .cmds = xmalloc(len ? len : 1), .len = len,
+			  .deadline = uv_now(ar->loop) + TX_RETRY_MS,
+			  .backoff = CLUSTER_BACKOFF_FIRST_MS };
+	memcpy(t->cmds, cmds, len);
+	uv_timer_init(ar->loop, &t->timer);
+	t->timer.data = t;
+	if (tx_send(t) == 0)
+		return 0;
+	t->cb = NULL;
+	uv_close((uv_handle_t *)&t->timer, tx_free);
+	return -1;
+}
+
+void resp_add(struct strbuf *sb, const char *fmt, ...)
+{
+	char *cmd = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int len = redisvFormatCommand(&cmd, fmt, ap);
+	va_end(ap);
+	if (len > 0)
+		sb_add(sb, cmd, (size_t)len);
+	free(cmd);
 }
 
 int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_id id,

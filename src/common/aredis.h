@@ -28,6 +28,7 @@
 #include "redis_sentinel.h"
 #include "redis_url.h"
 #include "scripts.h"
+#include "strbuf.h"
 
 struct aredis {
 	uv_loop_t *loop;
@@ -75,10 +76,15 @@ int aredis_command_on(struct aredis *ar, const char *key, redisCallbackFn *cb, v
  * is routed on its own and cb gets the last one's reply. */
 int aredis_formatted(struct aredis *ar, redisCallbackFn *cb, void *priv, const char *cmd,
 		     size_t len);
-/* The connection to the primary of key's slot (the one connection when not
- * a cluster), NULL when not ready: for MULTI ... EXEC on keys of that one
- * slot, which must go on one connection. A MOVED there is the caller's
- * error (the map is read again by the next routed command that meets it). */
-redisAsyncContext *aredis_node(struct aredis *ar, const char *key);
+/* MULTI, the commands of cmds (RESP, one after another: resp_add), EXEC on
+ * the connection of the primary of key's slot (every key of cmds in that
+ * slot); cb gets EXEC's reply. On a cluster a transaction the node
+ * discarded (EXECABORT: a command met MOVED or ASK, the slot moving) ran
+ * nothing: it is sent again once the map is read again, within the
+ * cluster's retry time. 0, or -1 (cb not called) when ar is not ready. */
+int aredis_transaction(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
+		       const char *cmds, size_t len);
+/* Appends one command in hiredis's format to sb, for aredis_transaction. */
+void resp_add(struct strbuf *sb, const char *fmt, ...);
 
 #endif
