@@ -189,8 +189,43 @@ error_lines() { echo "$output" | grep -v 'msg="started"' | grep -c .; }
 	grep -q 'job requeued.*session=cl53-kill' "$STACK_DIR/log/recoverd.log"
 }
 
-@test "no program met MOVED, ASK, CROSSSLOT or a lost cluster in its log" {
-	run grep -h -E 'MOVED|ASK |CROSSSLOT|CLUSTERDOWN|no reply in|redis command failed|refused the slot map' \
+# reshard N FROM_PORT TO_PORT: N slots moved between two primaries
+reshard() {
+	REDISCLI_AUTH=$PW timeout 120 redis-cli --no-auth-warning --cluster reshard "127.0.0.1:$2" \
+		--cluster-from "$(cluster_node_id "$2")" --cluster-to "$(cluster_node_id "$3")" \
+		--cluster-slots "$1" --cluster-yes --cluster-pipeline 20 >>"$BATS_TEST_TMPDIR/reshard.log" 2>&1
+}
+
+@test "3000 slots resharded there and back while 8 replies stream and 4 clients resume: each whole, once" {
+	local pids=() i ps
+	mapfile -t ps < <(primaries)
+	p1=${ps[0]} p2=${ps[1]}
+	for i in $(seq 1 8); do
+		chat-cli --url "$API" --user "rs$i" --session "cl53-rs$i" --timeout 90 --stats "$(words 100)" \
+			>"$BATS_TEST_TMPDIR/rs$i.out" 2>"$BATS_TEST_TMPDIR/rs$i.err" &
+		pids+=($!)
+	done
+	reshard 3000 "$p1" "$p2"
+	# the relays read the chunk lists (MULTI) while the slots move back
+	for i in $(seq 1 4); do
+		chat-cli --url "$API" --user "rv$i" --session "cl53-rv$i" --resume url --drop-every 15 --timeout 90 \
+			--stats "$(words 50)" >"$BATS_TEST_TMPDIR/rv$i.out" 2>"$BATS_TEST_TMPDIR/rv$i.err" &
+		pids+=($!)
+	done
+	reshard 3000 "$p2" "$p1"
+	for p in "${pids[@]}"; do wait "$p"; done
+	for i in $(seq 1 8); do
+		[ "$(cat "$BATS_TEST_TMPDIR/rs$i.out")" = "$(TOKEN_DELAY_MS=0 ai-streamer --once "$(words 100)")" ]
+		grep -q 'out_of_order=0 repeats=0' "$BATS_TEST_TMPDIR/rs$i.err"
+	done
+	for i in $(seq 1 4); do
+		[ "$(cat "$BATS_TEST_TMPDIR/rv$i.out")" = "$(TOKEN_DELAY_MS=0 ai-streamer --once "$(words 50)")" ]
+		grep -q 'reconnects=[1-9].* out_of_order=0 repeats=0' "$BATS_TEST_TMPDIR/rv$i.err"
+	done
+}
+
+@test "no program met MOVED, ASK, CROSSSLOT, a discarded transaction or a lost cluster in its log" {
+	run grep -h -E 'MOVED|ASK |CROSSSLOT|CLUSTERDOWN|EXECABORT|no reply in|redis command failed|redis read failed|refused the slot map' \
 		"$STACK_DIR"/log/chat-fcgi.log "$STACK_DIR"/log/ai-streamer-*.log "$STACK_DIR"/log/ws-relay-*.log \
 		"$STACK_DIR"/log/recoverd.log "$STACK_DIR"/log/archiver.log
 	assert_output ""
