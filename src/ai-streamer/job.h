@@ -12,8 +12,8 @@
 #include "strbuf.h"
 #include "validate.h"
 
-enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING,
-		 JOB_RELEASING };
+enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_FENCING_END,
+		 JOB_ACKING, JOB_RELEASING };
 
 struct job {
 	struct worker *w;
