@@ -72,7 +72,7 @@ fail_over() {
 	hist=$(curl -sf "$API/api/history/f1?user_id=tester")
 	[ "$(echo "$hist" | jq -r '.messages[-1].status')" = complete ]
 	[ "$(client_text f1)" = "$(echo "$hist" | jq -j '.messages[-1].content' | tr -d '\n')" ]
-	grep -q '^chunks [1-9][0-9]* .*repeats 0' "$BATS_TEST_TMPDIR/f1.err" ||
+	grep -q 'stats .* chunks=[1-9][0-9]* .*out_of_order=0 repeats=0 .*exit=0' "$BATS_TEST_TMPDIR/f1.err" ||
 		{ cat "$BATS_TEST_TMPDIR/f1.err" >&3; false; }
 }
 
