@@ -63,6 +63,9 @@ fail_over() {
 	[ -n "$seen" ]
 	[ "${promoted:0:${#seen}}" = "$seen" ]
 	grep -q 'frames held: too few replicas have them' "$STACK_DIR"/log/ai-streamer*.log
+	# the chunk held when the primary died was not on the replica: the
+	# worker wrote it again, at the same index, from the token it kept
+	wait_for 60 grep -q 'held chunk appended again.*outcome=written' "$STACK_DIR"/log/ai-streamer*.log
 	# the new primary has no replica until the old one comes back as one;
 	# then the held chunks go out and the reply ends
 	sctl start redis

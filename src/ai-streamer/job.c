@@ -447,9 +447,16 @@ static void batch_appended(redisAsyncContext *ac, void *reply, void *priv)
 			appended(ac, answer_of(reply, i), b->jobs[i]);
 			continue;
 		}
-		if (append_answer(b->jobs[i], answer_of(reply, i)) == APPEND_WRITTEN) {
+		struct job *j = b->jobs[i];
+		redisReply *one = answer_of(reply, i);
+		if (append_answer(j, one) == APPEND_WRITTEN) {
 			b->held[i] = 1;
-			b->jobs[i]->waiting = 1;  /* until the WAIT answers */
+			j->waiting = 1;  /* until the WAIT answers */
+			if (j->resent)  /* a new primary lacked it, or has it */
+				log_info("held chunk appended again", "message=%s index=%ld outcome=%s",
+					 j->mid, j->next_index,
+					 one->type == REDIS_REPLY_INTEGER ? "written" : "found");
+			j->resent = 0;
 		}
 	}
 	if (!b->fenced)
@@ -465,6 +472,7 @@ static void batch_lost(struct batch *b)
 	for (int i = 0; i < b->n; i++)
 		if (b->held[i]) {
 			b->jobs[i]->waiting = 0;
+			b->jobs[i]->resent = 1;
 			job_later(b->jobs[i], RETRY_MS);
 		}
 	batch_free(b);
