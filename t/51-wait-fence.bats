@@ -28,8 +28,8 @@ chunks_joined() {
 client_text() { tr -d '\n' <"$BATS_TEST_TMPDIR/$1.out"; }
 
 # fail_over SESSION: a reply streams to a client; the replica is stopped,
-# the primary gets a write too big to sit in a socket buffer, the stream goes
-# on (or is held) for a while; the primary is killed, the replica let go and
+# the primary gets a write too big to sit in a socket buffer (the worker
+# paused meanwhile), the stream goes on (or is held) for a while; the primary is killed, the replica let go and
 # promoted. Leaves $client (chat-cli's pid), $seen (what it had printed
 # when the primary died) and $promoted (the promoted replica's chunks, read
 # before anything else could write them).
@@ -41,10 +41,16 @@ fail_over() {
 	wait_for 60 chunks_past "$s" 10
 	old=$(redis_primary_port)
 	[ "$old" = "$REDIS_PORT" ]
+	# the worker paused first, so that its next chunk is written after the
+	# filler; what it sent before has been answered meanwhile
+	worker=$(sctl pid ai-streamer:ai-streamer-0)
+	kill -STOP "$worker"
+	sleep 1
 	kill -STOP "$(sctl pid redis-2)"
 	# 40 MB: more than the loopback socket buffers hold, so that what the
 	# primary writes after it stays in the primary's memory, and dies with it
 	head -c 40000000 /dev/zero | tr '\0' x | redis-cli -p "$old" -x set wait16:filler >/dev/null
+	kill -CONT "$worker"
 	sleep 3
 	seen=$(client_text "$s")
 	kill -9 "$(sctl pid redis)"
