@@ -70,6 +70,13 @@ static const struct knob knobs[] = {
 	KNOB_INT("CHUNK_ROLLUP_MS", 0, 0, 1000,
 		 "tokens of one reply that come within this of each other go "
 		 "out as one chunk (0: a chunk per token); the first never waits"),
+	KNOB_INT("REDIS_WAIT_REPLICAS", 0, 0, 16,
+		 "a chunk or end frame is published only once this many replicas "
+		 "have it (WAIT), so a failover cannot take back what a client saw "
+		 "(0: published with the write)"),
+	KNOB_INT("REDIS_WAIT_TIMEOUT_MS", 200, 1, 60000,
+		 "how long one WAIT blocks the command connection; one short of "
+		 "REDIS_WAIT_REPLICAS is sent again, the frames held"),
 	KNOB_TEXT("USER", "cli", NULL, "--pipe's user when there is no --user"),
 };
 const struct knob_table streamer_knobs = KNOB_TABLE(knobs);
@@ -268,6 +275,8 @@ int main(int argc, char **argv)
 	w.cfg.drain_ms = config_int(&streamer_knobs, "DRAIN_MS");
 	w.cfg.append_flush_ms = config_int(&streamer_knobs, "APPEND_FLUSH_MS");
 	w.cfg.chunk_rollup_ms = config_int(&streamer_knobs, "CHUNK_ROLLUP_MS");
+	w.cfg.wait_replicas = config_int(&streamer_knobs, "REDIS_WAIT_REPLICAS");
+	w.cfg.wait_timeout_ms = config_int(&streamer_knobs, "REDIS_WAIT_TIMEOUT_MS");
 	if (gen_set_style(config_text(&streamer_knobs, "GENERATOR")))
 		die(100, "GENERATOR must be sentences or hostile");
 	if (once)
