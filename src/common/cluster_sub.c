@@ -146,6 +146,8 @@ static void node_close(struct snode *n)
 	if (n->closing)
 		return;
 	n->closing = 1;
+	if (n->up && !s->stopped)
+		s->stats.disconnects++;
 	for (struct snode **p = &s->nodes; *p; p = &(*p)->next)
 		if (*p == n) {
 			*p = n->next;
