@@ -7,10 +7,12 @@
 # lost, subscribed again, and the frames after the new subscription arrive,
 # while the chunk list holds every chunk (what the relay fills a socket's
 # gap from). On one Redis the script PUBLISHes and the subscriber
-# SUBSCRIBEs, as before.
+# SUBSCRIBEs, as before. The last test runs a whole stack on the cluster
+# (once every program takes a redis+cluster:// URL) and kills the primary of
+# a streaming session: every client ends whole, once.
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+load helpers/stack
+load helpers/resume-clients
 load helpers/redis-cluster
 
 ROOT=$(cd "$(dirname "${BATS_TEST_FILENAME}")/.." && pwd)
@@ -26,6 +28,7 @@ setup() {
 }
 teardown() {
 	[ -z "${SUB_PID:-}" ] || kill "$SUB_PID" 2>/dev/null || true
+	stack_down
 	[ -z "${SOLO_DIR:-}" ] || { kill -9 "$(cat "$SOLO_DIR/redis.pid")" 2>/dev/null || true; rm -rf "$SOLO_DIR"; }
 	[ -z "${CLUSTER_DIR:-}" ] || { cluster_down; rm -rf "$CLUSTER_DIR"; }
 }
@@ -159,4 +162,36 @@ slot_elsewhere() {
 	stop_sub
 	[ "$(count lost_disconnected "$output")" -ge 1 ]
 	[ "$(count subscribes "$output")" -ge 2 ]
+}
+
+# the programs refuse a cluster URL until they route their commands on one
+cluster_urls_served() {
+	! REDIS_URL=redis+cluster://127.0.0.1:1 timeout 5 "$ROOT/bin/recoverd" 2>&1 | grep -q 'not supported yet'
+}
+
+out_past() { [ -e "$BATS_TEST_TMPDIR/$1.out" ] && [ "$(wc -c <"$BATS_TEST_TMPDIR/$1.out")" -gt "$2" ]; }
+
+lost_disconnected_total() {
+	local p n=0 v
+	for p in "$RELAY_BASE" $((RELAY_BASE + 1)); do
+		v=$(curl -s "http://127.0.0.1:$p/metrics" |
+			sed -n 's/^streamchat_relay_channels_lost_total{why="disconnected"} //p')
+		n=$((n + ${v:-0}))
+	done
+	echo "$n"
+}
+
+@test "cluster: a stack on it, kill -9 of a streaming session's primary: 12 replies through 2 relays end whole, once" {
+	cluster_urls_served || skip "the programs refuse redis+cluster:// URLs in this build"
+	REDIS_URL=$URL AI_MAX_TOKENS=2000 RELAY_DEAD_MS=3000 LEASE_MS=3000 \
+		stack_up --relays 2 --streamers 2 --token-delay-ms 20
+	start_clients 12 c 200 150
+	wait_for 60 out_past c1 200
+	wait_for 60 out_past c12 200
+	local victim
+	victim=$(cluster_primary_of_slot "$(ccli "${CLUSTER_PORTS%% *}" CLUSTER KEYSLOT "$(key stream:session: c1)")")
+	kill -9 "$(cat "$CLUSTER_DIR/$victim/redis.pid")"
+	check_clients 12 c
+	# the relay holding c1 lost its channel and subscribed it again
+	[ "$(lost_disconnected_total)" -ge 1 ]
 }

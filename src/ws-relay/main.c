@@ -103,6 +103,7 @@ static void heartbeat(uv_timer_t *t)
 	(void)t;
 	if (!relay.cmd.ready)
 		return;
+	sessions_retry_waiting();
 	char k[KEY_MAX];
 	struct heartbeat hb;
 	heartbeat_begin(&hb, key_node_ws, key_nodes_ws, relay.node, now_ms(), HEARTBEAT_TTL_MS);

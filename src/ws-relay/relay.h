@@ -139,6 +139,8 @@ void session_detach(struct conn *c);
 void sessions_redis_ready(void);
 void sessions_redis_lost(void);
 void sessions_cmd_ready(void);
+/* Called every second: sockets whose read found no Redis node sync again. */
+void sessions_retry_waiting(void);
 /* Every session of this relay joins the registry again. */
 void sessions_rejoin(void);
 void session_on_message(const char *channel, size_t chlen, const char *payload, size_t len);

@@ -269,6 +269,24 @@ void sessions_rejoin(void)
 				registry_join(s->sid, s->uid);
 }
 
+/* Sockets of subscribed sessions still waiting to read Redis: their read
+ * found no connection to the session's node, or lost it (on a Cluster the
+ * node of one slot can be gone while the command connection as a whole
+ * stays up, so no sessions_cmd_ready follows). They try again. */
+void sessions_retry_waiting(void)
+{
+	if (!relay.cmd.ready)
+		return;   /* sessions_cmd_ready syncs them */
+	for (size_t i = 0; i < NBUCKETS; i++)
+		for (struct session *s = buckets[i]; s; s = s->hnext) {
+			if (s->sub != SUB_ACTIVE)
+				continue;
+			for (struct conn *c = s->conns; c; c = c->snext)
+				if (c->state == CONN_WAIT_SUB)
+					conn_sync(c);
+		}
+}
+
 /* The command connection is back: the registry learns this relay's
  * sessions afresh, and sockets that could not read their snapshot while it
  * was away read it now. */
