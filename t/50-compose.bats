@@ -121,8 +121,9 @@ network() { awk '/^networks:/ { on = 1; next } on && /^[^ ]/ { on = 0 } on' | aw
 	# the image's share/, the healthcheck's file, the port and interface in
 	# the container, REDIS_URL from REDIS_PASSWORD, AUTH_SECRET instead of a
 	# file, DATABASE_URL from POSTGRES_PASSWORD; USER is chat-cli's and --pipe's;
-	# UNIX_SOCKET left unset: nginx reaches the relays' containers over the network
-	local fixed=" NODE_ID SHARE_DIR HEARTBEAT_FILE PORT LISTEN_IFACE REDIS_URL AUTH_SECRET_FILE USER DATABASE_URL UNIX_SOCKET "
+	# UNIX_SOCKET left unset: nginx reaches the relays' containers over the network;
+	# FAULT_POINT is for tests only: a deployment must never pass it through
+	local fixed=" NODE_ID SHARE_DIR HEARTBEAT_FILE PORT LISTEN_IFACE REDIS_URL AUTH_SECRET_FILE USER DATABASE_URL UNIX_SOCKET FAULT_POINT "
 	local prog knob missing=""
 	for prog in chat-fcgi ws-relay ai-streamer recoverd archiver; do
 		local knobs

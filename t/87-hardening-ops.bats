@@ -184,7 +184,13 @@ answer_is() {
 
 @test "nginx's 429 keeps the security headers and says Retry-After" {
 	local i code
-	for ((i = 0; i < 400; i++)); do
+	# a burst of 100 from one process on one connection, then the answer
+	# looked at: a loop of one curl each is too slow on a loaded machine
+	# to pass the limit
+	local -a burst
+	for ((i = 0; i < 100; i++)); do burst+=("$API/api/health"); done
+	for ((i = 0; i < 20; i++)); do
+		curl -s -o /dev/null "${burst[@]}"
 		code=$(curl -s -D "$BATS_TEST_TMPDIR/head" -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' "$API/api/health")
 		[ "$code" = 429 ] && break
 	done

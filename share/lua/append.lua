@@ -3,14 +3,15 @@
 -- lease holder may write (fencing), never after a cancel, and only at the
 -- index the caller expects, so a chunk can be neither lost nor written twice.
 -- The chunk frame is published in the same step, so what is cached and what
--- is broadcast cannot disagree. One message's failure does not touch the
--- others.
+-- is broadcast cannot disagree; with an empty channel it is not published
+-- (REDIS_WAIT_REPLICAS: the worker publishes it once a replica has the chunk).
+-- One message's failure does not touch the others.
 -- This runs once per token, so it makes three calls and no more: the lease
 -- is renewed by the worker on a timer (renew.lua), a cancel marks the lock
 -- (cancel.lua), and the count is what RPUSH returns (total_chunks is written
 -- by finish.lua).
 -- KEYS: per message, 2: stream:chunks:{t}M stream:lock:{t}M
--- ARGV: per message, 5: owner index content channel frame
+-- ARGV: per message, 5: owner index content channel ("": no publish) frame
 -- Returns, per message, the new chunk count or "lease", "cancelled",
 -- "index:<count>", "error:<message>".
 local function append(kchunks, klock, owner, index, content, channel, frame)
@@ -25,7 +26,9 @@ local function append(kchunks, klock, owner, index, content, channel, frame)
     redis.call('RPOP', kchunks)
     return 'index:' .. (n - 1)
   end
-  redis.call('PUBLISH', channel, frame)
+  if channel ~= '' then
+    redis.call('PUBLISH', channel, frame)
+  end
   return n
 end
 

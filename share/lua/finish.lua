@@ -6,7 +6,7 @@
 -- slot), a second step that chat-fcgi's cleanup makes up for if it is lost.
 -- KEYS: 1 stream:chunks:{t}M  2 stream:meta:{t}M  3 stream:lock:{t}M  4 stream:cancel:{t}M
 --       5 chat:history:{t}S  6 stream:session:{t}S  7 archive:{t}
--- ARGV: 1 owner  2 status  3 channel  4 end frame  5 ttl s  6 now_ms  7 history cap
+-- ARGV: 1 owner  2 status  3 channel ("": the caller publishes)  4 end frame  5 ttl s  6 now_ms  7 history cap
 --       8 M  9 expected chunk count  10 archive cap
 -- Returns the chunk count, or "lease", "index:<count>".
 -- An error reply's item keeps why (the error frame's code and message), so
@@ -48,5 +48,7 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+if ARGV[3] ~= '' then
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+end
 return n

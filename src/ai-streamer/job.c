@@ -35,6 +35,7 @@
 #include "archive.h"
 #include "backend.h"
 #include "fault.h"
+#include "fence.h"
 #include "frame.h"
 #include "job.h"
 #include "keys.h"
@@ -127,7 +128,11 @@ static void finished(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	if (r->type == REDIS_REPLY_INTEGER) {
 		fault_point("ai-streamer:after-finish", j->sid);
-		ack(j);
+		if (fence_on(j->w)) {
+			j->state = JOB_FENCING_END;
+			step(j);
+		} else
+			ack(j);
 		return;
 	}
 	/* lease lost: another worker owns the message now; the job is theirs */
@@ -135,6 +140,44 @@ static void finished(redisAsyncContext *ac, void *reply, void *priv)
 	log_warn("finish refused", "message=%s reason=\"%s\"", j->mid,
 		 r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ? r->str : "?");
 	job_end(j);
+}
+
+/* The end (or error) frame of the reply. */
+static void end_frame(const struct job *j, struct strbuf *frame)
+{
+	if (!strcmp(j->end_status, "error"))
+		frame_error(frame, j->sid, j->mid, j->err_code, j->err_msg);
+	else
+		frame_end(frame, j->end_status, j->sid, j->mid, j->next_index);
+}
+
+/* The answer to the WAIT after a fenced finish.lua: the end frame goes out
+ * once the replicas have the reply's end, and then the job is acknowledged. */
+static void end_waited(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct job *j = priv;
+	redisReply *r = reply;
+	struct worker *w = j->w;
+	(void)ac;
+	j->waiting = 0;
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		/* a new primary may lack the end: finish.lua again (answered "lease"
+		 * if it has it, and the relays' resync sends its end frame) */
+		j->state = JOB_FINISHING;
+		job_later(j, RETRY_MS);
+		return;
+	}
+	if (!fence_held(w, r)) {
+		if (w->waits_short++ % 50 == 0)
+			log_warn("end frame held: too few replicas have it", "message=%s replicas=%lld "
+				 "wanted=%ld", j->mid, r->integer, w->cfg.wait_replicas);
+		step(j);
+		return;
+	}
+	sb_reset(&w->scratch);
+	end_frame(j, &w->scratch);
+	fence_publish(w, j->kchunks, j->kchan, w->scratch.buf, w->scratch.len);
+	ack(j);
 }
 
 static void finish(struct job *j, const char *status)
@@ -200,35 +243,51 @@ static void loaded(redisAsyncContext *ac, void *reply, void *priv)
 	free(lens);
 }
 
-static void appended(redisAsyncContext *ac, void *reply, void *priv)
+/* What an append.lua answer means for the job. */
+enum append_outcome { APPEND_LOST, APPEND_WRITTEN, APPEND_REFUSED };
+
+/* Reads one job's answer; a lost or refused append is dealt with here. */
+static enum append_outcome append_answer(struct job *j, redisReply *r)
 {
-	struct job *j = priv;
-	redisReply *r = reply;
-	(void)ac;
 	if (lost(j, r))
-		return;
+		return APPEND_LOST;
 	if (r->type == REDIS_REPLY_INTEGER ||
 	    (r->type == REDIS_REPLY_STRING && !strncmp(r->str, "index:", 6) &&
-	     atol(r->str + 6) == j->next_index + 1)) {
+	     atol(r->str + 6) == j->next_index + 1))
 		/* written (the second case: by our own earlier try whose reply was lost) */
-		j->next_index++;
-		chunk_written(j);
-		j->w->chunks++;
-		if (!j->first_written) {
-			j->first_written = 1;
-			prom_hist_observe(&j->w->first_token, (double)(mono_us() - j->taken_us) / 1e6);
-		}
-		j->w->backend->appended(j);
-		return;
-	}
+		return APPEND_WRITTEN;
 	const char *why = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ? r->str : "?";
 	if (!strcmp(why, "cancelled")) {
 		finish(j, "cancelled");
-		return;
+		return APPEND_REFUSED;
 	}
 	j->w->failures++;
 	log_warn("append refused", "message=%s index=%ld reason=\"%s\"", j->mid, j->next_index, why);
 	job_end(j);
+	return APPEND_REFUSED;
+}
+
+/* The chunk is written (and, fenced, on enough replicas and published): the
+ * backend gives the next. */
+static void chunk_done(struct job *j)
+{
+	j->waiting = 0;
+	j->next_index++;
+	chunk_written(j);
+	j->w->chunks++;
+	if (!j->first_written) {
+		j->first_written = 1;
+		prom_hist_observe(&j->w->first_token, (double)(mono_us() - j->taken_us) / 1e6);
+	}
+	j->w->backend->appended(j);
+}
+
+static void appended(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct job *j = priv;
+	(void)ac;
+	if (append_answer(j, reply) == APPEND_WRITTEN)
+		chunk_done(j);
 }
 
 static void started(redisAsyncContext *ac, void *reply, void *priv)
@@ -349,32 +408,117 @@ static void cancel_noticed(struct job *j)
 /* --- appends, batched */
 
 struct batch {
+	struct worker *w;
 	int n;
 	struct job *jobs[APPEND_BATCH];
+	/* REDIS_WAIT_REPLICAS: the frames, published once the WAIT holds */
+	int fenced;                    /* a WAIT follows the call */
+	int wait_sent;
+	char route[KEY_MAX];           /* the key the call was routed by (its WAIT's too) */
+	char held[APPEND_BATCH];       /* this job's chunk is written, its frame held */
+	struct strbuf frames;
+	size_t frame_off[APPEND_BATCH], frame_len[APPEND_BATCH];
 };
+
+static void batch_free(struct batch *b)
+{
+	sb_release(&b->frames);
+	free(b);
+}
+
+/* One job's answer of a call's: no reply (lost) or an error for the whole
+ * call is the same for each. */
+static redisReply *answer_of(redisReply *r, int i)
+{
+	static redisReply missing = { .type = REDIS_REPLY_ERROR, .str = "no reply" };
+	if (!r || r->type != REDIS_REPLY_ARRAY)
+		return r;
+	return (size_t)i < r->elements ? r->element[i] : &missing;
+}
+
+static void batch_lost(struct batch *b);
 
 static void batch_appended(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct batch *b = priv;
-	redisReply *r = reply;
 	for (int i = 0; i < b->n; i++) {
-		/* no reply (lost) or an error for the whole call: the same for each */
-		redisReply *one = r && r->type == REDIS_REPLY_ARRAY
-					  ? ((size_t)i < r->elements ? r->element[i] : NULL) : r;
-		if (r && r->type == REDIS_REPLY_ARRAY && !one) {
-			static redisReply missing = { .type = REDIS_REPLY_ERROR, .str = "no reply" };
-			one = &missing;
+		if (!b->fenced) {
+			appended(ac, answer_of(reply, i), b->jobs[i]);
+			continue;
 		}
-		appended(ac, one, b->jobs[i]);
+		struct job *j = b->jobs[i];
+		redisReply *one = answer_of(reply, i);
+		if (append_answer(j, one) == APPEND_WRITTEN) {
+			b->held[i] = 1;
+			j->waiting = 1;  /* until the WAIT answers */
+			if (j->resent)  /* a new primary lacked it, or has it */
+				log_info("held chunk appended again", "message=%s index=%ld outcome=%s",
+					 j->mid, j->next_index,
+					 one->type == REDIS_REPLY_INTEGER ? "written" : "found");
+			j->resent = 0;
+		}
 	}
-	free(b);
+	if (!b->fenced)
+		batch_free(b);
+	else if (!b->wait_sent)  /* no WAIT went out behind it: as if lost */
+		batch_lost(b);
 }
 
-/* Sends the appends of jobs[0..n) as one append.lua call. */
+/* The held chunks go again (a retry finds them written, or writes them on a
+ * primary that lacks them) and wait again. */
+static void batch_lost(struct batch *b)
+{
+	for (int i = 0; i < b->n; i++)
+		if (b->held[i]) {
+			b->jobs[i]->waiting = 0;
+			b->jobs[i]->resent = 1;
+			job_later(b->jobs[i], RETRY_MS);
+		}
+	batch_free(b);
+}
+
+/* The answer to the WAIT after a fenced append.lua call. Short of the
+ * replicas asked for: nothing is published, it waits again, the frames
+ * held (a primary that died now takes back nothing a client saw). */
+static void batch_waited(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct batch *b = priv;
+	struct worker *w = b->w;
+	(void)ac;
+	if (!reply || ((redisReply *)reply)->type == REDIS_REPLY_ERROR) {
+		if (reply)
+			log_warn("WAIT failed", "error=\"%s\"", ((redisReply *)reply)->str);
+		batch_lost(b);  /* again after a pause */
+		return;
+	}
+	if (!fence_held(w, reply)) {
+		redisReply *r = reply;
+		if (w->waits_short++ % 50 == 0)
+			log_warn("frames held: too few replicas have them", "replicas=%lld wanted=%ld "
+				 "waits_short=%llu", r->type == REDIS_REPLY_INTEGER ? r->integer : -1LL,
+				 w->cfg.wait_replicas, (unsigned long long)w->waits_short);
+		if (fence_wait(w, b->route, batch_waited, b))
+			batch_lost(b);
+		return;
+	}
+	for (int i = 0; i < b->n; i++)
+		if (b->held[i]) {
+			struct job *j = b->jobs[i];
+			fence_publish(w, j->kchunks, j->kchan, b->frames.buf + b->frame_off[i],
+				      b->frame_len[i]);
+			chunk_done(j);
+		}
+	batch_free(b);
+}
+
+/* Sends the appends of jobs[0..n) as one append.lua call (fenced: with no
+ * publish, and a WAIT after it). */
 static void append_call(struct worker *w, struct job *const *jobs, int n)
 {
-	struct batch *b = xmalloc(sizeof *b);
+	struct batch *b = xcalloc(1, sizeof *b);
+	b->w = w;
 	b->n = n;
+	b->fenced = fence_on(w);
 	memcpy(b->jobs, jobs, (size_t)n * sizeof *b->jobs);
 
 	/* every frame and index into one buffer first: it may move while it grows */
@@ -400,18 +544,29 @@ static void append_call(struct worker *w, struct job *const *jobs, int n)
 		a[0] = j->owner, l[0] = strlen(j->owner);
 		a[1] = buf->buf + ioff[i], l[1] = iend[i] - ioff[i];
 		a[2] = j->tok, l[2] = j->token_len;
-		a[3] = j->kchan, l[3] = strlen(j->kchan);
+		a[3] = b->fenced ? "" : j->kchan, l[3] = strlen(a[3]);
 		a[4] = buf->buf + off[i];
 		l[4] = (i + 1 < n ? ioff[i + 1] : buf->len) - off[i];
+		if (b->fenced) {
+			b->frame_off[i] = b->frames.len;
+			b->frame_len[i] = l[4];
+			sb_add(&b->frames, a[4], l[4]);
+		}
 	}
-	if (aredis_eval(&w->cmd, batch_appended, b, SCRIPT_APPEND, 2 * n, keys, 5 * n, args, lens) == 0)
+	if (aredis_eval(&w->cmd, batch_appended, b, SCRIPT_APPEND, 2 * n, keys, 5 * n, args, lens) == 0) {
+		/* on the same connection, right behind it: it counts the append */
+		if (b->fenced) {
+			snprintf(b->route, sizeof b->route, "%s", keys[0]);
+			b->wait_sent = fence_wait(w, b->route, batch_waited, b) == 0;
+		}
 		return;
+	}
 	/* Redis is away: each tries again when it is back */
 	for (int i = 0; i < n; i++) {
 		b->jobs[i]->waiting = 0;
 		job_later(b->jobs[i], RETRY_MS);
 	}
-	free(b);
+	batch_free(b);
 }
 
 /* Sends the appends waiting in w->batch: one call, or on a cluster-enabled
@@ -627,20 +782,21 @@ static void step(struct job *j)
 	case JOB_FINISHING: {
 		char khist[KEY_MAX], ksess[KEY_MAX], karchive[KEY_MAX], sttl[24], shist[24],
 			stotal[24];
-		if (!strcmp(j->end_status, "error"))
-			frame_error(frame, j->sid, j->mid, j->err_code, j->err_msg);
-		else
-			frame_end(frame, j->end_status, j->sid, j->mid, j->next_index);
+		end_frame(j, frame);
 		snprintf(sttl, sizeof sttl, "%ld", w->cfg.chunk_ttl_s);
 		snprintf(shist, sizeof shist, "%ld", w->cfg.history_max);
 		snprintf(stotal, sizeof stotal, "%ld", j->next_index);
 		const char *keys[] = { kchunks, kmeta, klock, kcancel, key_history(khist, j->sid),
 				       key_session(ksess, j->sid), key_archive(karchive, j->partition) };
-		const char *args[] = { j->owner, j->end_status, kchan, frame->buf, sttl, snow, shist,
-				       j->mid, stotal, archive_maxlen() };
+		/* fenced: the end frame goes once the replicas have the end */
+		const char *args[] = { j->owner, j->end_status, fence_on(w) ? "" : kchan, frame->buf,
+				       sttl, snow, shist, j->mid, stotal, archive_maxlen() };
 		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 7, keys, 10, args, NULL);
 		break;
 	}
+	case JOB_FENCING_END:
+		rc = fence_wait(w, kchunks, end_waited, j);
+		break;
 	case JOB_ACKING: {
 		/* finish.lua's second step, on the user's slot (doc/redis.md, "Two
 		 * steps"): the reply leaves the user's replies in flight. A ZREM

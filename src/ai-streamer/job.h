@@ -12,8 +12,8 @@
 #include "strbuf.h"
 #include "validate.h"
 
-enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_ACKING,
-		 JOB_RELEASING };
+enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_FENCING_END,
+		 JOB_ACKING, JOB_RELEASING };
 
 struct job {
 	struct worker *w;
@@ -44,6 +44,8 @@ struct job {
 	int64_t taken_us;              /* when this worker took the job */
 	int first_written;             /* its first chunk is written (first-token latency) */
 	int cancelled;                 /* the lease renewal found the lock marked */
+	int resent;                    /* REDIS_WAIT_REPLICAS: its held chunk's WAIT was lost,
+					* the append goes again */
 };
 
 /* For backends. The job takes its next step in ms (0: at the loop's next

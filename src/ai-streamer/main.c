@@ -70,6 +70,13 @@ static const struct knob knobs[] = {
 	KNOB_INT("CHUNK_ROLLUP_MS", 0, 0, 1000,
 		 "tokens of one reply that come within this of each other go "
 		 "out as one chunk (0: a chunk per token); the first never waits"),
+	KNOB_INT("REDIS_WAIT_REPLICAS", 0, 0, 16,
+		 "a chunk or end frame is published only once this many replicas "
+		 "have it (WAIT), so a failover cannot take back what a client saw "
+		 "(0: published with the write)"),
+	KNOB_INT("REDIS_WAIT_TIMEOUT_MS", 200, 1, 60000,
+		 "how long one WAIT blocks the command connection; one short of "
+		 "REDIS_WAIT_REPLICAS is sent again, the frames held"),
 	KNOB_TEXT("USER", "cli", NULL, "--pipe's user when there is no --user"),
 };
 const struct knob_table streamer_knobs = KNOB_TABLE(knobs);
@@ -231,11 +238,25 @@ static int run_once(const char *prompt, long max_tokens, long delay_ms)
 	return fflush(stdout) == 0 ? 0 : 111;
 }
 
+/* --pipe publishes as the scripts do on REDIS_URL's topology; it connects
+ * to nothing, so only the URL's form matters. */
+static const char *pipe_publish_command(void)
+{
+	const char *url = config_text(&redis_knobs, "REDIS_URL"), *err;
+	struct redis_cfg cfg;
+	if (redis_url_parse(url, &cfg, &err)) {
+		char shown[1024];
+		redis_url_masked(url, shown, sizeof shown);
+		die(100, "REDIS_URL=%s: %s", shown, err);
+	}
+	return redis_publish_command(&cfg);
+}
+
 int main(int argc, char **argv)
 {
 	static struct worker w;
 	const char *once = NULL, *prompt = NULL;
-	struct pipe_job pj = { NULL, NULL, NULL, 0, 0, 0 };
+	struct pipe_job pj = { NULL, NULL, NULL, NULL, 0, 0, 0 };
 	int pipe_mode = 0;
 	pj.user = config_text(&streamer_knobs, "USER");
 	log_init("ai-streamer");
@@ -273,6 +294,8 @@ int main(int argc, char **argv)
 	w.cfg.drain_ms = config_int(&streamer_knobs, "DRAIN_MS");
 	w.cfg.append_flush_ms = config_int(&streamer_knobs, "APPEND_FLUSH_MS");
 	w.cfg.chunk_rollup_ms = config_int(&streamer_knobs, "CHUNK_ROLLUP_MS");
+	w.cfg.wait_replicas = config_int(&streamer_knobs, "REDIS_WAIT_REPLICAS");
+	w.cfg.wait_timeout_ms = config_int(&streamer_knobs, "REDIS_WAIT_TIMEOUT_MS");
 	if (gen_set_style(config_text(&streamer_knobs, "GENERATOR")))
 		die(100, "GENERATOR must be sentences or hostile");
 	if (once)
@@ -284,6 +307,7 @@ int main(int argc, char **argv)
 			return 100;
 		}
 		keys_init(config_text(&redis_knobs, "KEY_PREFIX"));
+		pj.publish = pipe_publish_command();
 		pj.prompt = prompt;
 		pj.max_tokens = w.cfg.max_tokens;
 		pj.chunk_ttl_s = w.cfg.chunk_ttl_s;

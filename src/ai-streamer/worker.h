@@ -33,6 +33,8 @@ struct worker_config {
 	long drain_ms;
 	long append_flush_ms;
 	long chunk_rollup_ms;
+	long wait_replicas;         /* REDIS_WAIT_REPLICAS: 0, frames go with the write */
+	long wait_timeout_ms;
 };
 
 struct job;
@@ -60,6 +62,7 @@ struct worker {
 	struct job *active;         /* doubly linked */
 	long nactive;
 	uint64_t jobs_done, chunks, failures;
+	uint64_t waits_short;       /* WAITs answered with fewer replicas than asked */
 	struct prom_hist first_token; /* from taking a job to its first chunk written */
 	int64_t started_ms;
 	struct strbuf scratch;      /* frames being built; reused for every command */

@@ -204,13 +204,6 @@ static int pick_node(struct aredis *ar, const char **host, int *port)
 	const struct redis_cfg *cfg = ar->cfg;
 	*host = cfg->host;
 	*port = cfg->port;
-	if (cfg->topology == REDIS_CLUSTER) {
-		/* one_node: a seed, the next one after each loss */
-		const struct redis_addr *seed = &cfg->addrs[ar->reconnects % (unsigned)cfg->naddrs];
-		*host = seed->host;
-		*port = seed->port;
-		return 0;
-	}
 	if (cfg->topology != REDIS_SENTINEL)
 		return 0;
 	char why[800], line[840];
@@ -308,7 +301,7 @@ void aredis_start(struct aredis *ar, uv_loop_t *loop, const struct redis_cfg *cf
 	ar->demote.data = ar;
 	ar->readonly = (struct readonly_watch){ demoted, ar };
 	ar->cluster = NULL;
-	if (cfg->topology == REDIS_CLUSTER && !ar->one_node)
+	if (cfg->topology == REDIS_CLUSTER)
 		cluster_start(ar);
 	else
 		connect_now(ar);
@@ -586,6 +579,13 @@ int aredis_transaction(struct aredis *ar, const char *key, redisCallbackFn *cb, 
 	t->cb = NULL;
 	uv_close((uv_handle_t *)&t->timer, tx_free);
 	return -1;
+}
+
+redisAsyncContext *aredis_node(struct aredis *ar, const char *key)
+{
+	if (!ar->ready)
+		return NULL;
+	return ar->cluster ? arcluster_node(ar->cluster, key, strlen(key)) : ar->ac;
 }
 
 void resp_add(struct strbuf *sb, const char *fmt, ...)

@@ -16,9 +16,7 @@
  * ready and on_ready once the slot map was read (a seed that is no cluster
  * node, or a refused password, ends the program with one line: retrying
  * cannot mend it). Callbacks get a NULL redisAsyncContext there: they use
- * only the reply and priv. A connection marked one_node instead is one
- * plain connection to a seed node (the next one at each reconnect): for
- * SUBSCRIBE, which reaches every node's PUBLISH on a cluster. */
+ * only the reply and priv. */
 #ifndef SC_AREDIS_H
 #define SC_AREDIS_H
 
@@ -45,8 +43,7 @@ struct aredis {
 	struct redis_addr primary;        /* Sentinel: the node connected to */
 	struct readonly_watch readonly;   /* a READONLY answer drops the connection */
 	uv_timer_t demote;
-	struct arcluster *cluster;        /* REDIS_CLUSTER (not one_node) */
-	int one_node;                     /* set before aredis_start */
+	struct arcluster *cluster;        /* REDIS_CLUSTER */
 	int timeout_ms;                   /* cluster: a reply later than this counts its
 					     node as lost (0: 5000); set before aredis_start */
 	void (*on_ready)(struct aredis *);
@@ -84,6 +81,10 @@ int aredis_formatted(struct aredis *ar, redisCallbackFn *cb, void *priv, const c
  * cluster's retry time. 0, or -1 (cb not called) when ar is not ready. */
 int aredis_transaction(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
 		       const char *cmds, size_t len);
+/* The connection of the primary of key's slot (the one connection when not
+ * a cluster), the one a routed command on key went by; NULL when not ready.
+ * For what must follow a write on its own connection (WAIT). */
+redisAsyncContext *aredis_node(struct aredis *ar, const char *key);
 /* Appends one command in hiredis's format to sb, for aredis_transaction. */
 void resp_add(struct strbuf *sb, const char *fmt, ...);
 

@@ -360,11 +360,8 @@ static int request_failed(struct conn *c, redisReply *r)
 		return 1;
 	if (r && r->type != REDIS_REPLY_ERROR)
 		return 0;
-	if (r || relay.cmd.cluster) {
-		/* on a cluster no reconnection of the whole syncs the socket
-		 * again: the client reconnects and recovers */
-		log_error("redis read failed", "session=%s error=\"%s\"", c->sid,
-			  r ? r->str : "a cluster node was lost");
+	if (r) {
+		log_error("redis read failed", "session=%s error=\"%s\"", c->sid, r->str);
 		conn_close(c, 1011, "server error");
 	} else {
 		conn_fill_cancel(c);

@@ -1,0 +1,26 @@
+/* REDIS_WAIT_REPLICAS: a frame is published only once enough replicas hold
+ * what it shows (doc/redis.md, "Redis Sentinel, and durability across a
+ * failover"). The write goes without its publish, a WAIT follows it on the
+ * same connection, and the frames are published when the WAIT answers. */
+#ifndef SC_FENCE_H
+#define SC_FENCE_H
+
+#include <stddef.h>
+
+#include <async.h>
+
+struct worker;
+
+/* Whether the worker fences its frames (REDIS_WAIT_REPLICAS > 0). */
+int fence_on(const struct worker *w);
+/* WAIT on the connection that ran the write of key (the message's key: on a
+ * cluster, its node's); 0, or -1 (and cb is not called) when it is away. */
+int fence_wait(struct worker *w, const char *key, redisCallbackFn *cb, void *priv);
+/* Whether a WAIT's answer says enough replicas have the writes before it. */
+int fence_held(const struct worker *w, const redisReply *r);
+/* Publishes frame on channel through the connection of key, after the
+ * WAIT that held its write. */
+void fence_publish(struct worker *w, const char *key, const char *channel, const char *frame,
+		   size_t len);
+
+#endif
