@@ -3,8 +3,8 @@
 # REDIS_URL=redis+cluster://: chatctl up is given the URL, so chat-fcgi,
 # recoverd, the workers and the relays' command connections route each
 # command to the primary of its key's slot (src/common/redis_sync.c,
-# aredis.c). The relays' subscriber is one plain connection to a seed node:
-# the scripts' PUBLISH reaches every node of a cluster.
+# aredis.c); the relays subscribe with SSUBSCRIBE on each session's
+# primary (src/ws-relay/subscriber.c), the scripts SPUBLISH.
 
 load helpers/stack
 load helpers/redis-cluster
