@@ -14,12 +14,11 @@
 
 int fence_on(const struct worker *w) { return w->cfg.wait_replicas > 0; }
 
-/* The connection that ran key's writes: the one command connection today;
- * on a cluster, the connection of the node owning key's slot. */
+/* The connection that ran key's writes: the one command connection; on a
+ * cluster, the connection of the node owning key's slot. */
 static redisAsyncContext *connection_of(struct worker *w, const char *key)
 {
-	(void)key;
-	return w->cmd.ready ? w->cmd.ac : NULL;
+	return aredis_node(&w->cmd, key);
 }
 
 int fence_wait(struct worker *w, const char *key, redisCallbackFn *cb, void *priv)

@@ -9,7 +9,14 @@
  * sentinel watches +switch-master and drops the connection when our master
  * moves, and a READONLY answer to any command, even inside an EXEC's (a
  * demoted primary), drops it too, so that
- * the one reconnect path above is the only way to a new primary. */
+ * the one reconnect path above is the only way to a new primary.
+ *
+ * On a Redis Cluster ar->ac stays NULL: an arcluster (aredis_cluster.h)
+ * routes each command of the calls below to the primary of its key's slot,
+ * ready and on_ready once the slot map was read (a seed that is no cluster
+ * node, or a refused password, ends the program with one line: retrying
+ * cannot mend it). Callbacks get a NULL redisAsyncContext there: they use
+ * only the reply and priv. */
 #ifndef SC_AREDIS_H
 #define SC_AREDIS_H
 
@@ -19,6 +26,7 @@
 #include "redis_sentinel.h"
 #include "redis_url.h"
 #include "scripts.h"
+#include "strbuf.h"
 
 struct aredis {
 	uv_loop_t *loop;
@@ -35,6 +43,9 @@ struct aredis {
 	struct redis_addr primary;        /* Sentinel: the node connected to */
 	struct readonly_watch readonly;   /* a READONLY answer drops the connection */
 	uv_timer_t demote;
+	struct arcluster *cluster;        /* REDIS_CLUSTER */
+	int timeout_ms;                   /* cluster: a reply later than this counts its
+					     node as lost (0: 5000); set before aredis_start */
 	void (*on_ready)(struct aredis *);
 	void (*on_lost)(struct aredis *);
 	void *data;
@@ -48,5 +59,33 @@ void aredis_stop(struct aredis *ar);
 int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_id id,
 		int nkeys, const char *const *keys, int nargs, const char *const *args,
 		const size_t *lens);
+
+/* A command through ar (hiredis's format), routed by its key on a
+ * cluster: 0, or -1 (cb not called) when ar is not ready. */
+int aredis_command(struct aredis *ar, redisCallbackFn *cb, void *priv, const char *fmt, ...);
+int aredis_command_argv(struct aredis *ar, redisCallbackFn *cb, void *priv, int argc,
+			const char **argv, const size_t *lens);
+/* The same for a command without a key (CLIENT ...) sent, on a cluster, to
+ * the primary of key's slot. */
+int aredis_command_on(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
+		      const char *fmt, ...);
+/* Commands formatted as RESP (as hiredis formats them); on a cluster each
+ * is routed on its own and cb gets the last one's reply. */
+int aredis_formatted(struct aredis *ar, redisCallbackFn *cb, void *priv, const char *cmd,
+		     size_t len);
+/* MULTI, the commands of cmds (RESP, one after another: resp_add), EXEC on
+ * the connection of the primary of key's slot (every key of cmds in that
+ * slot); cb gets EXEC's reply. On a cluster a transaction the node
+ * discarded (EXECABORT: a command met MOVED or ASK, the slot moving) ran
+ * nothing: it is sent again once the map is read again, within the
+ * cluster's retry time. 0, or -1 (cb not called) when ar is not ready. */
+int aredis_transaction(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
+		       const char *cmds, size_t len);
+/* The connection of the primary of key's slot (the one connection when not
+ * a cluster), the one a routed command on key went by; NULL when not ready.
+ * For what must follow a write on its own connection (WAIT). */
+redisAsyncContext *aredis_node(struct aredis *ar, const char *key);
+/* Appends one command in hiredis's format to sb, for aredis_transaction. */
+void resp_add(struct strbuf *sb, const char *fmt, ...);
 
 #endif

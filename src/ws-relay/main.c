@@ -115,11 +115,11 @@ static void heartbeat(uv_timer_t *t)
 			 (unsigned long long)relay.frames_sent, (unsigned long long)relay.recoveries,
 			 (unsigned long long)relay.slow_closes, st.reconnects,
 			 relay.stopping ? "draining" : "ok");
-	heartbeat_send(&hb, relay.cmd.ac);
+	heartbeat_send(&hb, &relay.cmd);
 	heartbeat_release(&hb);
 	if (relay.nregistered > 0)
-		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "HLEN %s",
-				  key_sessions_node(k, relay.node));
+		aredis_command(&relay.cmd, registry_check, NULL, "HLEN %s",
+			       key_sessions_node(k, relay.node));
 }
 
 static const struct subscriber_events sub_events = {
@@ -152,7 +152,7 @@ static void forgotten(redisAsyncContext *ac, void *reply, void *priv)
 	(void)reply;
 	(void)priv;
 	if (relay.cmd.ready)
-		heartbeat_leave(ac, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply, NULL);
+		heartbeat_leave(&relay.cmd, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply, NULL);
 }
 
 static void on_signal(uv_signal_t *s, int sig)

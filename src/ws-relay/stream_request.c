@@ -145,13 +145,13 @@ static void history_read(redisAsyncContext *ac, void *reply, void *priv)
 static void lookup_history(struct conn *c)
 {
 	char ksess[KEY_MAX], khist[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ac;
+	struct strbuf cmds = STRBUF_INIT;
+	resp_add(&cmds, "HGET %s userId", key_session(ksess, c->hs->hint));
+	resp_add(&cmds, "LRANGE %s %ld -1", key_history(khist, c->hs->hint), -relay.cfg.history_limit);
 	c->refs++;
-	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	redisAsyncCommand(ac, NULL, NULL, "HGET %s userId", key_session(ksess, c->hs->hint));
-	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->hs->hint),
-			  -relay.cfg.history_limit);
-	redisAsyncCommand(ac, history_read, c, "EXEC");
+	if (aredis_transaction(&relay.cmd, ksess, history_read, c, cmds.buf, cmds.len))
+		history_read(NULL, NULL, c);
+	sb_release(&cmds);
 }
 
 /* MULTI, HMGET meta session_id user_id status total_chunks created_at,
@@ -189,13 +189,14 @@ static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
 static void lookup_meta(struct conn *c)
 {
 	char kmeta[KEY_MAX], kchunks[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ac;
+	struct strbuf cmds = STRBUF_INIT;
+	resp_add(&cmds, "HMGET %s session_id user_id status total_chunks created_at",
+		 key_meta(kmeta, c->hs->mid));
+	resp_add(&cmds, "LLEN %s", key_chunks(kchunks, c->hs->mid));
 	c->refs++;
-	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	redisAsyncCommand(ac, NULL, NULL, "HMGET %s session_id user_id status total_chunks created_at",
-			  key_meta(kmeta, c->hs->mid));
-	redisAsyncCommand(ac, NULL, NULL, "LLEN %s", key_chunks(kchunks, c->hs->mid));
-	redisAsyncCommand(ac, meta_read, c, "EXEC");
+	if (aredis_transaction(&relay.cmd, kmeta, meta_read, c, cmds.buf, cmds.len))
+		meta_read(NULL, NULL, c);
+	sb_release(&cmds);
 }
 
 /* HMGET stream:session:{S} userId messageId status: the reply in progress,
@@ -226,8 +227,9 @@ static void lookup_session(struct conn *c)
 {
 	char ksess[KEY_MAX];
 	c->refs++;
-	redisAsyncCommand(relay.cmd.ac, session_read, c, "HMGET %s userId messageId status",
-			  key_session(ksess, c->hs->session));
+	if (aredis_command(&relay.cmd, session_read, c, "HMGET %s userId messageId status",
+			   key_session(ksess, c->hs->session)))
+		session_read(NULL, NULL, c);
 }
 
 /* A model name as OpenAI's objects carry it: what chat-fcgi passes on. */

@@ -607,7 +607,6 @@ static void start_fill_of(struct fill *f)
 {
 	struct conn *c = f->c;
 	char kchunks[KEY_MAX], kmeta[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
 	if (!c->wsi || c->state == CONN_CLOSING) {
 		fill_free(f);
 		return;
@@ -616,7 +615,7 @@ static void start_fill_of(struct fill *f)
 	c->state = CONN_SYNCING;
 	if (f->pages++ == 0 && f->kind == FILL_GAP)
 		c->fills++;
-	if (!ac) {
+	if (!relay.cmd.ready) {
 		/* sessions_cmd_ready syncs it once the connection is back */
 		conn_fill_cancel(c);
 		c->state = CONN_WAIT_SUB;
@@ -626,13 +625,14 @@ static void start_fill_of(struct fill *f)
 	 * two frames of slack are for the end frame and recovery_status */
 	long room = relay.cfg.queue_frames - (long)c->q.len - 2;
 	f->page = f->kind == FILL_SNAPSHOT ? -1 : room < 1 ? 1 : room > FILL_PAGE_MAX ? FILL_PAGE_MAX : room;
-	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld %ld", key_chunks(kchunks, f->mid), f->from,
-			  f->page < 0 ? -1 : f->from + f->page - 1);
-	redisAsyncCommand(ac, NULL, NULL, "HMGET %s status total_chunks session_id",
-			  key_meta(kmeta, f->mid));
+	struct strbuf cmds = STRBUF_INIT;
+	resp_add(&cmds, "LRANGE %s %ld %ld", key_chunks(kchunks, f->mid), f->from,
+		 f->page < 0 ? -1 : f->from + f->page - 1);
+	resp_add(&cmds, "HMGET %s status total_chunks session_id", key_meta(kmeta, f->mid));
 	f->in_flight = 1;
-	redisAsyncCommand(ac, fill_read, f, "EXEC");
+	if (aredis_transaction(&relay.cmd, kchunks, fill_read, f, cmds.buf, cmds.len))
+		fill_read(NULL, NULL, f);
+	sb_release(&cmds);
 }
 
 static struct fill *fill_new(struct conn *c, enum fill_kind kind, const char *mid, long from)
@@ -811,13 +811,13 @@ static void fill_read(redisAsyncContext *ac, void *reply, void *priv)
 
 /* A session belongs to its first user, whether it first posts or listens:
  * else a listener could wait in an empty session for another's reply. */
-static void claim(const char *ksess, const char *uid)
+static void claim(struct strbuf *cmds, const char *ksess, const char *uid)
 {
 	char ttl[24];
 	snprintf(ttl, sizeof ttl, "%ld", relay.cfg.claim_ttl_ms);
 	const char *keys[1] = { ksess };
 	const char *args[2] = { uid, ttl };
-	aredis_eval(&relay.cmd, NULL, NULL, SCRIPT_CLAIM, 1, keys, 2, args, NULL);
+	script_resp(cmds, SCRIPT_CLAIM, 1, keys, 2, args, NULL);
 }
 
 /* The session, its history and the claim, in one MULTI/EXEC (keys of the
@@ -825,23 +825,23 @@ static void claim(const char *ksess, const char *uid)
 static void read_session(struct conn *c, struct fill *f)
 {
 	char ksess[KEY_MAX], khist[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
-	if (!ac) {
+	struct strbuf cmds = STRBUF_INIT;
+	if (!relay.cmd.ready) {
 		conn_fill_cancel(c);
 		c->state = CONN_WAIT_SUB;  /* sessions_cmd_ready retries */
 		return;
 	}
-	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	claim(key_session(ksess, c->sid), c->uid);
-	redisAsyncCommand(ac, NULL, NULL, "HGETALL %s", ksess);
+	claim(&cmds, key_session(ksess, c->sid), c->uid);
+	resp_add(&cmds, "HGETALL %s", ksess);
 	/* a socket already greeted needs only the session's current reply */
 	if (c->greeted)
-		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s 1 0", key_history(khist, c->sid));
+		resp_add(&cmds, "LRANGE %s 1 0", key_history(khist, c->sid));
 	else
-		redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->sid),
-				  -relay.cfg.history_limit);
+		resp_add(&cmds, "LRANGE %s %ld -1", key_history(khist, c->sid), -relay.cfg.history_limit);
 	f->in_flight = 1;
-	redisAsyncCommand(ac, fill_read, f, "EXEC");
+	if (aredis_transaction(&relay.cmd, ksess, fill_read, f, cmds.buf, cmds.len))
+		fill_read(NULL, NULL, f);
+	sb_release(&cmds);
 }
 
 /* A socket's first read counts it against its user's, then its address's,
@@ -900,9 +900,8 @@ static void count_limit(struct conn *c, struct fill *f)
 
 void conn_sync(struct conn *c)
 {
-	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
 	conn_fill_cancel(c);  /* a resync replaces whatever read was under way */
-	if (!ac || !c->wsi) {
+	if (!relay.cmd.ready || !c->wsi) {
 		c->state = CONN_WAIT_SUB;  /* sessions_cmd_ready retries */
 		return;
 	}
