@@ -106,9 +106,10 @@ relay_health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RELAY
 	wait "$probe" || true
 }
 
-@test "a redis+cluster:// URL: a clear one-line error and exit code 100, not a hang" {
-	run env REDIS_URL=redis+cluster://127.0.0.1:7000,127.0.0.1:7001 SHARE_DIR="$ROOT/share" recoverd
+@test "a redis+cluster:// URL with a database: a clear one-line error and exit code 100, not a hang" {
+	# (every program runs on a cluster: t/53-cluster-programs.bats)
+	run env REDIS_URL=redis+cluster://127.0.0.1:7000,127.0.0.1:7001/1 SHARE_DIR="$ROOT/share" recoverd
 	[ "$status" -eq 100 ]
-	assert_output --partial "REDIS_URL=redis+cluster://127.0.0.1:7000,127.0.0.1:7001: not supported yet"
+	assert_output --partial "REDIS_URL=redis+cluster://127.0.0.1:7000,127.0.0.1:7001/1: redis+cluster:// takes no database"
 	[ "$(echo "$output" | wc -l)" -eq 1 ]
 }

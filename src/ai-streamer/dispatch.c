@@ -18,18 +18,17 @@
 #include "worker.h"
 #include "xalloc.h"
 
-#define READ_BLOCK_MS 2000
 #define SWEEP_MS 1000
 
 /* From 0: jobs queued before any worker existed are served too. */
-static void create_groups(redisAsyncContext *ac)
+static void create_groups(struct aredis *ar)
 {
 	char k[KEY_MAX];
 	for (int p = 0; p < PARTITIONS; p++)
-		redisAsyncCommand(ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs(k, p),
-				  JOBS_GROUP);
-	redisAsyncCommand(ac, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs_ready(k),
-			  JOBS_GROUP);
+		aredis_command(ar, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs(k, p),
+			       JOBS_GROUP);
+	aredis_command(ar, NULL, NULL, "XGROUP CREATE %s %s 0 MKSTREAM", key_jobs_ready(k),
+		       JOBS_GROUP);
 }
 
 /* Jobs the worker can still take: those reads in flight may bring count in. */
@@ -42,8 +41,8 @@ static long room(const struct worker *w)
 static void read_failed(struct worker *w, const redisReply *r)
 {
 	log_error("XREADGROUP failed", "error=\"%s\"", r->str);
-	if (!strncmp(r->str, "NOGROUP", 7) && w->jobs.ac)
-		create_groups(w->jobs.ac);
+	if (!strncmp(r->str, "NOGROUP", 7))
+		create_groups(&w->jobs);
 }
 
 /* The entries of one stream of an XREADGROUP answer: (name (entry...)), or
@@ -125,9 +124,8 @@ static int read_partition(struct worker *w, struct aredis *conn, int p, long cou
 	snprintf(scount, sizeof scount, "%ld", count);
 	struct part_read *pr = xmalloc(sizeof *pr);
 	*pr = (struct part_read){ w, p, count, sweep };
-	if (!conn->ready || !conn->ac ||
-	    redisAsyncCommand(conn->ac, got_part, pr, "XREADGROUP GROUP %s %s COUNT %s STREAMS %s >",
-			      JOBS_GROUP, w->node, scount, key_jobs(k, p)) != REDIS_OK) {
+	if (aredis_command(conn, got_part, pr, "XREADGROUP GROUP %s %s COUNT %s STREAMS %s >",
+			   JOBS_GROUP, w->node, scount, key_jobs(k, p))) {
 		free(pr);
 		return -1;
 	}
@@ -141,8 +139,7 @@ static void announce_again(struct worker *w, int p)
 {
 	struct ready_cmd rc;
 	ready_cmd(&rc, p);
-	if (w->cmd.ready && w->cmd.ac)
-		redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, READY_ARGC, rc.argv, NULL);
+	aredis_command_argv(&w->cmd, NULL, NULL, READY_ARGC, rc.argv, NULL);
 }
 
 static void got_ready(redisAsyncContext *ac, void *reply, void *priv)
@@ -176,14 +173,14 @@ static void got_ready(redisAsyncContext *ac, void *reply, void *priv)
 static void read_ready(struct worker *w)
 {
 	long n = room(w);
-	if (n <= 0 || w->blocked || w->stopping || !w->jobs.ready || !w->jobs.ac)
+	if (n <= 0 || w->blocked || w->stopping || !w->jobs.ready)
 		return;
 	char count[24], block[24], k[KEY_MAX];
 	snprintf(count, sizeof count, "%ld", n);
 	snprintf(block, sizeof block, "%d", READ_BLOCK_MS);
-	if (redisAsyncCommand(w->jobs.ac, got_ready, w,
-			      "XREADGROUP GROUP %s %s COUNT %s BLOCK %s NOACK STREAMS %s >", JOBS_GROUP,
-			      w->node, count, block, key_jobs_ready(k)) != REDIS_OK)
+	if (aredis_command(&w->jobs, got_ready, w,
+			   "XREADGROUP GROUP %s %s COUNT %s BLOCK %s NOACK STREAMS %s >", JOBS_GROUP,
+			   w->node, count, block, key_jobs_ready(k)))
 		return;
 	w->reading++;
 	w->blocked = 1;
@@ -205,6 +202,10 @@ static void sweep_next(struct worker *w)
 static void sweep_tick(uv_timer_t *t)
 {
 	struct worker *w = t->data;
+	/* a blocked read that got no answer (its node lost) is made again
+	 * here on a cluster, where no reconnection calls on_ready */
+	if (w->jobs.cluster)
+		read_ready(w);
 	if (w->sweeping)
 		return;
 	w->sweep_at = 0;
@@ -213,7 +214,7 @@ static void sweep_tick(uv_timer_t *t)
 
 void dispatch_connected(struct worker *w)
 {
-	create_groups(w->jobs.ac);
+	create_groups(&w->jobs);
 	read_ready(w);
 }
 

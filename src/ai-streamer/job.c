@@ -297,8 +297,7 @@ static void announce_released(const struct job *j)
 {
 	struct ready_cmd rc;
 	ready_cmd(&rc, j->partition);
-	if (j->w->cmd.ready && j->w->cmd.ac)
-		redisAsyncCommandArgv(j->w->cmd.ac, NULL, NULL, READY_ARGC, rc.argv, NULL);
+	aredis_command_argv(&j->w->cmd, NULL, NULL, READY_ARGC, rc.argv, NULL);
 }
 
 static void released(redisAsyncContext *ac, void *reply, void *priv)
@@ -618,10 +617,9 @@ static void step(struct job *j)
 		/* a resumed reply: the chunks written; else the session's history */
 		char khist[KEY_MAX];
 		int chunks = j->next_index > 0 && w->backend->resumes;
-		if (w->cmd.ready && w->cmd.ac)
-			rc = redisAsyncCommand(w->cmd.ac, loaded, j, "LRANGE %s %ld -1",
-					       chunks ? kchunks : key_history(khist, j->sid),
-					       chunks ? 0 : -w->backend->history()) == REDIS_OK ? 0 : -1;
+		rc = aredis_command(&w->cmd, loaded, j, "LRANGE %s %ld -1",
+				    chunks ? kchunks : key_history(khist, j->sid),
+				    chunks ? 0 : -w->backend->history());
 		break;
 	}
 	case JOB_STREAMING:
@@ -648,13 +646,11 @@ static void step(struct job *j)
 		 * steps"): the reply leaves the user's replies in flight. A ZREM
 		 * lost here is made up for by chat-fcgi's cleanup. */
 		char kjobs[KEY_MAX], kstreams[KEY_MAX];
-		if (w->cmd.ready && w->cmd.ac && j->end_status)
-			redisAsyncCommand(w->cmd.ac, NULL, NULL, "ZREM %s %s",
-					  key_streams_user(kstreams, j->uid), j->mid);
-		if (w->cmd.ready && w->cmd.ac)
-			rc = redisAsyncCommand(w->cmd.ac, acked, j, "XACK %s %s %s",
-					       key_jobs(kjobs, j->partition), JOBS_GROUP,
-					       j->entry_id) == REDIS_OK ? 0 : -1;
+		if (j->end_status)
+			aredis_command(&w->cmd, NULL, NULL, "ZREM %s %s",
+				       key_streams_user(kstreams, j->uid), j->mid);
+		rc = aredis_command(&w->cmd, acked, j, "XACK %s %s %s", key_jobs(kjobs, j->partition),
+				    JOBS_GROUP, j->entry_id);
 		break;
 	}
 	case JOB_RELEASING: {

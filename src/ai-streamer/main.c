@@ -125,9 +125,12 @@ static void got_cluster_info(redisAsyncContext *ac, void *reply, void *priv)
 static void jobs_ready(struct aredis *ar)
 {
 	struct worker *w = ar->data;
-	redisAsyncCommand(ar->ac, got_client_id, w, "CLIENT ID");
+	char k[KEY_MAX];
+	/* on a cluster: the id on the connection to jobs:ready's primary,
+	 * where the blocking read waits */
+	aredis_command_on(ar, key_jobs_ready(k), got_client_id, w, "CLIENT ID");
 	/* jobs are taken once the answer is known, so no append goes before */
-	redisAsyncCommand(ar->ac, got_cluster_info, w, "INFO cluster");
+	aredis_command(ar, got_cluster_info, w, "INFO cluster");
 }
 
 static void heartbeat(uv_timer_t *t);
@@ -170,7 +173,7 @@ static void heartbeat(uv_timer_t *t)
 			 (unsigned long long)h->counts[6], (unsigned long long)h->counts[7],
 			 (unsigned long long)h->counts[8], (unsigned long long)h->counts[9],
 			 (unsigned long long)h->counts[10], (unsigned long long)h->counts[11]);
-	heartbeat_send(&hb, w->cmd.ac);
+	heartbeat_send(&hb, &w->cmd);
 	heartbeat_release(&hb);
 }
 
@@ -199,10 +202,12 @@ static void on_signal(uv_signal_t *s, int sig)
 	 * and do not come back to it while the replies are handed over */
 	uv_timer_stop(&w->heartbeat);
 	if (w->cmd.ready)
-		heartbeat_leave(w->cmd.ac, key_node_ai, key_nodes_ai, w->node, NULL, NULL);
+		heartbeat_leave(&w->cmd, key_node_ai, key_nodes_ai, w->node, NULL, NULL);
 	/* a blocked read would be answered with the jobs we hand over */
+	char kready[KEY_MAX];
 	if (w->blocked && w->jobs_client_id && w->cmd.ready)
-		redisAsyncCommand(w->cmd.ac, NULL, NULL, "CLIENT UNBLOCK %lld", w->jobs_client_id);
+		aredis_command_on(&w->cmd, key_jobs_ready(kready), NULL, NULL, "CLIENT UNBLOCK %lld",
+				  w->jobs_client_id);
 	uv_timer_start(&w->drain, drain_timeout, (uint64_t)w->cfg.drain_ms, 0);
 	jobs_hand_over(w);
 	worker_want_jobs(w);
@@ -296,6 +301,8 @@ int main(int argc, char **argv)
 	w.jobs.data = w.cmd.data = &w;
 	w.jobs.on_ready = jobs_ready;
 	w.cmd.on_ready = cmd_ready;
+	/* a cluster's blocked read of jobs:ready is no lost node */
+	w.jobs.timeout_ms = READ_BLOCK_MS + 5000;
 	aredis_start(&w.jobs, w.loop, &w.cfg.redis, "jobs");
 	aredis_start(&w.cmd, w.loop, &w.cfg.redis, "commands");
 	appends_init(&w);

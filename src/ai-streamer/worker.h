@@ -19,6 +19,9 @@
 /* ai-streamer's knobs (main.c), read by the backends too */
 extern const struct knob_table streamer_knobs;
 
+/* how long the jobs connection's read of jobs:ready blocks */
+#define READ_BLOCK_MS 2000
+
 struct worker_config {
 	struct redis_cfg redis;
 	long concurrency;

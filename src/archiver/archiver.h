@@ -8,6 +8,8 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "redis_sync.h"
+
 /* One finished message, as the scripts XADD it (doc/redis.md, `archive`). */
 struct entry {
 	char id[48];              /* the stream entry's id, "ms-n" */
@@ -29,22 +31,22 @@ void batch_release(struct batch *b);
 
 /* entries.c, over the archive streams of every partition (doc/redis.md,
  * "Partitions"). Each returns 0, or -1 when the Redis connection failed. */
-int entries_group(redisContext *c);  /* XGROUP CREATE ... MKSTREAM unless it exists */
+int entries_group(struct rs *c);  /* XGROUP CREATE ... MKSTREAM unless it exists */
 /* XREADGROUP as consumer, one partition's stream per command (one slot
  * each) and none blocking, until count entries: from = ">" for new
  * entries, "0" for its own pending ones. When every stream had none it
  * sleeps wait_ms before it returns. */
-int entries_read(redisContext *c, const char *consumer, const char *from, long count,
+int entries_read(struct rs *c, const char *consumer, const char *from, long count,
 		 long wait_ms, struct batch *b);
 /* XAUTOCLAIM of entries of partition *part idle past idle_ms; *cursor
  * ("0-0" to start) moves on, and when it is "0-0" again the next partition
  * is next (*part back to 0: every pending list has been seen). */
-int entries_claim(redisContext *c, const char *consumer, long idle_ms, long count, int *part,
+int entries_claim(struct rs *c, const char *consumer, long idle_ms, long count, int *part,
 		  char *cursor, size_t cursor_len, struct batch *b);
 /* XACK and XDEL of every entry of the batch (stored, duplicate or bad). */
-int entries_done(redisContext *c, const struct batch *b);
+int entries_done(struct rs *c, const struct batch *b);
 /* The streams' XLENs added up, or -1. */
-long long entries_backlog(redisContext *c);
+long long entries_backlog(struct rs *c);
 
 /* store.c */
 struct store {

@@ -143,11 +143,11 @@ static void add_entries(struct batch *b, int part, const redisReply *arr)
 	}
 }
 
-int entries_group(redisContext *c)
+int entries_group(struct rs *c)
 {
 	for (int p = 0; p < PARTITIONS; p++) {
 		char k[KEY_MAX];
-		redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM", key_archive(k, p),
+		redisReply *r = rs_command(c, "XGROUP CREATE %s %s 0 MKSTREAM", key_archive(k, p),
 					     ARCHIVE_GROUP);
 		if (!r)
 			return -1;
@@ -159,11 +159,11 @@ int entries_group(redisContext *c)
 }
 
 /* One partition's stream, without blocking: up to count entries more. */
-static int read_partition(redisContext *c, const char *consumer, const char *from, long count,
+static int read_partition(struct rs *c, const char *consumer, const char *from, long count,
 			  int p, struct batch *b)
 {
 	char k[KEY_MAX];
-	redisReply *r = redisCommand(c, "XREADGROUP GROUP %s %s COUNT %ld STREAMS %s %s",
+	redisReply *r = rs_command(c, "XREADGROUP GROUP %s %s COUNT %ld STREAMS %s %s",
 				     ARCHIVE_GROUP, consumer, count, key_archive(k, p), from);
 	if (!r)
 		return -1;
@@ -181,7 +181,7 @@ static int read_partition(redisContext *c, const char *consumer, const char *fro
 	return 0;
 }
 
-int entries_read(redisContext *c, const char *consumer, const char *from, long count,
+int entries_read(struct rs *c, const char *consumer, const char *from, long count,
 		 long wait_ms, struct batch *b)
 {
 	/* each call starts one partition further, so that a busy partition
@@ -198,12 +198,12 @@ int entries_read(redisContext *c, const char *consumer, const char *from, long c
 	return 0;
 }
 
-int entries_claim(redisContext *c, const char *consumer, long idle_ms, long count, int *part,
+int entries_claim(struct rs *c, const char *consumer, long idle_ms, long count, int *part,
 		  char *cursor, size_t cursor_len, struct batch *b)
 {
 	char k[KEY_MAX];
 	int p = *part % PARTITIONS;
-	redisReply *r = redisCommand(c, "XAUTOCLAIM %s %s %s %ld %s COUNT %ld", key_archive(k, p),
+	redisReply *r = rs_command(c, "XAUTOCLAIM %s %s %s %ld %s COUNT %ld", key_archive(k, p),
 				     ARCHIVE_GROUP, consumer, idle_ms, cursor, count);
 	if (!r)
 		return -1;
@@ -230,7 +230,7 @@ int entries_claim(redisContext *c, const char *consumer, long idle_ms, long coun
  * partition p: the stream's length is then the backlog, and MAXLEN never
  * trims stored entries in place of unstored ones. Returns how many
  * commands it sent. */
-static int done_in(redisContext *c, int p, const struct batch *b)
+static int done_in(struct rs *c, int p, const struct batch *b)
 {
 	char k[KEY_MAX];
 	key_archive(k, p);
@@ -246,15 +246,15 @@ static int done_in(redisContext *c, int p, const struct batch *b)
 			n++;
 		}
 	if (n) {
-		redisAppendCommandArgv(c, (int)(3 + n), ack, NULL);
-		redisAppendCommandArgv(c, (int)(2 + n), del, NULL);
+		rs_append_argv(c, (int)(3 + n), ack, NULL);
+		rs_append_argv(c, (int)(2 + n), del, NULL);
 	}
 	free(ack);
 	free(del);
 	return n ? 2 : 0;
 }
 
-int entries_done(redisContext *c, const struct batch *b)
+int entries_done(struct rs *c, const struct batch *b)
 {
 	if (b->n == 0)
 		return 0;
@@ -264,7 +264,7 @@ int entries_done(redisContext *c, const struct batch *b)
 	int rc = 0;
 	for (int i = 0; i < sent; i++) {
 		redisReply *r = NULL;
-		if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+		if (rs_get_reply(c, (void **)&r) != REDIS_OK || !r) {
 			rc = -1;
 			break;
 		}
@@ -275,12 +275,12 @@ int entries_done(redisContext *c, const struct batch *b)
 	return rc;
 }
 
-long long entries_backlog(redisContext *c)
+long long entries_backlog(struct rs *c)
 {
 	long long n = 0;
 	for (int p = 0; p < PARTITIONS; p++) {
 		char k[KEY_MAX];
-		redisReply *r = redisCommand(c, "XLEN %s", key_archive(k, p));
+		redisReply *r = rs_command(c, "XLEN %s", key_archive(k, p));
 		if (!r)
 			return -1;
 		n += r->type == REDIS_REPLY_INTEGER ? r->integer : 0;

@@ -62,7 +62,7 @@ struct archiver {
 	const char *node;
 	struct settings set;
 	struct store store;
-	redisContext *redis;
+	struct rs *redis;
 	struct batch batch;
 	int own_pending;          /* reread its own pending entries before new ones */
 	char cursor[48];          /* XAUTOCLAIM's, in the stream of partition claim_part */
@@ -107,7 +107,7 @@ static void pg_failed(struct archiver *a)
 			 a->set.retry_max_ms);
 	}
 	a->own_pending = 1;
-	if (!a->redis->err)
+	if (!rs_err(a->redis))
 		heartbeat(a);
 	if (a->backoff_ms < 100)
 		a->backoff_ms = 100;
@@ -205,9 +205,9 @@ static void run(struct archiver *a, const struct redis_cfg *cfg)
 			a->redis = rs_connect(cfg, 2000, e, sizeof e);
 			if (!a->redis || entries_group(a->redis)) {
 				log_warn("redis unavailable", "error=\"%s\" retry_ms=%ld",
-					 a->redis ? a->redis->errstr : e, redis_backoff);
+					 a->redis ? rs_errstr(a->redis) : e, redis_backoff);
 				if (a->redis)
-					redisFree(a->redis);
+					rs_free(a->redis);
 				a->redis = NULL;
 				daemon_nap(redis_backoff);
 				redis_backoff = redis_backoff * 2 > 2000 ? 2000 : redis_backoff * 2;
@@ -220,7 +220,7 @@ static void run(struct archiver *a, const struct redis_cfg *cfg)
 		int rc;
 		if (!a->store.pg && store_open(&a->store)) {
 			pg_failed(a);
-			rc = a->redis->err ? -1 : 0;
+			rc = rs_err(a->redis) ? -1 : 0;
 		} else {
 			if (a->last_error[0] || a->backoff_ms == 0) {
 				pg_fine(a);
@@ -233,9 +233,9 @@ static void run(struct archiver *a, const struct redis_cfg *cfg)
 			if (!rc)
 				heartbeat(a);
 		}
-		if (rc || a->redis->err) {
-			log_warn("redis connection lost", "error=\"%s\"", a->redis->errstr);
-			redisFree(a->redis);
+		if (rc || rs_err(a->redis)) {
+			log_warn("redis connection lost", "error=\"%s\"", rs_errstr(a->redis));
+			rs_free(a->redis);
 			a->redis = NULL;
 		}
 	}
@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 	log_info("started", "version=%s batch=%ld", VERSION, a.set.batch);
 	run(&a, &cfg);
 	if (a.redis)
-		redisFree(a.redis);
+		rs_free(a.redis);
 	store_close(&a.store);
 	batch_release(&a.batch);
 	log_info("stopped", "stored=%lld duplicates=%lld", a.stored, a.duplicates);

@@ -115,7 +115,7 @@ static void *forwarder(void *arg)
 	struct sched_param sp = { 0 };
 	sched_setscheduler(0, SCHED_OTHER, &sp);
 	if (redis_url_parse(redis_url, &cfg, &err) ||
-	    !(c = rs_connect(&cfg, 5000, ebuf, sizeof ebuf))) {
+	    !(c = rs_connect_single(&cfg, 5000, ebuf, sizeof ebuf))) {
 		fprintf(stderr, "chat-bench: bare forwarder: cannot reach Redis\n");
 		failed = ready = 1;
 		return NULL;

@@ -192,7 +192,7 @@ static void *publisher(void *arg)
 		publishing_done = 1;
 		return NULL;
 	}
-	redisContext *c = rs_connect(&cfg, 5000, ebuf, sizeof ebuf);
+	redisContext *c = rs_connect_single(&cfg, 5000, ebuf, sizeof ebuf);
 	if (!c) {
 		fprintf(stderr, "chat-bench: redis: %s\n", ebuf);
 		publishing_done = 1;

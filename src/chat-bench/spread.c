@@ -48,7 +48,7 @@ int spread_read(const char *redis_url, struct relay_spread *sp)
 	sp->n = 0;
 	if (!redis_url || redis_url_parse(redis_url, &cfg, &err))
 		return -1;
-	redisContext *c = rs_connect(&cfg, 2000, ebuf, sizeof ebuf);
+	redisContext *c = rs_connect_single(&cfg, 2000, ebuf, sizeof ebuf);
 	if (!c)
 		return -1;
 	redisReply *ids = redisCommand(c, "ZRANGE %s 0 -1", key_nodes_ws(k));

@@ -20,7 +20,7 @@ int sse_prepare(struct sess *ss, long n, const char *redis_url)
 		fprintf(stderr, "chat-bench: REDIS_URL: %s\n", err);
 		return -1;
 	}
-	redisContext *c = rs_connect(&cfg, 5000, ebuf, sizeof ebuf);
+	redisContext *c = rs_connect_single(&cfg, 5000, ebuf, sizeof ebuf);
 	if (!c) {
 		fprintf(stderr, "chat-bench: redis: %s\n", ebuf);
 		return -1;

@@ -223,7 +223,7 @@ static redisContext *connect_or_say(const char *url)
 		fprintf(stderr, "chat-bench: REDIS_URL: %s\n", err);
 		return NULL;
 	}
-	redisContext *c = rs_connect(&cfg, 5000, ebuf, sizeof ebuf);
+	redisContext *c = rs_connect_single(&cfg, 5000, ebuf, sizeof ebuf);
 	if (!c)
 		fprintf(stderr, "chat-bench: redis: %s\n", ebuf);
 	return c;

@@ -21,7 +21,7 @@
 static redisReply *sent(struct api *api, redisReply *r, struct http_response *res)
 {
 	if (!r) {
-		log_warn("redis command failed", "error=\"%s\"", api->redis->errstr);
+		log_warn("redis command failed", "error=\"%s\"", rs_errstr(api->redis));
 		api_drop_redis(api);
 		api_unavailable(res, "redis is unreachable");
 	}
@@ -29,10 +29,10 @@ static redisReply *sent(struct api *api, redisReply *r, struct http_response *re
 }
 
 /* 0 if a worker's heartbeat is fresh, else -1 with res filled (503). */
-static int live_worker(struct api *api, redisContext *c, int64_t now, struct http_response *res)
+static int live_worker(struct api *api, struct rs *c, int64_t now, struct http_response *res)
 {
 	char knodes[KEY_MAX];
-	redisReply *r = sent(api, redisCommand(c, "ZCOUNT %s %lld +inf", key_nodes_ai(knodes),
+	redisReply *r = sent(api, rs_command(c, "ZCOUNT %s %lld +inf", key_nodes_ai(knodes),
 					       (long long)(now - api->cfg.node_stale_ms)), res);
 	if (!r)
 		return -1;
@@ -46,7 +46,7 @@ static int live_worker(struct api *api, redisContext *c, int64_t now, struct htt
 	return ok ? 0 : -1;
 }
 
-static redisReply *run_admit(struct api *api, redisContext *c, const struct chat_request *cr,
+static redisReply *run_admit(struct api *api, struct rs *c, const struct chat_request *cr,
 			     const char *mid, int64_t now, int count, struct http_response *res)
 {
 	char krate[KEY_MAX], kstreams[KEY_MAX];
@@ -76,12 +76,12 @@ static int reservation_done(const redisReply *status, double score, int64_t now)
  * process that died between admit.lua and enqueue.lua (nothing was queued),
  * or a worker that died between finish.lua and its ZREM (the reply ended).
  * Returns how many it removed, or -1 when Redis failed (res filled). */
-static int sweep(struct api *api, redisContext *c, const char *user, int64_t now,
+static int sweep(struct api *api, struct rs *c, const char *user, int64_t now,
 		 struct http_response *res)
 {
 	char kstreams[KEY_MAX];
 	key_streams_user(kstreams, user);
-	redisReply *z = sent(api, redisCommand(c, "ZRANGE %s 0 %d WITHSCORES", kstreams,
+	redisReply *z = sent(api, rs_command(c, "ZRANGE %s 0 %d WITHSCORES", kstreams,
 					       CLEANUP_MAX - 1), res);
 	if (!z)
 		return -1;
@@ -92,13 +92,13 @@ static int sweep(struct api *api, redisContext *c, const char *user, int64_t now
 		if (m->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING)
 			continue;
 		char kmeta[KEY_MAX];
-		redisReply *st = sent(api, redisCommand(c, "HGET %s status", key_meta(kmeta, m->str)), res);
+		redisReply *st = sent(api, rs_command(c, "HGET %s status", key_meta(kmeta, m->str)), res);
 		if (!st) {
 			removed = -1;
 			break;
 		}
 		if (reservation_done(st, atof(sc->str), now)) {
-			redisReply *d = sent(api, redisCommand(c, "ZREM %s %s", kstreams, m->str), res);
+			redisReply *d = sent(api, rs_command(c, "ZREM %s %s", kstreams, m->str), res);
 			if (!d)
 				removed = -1;
 			else {
@@ -143,7 +143,7 @@ static int well_formed(const redisReply *r)
 	       r->element[0]->type == REDIS_REPLY_STRING;
 }
 
-int chat_admit(struct api *api, redisContext *c, const struct chat_request *cr, const char *mid,
+int chat_admit(struct api *api, struct rs *c, const struct chat_request *cr, const char *mid,
 	       int64_t now, struct http_response *res)
 {
 	if (live_worker(api, c, now, res))
@@ -174,9 +174,9 @@ int chat_admit(struct api *api, redisContext *c, const struct chat_request *cr, 
 
 void chat_admit_undo(struct api *api, const char *user, const char *mid)
 {
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	char kstreams[KEY_MAX];
-	redisReply *r = c ? redisCommand(c, "ZREM %s %s", key_streams_user(kstreams, user), mid) : NULL;
+	redisReply *r = c ? rs_command(c, "ZREM %s %s", key_streams_user(kstreams, user), mid) : NULL;
 	if (r)
 		freeReplyObject(r);
 	else if (c)

@@ -53,28 +53,28 @@ static int closed_by_peer(int fd)
 
 void api_drop_redis(struct api *api)
 {
-	redisFree(api->redis);
+	rs_free(api->redis);
 	api->redis = NULL;
 	api->unread_replies = 0;
 }
 
 /* The connection, reconnecting at most every 100 ms so that a dead Redis
  * costs a request one short timeout, not a connect storm. */
-redisContext *api_redis(struct api *api)
+struct rs *api_redis(struct api *api)
 {
 	/* the replies to what was sent after the last response (metrics_flush)
 	 * have long arrived: take them off the connection first */
 	while (api->redis && api->unread_replies > 0) {
 		redisReply *r = NULL;
-		if (redisGetReply(api->redis, (void **)&r) != REDIS_OK) {
-			log_warn("redis command failed", "error=\"%s\"", api->redis->errstr);
+		if (rs_get_reply(api->redis, (void **)&r) != REDIS_OK) {
+			log_warn("redis command failed", "error=\"%s\"", rs_errstr(api->redis));
 			api_drop_redis(api);
 			break;
 		}
 		freeReplyObject(r);
 		api->unread_replies--;
 	}
-	if (api->redis && closed_by_peer(api->redis->fd)) {
+	if (api->redis && rs_fd(api->redis) >= 0 && closed_by_peer(rs_fd(api->redis))) {
 		log_info("redis closed the connection; reconnecting", NULL);
 		api_drop_redis(api);
 		api->last_connect_us = 0;
@@ -96,7 +96,7 @@ redisContext *api_redis(struct api *api)
 static redisReply *checked(struct api *api, redisReply *r)
 {
 	if (!r) {
-		log_warn("redis command failed", "error=\"%s\"", api->redis->errstr);
+		log_warn("redis command failed", "error=\"%s\"", rs_errstr(api->redis));
 		api_drop_redis(api);
 	}
 	return r;
@@ -108,7 +108,7 @@ static int read_replies(struct api *api, int n, redisReply **out, struct http_re
 {
 	for (int i = 0; i < n; i++) {
 		out[i] = NULL;
-		if (redisGetReply(api->redis, (void **)&out[i]) != REDIS_OK) {
+		if (rs_get_reply(api->redis, (void **)&out[i]) != REDIS_OK) {
 			while (i-- > 0)
 				freeReplyObject(out[i]);
 			checked(api, NULL);
@@ -140,7 +140,7 @@ int take_user(const struct http_request *req, char user_id[ID_MAX + 1], struct h
 /* enqueue.lua on the session's partition, after chat_admit. 0, or -1 with
  * res filled; *refused set when the script said no (403, 409), so that
  * the reservation is given back. */
-static int enqueue(struct api *api, redisContext *c, const struct chat_request *cr,
+static int enqueue(struct api *api, struct rs *c, const struct chat_request *cr,
 		   const char *mid, int64_t now, int *refused, struct http_response *res)
 {
 	char user_mid[33];
@@ -209,7 +209,7 @@ static int enqueue(struct api *api, redisContext *c, const struct chat_request *
 int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 		 struct http_response *res)
 {
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	if (!c) {
 		api_unavailable(res, "redis is unreachable");
 		return -1;
@@ -230,7 +230,7 @@ int chat_enqueue(struct api *api, const struct chat_request *cr, char mid[33],
 		/* a second step of its own (doc/redis.md, "Two steps"): lost, the
 		 * reply starts a second or so later through the workers' sweep */
 		fault_point("chat-fcgi:after-enqueue", cr->session_id);
-		if (ready_announce(c, session_partition(cr->session_id)) && c->err)
+		if (ready_announce(c, session_partition(cr->session_id)) && rs_err(c))
 			api_drop_redis(api);
 	}
 	return rc;
@@ -270,7 +270,7 @@ static void handle_cancel(struct api *api, const struct http_request *req, struc
 		api_error(res, 404, "not_found", "no such message in this session");
 		return;
 	}
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	if (!c) {
 		api_unavailable(res, "redis is unreachable");
 		return;
@@ -398,8 +398,8 @@ static int item_is(const redisReply *item, const char *mid)
 static redisReply *history_range(struct api *api, const char *khist, long from, long to,
 				 struct http_response *res)
 {
-	redisContext *c = api_redis(api);
-	redisReply *r = c ? checked(api, redisCommand(c, "LRANGE %s %ld %ld", khist, from, to)) : NULL;
+	struct rs *c = api_redis(api);
+	redisReply *r = c ? checked(api, rs_command(c, "LRANGE %s %ld %ld", khist, from, to)) : NULL;
 	if (!r)
 		api_unavailable(res, "redis is unreachable");
 	else if (r->type != REDIS_REPLY_ARRAY) {
@@ -480,17 +480,17 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 		api_error(res, 400, "invalid_request", "before must be a message id");
 		return;
 	}
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	if (!c) {
 		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	char ksession[KEY_MAX], khist[KEY_MAX];
 	key_history(khist, sid);
-	redisAppendCommand(c, "HGETALL %s", key_session(ksession, sid));
+	rs_append(c, "HGETALL %s", key_session(ksession, sid));
 	/* the newest page comes with the session; an older one after the owner check */
 	if (qb == 0)
-		redisAppendCommand(c, "LRANGE %s %ld -1", khist, -limit);
+		rs_append(c, "LRANGE %s %ld -1", khist, -limit);
 	redisReply *sh[2] = { NULL, NULL }, *sess = NULL, *hist = NULL, *chunks = NULL, *meta = NULL;
 	struct older older = { 0 };
 	if (read_replies(api, qb == 0 ? 2 : 1, sh, res))
@@ -529,8 +529,8 @@ static void handle_history(struct api *api, const struct http_request *req, cons
 	size_t *tlens = NULL;
 	if (cur && status && (!strcmp(status, "queued") || !strcmp(status, "streaming")) && qb == 0) {
 		char kchunks[KEY_MAX], kmeta[KEY_MAX];
-		redisAppendCommand(c, "LRANGE %s 0 -1", key_chunks(kchunks, cur));
-		redisAppendCommand(c, "HGETALL %s", key_meta(kmeta, cur));
+		rs_append(c, "LRANGE %s 0 -1", key_chunks(kchunks, cur));
+		rs_append(c, "HGETALL %s", key_meta(kmeta, cur));
 		redisReply *cm[2];
 		if (read_replies(api, 2, cm, res))
 			goto out;
@@ -595,18 +595,18 @@ static void handle_stream(struct api *api, const struct http_request *req, const
 	long from;
 	if (api_query_long(req, "from", 0, 0, 10000000, &from, res))
 		return;
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	if (!c) {
 		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	char kmeta[KEY_MAX], kchunks[KEY_MAX];
 	/* one transaction, so that status and chunks are of the same instant */
-	redisAppendCommand(c, "MULTI");
-	redisAppendCommand(c, "HGETALL %s", key_meta(kmeta, mid));
-	redisAppendCommand(c, "LRANGE %s %ld -1", key_chunks(kchunks, mid), from);
-	redisAppendCommand(c, "LLEN %s", kchunks);
-	redisAppendCommand(c, "EXEC");
+	rs_append(c, "MULTI");
+	rs_append(c, "HGETALL %s", key_meta(kmeta, mid));
+	rs_append(c, "LRANGE %s %ld -1", key_chunks(kchunks, mid), from);
+	rs_append(c, "LLEN %s", kchunks);
+	rs_append(c, "EXEC");
 	redisReply *rs[5], *r;
 	if (read_replies(api, 5, rs, res))
 		return;
@@ -646,8 +646,8 @@ out:
 
 static void handle_health(struct api *api, struct http_response *res)
 {
-	redisContext *c = api_redis(api);
-	redisReply *r = c ? checked(api, redisCommand(c, "PING")) : NULL;
+	struct rs *c = api_redis(api);
+	redisReply *r = c ? checked(api, rs_command(c, "PING")) : NULL;
 	if (r && r->type == REDIS_REPLY_STATUS) {
 		res->status = 200;
 		sb_adds(&res->body, "{\"status\":\"ok\",\"redis\":\"ok\"}");
@@ -710,13 +710,13 @@ static int ai_node_json(struct strbuf *nodes, const char *id, const char *score,
 
 static void handle_ai_health(struct api *api, struct http_response *res)
 {
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	if (!c) {
 		api_unavailable(res, "redis is unreachable");
 		return;
 	}
 	char knodes[KEY_MAX];
-	redisReply *ids = checked(api, redisCommand(c, "ZRANGE %s 0 -1 WITHSCORES", key_nodes_ai(knodes)));
+	redisReply *ids = checked(api, rs_command(c, "ZRANGE %s 0 -1 WITHSCORES", key_nodes_ai(knodes)));
 	if (!ids || ids->type != REDIS_REPLY_ARRAY) {
 		if (ids)
 			freeReplyObject(ids);
@@ -726,7 +726,7 @@ static void handle_ai_health(struct api *api, struct http_response *res)
 	size_t n = ids->elements / 2;
 	for (size_t i = 0; i < n; i++) {
 		char k[KEY_MAX];
-		redisAppendCommand(c, "HMGET %s last_seen_ms active_jobs backend backend_state "
+		rs_append(c, "HMGET %s last_seen_ms active_jobs backend backend_state "
 				   "last_error_code last_error last_error_url last_error_ms",
 				   key_node_ai(k, ids->element[2 * i]->str));
 	}

@@ -11,6 +11,7 @@
 #include "prom.h"
 #include "redis_url.h"
 #include "request.h"
+#include "redis_sync.h"
 #include "strbuf.h"
 
 struct api_config {
@@ -47,7 +48,7 @@ struct api {
 	struct auth auth;
 	char node[128];
 	struct api_stats stats;
-	redisContext *redis;       /* NULL while Redis is unreachable */
+	struct rs *redis;       /* NULL while Redis is unreachable */
 	struct db archive;    /* PostgreSQL's older messages; disabled without DATABASE_URL */
 	int unread_replies;        /* sent without waiting; read by api_redis */
 	long long last_connect_us;
@@ -76,7 +77,7 @@ struct http_response {
 /* Answers req; returns the route it took, for the request counts. */
 enum route api_handle(struct api *api, const struct http_request *req, struct http_response *res);
 /* The Redis connection, or NULL while Redis is unreachable. */
-redisContext *api_redis(struct api *api);
+struct rs *api_redis(struct api *api);
 /* Closes the connection (after an error); the next api_redis reconnects. */
 void api_drop_redis(struct api *api);
 

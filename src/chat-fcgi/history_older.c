@@ -33,8 +33,8 @@ static int maybe_trimmed(struct api *api, const char *khist, struct older *o,
 {
 	if (!o->in_redis)
 		return o->owner_archived;
-	redisContext *c = api_redis(api);
-	redisReply *r = c ? redisCommand(c, "LLEN %s", khist) : NULL;
+	struct rs *c = api_redis(api);
+	redisReply *r = c ? rs_command(c, "LLEN %s", khist) : NULL;
 	if (!r) {
 		if (c)
 			api_drop_redis(api);
@@ -105,8 +105,8 @@ int history_archived_page(struct api *api, const char *sid, const char *khist, c
 {
 	if (!timed_id(before))
 		return 0;
-	redisContext *c = api_redis(api);
-	redisReply *r = c ? redisCommand(c, "LINDEX %s 0", khist) : NULL;
+	struct rs *c = api_redis(api);
+	redisReply *r = c ? rs_command(c, "LINDEX %s 0", khist) : NULL;
 	if (!r) {
 		if (c)
 			api_drop_redis(api);

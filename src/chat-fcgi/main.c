@@ -280,7 +280,7 @@ int main(int argc, char **argv)
 	}
 	log_info("stopped", NULL);
 	if (api.redis)
-		redisFree(api.redis);
+		rs_free(api.redis);
 	db_close(&api.archive);
 	return 0;
 }

@@ -73,10 +73,10 @@ static void stats_add_hash(struct api_stats *sum, const redisReply *h)
  * never goes down and a histogram's fields stay consistent, though each
  * write carries only what changed. Nothing is written before they are read:
  * counts from zero would overwrite a part of the old ones. */
-static int stats_resume(struct api *api, redisContext *c)
+static int stats_resume(struct api *api, struct rs *c)
 {
 	char k[KEY_MAX];
-	redisReply *h = redisCommand(c, "HGETALL %s", key_node_api(k, api->node));
+	redisReply *h = rs_command(c, "HGETALL %s", key_node_api(k, api->node));
 	if (!h || h->type != REDIS_REPLY_ARRAY) {
 		if (h)
 			freeReplyObject(h);
@@ -107,7 +107,7 @@ void metrics_flush(struct api *api)
 		any |= api->stats.dirty[r];
 	if (!any)
 		return;
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	if (!c || (!api->stats.resumed && stats_resume(api, c)))
 		return;
 	enum { MAXF = 2 * ROUTE_COUNT * (API_STATUSES + PROM_BUCKETS + 2) };
@@ -160,21 +160,20 @@ void metrics_flush(struct api *api)
 		api->stats.registered_us = now;
 	/* sent, not waited for: api_redis reads the replies before the next
 	 * command, so the process is back in accept() at once */
-	for (int done = 0; !done;)
-		if (redisBufferWrite(c, &done) != REDIS_OK) {
-			log_warn("metrics flush failed", "error=\"%s\"", c->errstr);
-			api_drop_redis(api);
-			return;
-		}
+	if (rs_flush(c) != REDIS_OK) {
+		log_warn("metrics flush failed", "error=\"%s\"", rs_errstr(c));
+		api_drop_redis(api);
+		return;
+	}
 	api->unread_replies += replies;
 	memset(api->stats.dirty, 0, sizeof api->stats.dirty);
 	memset(api->stats.dirty_status, 0, sizeof api->stats.dirty_status);
 	memset(api->stats.dirty_bucket, 0, sizeof api->stats.dirty_bucket);
 }
 
-static redisReply *command(redisContext *c, const char *fmt, const char *arg)
+static redisReply *command(struct rs *c, const char *fmt, const char *arg)
 {
-	redisReply *r = redisCommand(c, fmt, arg);
+	redisReply *r = rs_command(c, fmt, arg);
 	if (r && r->type == REDIS_REPLY_ERROR) {
 		freeReplyObject(r);
 		return NULL;
@@ -183,7 +182,7 @@ static redisReply *command(redisContext *c, const char *fmt, const char *arg)
 }
 
 /* The members of a nodes:* set and the hash of each, in pairs. */
-static redisReply *members(redisContext *c, const char *set)
+static redisReply *members(struct rs *c, const char *set)
 {
 	redisReply *r = command(c, "ZRANGE %s 0 -1", set);
 	if (r && r->type != REDIS_REPLY_ARRAY) {
@@ -200,7 +199,7 @@ struct node_hashes {
 	size_t n;
 };
 
-static void node_hashes_read(redisContext *c, struct node_hashes *nh, char *(*set_key)(char *),
+static void node_hashes_read(struct rs *c, struct node_hashes *nh, char *(*set_key)(char *),
 			     char *(*node_key)(char *, const char *))
 {
 	char kz[KEY_MAX], k[KEY_MAX];
@@ -235,7 +234,7 @@ static double num(redisReply *h, const char *name)
 	return v ? strtod(v, NULL) : 0;
 }
 
-static void api_section(redisContext *c, struct strbuf *sb)
+static void api_section(struct rs *c, struct strbuf *sb)
 {
 	struct api_stats sum = { 0 };
 	char kz[KEY_MAX], k[KEY_MAX];
@@ -293,7 +292,7 @@ static void upstream_errors(struct strbuf *sb, const struct node_hashes *nh)
 		}
 }
 
-static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
+static void worker_section(struct rs *c, struct strbuf *sb, long stale_ms)
 {
 	static const struct { const char *name, *field, *type, *help; } gauges[] = {
 		{ "streamchat_worker_up", NULL, "gauge", "1 if the worker's heartbeat is fresh." },
@@ -340,7 +339,7 @@ static void worker_section(redisContext *c, struct strbuf *sb, long stale_ms)
 	node_hashes_free(&nh);
 }
 
-static void recoverd_section(redisContext *c, struct strbuf *sb)
+static void recoverd_section(struct rs *c, struct strbuf *sb)
 {
 	static const struct { const char *name, *field, *help; } counters[] = {
 		{ "streamchat_recoverd_reclaimed_total", "reclaimed",
@@ -369,7 +368,7 @@ static void recoverd_section(redisContext *c, struct strbuf *sb)
 
 /* Partition p's archive stream: its length, and its group's pending count
  * and lag added to pending[0], lag[0]; lag[1] is set when Redis told one. */
-static void archive_stream(redisContext *c, int p, double *backlog, double *pending,
+static void archive_stream(struct rs *c, int p, double *backlog, double *pending,
 			   double lag[2])
 {
 	char k[KEY_MAX];
@@ -403,7 +402,7 @@ static void archive_stream(redisContext *c, int p, double *backlog, double *pend
 /* The archive streams' backlog, their group's pending count and lag (the
  * sums over the partitions), and each archiver's heartbeat
  * (doc/operating.md, "The archive"). */
-static void archive_section(redisContext *c, struct strbuf *sb, long stale_ms)
+static void archive_section(struct rs *c, struct strbuf *sb, long stale_ms)
 {
 	double backlog = 0, pending = 0, lag[2] = { 0, 0 };
 	for (int p = 0; p < PARTITIONS; p++)
@@ -451,7 +450,7 @@ static void archive_section(redisContext *c, struct strbuf *sb, long stale_ms)
 
 void handle_metrics(struct api *api, struct http_response *res)
 {
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	if (!c) {
 		api_error(res, 503, "unavailable", "redis is unreachable");
 		return;

@@ -112,9 +112,9 @@ void handle_openai_chat(struct api *api, const struct http_request *req, struct 
  * each once, in OpenAI's list shape. */
 void handle_openai_models(struct api *api, struct http_response *res)
 {
-	redisContext *c = api_redis(api);
+	struct rs *c = api_redis(api);
 	char knodes[KEY_MAX];
-	redisReply *ids = c ? redisCommand(c, "ZRANGE %s 0 -1", key_nodes_ai(knodes)) : NULL;
+	redisReply *ids = c ? rs_command(c, "ZRANGE %s 0 -1", key_nodes_ai(knodes)) : NULL;
 	if (!ids || ids->type != REDIS_REPLY_ARRAY) {
 		if (ids)
 			freeReplyObject(ids);
@@ -130,7 +130,7 @@ void handle_openai_models(struct api *api, struct http_response *res)
 	int listed = 0;
 	for (size_t i = 0; i < ids->elements; i++) {
 		char k[KEY_MAX];
-		redisReply *h = redisCommand(c, "HMGET %s last_seen_ms model",
+		redisReply *h = rs_command(c, "HMGET %s last_seen_ms model",
 					     key_node_ai(k, ids->element[i]->str));
 		if (!h) {
 			api_drop_redis(api);

@@ -75,8 +75,8 @@ void handle_sessions(struct api *api, const struct http_request *req, struct htt
 static redisReply *reply(struct api *api)
 {
 	redisReply *r = NULL;
-	if (redisGetReply(api->redis, (void **)&r) != REDIS_OK) {
-		log_warn("redis command failed", "error=\"%s\"", api->redis->errstr);
+	if (rs_get_reply(api->redis, (void **)&r) != REDIS_OK) {
+		log_warn("redis command failed", "error=\"%s\"", rs_errstr(api->redis));
 		api_drop_redis(api);
 		return NULL;
 	}
@@ -101,7 +101,7 @@ static void delete_message_keys(struct api *api, redisReply *hist)
 		memcpy(mid, it->str + pl, n);
 		mid[n] = '\0';
 		char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX];
-		redisAppendCommand(api->redis, "UNLINK %s %s %s %s", key_meta(k1, mid),
+		rs_append(api->redis, "UNLINK %s %s %s %s", key_meta(k1, mid),
 				   key_chunks(k2, mid), key_lock(k3, mid), key_cancel(k4, mid));
 		sent++;
 	}
@@ -128,7 +128,7 @@ static int delete_archived(struct api *api, const char *sid, const char *user,
 
 static void unwatch(struct api *api)
 {
-	redisReply *u = api->redis ? redisCommand(api->redis, "UNWATCH") : NULL;
+	redisReply *u = api->redis ? rs_command(api->redis, "UNWATCH") : NULL;
 	if (u)
 		freeReplyObject(u);
 	else if (api->redis)
@@ -150,9 +150,9 @@ static enum delete_result delete_everywhere(struct api *api, const char *sid, co
 	for (int attempt = 0; attempt < 5; attempt++) {
 		if (!api_redis(api))
 			break;
-		redisAppendCommand(api->redis, "WATCH %s %s", ksession, khist);
-		redisAppendCommand(api->redis, "HMGET %s userId status", ksession);
-		redisAppendCommand(api->redis, "LRANGE %s 0 -1", khist);
+		rs_append(api->redis, "WATCH %s %s", ksession, khist);
+		rs_append(api->redis, "HMGET %s userId status", ksession);
+		rs_append(api->redis, "LRANGE %s 0 -1", khist);
 		redisReply *w = reply(api), *h = w ? reply(api) : NULL, *l = h ? reply(api) : NULL;
 		if (!l) {
 			if (w)
@@ -177,9 +177,9 @@ static enum delete_result delete_everywhere(struct api *api, const char *sid, co
 			api_error(res, 409, "stream_in_progress",
 				  "a reply is still streaming in this conversation: cancel it first");
 		} else if (delete_archived(api, sid, user, res) == 0) {
-			redisAppendCommand(api->redis, "MULTI");
-			redisAppendCommand(api->redis, "DEL %s %s", ksession, khist);
-			redisAppendCommand(api->redis, "EXEC");
+			rs_append(api->redis, "MULTI");
+			rs_append(api->redis, "DEL %s %s", ksession, khist);
+			rs_append(api->redis, "EXEC");
 			redisReply *m = reply(api), *d = m ? reply(api) : NULL, *e = d ? reply(api) : NULL;
 			if (e && e->type == REDIS_REPLY_ARRAY) {
 				if (l->type == REDIS_REPLY_ARRAY)

@@ -1,12 +1,17 @@
 #include "aredis.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "aredis_cluster.h"
 #include "log.h"
+#include "redis_cmd.h"
 #include "redis_sentinel.h"
 #include "redis_uv.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -198,6 +203,13 @@ static int pick_node(struct aredis *ar, const char **host, int *port)
 	const struct redis_cfg *cfg = ar->cfg;
 	*host = cfg->host;
 	*port = cfg->port;
+	if (cfg->topology == REDIS_CLUSTER) {
+		/* one_node: a seed, the next one after each loss */
+		const struct redis_addr *seed = &cfg->addrs[ar->reconnects % (unsigned)cfg->naddrs];
+		*host = seed->host;
+		*port = seed->port;
+		return 0;
+	}
 	if (cfg->topology != REDIS_SENTINEL)
 		return 0;
 	char why[800], line[840];
@@ -239,6 +251,40 @@ static void connect_now(struct aredis *ar)
 	ar->ac = ac;
 }
 
+/* --- a Redis Cluster: the arcluster connects, authenticates and routes */
+
+#define CLUSTER_TIMEOUT_MS 5000
+
+static void cluster_ready(struct arcluster *c, int status)
+{
+	struct aredis *ar = arcluster_data(c);
+	if (status != 0)
+		die(100, "REDIS_URL: %s", arcluster_error(c));
+	/* the scripts in every primary's cache: an EVALSHA between MULTI and
+	 * EXEC (the relay's claim) cannot fall back to EVAL. Elsewhere a
+	 * NOSCRIPT (a primary new since) is sent again as EVAL. */
+	for (int i = 0; i < arcluster_map(c)->nnodes; i++) {
+		redisAsyncContext *ac = arcluster_primary_ctx(c, i);
+		for (int s = 0; ac && s < SCRIPT_COUNT; s++) {
+			const struct script *sc = script_get((enum script_id)s);
+			redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %b", sc->body, sc->len);
+		}
+	}
+	ar->ready = 1;
+	log_info("redis connected", "conn=%s topology=cluster primaries=%d", ar->name,
+		 arcluster_map(c)->nnodes);
+	if (ar->on_ready)
+		ar->on_ready(ar);
+}
+
+static void cluster_start(struct aredis *ar)
+{
+	const struct redis_cfg *cfg = ar->cfg;
+	struct rcluster_opts o = { cfg->user, cfg->password,
+				   ar->timeout_ms > 0 ? ar->timeout_ms : CLUSTER_TIMEOUT_MS, 0 };
+	ar->cluster = arcluster_start(ar->loop, cfg->addrs, cfg->naddrs, &o, cluster_ready, ar);
+}
+
 void aredis_start(struct aredis *ar, uv_loop_t *loop, const struct redis_cfg *cfg,
 		  const char *name)
 {
@@ -257,7 +303,11 @@ void aredis_start(struct aredis *ar, uv_loop_t *loop, const struct redis_cfg *cf
 	uv_timer_init(loop, &ar->demote);
 	ar->demote.data = ar;
 	ar->readonly = (struct readonly_watch){ demoted, ar };
-	connect_now(ar);
+	ar->cluster = NULL;
+	if (cfg->topology == REDIS_CLUSTER && !ar->one_node)
+		cluster_start(ar);
+	else
+		connect_now(ar);
 }
 
 void aredis_stop(struct aredis *ar)
@@ -266,10 +316,176 @@ void aredis_stop(struct aredis *ar)
 	uv_timer_stop(&ar->retry);
 	uv_timer_stop(&ar->watch_retry);
 	uv_timer_stop(&ar->demote);
+	if (ar->cluster)
+		arcluster_stop(ar->cluster);
+	ar->cluster = NULL;
+	ar->ready = 0;
 	if (ar->ac)
 		redisAsyncDisconnect(ar->ac);
 	if (ar->watch)
 		redisAsyncDisconnect(ar->watch);
+}
+
+/* --- the calls, routed on a cluster */
+
+/* A command on its way through the arcluster: the owner's callback, and
+ * for an EVALSHA the command kept to be sent as EVAL after a NOSCRIPT (a
+ * primary whose script cache never saw it). */
+struct routed {
+	struct aredis *ar;
+	redisCallbackFn *cb;
+	void *priv;
+	enum script_id script;
+	char *evalsha;               /* RESP; NULL when no script */
+	size_t len;
+};
+
+static void routed_reply(struct arcluster *c, redisReply *r, void *p);
+
+static int route(struct aredis *ar, int argc, const char *const *argv, const size_t *lens,
+		 const char *key, size_t keylen, struct routed *x)
+{
+	if (arcluster_command(ar->cluster, redis_cmd_flags(argc, argv, lens), key, keylen, argc,
+			      argv, lens, routed_reply, x) == 0)
+		return 0;
+	free(x->evalsha);
+	free(x);
+	return -1;
+}
+
+static struct routed *routed_new(struct aredis *ar, redisCallbackFn *cb, void *priv)
+{
+	struct routed *x = xcalloc(1, sizeof *x);
+	*x = (struct routed){ ar, cb, priv, SCRIPT_COUNT, NULL, 0 };
+	return x;
+}
+
+/* 0: x went again as EVAL (or, the client stopping, is gone); -1: x is
+ * still the caller's. */
+static int resend_as_eval(struct routed *x)
+{
+	struct redis_argv a = { 0 };
+	if (redis_argv_parse(x->evalsha, x->len, &a) <= 0 || a.argc < 2) {
+		redis_argv_free(&a);
+		return -1;
+	}
+	const struct script *s = script_get(x->script);
+	a.argv[0] = "EVAL";
+	a.lens[0] = 4;
+	a.argv[1] = s->body;
+	a.lens[1] = s->len;
+	char *keep = x->evalsha;
+	x->evalsha = NULL;   /* sent once as EVAL, not again */
+	route(x->ar, a.argc, a.argv, a.lens, NULL, 0, x);
+	free(keep);
+	redis_argv_free(&a);
+	return 0;
+}
+
+static void routed_reply(struct arcluster *c, redisReply *r, void *p)
+{
+	struct routed *x = p;
+	(void)c;
+	if (x->evalsha && r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) &&
+	    resend_as_eval(x) == 0)
+		return;
+	if (x->cb)
+		x->cb(NULL, r, x->priv);
+	free(x->evalsha);
+	free(x);
+}
+
+/* Each command of a RESP buffer routed; x (cb) goes with the last one. */
+static int route_formatted(struct aredis *ar, const char *cmd, size_t len, const char *key,
+			   struct routed *x)
+{
+	struct redis_argv a = { 0 };
+	size_t at = 0;
+	int rc = 0;
+	while (rc == 0 && at < len) {
+		long used = redis_argv_parse(cmd + at, len - at, &a);
+		if (used <= 0) {
+			rc = -1;
+			break;
+		}
+		at += (size_t)used;
+		int last = at == len;
+		rc = route(ar, a.argc, a.argv, a.lens, key, key ? strlen(key) : 0,
+			   last ? x : routed_new(ar, NULL, NULL));
+		if (last)
+			x = NULL;
+	}
+	if (x) {
+		free(x->evalsha);
+		free(x);
+	}
+	redis_argv_free(&a);
+	return rc;
+}
+
+int aredis_formatted(struct aredis *ar, redisCallbackFn *cb, void *priv, const char *cmd,
+		     size_t len)
+{
+	if (!ar->ready)
+		return -1;
+	if (!ar->cluster)
+		return ar->ac && redisAsyncFormattedCommand(ar->ac, cb, priv, cmd, len) == REDIS_OK ? 0 : -1;
+	return route_formatted(ar, cmd, len, NULL, routed_new(ar, cb, priv));
+}
+
+static int vcommand(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
+		    const char *fmt, va_list ap)
+{
+	if (!ar->ready)
+		return -1;
+	if (!ar->cluster)
+		return ar->ac && redisvAsyncCommand(ar->ac, cb, priv, fmt, ap) == REDIS_OK ? 0 : -1;
+	char *cmd = NULL;
+	int len = redisvFormatCommand(&cmd, fmt, ap);
+	if (len < 0)
+		return -1;
+	int rc = route_formatted(ar, cmd, (size_t)len, key, routed_new(ar, cb, priv));
+	free(cmd);
+	return rc;
+}
+
+int aredis_command(struct aredis *ar, redisCallbackFn *cb, void *priv, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vcommand(ar, NULL, cb, priv, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int aredis_command_on(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vcommand(ar, key, cb, priv, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int aredis_command_argv(struct aredis *ar, redisCallbackFn *cb, void *priv, int argc,
+			const char **argv, const size_t *lens)
+{
+	if (!ar->ready)
+		return -1;
+	if (!ar->cluster)
+		return ar->ac && redisAsyncCommandArgv(ar->ac, cb, priv, argc, argv, lens) == REDIS_OK
+			? 0 : -1;
+	return route(ar, argc, argv, lens, NULL, 0, routed_new(ar, cb, priv));
+}
+
+redisAsyncContext *aredis_node(struct aredis *ar, const char *key)
+{
+	if (!ar->ready)
+		return NULL;
+	if (!ar->cluster)
+		return ar->ac;
+	return arcluster_node(ar->cluster, key, strlen(key));
 }
 
 int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_id id,
@@ -279,9 +495,16 @@ int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_
 	/* formatted here rather than by hiredis (a printf-like format per
 	 * argument); hiredis copies it into its output buffer at once */
 	static __thread struct strbuf cmd = STRBUF_INIT;
-	if (!ar->ready || !ar->ac)
+	if (!ar->ready)
 		return -1;
 	sb_reset(&cmd);
 	script_resp(&cmd, id, nkeys, keys, nargs, args, lens);
-	return redisAsyncFormattedCommand(ar->ac, cb, priv, cmd.buf, cmd.len) == REDIS_OK ? 0 : -1;
+	if (!ar->cluster)
+		return aredis_formatted(ar, cb, priv, cmd.buf, cmd.len);
+	struct routed *x = routed_new(ar, cb, priv);
+	x->script = id;
+	x->evalsha = xmalloc(cmd.len);
+	memcpy(x->evalsha, cmd.buf, cmd.len);
+	x->len = cmd.len;
+	return route_formatted(ar, cmd.buf, cmd.len, NULL, x);
 }

@@ -9,7 +9,16 @@
  * sentinel watches +switch-master and drops the connection when our master
  * moves, and a READONLY answer to any command, even inside an EXEC's (a
  * demoted primary), drops it too, so that
- * the one reconnect path above is the only way to a new primary. */
+ * the one reconnect path above is the only way to a new primary.
+ *
+ * On a Redis Cluster ar->ac stays NULL: an arcluster (aredis_cluster.h)
+ * routes each command of the calls below to the primary of its key's slot,
+ * ready and on_ready once the slot map was read (a seed that is no cluster
+ * node, or a refused password, ends the program with one line: retrying
+ * cannot mend it). Callbacks get a NULL redisAsyncContext there: they use
+ * only the reply and priv. A connection marked one_node instead is one
+ * plain connection to a seed node (the next one at each reconnect): for
+ * SUBSCRIBE, which reaches every node's PUBLISH on a cluster. */
 #ifndef SC_AREDIS_H
 #define SC_AREDIS_H
 
@@ -35,6 +44,10 @@ struct aredis {
 	struct redis_addr primary;        /* Sentinel: the node connected to */
 	struct readonly_watch readonly;   /* a READONLY answer drops the connection */
 	uv_timer_t demote;
+	struct arcluster *cluster;        /* REDIS_CLUSTER (not one_node) */
+	int one_node;                     /* set before aredis_start */
+	int timeout_ms;                   /* cluster: a reply later than this counts its
+					     node as lost (0: 5000); set before aredis_start */
 	void (*on_ready)(struct aredis *);
 	void (*on_lost)(struct aredis *);
 	void *data;
@@ -48,5 +61,24 @@ void aredis_stop(struct aredis *ar);
 int aredis_eval(struct aredis *ar, redisCallbackFn *cb, void *priv, enum script_id id,
 		int nkeys, const char *const *keys, int nargs, const char *const *args,
 		const size_t *lens);
+
+/* A command through ar (hiredis's format), routed by its key on a
+ * cluster: 0, or -1 (cb not called) when ar is not ready. */
+int aredis_command(struct aredis *ar, redisCallbackFn *cb, void *priv, const char *fmt, ...);
+int aredis_command_argv(struct aredis *ar, redisCallbackFn *cb, void *priv, int argc,
+			const char **argv, const size_t *lens);
+/* The same for a command without a key (CLIENT ...) sent, on a cluster, to
+ * the primary of key's slot. */
+int aredis_command_on(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
+		      const char *fmt, ...);
+/* Commands formatted as RESP (as hiredis formats them); on a cluster each
+ * is routed on its own and cb gets the last one's reply. */
+int aredis_formatted(struct aredis *ar, redisCallbackFn *cb, void *priv, const char *cmd,
+		     size_t len);
+/* The connection to the primary of key's slot (the one connection when not
+ * a cluster), NULL when not ready: for MULTI ... EXEC on keys of that one
+ * slot, which must go on one connection. A MOVED there is the caller's
+ * error (the map is read again by the next routed command that meets it). */
+redisAsyncContext *aredis_node(struct aredis *ar, const char *key);
 
 #endif

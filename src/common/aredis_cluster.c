@@ -519,6 +519,24 @@ const struct cluster_map *arcluster_map(const struct arcluster *c)
 	return c->ready ? &c->map : NULL;
 }
 
+redisAsyncContext *arcluster_node(struct arcluster *c, const char *key, size_t keylen)
+{
+	const struct redis_addr *to = c->stopped ? NULL
+		: cluster_map_route(&c->map, cluster_key_slot(key, keylen));
+	if (!to)
+		return NULL;
+	struct redis_addr a = *to;
+	return node_ctx(c, &a);
+}
+
+redisAsyncContext *arcluster_primary_ctx(struct arcluster *c, int i)
+{
+	if (c->stopped || i < 0 || i >= c->map.nnodes)
+		return NULL;
+	struct redis_addr a = c->map.nodes[i];
+	return node_ctx(c, &a);
+}
+
 void arcluster_refresh(struct arcluster *c)
 {
 	map_reload(c);

@@ -39,6 +39,13 @@ void arcluster_stop(struct arcluster *c);
 int arcluster_command(struct arcluster *c, int flags, const char *key, size_t keylen, int argc,
 		      const char *const *argv, const size_t *argvlen, arcluster_cb *cb, void *priv);
 
+/* The connection to the primary of key's slot as the map says now (made
+ * when missing, AUTH queued first), for commands that must share one
+ * connection (MULTI ... EXEC on one slot's keys); NULL when there is none.
+ * Its replies are not followed: a MOVED is the caller's. */
+redisAsyncContext *arcluster_node(struct arcluster *c, const char *key, size_t keylen);
+/* The same for the map's primary number i (0 <= i < arcluster_map()->nnodes). */
+redisAsyncContext *arcluster_primary_ctx(struct arcluster *c, int i);
 int arcluster_ready(const struct arcluster *c);
 /* The slot map as last read (for cluster_sub.c), and a re-read of it. */
 const struct cluster_map *arcluster_map(const struct arcluster *c);

@@ -37,11 +37,6 @@ void daemon_setup(const char *kind, char *node, size_t nodelen, struct redis_cfg
 		redis_url_masked(url, shown, sizeof shown);
 		die(100, "REDIS_URL=%s: %s", shown, err);
 	}
-	if ((err = redis_cfg_unsupported(redis))) {
-		char shown[1024];
-		redis_url_masked(url, shown, sizeof shown);
-		die(100, "REDIS_URL=%s: %s", shown, err);
-	}
 	enum log_level lvl;
 	if (log_level_parse(config_text(&daemon_knobs, "LOG_LEVEL"), &lvl))
 		die(100, "LOG_LEVEL must be debug, info, warn or error");

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redis_sync.h"
+
 /* A command hiredis formatted, "*<n>\r\n" then n bulk strings: its strings
  * join the fields. That is how one HSET gets the common fields and each
  * program's own, each formatted by hiredis as the program wrote it. */
@@ -69,54 +71,33 @@ int heartbeat_hset(const struct heartbeat *hb, struct strbuf *out)
 	return 0;
 }
 
-int heartbeat_send(const struct heartbeat *hb, redisAsyncContext *ac)
-{
-	struct strbuf hset = STRBUF_INIT;
-	int rc = -1;
-	if (ac && heartbeat_hset(hb, &hset) == 0 &&
-	    redisAsyncFormattedCommand(ac, NULL, NULL, hset.buf, hset.len) == REDIS_OK &&
-	    redisAsyncCommand(ac, NULL, NULL, "PEXPIRE %s %ld", hb->key, hb->ttl_ms) == REDIS_OK &&
-	    redisAsyncCommand(ac, NULL, NULL, "ZADD %s %lld %s", hb->set, hb->now_ms, hb->node) == REDIS_OK)
-		rc = 0;
-	sb_release(&hset);
-	return rc;
-}
-
-int heartbeat_append(const struct heartbeat *hb, redisContext *c, int fields_only)
+int heartbeat_append(const struct heartbeat *hb, struct rs *c, int fields_only)
 {
 	struct strbuf hset = STRBUF_INIT;
 	int n = -1;
 	if (heartbeat_hset(hb, &hset) == 0 &&
-	    redisAppendFormattedCommand(c, hset.buf, hset.len) == REDIS_OK)
+	    rs_append_formatted(c, hset.buf, hset.len) == REDIS_OK)
 		n = 1;
 	sb_release(&hset);
 	if (n < 0 || fields_only)
 		return n;
-	if (redisAppendCommand(c, "PEXPIRE %s %ld", hb->key, hb->ttl_ms) != REDIS_OK ||
-	    redisAppendCommand(c, "ZADD %s %lld %s", hb->set, hb->now_ms, hb->node) != REDIS_OK)
+	if (rs_append(c, "PEXPIRE %s %ld", hb->key, hb->ttl_ms) != REDIS_OK ||
+	    rs_append(c, "ZADD %s %lld %s", hb->set, hb->now_ms, hb->node) != REDIS_OK)
 		return -1;
 	return 3;
 }
 
-int heartbeat_write(const struct heartbeat *hb, redisContext *c)
+int heartbeat_write(const struct heartbeat *hb, struct rs *c)
 {
 	int n = heartbeat_append(hb, c, 0);
 	if (n < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		void *r = NULL;
-		if (redisGetReply(c, &r) != REDIS_OK)
+		if (rs_get_reply(c, &r) != REDIS_OK)
 			return -1;
 		freeReplyObject(r);
 	}
 	return 0;
 }
 
-int heartbeat_leave(redisAsyncContext *ac, char *(*node_key)(char *, const char *),
-		    char *(*set_key)(char *), const char *node, redisCallbackFn *done, void *priv)
-{
-	char k[KEY_MAX], kz[KEY_MAX];
-	if (!ac || redisAsyncCommand(ac, NULL, NULL, "DEL %s", node_key(k, node)) != REDIS_OK)
-		return -1;
-	return redisAsyncCommand(ac, done, priv, "ZREM %s %s", set_key(kz), node) == REDIS_OK ? 0 : -1;
-}

@@ -8,7 +8,7 @@
  *   struct heartbeat hb;
  *   heartbeat_begin(&hb, key_node_ai, key_nodes_ai, node, now_ms(), 5000);
  *   heartbeat_fields(&hb, "active_jobs %ld status %s", n, status);
- *   heartbeat_send(&hb, ac);
+ *   heartbeat_send(&hb, ar);
  *   heartbeat_release(&hb);
  */
 #ifndef SC_HEARTBEAT_H
@@ -19,6 +19,9 @@
 
 #include "keys.h"
 #include "strbuf.h"
+
+struct aredis;
+struct rs;
 
 struct heartbeat {
 	char key[KEY_MAX];        /* node:<kind>:{N} */
@@ -49,20 +52,20 @@ void heartbeat_release(struct heartbeat *hb);
 int heartbeat_hset(const struct heartbeat *hb, struct strbuf *out);
 
 /* HSET, PEXPIRE and ZADD sent, their replies not waited for: 0, or -1
- * when ac cannot take them (disconnected) or a format was bad. */
-int heartbeat_send(const struct heartbeat *hb, redisAsyncContext *ac);
+ * when ar cannot take them (disconnected) or a format was bad. */
+int heartbeat_send(const struct heartbeat *hb, struct aredis *ar);
 /* The same appended to c's output: HSET, and PEXPIRE and ZADD unless
  * fields_only (a node that registers less often than it writes). Returns
  * how many replies c owes, or -1. */
-int heartbeat_append(const struct heartbeat *hb, redisContext *c, int fields_only);
+int heartbeat_append(const struct heartbeat *hb, struct rs *c, int fields_only);
 /* Appended, sent and every reply read: 0, or -1 when the connection
  * failed (or a format was bad). */
-int heartbeat_write(const struct heartbeat *hb, redisContext *c);
+int heartbeat_write(const struct heartbeat *hb, struct rs *c);
 
 /* A node that stops leaves at once rather than when its hash expires and
  * the set is trimmed: DEL of the hash, ZREM from the set; done (may be
- * NULL) gets the ZREM's reply. -1 when ac cannot take them. */
-int heartbeat_leave(redisAsyncContext *ac, char *(*node_key)(char *, const char *),
+ * NULL) gets the ZREM's reply. -1 when ar cannot take them. */
+int heartbeat_leave(struct aredis *ar, char *(*node_key)(char *, const char *),
 		    char *(*set_key)(char *), const char *node, redisCallbackFn *done, void *priv);
 
 #endif

@@ -5,6 +5,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "redis_sync.h"
+
 #include "log.h"
 
 void ready_cmd(struct ready_cmd *c, int partition)
@@ -16,15 +18,15 @@ void ready_cmd(struct ready_cmd *c, int partition)
 	memcpy(c->argv, argv, sizeof argv);
 }
 
-int ready_announce(redisContext *c, int partition)
+int ready_announce(struct rs *c, int partition)
 {
 	struct ready_cmd rc;
 	ready_cmd(&rc, partition);
-	redisReply *r = redisCommandArgv(c, READY_ARGC, rc.argv, NULL);
+	redisReply *r = rs_command_argv(c, READY_ARGC, rc.argv, NULL);
 	int ok = r && r->type != REDIS_REPLY_ERROR;
 	if (!ok)
 		log_warn("job not announced", "partition=%d error=\"%s\"", partition,
-			 r ? r->str : c->errstr);
+			 r ? r->str : rs_errstr(c));
 	if (r)
 		freeReplyObject(r);
 	return ok ? 0 : -1;

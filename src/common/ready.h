@@ -23,8 +23,8 @@ struct ready_cmd {
 void ready_cmd(struct ready_cmd *c, int partition);
 /* Announces a job of partition p on a blocking connection: 0, or -1 with
  * a warning logged (the sweep still finds the job). */
-struct redisContext;
-int ready_announce(struct redisContext *c, int partition);
+struct rs;
+int ready_announce(struct rs *c, int partition);
 /* The partition an entry's fields name, or -1. */
 int ready_partition(const char *value, size_t len);
 

@@ -233,8 +233,12 @@ int rcluster_key_index(int argc, const char *const *argv, const size_t *argvlen)
 				return i + 1;
 		return -1;
 	}
+	/* a subcommand first, then the key */
+	if ((eq_word(cmd, len, "XGROUP") || eq_word(cmd, len, "XINFO")) && argc >= 3)
+		return 2;
 	static const char *const keyless[] = { "PING", "INFO", "SCRIPT", "CLUSTER", "ECHO", "TIME",
-					       "WAIT", "AUTH", "HELLO", "CLIENT", "CONFIG", "FUNCTION" };
+					       "WAIT", "AUTH", "HELLO", "CLIENT", "CONFIG", "FUNCTION",
+					       "SCAN", "DBSIZE" };
 	for (size_t i = 0; i < sizeof keyless / sizeof *keyless; i++)
 		if (eq_word(cmd, len, keyless[i]))
 			return -1;
@@ -379,6 +383,22 @@ redisReply *rcluster_command_primary(struct rcluster *c, int i, int argc, const 
 	return send_once(c, &a, 0, argc, argv, argvlen, &sent);
 }
 
+redisContext *rcluster_node(struct rcluster *c, const char *key, size_t keylen)
+{
+	const struct redis_addr *to = cluster_map_route(&c->map, cluster_key_slot(key, keylen));
+	if (!to) {
+		set_err(c, "slot %d has no primary in the map", cluster_key_slot(key, keylen));
+		return NULL;
+	}
+	struct redis_addr a = *to;
+	return conn_get(c, &a);
+}
+
+void rcluster_refresh(struct rcluster *c)
+{
+	map_reload(c);
+}
+
 int rcluster_primaries(const struct rcluster *c)
 {
 	return c->map.nnodes;
@@ -387,6 +407,11 @@ int rcluster_primaries(const struct rcluster *c)
 const struct redis_addr *rcluster_primary(const struct rcluster *c, int i)
 {
 	return i >= 0 && i < c->map.nnodes ? &c->map.nodes[i] : NULL;
+}
+
+int rcluster_fatal(const struct rcluster *c)
+{
+	return c->fatal;
 }
 
 const char *rcluster_error(const struct rcluster *c)

@@ -45,7 +45,8 @@ int rcluster_connect(struct rcluster *c, char *err, size_t errlen);
 enum { RC_IDEMPOTENT = 1 };
 
 /* The index in argv of the key a command is routed by: argv[1] for most,
- * EVAL/EVALSHA/FCALL's first key, XREAD/XREADGROUP's first stream; -1 for
+ * EVAL/EVALSHA/FCALL's first key, XREAD/XREADGROUP's first stream, argv[2]
+ * of XGROUP and XINFO (after the subcommand); -1 for
  * a command without a key (sent to any primary). */
 int rcluster_key_index(int argc, const char *const *argv, const size_t *argvlen);
 
@@ -59,10 +60,21 @@ redisReply *rcluster_command(struct rcluster *c, int flags, const char *key, siz
  * WAIT on the connection that wrote, SCRIPT LOAD on every primary. */
 redisReply *rcluster_command_primary(struct rcluster *c, int i, int argc, const char *const *argv,
 				     const size_t *argvlen);
+/* The connection to the primary of key's slot as the map says now (made
+ * when missing), for commands that must share one connection: WATCH,
+ * MULTI ... EXEC on keys of one slot. NULL with the reason in
+ * rcluster_error(). Its MOVED or ASK answers are the caller's, who tells
+ * rcluster_refresh(). */
+redisContext *rcluster_node(struct rcluster *c, const char *key, size_t keylen);
+/* Re-reads the slot map now (after a MOVED seen outside rcluster_command). */
+void rcluster_refresh(struct rcluster *c);
 int rcluster_primaries(const struct rcluster *c);
 const struct redis_addr *rcluster_primary(const struct rcluster *c, int i);
 
 const char *rcluster_error(const struct rcluster *c);
+/* Whether the last error will not pass by retrying: the node is no cluster
+ * node, or refused the password. */
+int rcluster_fatal(const struct rcluster *c);
 const struct rcluster_stats *rcluster_stats(const struct rcluster *c);
 const struct cluster_map *rcluster_map(const struct rcluster *c);
 

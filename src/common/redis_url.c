@@ -206,11 +206,6 @@ int redis_url_parse(const char *url, struct redis_cfg *cfg, const char **err)
 	return -1;
 }
 
-const char *redis_cfg_unsupported(const struct redis_cfg *cfg)
-{
-	return cfg->topology == REDIS_CLUSTER ? "not supported yet (Redis Cluster)" : NULL;
-}
-
 const char *redis_publish_command(const struct redis_cfg *cfg)
 {
 	return cfg->topology == REDIS_CLUSTER ? "SPUBLISH" : "PUBLISH";

@@ -33,9 +33,6 @@ int redis_url_parse(const char *url, struct redis_cfg *cfg, const char **err);
  * dispatch the `smessage` that SSUBSCRIBE delivers). */
 const char *redis_publish_command(const struct redis_cfg *cfg);
 
-/* NULL when this build can talk to cfg's topology; else why not (one line,
- * to follow the URL in an error). */
-const char *redis_cfg_unsupported(const struct redis_cfg *cfg);
 /* The URL as it may be printed: its password (all of its credentials when
  * they have no ':') replaced by ***, whether the URL parses or not. */
 void redis_url_masked(const char *url, char *out, size_t outlen);

@@ -53,7 +53,7 @@ static void usage(FILE *f)
 /* One pass; -1 if the connection failed. */
 static struct reclaim reclaimed;
 
-static int pass(redisContext *c, const char *node, const struct settings *set)
+static int pass(struct rs *c, const char *node, const struct settings *set)
 {
 	char kz[KEY_MAX];
 	long long now = now_ms();
@@ -66,7 +66,7 @@ static int pass(redisContext *c, const char *node, const struct settings *set)
 					   key_nodes_archiver };
 	for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
 		sets[i](kz);
-		r = redisCommand(c, "ZREMRANGEBYSCORE %s -inf %lld", kz, now - forget_ms);
+		r = rs_command(c, "ZREMRANGEBYSCORE %s -inf %lld", kz, now - forget_ms);
 		if (!r)
 			return -1;
 		if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
@@ -103,7 +103,7 @@ int main(int argc, char **argv)
 	daemon_trap_stop();
 	log_info("started", "version=%s interval_ms=%ld", VERSION, interval);
 
-	redisContext *c = NULL;
+	struct rs *c = NULL;
 	long backoff = 50;
 	while (!daemon_stopping) {
 		if (!c) {
@@ -119,15 +119,15 @@ int main(int argc, char **argv)
 			log_info("redis connected", NULL);
 		}
 		if (pass(c, node, &set) != 0) {
-			log_warn("redis connection lost", "error=\"%s\"", c->errstr);
-			redisFree(c);
+			log_warn("redis connection lost", "error=\"%s\"", rs_errstr(c));
+			rs_free(c);
 			c = NULL;
 			continue;
 		}
 		daemon_nap(interval);
 	}
 	if (c)
-		redisFree(c);
+		rs_free(c);
 	for (int p = 0; p < PARTITIONS; p++)
 		ids_release(&reclaimed.gone[p]);
 	log_info("stopped", NULL);

@@ -55,14 +55,14 @@ static void user_sets_pattern(char *out, size_t size)
 	sb_release(&sb);
 }
 
-/* The ids of the messages in flight, from every user's set. */
-static int messages_in_flight(redisContext *c, struct ids *mids)
+/* The ids of the messages in flight in the user sets of one node. */
+static int messages_in_flight_on(struct rs *c, int node, struct ids *mids)
 {
 	char pattern[KEY_MAX * 2], cursor[32] = "0";
 	user_sets_pattern(pattern, sizeof pattern);
 	do {
-		redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT %d TYPE zset", cursor, pattern,
-					     SCAN_COUNT);
+		redisReply *r = rs_command_node(c, node, "SCAN %s MATCH %s COUNT %d TYPE zset", cursor,
+						pattern, SCAN_COUNT);
 		if (!r)
 			return -1;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -74,11 +74,11 @@ static int messages_in_flight(redisContext *c, struct ids *mids)
 		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
 		const redisReply *keys = r->element[1];
 		for (size_t i = 0; i < keys->elements; i++)
-			redisAppendCommand(c, "ZRANGE %b 0 -1", keys->element[i]->str,
+			rs_append(c, "ZRANGE %b 0 -1", keys->element[i]->str,
 					   (size_t)keys->element[i]->len);
 		for (size_t i = 0; i < keys->elements; i++) {
 			redisReply *z;
-			if (redisGetReply(c, (void **)&z) != REDIS_OK) {
+			if (rs_get_reply(c, (void **)&z) != REDIS_OK) {
 				freeReplyObject(r);
 				return -1;
 			}
@@ -92,19 +92,29 @@ static int messages_in_flight(redisContext *c, struct ids *mids)
 	return 0;
 }
 
+/* The ids of the messages in flight, from every user's set (on a cluster,
+ * SCAN of each primary: each knows only its own keys). */
+static int messages_in_flight(struct rs *c, struct ids *mids)
+{
+	for (int n = 0; n < rs_nodes(c); n++)
+		if (messages_in_flight_on(c, n, mids))
+			return -1;
+	return 0;
+}
+
 /* Of mids, those queued or streaming, with their session, user and lease. */
-static int still_in_flight(redisContext *c, const struct ids *mids, struct inflight *out,
+static int still_in_flight(struct rs *c, const struct ids *mids, struct inflight *out,
 			   size_t *n)
 {
 	char k[KEY_MAX];
 	*n = 0;
 	for (size_t i = 0; i < mids->n; i++) {
-		redisAppendCommand(c, "HMGET %s status session_id user_id", key_meta(k, mids->v[i]));
-		redisAppendCommand(c, "EXISTS %s", key_lock(k, mids->v[i]));
+		rs_append(c, "HMGET %s status session_id user_id", key_meta(k, mids->v[i]));
+		rs_append(c, "EXISTS %s", key_lock(k, mids->v[i]));
 	}
 	for (size_t i = 0; i < mids->n; i++) {
 		redisReply *m = NULL, *l = NULL;
-		if (redisGetReply(c, (void **)&m) != REDIS_OK || redisGetReply(c, (void **)&l) != REDIS_OK) {
+		if (rs_get_reply(c, (void **)&m) != REDIS_OK || rs_get_reply(c, (void **)&l) != REDIS_OK) {
 			if (m)
 				freeReplyObject(m);
 			return -1;
@@ -131,12 +141,12 @@ static int still_in_flight(redisContext *c, const struct ids *mids, struct infli
 
 /* Marks the messages some entry of partition p's job stream names (f
  * sorted by mid). */
-static int mark_named_in(redisContext *c, int p, struct inflight *f, size_t n)
+static int mark_named_in(struct rs *c, int p, struct inflight *f, size_t n)
 {
 	char kjobs[KEY_MAX], start[72] = "-";
 	key_jobs(kjobs, p);
 	for (;;) {
-		redisReply *r = redisCommand(c, "XRANGE %s %s + COUNT %d", kjobs, start, XRANGE_COUNT);
+		redisReply *r = rs_command(c, "XRANGE %s %s + COUNT %d", kjobs, start, XRANGE_COUNT);
 		if (!r)
 			return -1;
 		size_t got = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
@@ -171,7 +181,7 @@ static int mark_named_in(redisContext *c, int p, struct inflight *f, size_t n)
 	}
 }
 
-static int mark_named(redisContext *c, struct inflight *f, size_t n)
+static int mark_named(struct rs *c, struct inflight *f, size_t n)
 {
 	for (int p = 0; p < PARTITIONS; p++)
 		if (mark_named_in(c, p, f, n))
@@ -181,10 +191,10 @@ static int mark_named(redisContext *c, struct inflight *f, size_t n)
 
 /* The second step of ending a reply (doc/redis.md, "Two steps"): it leaves
  * the user's replies in flight. Missed, chat-fcgi's cleanup removes it. */
-static int user_reply_over(redisContext *c, const char *user, const char *mid)
+static int user_reply_over(struct rs *c, const char *user, const char *mid)
 {
 	char kstreams[KEY_MAX];
-	redisReply *r = redisCommand(c, "ZREM %s %s", key_streams_user(kstreams, user), mid);
+	redisReply *r = rs_command(c, "ZREM %s %s", key_streams_user(kstreams, user), mid);
 	int ok = r && r->type == REDIS_REPLY_INTEGER;
 	if (r)
 		freeReplyObject(r);
@@ -193,7 +203,7 @@ static int user_reply_over(redisContext *c, const char *user, const char *mid)
 
 /* finish.lua under recoverd's lease: the reply ends as an error, its text
  * so far kept, and the session takes messages again. */
-static int end_lost(redisContext *c, const struct settings *set, const char *owner,
+static int end_lost(struct rs *c, const struct settings *set, const char *owner,
 		    const struct inflight *f, long long written, struct reclaim *st)
 {
 	char kchunks[KEY_MAX], kmeta[KEY_MAX], klock[KEY_MAX], kcancel[KEY_MAX], khist[KEY_MAX],
@@ -230,7 +240,7 @@ static int end_lost(redisContext *c, const struct settings *set, const char *own
 }
 
 /* One message no entry names and no lease holds. */
-static int recover_one(redisContext *c, const char *node, const struct settings *set,
+static int recover_one(struct rs *c, const char *node, const struct settings *set,
 		       const struct inflight *f, struct reclaim *st, long *held)
 {
 	char kjobs[KEY_MAX], kmeta[KEY_MAX], klock[KEY_MAX], kchunks[KEY_MAX], khist[KEY_MAX];
@@ -264,7 +274,7 @@ static int recover_one(redisContext *c, const char *node, const struct settings 
 	return rc;
 }
 
-int recover_lost_jobs(redisContext *c, const char *node, const struct settings *set,
+int recover_lost_jobs(struct rs *c, const char *node, const struct settings *set,
 		      struct reclaim *st, long *held)
 {
 	struct ids mids = { 0 };

@@ -42,7 +42,7 @@ static const redisReply *field(const redisReply *fields, const char *name)
 }
 
 /* One pending entry and its fields: -1 if the connection failed. */
-static int requeue(redisContext *c, const char *entry_id, const redisReply *fields,
+static int requeue(struct rs *c, const char *entry_id, const redisReply *fields,
 		   struct reclaim *st)
 {
 	char kjobs[KEY_MAX], kmeta[KEY_MAX], klock[KEY_MAX], kchunks[KEY_MAX];
@@ -51,7 +51,7 @@ static int requeue(redisContext *c, const char *entry_id, const redisReply *fiel
 			 *p = field(fields, "prompt");
 	if (!m || !valid_message_id(m->str, m->len) || !s || !u || !p) {
 		/* nothing can be done with it; the worker acknowledges such entries too */
-		redisReply *r = redisCommand(c, "XACK %s %s %s", key_jobs(kjobs, st->part),
+		redisReply *r = rs_command(c, "XACK %s %s %s", key_jobs(kjobs, st->part),
 					     JOBS_GROUP, entry_id);
 		if (!r)
 			return -1;
@@ -90,7 +90,7 @@ static int requeue(redisContext *c, const char *entry_id, const redisReply *fiel
 
 /* The entries of one XPENDING page: their fields read in one round trip,
  * then each requeued or noted as gone. -1 if the connection failed. */
-static int handle_page(redisContext *c, const redisReply *page, struct reclaim *st)
+static int handle_page(struct rs *c, const redisReply *page, struct reclaim *st)
 {
 	char kjobs[KEY_MAX];
 	const char *ids[PAGE];
@@ -104,10 +104,10 @@ static int handle_page(redisContext *c, const redisReply *page, struct reclaim *
 			ids[n++] = e->element[0]->str;
 	}
 	for (size_t i = 0; i < n; i++)
-		redisAppendCommand(c, "XRANGE %s %s %s", kjobs, ids[i], ids[i]);
+		rs_append(c, "XRANGE %s %s %s", kjobs, ids[i], ids[i]);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++)
-		if (redisGetReply(c, (void **)&entries[i]) != REDIS_OK) {
+		if (rs_get_reply(c, (void **)&entries[i]) != REDIS_OK) {
 			rc = -1;
 			break;
 		}
@@ -129,7 +129,7 @@ static int handle_page(redisContext *c, const redisReply *page, struct reclaim *
 
 /* Reads pages from st->cursor on until the list ends (*done = 1) or the
  * pass's bound. -1 if the connection failed. */
-static int read_pending(redisContext *c, long min_idle_ms, struct reclaim *st, int *done)
+static int read_pending(struct rs *c, long min_idle_ms, struct reclaim *st, int *done)
 {
 	char kjobs[KEY_MAX], start[72];
 	int64_t until = mono_us() + PASS_US;
@@ -139,7 +139,7 @@ static int read_pending(redisContext *c, long min_idle_ms, struct reclaim *st, i
 	while (looked < PASS_ENTRIES && mono_us() < until) {
 		snprintf(start, sizeof start, "%s%s", st->cursor[0] ? "(" : "",
 			 st->cursor[0] ? st->cursor : "-");
-		redisReply *r = redisCommand(c, "XPENDING %s %s IDLE %ld %s + %d", kjobs, JOBS_GROUP,
+		redisReply *r = rs_command(c, "XPENDING %s %s IDLE %ld %s + %d", kjobs, JOBS_GROUP,
 					     min_idle_ms, start, PAGE);
 		if (!r)
 			return -1;
@@ -170,7 +170,7 @@ static int read_pending(redisContext *c, long min_idle_ms, struct reclaim *st, i
 }
 
 /* XACK of partition p's pending ids whose entries are gone, a page at a time. */
-static int ack_gone(redisContext *c, int p, const struct ids *gone)
+static int ack_gone(struct rs *c, int p, const struct ids *gone)
 {
 	char kjobs[KEY_MAX];
 	key_jobs(kjobs, p);
@@ -182,7 +182,7 @@ static int ack_gone(redisContext *c, int p, const struct ids *gone)
 		argv[2] = JOBS_GROUP;
 		for (size_t k = 0; k < n; k++)
 			argv[3 + k] = gone->v[i + k];
-		redisReply *r = redisCommandArgv(c, (int)(3 + n), argv, NULL);
+		redisReply *r = rs_command_argv(c, (int)(3 + n), argv, NULL);
 		if (!r)
 			return -1;
 		freeReplyObject(r);
@@ -194,7 +194,7 @@ static int ack_gone(redisContext *c, int p, const struct ids *gone)
  * for among the messages in flight, at most every half lease (the search
  * reads the keyspace and the stream). Their ids are acknowledged once no
  * message without an entry is left, except ones under a live lease. */
-static int after_round(redisContext *c, const char *node, const struct settings *set,
+static int after_round(struct rs *c, const char *node, const struct settings *set,
 		       struct reclaim *st)
 {
 	long long now = now_ms();
@@ -216,7 +216,7 @@ static int after_round(redisContext *c, const char *node, const struct settings 
 	return 0;
 }
 
-int reclaim_jobs(redisContext *c, const char *node, const struct settings *set,
+int reclaim_jobs(struct rs *c, const char *node, const struct settings *set,
 		 struct reclaim *st)
 {
 	if (!st->cursor[0] && st->part == 0)  /* a new round */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "keys.h"
+#include "redis_sync.h"
 
 /* A list of ids of at most 63 bytes (ids.c). */
 struct ids {
@@ -33,16 +34,16 @@ struct reclaim {
 
 /* Jobs pending longer than lease_ms whose message has no lease holder go
  * back to the jobs stream with resume_from (reclaim.c). */
-int reclaim_jobs(redisContext *c, const char *node, const struct settings *set,
+int reclaim_jobs(struct rs *c, const char *node, const struct settings *set,
 		 struct reclaim *st);
 
 /* Messages in flight whose job is in no stream entry any more, and no lease
  * holder: requeued, or ended with an error when their prompt is lost too
  * (orphans.c). *held counts those still leased (their worker may be alive). */
-int recover_lost_jobs(redisContext *c, const char *node, const struct settings *set,
+int recover_lost_jobs(struct rs *c, const char *node, const struct settings *set,
 		      struct reclaim *st, long *held);
 
 /* The sessions of relays silent for dead_ms leave the registry (registry.c). */
-int forget_dead_relays(redisContext *c, long long now, long dead_ms);
+int forget_dead_relays(struct rs *c, long long now, long dead_ms);
 
 #endif

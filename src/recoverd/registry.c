@@ -14,7 +14,7 @@
 
 /* One session leaves relay n's registry: 1 if no relay holds it now, 0 if
  * another does, -1 on a Redis failure. */
-static int leave_session(redisContext *c, const char *n, const char *sid)
+static int leave_session(struct rs *c, const char *n, const char *sid)
 {
 	char krelays[KEY_MAX], ksess[KEY_MAX], knode[KEY_MAX];
 	const char *keys[2] = { key_session_relays(krelays, sid), key_session(ksess, sid) };
@@ -26,7 +26,7 @@ static int leave_session(redisContext *c, const char *n, const char *sid)
 	if (r->type == REDIS_REPLY_ERROR)
 		log_warn("registry cleanup failed", "relay=%s session=%s error=\"%s\"", n, sid, r->str);
 	freeReplyObject(r);
-	r = redisCommand(c, "HDEL %s %s", key_sessions_node(knode, n), sid);
+	r = rs_command(c, "HDEL %s %s", key_sessions_node(knode, n), sid);
 	if (!r)
 		return -1;
 	freeReplyObject(r);
@@ -34,10 +34,10 @@ static int leave_session(redisContext *c, const char *n, const char *sid)
 }
 
 /* Every session of relay n leaves; how many no relay holds now, or -1. */
-static long forget_relay(redisContext *c, const char *n)
+static long forget_relay(struct rs *c, const char *n)
 {
 	char knode[KEY_MAX];
-	redisReply *held = redisCommand(c, "HKEYS %s", key_sessions_node(knode, n));
+	redisReply *held = rs_command(c, "HKEYS %s", key_sessions_node(knode, n));
 	if (!held)
 		return -1;
 	long gone = 0;
@@ -56,10 +56,10 @@ static long forget_relay(redisContext *c, const char *n)
 	return gone;
 }
 
-int forget_dead_relays(redisContext *c, long long now, long dead_ms)
+int forget_dead_relays(struct rs *c, long long now, long dead_ms)
 {
 	char kz[KEY_MAX];
-	redisReply *dead = redisCommand(c, "ZRANGEBYSCORE %s -inf %lld", key_nodes_ws(kz), now - dead_ms);
+	redisReply *dead = rs_command(c, "ZRANGEBYSCORE %s -inf %lld", key_nodes_ws(kz), now - dead_ms);
 	if (!dead)
 		return -1;
 	int rc = 0;

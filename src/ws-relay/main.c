@@ -111,11 +111,11 @@ static void heartbeat(uv_timer_t *t)
 			 (unsigned long long)relay.frames_sent, (unsigned long long)relay.recoveries,
 			 (unsigned long long)relay.slow_closes, relay.sub.reconnects,
 			 relay.stopping ? "draining" : "ok");
-	heartbeat_send(&hb, relay.cmd.ac);
+	heartbeat_send(&hb, &relay.cmd);
 	heartbeat_release(&hb);
 	if (relay.nregistered > 0)
-		redisAsyncCommand(relay.cmd.ac, registry_check, NULL, "HLEN %s",
-				  key_sessions_node(k, relay.node));
+		aredis_command(&relay.cmd, registry_check, NULL, "HLEN %s",
+			       key_sessions_node(k, relay.node));
 }
 
 static void sub_ready(struct aredis *ar) { (void)ar; sessions_redis_ready(); }
@@ -146,7 +146,7 @@ static void forgotten(redisAsyncContext *ac, void *reply, void *priv)
 	(void)reply;
 	(void)priv;
 	if (relay.cmd.ready)
-		heartbeat_leave(ac, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply, NULL);
+		heartbeat_leave(&relay.cmd, key_node_ws, key_nodes_ws, relay.node, stop_loop_reply, NULL);
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -229,6 +229,8 @@ int main(int argc, char **argv)
 	relay.sub.on_ready = sub_ready;
 	relay.sub.on_lost = sub_lost;
 	relay.cmd.on_ready = cmd_ready;
+	/* on a cluster, SUBSCRIBE on one node hears every node's PUBLISH */
+	relay.sub.one_node = 1;
 	aredis_start(&relay.sub, relay.loop, &relay.cfg.redis, "subscriber");
 	aredis_start(&relay.cmd, relay.loop, &relay.cfg.redis, "commands");
 	uv_timer_init(relay.loop, &heartbeat_timer);

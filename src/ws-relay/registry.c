@@ -30,16 +30,13 @@ static void logged(redisAsyncContext *ac, void *reply, void *priv)
 		log_warn("registry update failed", "error=\"%s\"", r->str);
 }
 
-static redisAsyncContext *cmd_ctx(void) { return relay.cmd.ready ? relay.cmd.ac : NULL; }
-
 void registry_join(const char *sid, const char *uid)
 {
 	char knode[KEY_MAX], krelays[KEY_MAX], ksess[KEY_MAX], ttl[24];
-	redisAsyncContext *ac = cmd_ctx();
-	if (!ac)
+	if (!relay.cmd.ready)
 		return;  /* sessions_rejoin runs once the connection is back */
-	redisAsyncCommand(ac, logged, NULL, "HSET %s %s %s", key_sessions_node(knode, relay.node), sid,
-			  uid);
+	aredis_command(&relay.cmd, logged, NULL, "HSET %s %s %s", key_sessions_node(knode, relay.node),
+		       sid, uid);
 	snprintf(ttl, sizeof ttl, "%ld", relay.cfg.claim_ttl_ms);
 	const char *keys[2] = { key_session_relays(krelays, sid), key_session(ksess, sid) };
 	const char *args[3] = { relay.node, uid, ttl };
@@ -49,13 +46,12 @@ void registry_join(const char *sid, const char *uid)
 void registry_leave(const char *sid)
 {
 	char knode[KEY_MAX], krelays[KEY_MAX], ksess[KEY_MAX];
-	redisAsyncContext *ac = cmd_ctx();
-	if (!ac)
+	if (!relay.cmd.ready)
 		return;  /* the walk at reconnection leaves it */
 	const char *keys[2] = { key_session_relays(krelays, sid), key_session(ksess, sid) };
 	const char *args[1] = { relay.node };
 	aredis_eval(&relay.cmd, logged, NULL, SCRIPT_SESSIONS_LEAVE, 2, keys, 1, args, NULL);
-	redisAsyncCommand(ac, logged, NULL, "HDEL %s %s", key_sessions_node(knode, relay.node), sid);
+	aredis_command(&relay.cmd, logged, NULL, "HDEL %s %s", key_sessions_node(knode, relay.node), sid);
 }
 
 struct walk {
@@ -69,6 +65,8 @@ static void walked(redisAsyncContext *ac, void *reply, void *priv)
 	struct walk *w = priv;
 	redisReply *r = reply;
 	char knode[KEY_MAX];
+	(void)ac;
+	key_sessions_node(knode, relay.node);
 	if (!r) {  /* the connection went: the walk runs again when it is back */
 		free(w);
 		return;
@@ -82,24 +80,23 @@ static void walked(redisAsyncContext *ac, void *reply, void *priv)
 		log_warn("registry read failed", "error=\"%s\"", r->str);
 	if (w->keep_held)
 		sessions_rejoin();
-	else if (cmd_ctx())
-		redisAsyncCommand(ac, NULL, NULL, "DEL %s", key_sessions_node(knode, relay.node));
-	/* the last command of the walk answers done, after everything above */
-	if (cmd_ctx())
-		redisAsyncCommand(ac, w->done ? w->done : logged, NULL, "PING");
+	else
+		aredis_command(&relay.cmd, NULL, NULL, "DEL %s", knode);
+	/* the last command of the walk answers done, after everything above
+	 * (on a cluster: after everything sent to the node's hash's primary) */
+	aredis_command_on(&relay.cmd, knode, w->done ? w->done : logged, NULL, "PING");
 	free(w);
 }
 
 static void walk(int keep_held, redisCallbackFn *done)
 {
 	char knode[KEY_MAX];
-	redisAsyncContext *ac = cmd_ctx();
-	if (!ac)
+	if (!relay.cmd.ready)
 		return;
 	struct walk *w = xcalloc(1, sizeof *w);
 	w->keep_held = keep_held;
 	w->done = done;
-	if (redisAsyncCommand(ac, walked, w, "HKEYS %s", key_sessions_node(knode, relay.node)) != REDIS_OK)
+	if (aredis_command(&relay.cmd, walked, w, "HKEYS %s", key_sessions_node(knode, relay.node)))
 		free(w);
 }
 

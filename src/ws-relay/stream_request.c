@@ -144,10 +144,14 @@ static void history_read(redisAsyncContext *ac, void *reply, void *priv)
 static void lookup_history(struct conn *c)
 {
 	char ksess[KEY_MAX], khist[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ac;
+	redisAsyncContext *ac = aredis_node(&relay.cmd, key_session(ksess, c->hs->hint));
 	c->refs++;
+	if (!ac) {
+		history_read(NULL, NULL, c);
+		return;
+	}
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	redisAsyncCommand(ac, NULL, NULL, "HGET %s userId", key_session(ksess, c->hs->hint));
+	redisAsyncCommand(ac, NULL, NULL, "HGET %s userId", ksess);
 	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld -1", key_history(khist, c->hs->hint),
 			  -relay.cfg.history_limit);
 	redisAsyncCommand(ac, history_read, c, "EXEC");
@@ -188,11 +192,15 @@ static void meta_read(redisAsyncContext *ac, void *reply, void *priv)
 static void lookup_meta(struct conn *c)
 {
 	char kmeta[KEY_MAX], kchunks[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ac;
+	redisAsyncContext *ac = aredis_node(&relay.cmd, key_meta(kmeta, c->hs->mid));
 	c->refs++;
+	if (!ac) {
+		meta_read(NULL, NULL, c);
+		return;
+	}
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
 	redisAsyncCommand(ac, NULL, NULL, "HMGET %s session_id user_id status total_chunks created_at",
-			  key_meta(kmeta, c->hs->mid));
+			  kmeta);
 	redisAsyncCommand(ac, NULL, NULL, "LLEN %s", key_chunks(kchunks, c->hs->mid));
 	redisAsyncCommand(ac, meta_read, c, "EXEC");
 }
@@ -225,8 +233,9 @@ static void lookup_session(struct conn *c)
 {
 	char ksess[KEY_MAX];
 	c->refs++;
-	redisAsyncCommand(relay.cmd.ac, session_read, c, "HMGET %s userId messageId status",
-			  key_session(ksess, c->hs->session));
+	if (aredis_command(&relay.cmd, session_read, c, "HMGET %s userId messageId status",
+			   key_session(ksess, c->hs->session)))
+		session_read(NULL, NULL, c);
 }
 
 /* A model name as OpenAI's objects carry it: what chat-fcgi passes on. */

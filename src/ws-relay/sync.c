@@ -607,7 +607,7 @@ static void start_fill_of(struct fill *f)
 {
 	struct conn *c = f->c;
 	char kchunks[KEY_MAX], kmeta[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
+	redisAsyncContext *ac = aredis_node(&relay.cmd, key_chunks(kchunks, f->mid));
 	if (!c->wsi || c->state == CONN_CLOSING) {
 		fill_free(f);
 		return;
@@ -627,7 +627,7 @@ static void start_fill_of(struct fill *f)
 	long room = relay.cfg.queue_frames - (long)c->q.len - 2;
 	f->page = f->kind == FILL_SNAPSHOT ? -1 : room < 1 ? 1 : room > FILL_PAGE_MAX ? FILL_PAGE_MAX : room;
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld %ld", key_chunks(kchunks, f->mid), f->from,
+	redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %ld %ld", kchunks, f->from,
 			  f->page < 0 ? -1 : f->from + f->page - 1);
 	redisAsyncCommand(ac, NULL, NULL, "HMGET %s status total_chunks session_id",
 			  key_meta(kmeta, f->mid));
@@ -825,14 +825,16 @@ static void claim(const char *ksess, const char *uid)
 static void read_session(struct conn *c, struct fill *f)
 {
 	char ksess[KEY_MAX], khist[KEY_MAX];
-	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
+	redisAsyncContext *ac = aredis_node(&relay.cmd, key_session(ksess, c->sid));
 	if (!ac) {
 		conn_fill_cancel(c);
 		c->state = CONN_WAIT_SUB;  /* sessions_cmd_ready retries */
 		return;
 	}
+	/* on a cluster the claim goes by the same connection (that of the
+	 * session's primary), between MULTI and EXEC as on a single Redis */
 	redisAsyncCommand(ac, NULL, NULL, "MULTI");
-	claim(key_session(ksess, c->sid), c->uid);
+	claim(ksess, c->uid);
 	redisAsyncCommand(ac, NULL, NULL, "HGETALL %s", ksess);
 	/* a socket already greeted needs only the session's current reply */
 	if (c->greeted)
@@ -900,9 +902,8 @@ static void count_limit(struct conn *c, struct fill *f)
 
 void conn_sync(struct conn *c)
 {
-	redisAsyncContext *ac = relay.cmd.ready ? relay.cmd.ac : NULL;
 	conn_fill_cancel(c);  /* a resync replaces whatever read was under way */
-	if (!ac || !c->wsi) {
+	if (!relay.cmd.ready || !c->wsi) {
 		c->state = CONN_WAIT_SUB;  /* sessions_cmd_ready retries */
 		return;
 	}

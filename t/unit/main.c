@@ -25,6 +25,7 @@ int main(void)
 	test_cluster_slot();
 	test_keys();
 	test_scripts();
+	test_redis_cmd();
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

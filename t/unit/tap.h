@@ -28,6 +28,7 @@ void test_fcgi(void);
 void test_heartbeat(void);
 void test_wsframe(void);
 void test_xalloc(void);
+void test_redis_cmd(void);
 void test_front_request(void);
 void test_stream_format(void);
 void test_redis_url(void);

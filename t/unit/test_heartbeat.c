@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "heartbeat.h"
+#include "redis_sync.h"
 #include "keys.h"
 #include "strbuf.h"
 #include "tap.h"
@@ -58,7 +59,7 @@ static void test_sync(void)
 		CHECK(0, "heartbeat: socketpair");
 		return;
 	}
-	redisContext *c = redisConnectFd(sv[0]);
+	struct rs *c = rs_wrap(redisConnectFd(sv[0]));
 	struct heartbeat hb;
 	heartbeat_begin(&hb, key_node_recoverd, key_nodes_recoverd, "rec-1", 42, 5000);
 	heartbeat_fields(&hb, "requeued %lld", 3LL);
@@ -83,17 +84,17 @@ static void test_sync(void)
 	CHECK(heartbeat_append(&hb, c, 1) == 1, "heartbeat: the fields alone owe one reply");
 	CHECK(heartbeat_append(&hb, c, 0) == 3, "heartbeat: with PEXPIRE and ZADD, three");
 	close(sv[1]);
-	redisFree(c);  /* closes sv[0], with what it did not send */
+	rs_free(c);  /* closes sv[0], with what it did not send */
 
 	/* a connection that fails: -1 */
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		abort();
-	c = redisConnectFd(sv[0]);
+	c = rs_wrap(redisConnectFd(sv[0]));
 	close(sv[1]);
 	void (*was)(int) = signal(SIGPIPE, SIG_IGN);  /* the write to a closed socket must fail, not kill */
 	CHECK(heartbeat_write(&hb, c) == -1, "heartbeat: a lost connection fails the write");
 	signal(SIGPIPE, was);
-	redisFree(c);
+	rs_free(c);
 	heartbeat_release(&hb);
 	sb_release(&all);
 	sb_release(&hset);

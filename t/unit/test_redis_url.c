@@ -49,11 +49,10 @@ static void cluster_urls(void)
 	      "cluster URL: a trailing slash is fine");
 	CHECK(redis_url_parse("redis+cluster://h:7000/2", &c, &err) == -1 && strstr(err, "db 0"),
 	      "cluster URL: a database is refused");
-	CHECK(redis_cfg_unsupported(&c) != NULL, "cluster URL: not supported yet");
-	CHECK(redis_url_parse("redis://h:1", &c, &err) == 0 && c.topology == REDIS_SINGLE && c.naddrs == 0 &&
-	      !redis_cfg_unsupported(&c), "redis:// stays the single topology");
-	CHECK(redis_url_parse("redis+sentinel://h/m", &c, &err) == 0 && !redis_cfg_unsupported(&c),
-	      "sentinel URL is supported");
+	CHECK(redis_url_parse("redis://h:1", &c, &err) == 0 && c.topology == REDIS_SINGLE && c.naddrs == 0,
+	      "redis:// stays the single topology");
+	CHECK(redis_url_parse("redis+sentinel://h/m", &c, &err) == 0 && c.topology == REDIS_SENTINEL,
+	      "sentinel URL is parsed");
 	CHECK(redis_url_parse("rediss://h", &c, &err) == -1 && strstr(err, "redis+sentinel://"),
 	      "an unknown scheme is refused, naming the known ones");
 	char shown[128];
