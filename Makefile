@@ -34,7 +34,7 @@ LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
 .PHONY: all clean test test-topologies test-asan unit run deps bench bench-archive fuzz soak
 .SECONDEXPANSION:
-all: $(BINS) build/fake-openai build/ws-poke build/cluster-rw build/cluster-sub
+all: $(BINS) build/fake-openai build/ws-poke build/cluster-rw build/cluster-sub build/relay-sub
 
 # Rebuild the programs when switching between SAN=0 and SAN=1.
 bin/.variant: FORCE
@@ -87,6 +87,11 @@ build/cluster-rw: t/helpers/cluster-rw.c t/helpers/cluster-rw-async.c t/helpers/
 build/cluster-sub: t/helpers/cluster-sub.c $(OBJ)/libcommon.a bin/.variant
 	@mkdir -p build
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -luv -lhiredis -lm
+
+# the relay's subscriber (src/ws-relay/subscriber.c) fed by append.lua (t/52)
+build/relay-sub: t/helpers/relay-sub.c $(OBJ)/ws-relay/subscriber.o $(OBJ)/libcommon.a bin/.variant
+	@mkdir -p build
+	$(CC) $(ALL_CFLAGS) -Isrc/ws-relay $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -luv -lhiredis -lm
 
 # libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=60]; corpora in t/fuzz/corpus/
 FUZZ_SECONDS ?= 60

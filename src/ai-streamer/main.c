@@ -231,11 +231,25 @@ static int run_once(const char *prompt, long max_tokens, long delay_ms)
 	return fflush(stdout) == 0 ? 0 : 111;
 }
 
+/* --pipe publishes as the scripts do on REDIS_URL's topology; it connects
+ * to nothing, so only the URL's form matters. */
+static const char *pipe_publish_command(void)
+{
+	const char *url = config_text(&redis_knobs, "REDIS_URL"), *err;
+	struct redis_cfg cfg;
+	if (redis_url_parse(url, &cfg, &err)) {
+		char shown[1024];
+		redis_url_masked(url, shown, sizeof shown);
+		die(100, "REDIS_URL=%s: %s", shown, err);
+	}
+	return redis_publish_command(&cfg);
+}
+
 int main(int argc, char **argv)
 {
 	static struct worker w;
 	const char *once = NULL, *prompt = NULL;
-	struct pipe_job pj = { NULL, NULL, NULL, 0, 0, 0 };
+	struct pipe_job pj = { NULL, NULL, NULL, NULL, 0, 0, 0 };
 	int pipe_mode = 0;
 	pj.user = config_text(&streamer_knobs, "USER");
 	log_init("ai-streamer");
@@ -284,6 +298,7 @@ int main(int argc, char **argv)
 			return 100;
 		}
 		keys_init(config_text(&redis_knobs, "KEY_PREFIX"));
+		pj.publish = pipe_publish_command();
 		pj.prompt = prompt;
 		pj.max_tokens = w.cfg.max_tokens;
 		pj.chunk_ttl_s = w.cfg.chunk_ttl_s;

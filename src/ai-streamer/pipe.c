@@ -6,7 +6,8 @@
  * Nothing is read from Redis, so the session's owner is overwritten with
  * --user: this is a tool for operators and scripts, not for clients.
  * Each history item goes in with its archive entry in one MULTI/EXEC, as
- * enqueue.lua and finish.lua write them. */
+ * enqueue.lua and finish.lua write them. The frames are published as the
+ * scripts publish them for REDIS_URL's topology (SPUBLISH on a Cluster). */
 #include <stdio.h>
 #include <string.h>
 
@@ -95,7 +96,7 @@ int run_pipe(FILE *out, const struct pipe_job *pj)
 		resp(out, 3, rp, rpl);
 		sb_reset(&frame);
 		frame_chunk(&frame, pj->session, mid, index++, tok, n, 0);
-		const char *pb[] = { "PUBLISH", kchan, frame.buf };
+		const char *pb[] = { pj->publish, kchan, frame.buf };
 		size_t pbl[] = { (size_t)-1, (size_t)-1, frame.len };
 		resp(out, 3, pb, pbl);
 		sb_add(&text, tok, n);
@@ -112,7 +113,7 @@ int run_pipe(FILE *out, const struct pipe_job *pj)
 	CMD(out, "EXPIRE", kmeta, ttl);
 	sb_reset(&frame);
 	frame_end(&frame, "complete", pj->session, mid, index);
-	const char *pe[] = { "PUBLISH", kchan, frame.buf };
+	const char *pe[] = { pj->publish, kchan, frame.buf };
 	size_t pel[] = { (size_t)-1, (size_t)-1, frame.len };
 	resp(out, 3, pe, pel);
 	sb_release(&item);

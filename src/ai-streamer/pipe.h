@@ -7,6 +7,7 @@
 
 struct pipe_job {
 	const char *session, *user, *prompt;
+	const char *publish;          /* PUBLISH, or SPUBLISH for a Cluster (redis_publish_command) */
 	long max_tokens, chunk_ttl_s, history_max;
 };
 

@@ -2,6 +2,7 @@
 
 #include <hiredis.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 
 #define RESYNC_MS 50         /* after a move: the map is being re-read */
 #define RETRY_MS 100         /* no map, no owner, a node gone */
+/* channels by name, for the message of each push: a relay subscribes one
+ * channel per session it holds, tens of thousands */
+#define CHAN_BUCKETS 16384
 
 enum chan_state { CH_WANT, CH_SENT, CH_ON };
 
@@ -18,12 +22,14 @@ struct chan {
 	int slot;
 	enum chan_state st;
 	struct snode *node;           /* where it is sent or subscribed */
-	struct chan *next;
+	struct chan *next, *prev;     /* every channel */
+	struct chan *hnext;           /* in its bucket */
 };
 
 /* What each reply on a connection answers, oldest first: AUTH (an empty
- * entry), SSUBSCRIBE of a channel, or "-" and the channel for SUNSUBSCRIBE.
- * Redis' own sunsubscribe pushes answer nothing. */
+ * entry), SSUBSCRIBE of a channel, "!" and the channel for an SSUBSCRIBE
+ * whose channel was unsubscribed before the answer came, or "-" and the
+ * channel for SUNSUBSCRIBE. Redis' own sunsubscribe pushes answer nothing. */
 struct fifo {
 	char **v;
 	size_t head, n, cap;
@@ -48,6 +54,7 @@ struct csub {
 	struct csub_handlers h;
 	void *data;
 	struct chan *chans;
+	struct chan *buckets[CHAN_BUCKETS];
 	struct snode *nodes;
 	uv_timer_t timer;             /* the next sync */
 	int stopped;
@@ -85,6 +92,23 @@ static const char *fifo_peek(const struct fifo *f)
 	return f->n ? f->v[f->head] : NULL;
 }
 
+/* The SSUBSCRIBE of channel name still unanswered is void: its answer
+ * must not confirm a later subscription of the same name, which the
+ * SUNSUBSCRIBE sent meanwhile undoes. */
+static void fifo_void(struct fifo *f, const char *name)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		char **w = &f->v[(f->head + i) % f->cap];
+		if (!strcmp(*w, name)) {
+			char *mark = xmalloc(strlen(name) + 2);
+			sprintf(mark, "!%s", name);
+			free(*w);
+			*w = mark;
+			return;
+		}
+	}
+}
+
 static void fifo_free(struct fifo *f)
 {
 	char *w;
@@ -93,12 +117,46 @@ static void fifo_free(struct fifo *f)
 	free(f->v);
 }
 
+static struct chan **chan_bucket(struct csub *s, const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	return &s->buckets[h % CHAN_BUCKETS];
+}
+
 static struct chan *chan_find(struct csub *s, const char *name, size_t len)
 {
-	for (struct chan *ch = s->chans; ch; ch = ch->next)
+	for (struct chan *ch = *chan_bucket(s, name, len); ch; ch = ch->hnext)
 		if (strlen(ch->name) == len && !memcmp(ch->name, name, len))
 			return ch;
 	return NULL;
+}
+
+static void chan_add(struct csub *s, struct chan *ch)
+{
+	struct chan **b = chan_bucket(s, ch->name, strlen(ch->name));
+	ch->hnext = *b;
+	*b = ch;
+	ch->prev = NULL;
+	ch->next = s->chans;
+	if (s->chans)
+		s->chans->prev = ch;
+	s->chans = ch;
+}
+
+static void chan_remove(struct csub *s, struct chan *ch)
+{
+	struct chan **b = chan_bucket(s, ch->name, strlen(ch->name));
+	while (*b != ch)
+		b = &(*b)->hnext;
+	*b = ch->hnext;
+	if (ch->prev)
+		ch->prev->next = ch->next;
+	else
+		s->chans = ch->next;
+	if (ch->next)
+		ch->next->prev = ch->prev;
 }
 
 static void schedule(struct csub *s, int ms);
@@ -146,6 +204,8 @@ static void node_close(struct snode *n)
 	if (n->closing)
 		return;
 	n->closing = 1;
+	if (n->up && !s->stopped)
+		s->stats.disconnects++;
 	for (struct snode **p = &s->nodes; *p; p = &(*p)->next)
 		if (*p == n) {
 			*p = n->next;
@@ -194,7 +254,11 @@ static void on_sunsubscribe(struct snode *n, const char *name, size_t len)
 static void on_ssubscribe(struct snode *n, const char *name, size_t len)
 {
 	struct csub *s = n->s;
-	free(fifo_pop(&n->fifo));
+	char *what = fifo_pop(&n->fifo);
+	int stale = what && what[0] == '!';
+	free(what);
+	if (stale)
+		return;   /* answers an SSUBSCRIBE of a channel unsubscribed since */
 	struct chan *ch = chan_find(s, name, len);
 	if (!ch || ch->node != n || ch->st != CH_SENT)
 		return;
@@ -412,30 +476,28 @@ int csub_subscribe(struct csub *s, const char *channel)
 	ch->name = xstrdup(channel);
 	ch->slot = cluster_key_slot(channel, len);
 	ch->st = CH_WANT;
-	ch->next = s->chans;
-	s->chans = ch;
+	chan_add(s, ch);
 	schedule(s, 0);
 	return 0;
 }
 
 void csub_unsubscribe(struct csub *s, const char *channel)
 {
-	for (struct chan **p = &s->chans; *p; p = &(*p)->next) {
-		struct chan *ch = *p;
-		if (strcmp(ch->name, channel))
-			continue;
-		if (ch->node && ch->node->up) {
-			char *mark = xmalloc(strlen(ch->name) + 2);
-			sprintf(mark, "-%s", ch->name);
-			fifo_push(&ch->node->fifo, mark);
-			free(mark);
-			send_cmd(ch->node, 2, (const char *[]){ "SUNSUBSCRIBE", ch->name });
-		}
-		*p = ch->next;
-		free(ch->name);
-		free(ch);
+	struct chan *ch = chan_find(s, channel, strlen(channel));
+	if (!ch)
 		return;
+	if (ch->node && ch->node->up) {
+		if (ch->st == CH_SENT)
+			fifo_void(&ch->node->fifo, ch->name);
+		char *mark = xmalloc(strlen(ch->name) + 2);
+		sprintf(mark, "-%s", ch->name);
+		fifo_push(&ch->node->fifo, mark);
+		free(mark);
+		send_cmd(ch->node, 2, (const char *[]){ "SUNSUBSCRIBE", ch->name });
 	}
+	chan_remove(s, ch);
+	free(ch->name);
+	free(ch);
 }
 
 /* ---- life ---- */

@@ -39,6 +39,7 @@ void csub_unsubscribe(struct csub *s, const char *channel);
 
 struct csub_stats {
 	unsigned long messages, subscribes, lost_moved, lost_disconnected, moved_replies;
+	unsigned long disconnects;    /* node connections that dropped once up */
 };
 const struct csub_stats *csub_stats(const struct csub *s);
 

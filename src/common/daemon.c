@@ -46,5 +46,5 @@ void daemon_setup(const char *kind, char *node, size_t nodelen, struct redis_cfg
 		die(100, "NODE_ID=%s: must be 1-64 characters of [A-Za-z0-9_.:-]", node);
 	log_set_node(node);
 	keys_init(config_text(&redis_knobs, "KEY_PREFIX"));
-	scripts_load(share_dir(config_text(&daemon_knobs, "SHARE_DIR")));
+	scripts_load(share_dir(config_text(&daemon_knobs, "SHARE_DIR")), redis_publish_command(redis));
 }

@@ -51,7 +51,31 @@ const char *share_dir(const char *configured)
 	return dir;
 }
 
-void scripts_load(const char *dir)
+/* The scripts say redis.call('PUBLISH', ...); on a Cluster each such call
+ * becomes the sharded form, whose channel (the session's tag) is of the
+ * script's own slot. */
+#define PUBLISH_CALL "redis.call('PUBLISH',"
+
+static void set_publish(struct strbuf *sb, const char *publish)
+{
+	if (!strcmp(publish, "PUBLISH"))
+		return;
+	struct strbuf out = STRBUF_INIT;
+	const char *p = sb->buf, *end = sb->buf + sb->len, *hit;
+	size_t n = strlen(PUBLISH_CALL);
+	while ((hit = memmem(p, (size_t)(end - p), PUBLISH_CALL, n))) {
+		sb_add(&out, p, (size_t)(hit - p));
+		sb_adds(&out, "redis.call('");
+		sb_adds(&out, publish);
+		sb_adds(&out, "',");
+		p = hit + n;
+	}
+	sb_add(&out, p, (size_t)(end - p));
+	sb_release(sb);
+	*sb = out;
+}
+
+void scripts_load(const char *dir, const char *publish)
 {
 	for (int i = 0; i < SCRIPT_COUNT; i++) {
 		char path[PATH_MAX];
@@ -59,6 +83,8 @@ void scripts_load(const char *dir)
 		struct strbuf sb = STRBUF_INIT;
 		if (sb_add_file(&sb, path))
 			die(111, "unable to read %s: %m", path);
+		set_publish(&sb, publish);
+		free(scripts[i].body);
 		scripts[i].body = sb_detach(&sb, &scripts[i].len);
 		sha1_hex(scripts[i].body, scripts[i].len, scripts[i].sha);
 	}

@@ -22,8 +22,11 @@ struct script {
 	char sha[41];
 };
 
-/* Reads every script from dir; dies if one is missing. */
-void scripts_load(const char *dir);
+/* Reads every script from dir; dies if one is missing. publish is the
+ * command that publishes a session's frames (redis_publish_command():
+ * PUBLISH, or SPUBLISH on a Cluster): it replaces the PUBLISH of the
+ * scripts' text, so that a script's SHA is that of the text it runs. */
+void scripts_load(const char *dir, const char *publish);
 const struct script *script_get(enum script_id id);
 
 /* Fills argv/argl (3 + nkeys + nargs entries) for EVALSHA of script id.

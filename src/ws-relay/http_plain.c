@@ -12,6 +12,7 @@
 #include "http_plain.h"
 #include "http_stream.h"
 #include "relay.h"
+#include "subscriber.h"
 #include "xalloc.h"
 
 #define BODY_DROP_MAX (64 * 1024)  /* a longer body is not worth reading */
@@ -69,13 +70,13 @@ static void error_json(struct http_plain *a, int status, const char *code, const
 
 static void health(struct http_plain *a)
 {
-	int ok = relay.sub.ready && relay.cmd.ready && !relay.stopping;
+	int ok = subscriber_ready() && relay.cmd.ready && !relay.stopping;
 	a->status = ok ? 200 : 503;
 	sb_addf(&a->body,
 		"{\"status\":\"%s\",\"redis\":\"%s\",\"node\":\"%s\",\"connections\":%ld,"
 		"\"streams\":%ld,\"sessions\":%ld}",
 		relay.stopping ? "draining" : ok ? "ok" : "unavailable",
-		relay.sub.ready && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
+		subscriber_ready() && relay.cmd.ready ? "ok" : "down", relay.node, relay.nconns,
 		relay.nstreams, relay.nsessions);
 }
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "relay.h"
 #include "scripts.h"
+#include "subscriber.h"
 #include "unix_listen.h"
 #include "util.h"
 
@@ -105,11 +106,13 @@ static void heartbeat(uv_timer_t *t)
 	char k[KEY_MAX];
 	struct heartbeat hb;
 	heartbeat_begin(&hb, key_node_ws, key_nodes_ws, relay.node, now_ms(), HEARTBEAT_TTL_MS);
+	struct subscriber_stats st;
+	subscriber_stats(&st);
 	heartbeat_fields(&hb, "port %d started_ms %lld connections %ld sessions %ld frames_sent %llu "
-			 "recoveries %llu slow_closes %llu redis_reconnects %u status %s",
+			 "recoveries %llu slow_closes %llu redis_reconnects %lu status %s",
 			 relay.cfg.port, (long long)relay.started_ms, relay.nconns, relay.nsessions,
 			 (unsigned long long)relay.frames_sent, (unsigned long long)relay.recoveries,
-			 (unsigned long long)relay.slow_closes, relay.sub.reconnects,
+			 (unsigned long long)relay.slow_closes, st.reconnects,
 			 relay.stopping ? "draining" : "ok");
 	heartbeat_send(&hb, &relay.cmd);
 	heartbeat_release(&hb);
@@ -118,8 +121,10 @@ static void heartbeat(uv_timer_t *t)
 			       key_sessions_node(k, relay.node));
 }
 
-static void sub_ready(struct aredis *ar) { (void)ar; sessions_redis_ready(); }
-static void sub_lost(struct aredis *ar) { (void)ar; sessions_redis_lost(); }
+static const struct subscriber_events sub_events = {
+	sessions_redis_ready, sessions_redis_lost, session_subscribed, session_unsubscribed,
+	session_channel_lost, session_on_message,
+};
 static void cmd_ready(struct aredis *ar) { (void)ar; sessions_cmd_ready(); }
 
 static void drain_check(uv_timer_t *t)
@@ -226,12 +231,8 @@ int main(int argc, char **argv)
 	if (unix_listen_start(config_text(&relay_knobs, "UNIX_SOCKET")))
 		die(111, "unable to listen on UNIX_SOCKET");
 
-	relay.sub.on_ready = sub_ready;
-	relay.sub.on_lost = sub_lost;
 	relay.cmd.on_ready = cmd_ready;
-	/* on a cluster, SUBSCRIBE on one node hears every node's PUBLISH */
-	relay.sub.one_node = 1;
-	aredis_start(&relay.sub, relay.loop, &relay.cfg.redis, "subscriber");
+	subscriber_start(relay.loop, &relay.cfg.redis, &sub_events);
 	aredis_start(&relay.cmd, relay.loop, &relay.cfg.redis, "commands");
 	uv_timer_init(relay.loop, &heartbeat_timer);
 	uv_timer_start(&heartbeat_timer, heartbeat, 0, HEARTBEAT_MS);
@@ -254,7 +255,7 @@ int main(int argc, char **argv)
 		uv_timer_start(&drain_timer, stop_loop, 1000, 0);
 		uv_run(relay.loop, UV_RUN_DEFAULT);
 	}
-	aredis_stop(&relay.sub);
+	subscriber_stop();
 	aredis_stop(&relay.cmd);
 	unix_listen_stop();
 	lws_context_destroy(relay.lws);

@@ -1,6 +1,7 @@
 /* GET /metrics: the relay's counters in the Prometheus text format. */
 #include "relay.h"
 
+#include "subscriber.h"
 #include "util.h"
 
 struct counter {
@@ -10,6 +11,8 @@ struct counter {
 
 void relay_metrics(struct strbuf *sb)
 {
+	struct subscriber_stats st;
+	subscriber_stats(&st);
 	const struct counter cs[] = {
 		{ "streamchat_relay_connections", "gauge", "Open WebSocket connections.",
 		  (double)relay.nconns },
@@ -38,16 +41,17 @@ void relay_metrics(struct strbuf *sb)
 		  "New sockets closed with 4429: their user or address opened too many a minute.",
 		  (double)relay.rate_limited },
 		{ "streamchat_relay_redis_reconnects_total", "counter",
-		  "Reconnections of the subscriber connection to Redis.",
-		  (double)relay.sub.reconnects },
-		{ "streamchat_relay_subscribes_total", "counter", "SUBSCRIBE commands sent.",
-		  (double)relay.subscribes },
+		  "Reconnections of the subscriber connection to Redis (a Cluster's: to any primary).",
+		  (double)st.reconnects },
+		{ "streamchat_relay_subscribes_total", "counter",
+		  "SUBSCRIBE commands sent (a Cluster's SSUBSCRIBEs confirmed, again after a loss too).",
+		  (double)st.subscribes },
 		{ "streamchat_relay_send_queue_frames", "gauge", "Frames waiting in all send queues.",
 		  (double)relay.queued_frames },
 		{ "streamchat_relay_send_queue_bytes", "gauge", "Bytes waiting in all send queues.",
 		  (double)relay.queued_bytes },
 		{ "streamchat_relay_redis_up", "gauge", "1 while both Redis connections are ready.",
-		  relay.sub.ready && relay.cmd.ready ? 1 : 0 },
+		  subscriber_ready() && relay.cmd.ready ? 1 : 0 },
 		{ "streamchat_relay_draining", "gauge", "1 once SIGTERM has started the drain.",
 		  relay.stopping ? 1 : 0 },
 		{ "streamchat_relay_start_time_seconds", "gauge", "When the relay started.",
@@ -63,6 +67,11 @@ void relay_metrics(struct strbuf *sb)
 		    (double)relay.recoveries);
 	prom_sample(sb, "streamchat_relay_recoveries_total", "outcome=\"not_found\"",
 		    (double)relay.recoveries_not_found);
+	prom_head(sb, "streamchat_relay_channels_lost_total", "counter",
+		  "Cluster: session channels that stopped receiving (slot moved, primary lost), by why.");
+	prom_sample(sb, "streamchat_relay_channels_lost_total", "why=\"moved\"", (double)st.lost_moved);
+	prom_sample(sb, "streamchat_relay_channels_lost_total", "why=\"disconnected\"",
+		    (double)st.lost_disconnected);
 	prom_head(sb, "streamchat_relay_publish_to_send_seconds", "histogram",
 		  "From a chunk's publication (its ts) to its write on a socket.");
 	prom_hist_write(sb, "streamchat_relay_publish_to_send_seconds", NULL, &relay.latency);

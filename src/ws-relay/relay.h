@@ -118,14 +118,13 @@ struct relay {
 	struct relay_config cfg;
 	char node[128];
 	struct lws_context *lws;
-	struct aredis sub;            /* the one subscriber connection */
 	struct aredis cmd;            /* reads and registry writes */
 	struct auth auth;
 	long nconns, nsessions;
 	long nstreams;                /* open HTTP streams */
 	long nregistered;             /* sessions written into the registry */
 	uint64_t frames_sent, bytes_sent, recoveries, recoveries_not_found, slow_closes, bad_frames,
-		 auth_failures, subscribes, replies_delivered, rate_limited, token_expiries;
+		 auth_failures, replies_delivered, rate_limited, token_expiries;
 	long queued_frames, queued_bytes; /* in every socket's send queue */
 	struct prom_hist latency;         /* publish to send, of live chunk frames */
 	int stopping;
@@ -143,6 +142,10 @@ void sessions_cmd_ready(void);
 /* Every session of this relay joins the registry again. */
 void sessions_rejoin(void);
 void session_on_message(const char *channel, size_t chlen, const char *payload, size_t len);
+/* subscriber.h's events of one channel */
+void session_subscribed(const char *channel, size_t len);
+void session_unsubscribed(const char *channel, size_t len);
+void session_channel_lost(const char *channel, size_t len, const char *why);
 /* A socket of the session passed the ownership check: the session joins
  * the registry under its user, if it has not yet. */
 void session_owned(struct conn *c);

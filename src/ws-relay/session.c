@@ -1,5 +1,5 @@
-/* Sessions of this relay and their subscriptions on the one subscriber
- * connection.
+/* Sessions of this relay and their subscriptions through the subscriber
+ * (subscriber.h: one connection, or one per primary of a Cluster).
  *
  * A session's channel is subscribed when its first socket arrives and
  * unsubscribed after its last one leaves. A socket starts reading Redis only
@@ -13,9 +13,12 @@
 #include "keys.h"
 #include "log.h"
 #include "relay.h"
+#include "subscriber.h"
 #include "xalloc.h"
 
-enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING };
+/* SUB_LOST: the channel stopped receiving and the subscriber is subscribing
+ * it again (a Cluster's slot moved, or its primary's connection dropped). */
+enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACTIVE, SUB_LEAVING, SUB_LOST };
 
 struct session {
 	char sid[ID_MAX + 1];
@@ -60,29 +63,31 @@ static void session_free(struct session *s)
 	free(s);
 }
 
-static void on_channel(redisAsyncContext *ac, void *reply, void *priv);
-
 static void subscribe(struct session *s)
 {
 	char ch[KEY_MAX];
-	if (!relay.sub.ready) {
-		s->sub = SUB_NONE;  /* sessions_redis_ready subscribes it */
-		return;
-	}
-	s->sub = SUB_PENDING;
-	redisAsyncCommand(relay.sub.ac, on_channel, NULL, "SUBSCRIBE %s", key_channel(ch, s->sid));
-	relay.subscribes++;
+	/* not now: sessions_redis_ready subscribes it */
+	s->sub = subscriber_subscribe(key_channel(ch, s->sid)) == 0 ? SUB_PENDING : SUB_NONE;
 }
 
 static void unsubscribe(struct session *s)
 {
 	char ch[KEY_MAX];
-	if (!relay.sub.ready) {
-		session_free(s);
-		return;
-	}
 	s->sub = SUB_LEAVING;
-	redisAsyncCommand(relay.sub.ac, on_channel, NULL, "UNSUBSCRIBE %s", key_channel(ch, s->sid));
+	if (!subscriber_unsubscribe(key_channel(ch, s->sid)))
+		session_free(s);
+}
+
+/* The session's subscription came back after frames may have gone by
+ * unseen: each socket forgets the read it had in flight (it may predate
+ * them) and syncs again once the subscription is confirmed. */
+static void session_resync(struct session *s)
+{
+	for (struct conn *c = s->conns; c; c = c->snext)
+		if (c->state != CONN_CLOSING) {
+			conn_fill_cancel(c);
+			c->state = CONN_WAIT_SUB;
+		}
 }
 
 static void on_confirmed(struct session *s)
@@ -105,37 +110,47 @@ static void on_unsubscribed(struct session *s)
 		session_free(s);
 }
 
-static void on_channel(redisAsyncContext *ac, void *reply, void *priv)
+static struct session *channel_lookup(const char *channel, size_t len)
 {
-	redisReply *r = reply;
-	(void)ac;
-	(void)priv;
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
-	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
-		return;
-	const char *kind = r->element[0]->str;
-	redisReply *ch = r->element[1];
-	if (!strcmp(kind, "message")) {
-		if (r->element[2]->type == REDIS_REPLY_STRING)
-			session_on_message(ch->str, ch->len, r->element[2]->str, r->element[2]->len);
-		return;
-	}
 	size_t idlen;
-	const char *sid = channel_session(ch->str, ch->len, &idlen);
-	struct session *s = sid ? lookup(sid, idlen) : NULL;
+	const char *sid = channel_session(channel, len, &idlen);
+	return sid ? lookup(sid, idlen) : NULL;
+}
+
+void session_subscribed(const char *channel, size_t len)
+{
+	struct session *s = channel_lookup(channel, len);
 	if (!s)
 		return;
-	if (!strcmp(kind, "subscribe") && s->sub == SUB_PENDING)
+	if (s->sub == SUB_LOST) {
+		session_resync(s);
 		on_confirmed(s);
-	else if (!strcmp(kind, "unsubscribe") && s->sub == SUB_LEAVING)
+	} else if (s->sub == SUB_PENDING) {
+		on_confirmed(s);
+	}
+}
+
+void session_unsubscribed(const char *channel, size_t len)
+{
+	struct session *s = channel_lookup(channel, len);
+	if (s && s->sub == SUB_LEAVING)
 		on_unsubscribed(s);
+}
+
+/* As when the whole subscriber connection drops, for one session: its
+ * sockets get nothing live until session_subscribed, then fill the gap. */
+void session_channel_lost(const char *channel, size_t len, const char *why)
+{
+	struct session *s = channel_lookup(channel, len);
+	if (s && s->sub == SUB_ACTIVE) {
+		s->sub = SUB_LOST;
+		log_info("session's channel lost", "session=%s why=%s sockets=%ld", s->sid, why, s->nconns);
+	}
 }
 
 void session_on_message(const char *channel, size_t chlen, const char *payload, size_t len)
 {
-	size_t idlen;
-	const char *sid = channel_session(channel, chlen, &idlen);
-	struct session *s = sid ? lookup(sid, idlen) : NULL;
+	struct session *s = channel_lookup(channel, chlen);
 	if (!s || s->sub != SUB_ACTIVE || !s->conns)
 		return;
 	struct msgbuf *m = msgbuf_new_peeked(payload, len);
@@ -180,7 +195,8 @@ void session_attach(struct conn *c)
 		conn_sync(c);
 	else if (s->sub == SUB_NONE)
 		subscribe(s);
-	/* SUB_PENDING: on_confirmed syncs it; SUB_LEAVING: on_unsubscribed resubscribes */
+	/* SUB_PENDING, SUB_LOST: on_confirmed syncs it; SUB_LEAVING: on_unsubscribed
+	 * resubscribes */
 }
 
 void session_detach(struct conn *c)
@@ -195,7 +211,7 @@ void session_detach(struct conn *c)
 	if (c->snext)
 		c->snext->sprev = c->sprev;
 	c->sess = NULL;
-	if (--s->nconns == 0 && s->sub == SUB_ACTIVE)
+	if (--s->nconns == 0 && (s->sub == SUB_ACTIVE || s->sub == SUB_LOST))
 		unsubscribe(s);
 	else if (s->nconns == 0 && s->sub == SUB_NONE)
 		session_free(s);
@@ -227,11 +243,7 @@ void sessions_redis_ready(void)
 				session_free(s);
 				continue;
 			}
-			for (struct conn *c = s->conns; c; c = c->snext)
-				if (c->state != CONN_CLOSING) {
-					conn_fill_cancel(c);
-					c->state = CONN_WAIT_SUB;
-				}
+			session_resync(s);
 			subscribe(s);
 		}
 }

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "stream_format.h"
 #include "strbuf.h"
+#include "subscriber.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -328,7 +329,7 @@ int http_stream_request(struct lws *wsi, struct conn **slot, const char *uri)
 	/* a stream may wait long for its next chunk: lws's own timeouts are
 	 * for requests, and the heartbeat keeps the connection in use */
 	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-	if (relay.stopping || !relay.cmd.ready || !relay.sub.ready) {
+	if (relay.stopping || !relay.cmd.ready || !subscriber_ready()) {
 		stream_answer_json(c, 503, "unavailable", relay.stopping ? "node draining: try another"
 								   : "Redis is unavailable: try again");
 		return 0;

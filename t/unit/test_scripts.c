@@ -4,6 +4,7 @@
 
 #include "frame.h"
 #include "scripts.h"
+#include "sha1.h"
 #include "strbuf.h"
 #include "tap.h"
 
@@ -20,8 +21,41 @@ static void check_int(long long v)
 	sb_release(&sb);
 }
 
+/* Whether the loaded text of append.lua and finish.lua calls publish, and
+ * no other publishing command, and each SHA is that of its loaded text. */
+static int loaded_publish(const char *publish)
+{
+	enum script_id ids[] = { SCRIPT_APPEND, SCRIPT_FINISH };
+	char call[64], other[64], sha[41];
+	snprintf(call, sizeof call, "redis.call('%s',", publish);
+	snprintf(other, sizeof other, "redis.call('%s',", strcmp(publish, "PUBLISH") ? "PUBLISH" : "SPUBLISH");
+	for (size_t i = 0; i < 2; i++) {
+		const struct script *s = script_get(ids[i]);
+		sha1_hex(s->body, s->len, sha);
+		if (!memmem(s->body, s->len, call, strlen(call)) || memmem(s->body, s->len, other, strlen(other)) ||
+		    strcmp(sha, s->sha))
+			return 0;
+	}
+	return 1;
+}
+
+static void check_publish_command(void)
+{
+	scripts_load("share", "SPUBLISH");
+	char cluster_sha[41];
+	memcpy(cluster_sha, script_get(SCRIPT_APPEND)->sha, sizeof cluster_sha);
+	size_t cluster_len = script_get(SCRIPT_APPEND)->len;
+	CHECK(loaded_publish("SPUBLISH"), "on a Cluster the scripts are loaded with SPUBLISH, their SHAs of that text");
+	scripts_load("share", "PUBLISH");
+	CHECK(loaded_publish("PUBLISH"), "elsewhere the scripts are loaded with PUBLISH, as written");
+	CHECK(strcmp(cluster_sha, script_get(SCRIPT_APPEND)->sha) != 0 && cluster_len == script_get(SCRIPT_APPEND)->len + 1,
+	      "the two texts differ only by the S: so do their SHAs");
+}
+
 void test_scripts(void)
 {
+	check_publish_command();
+
 	const long long ints[] = { 0, 7, -1, 10, 99, 1795387501123LL, LLONG_MAX, LLONG_MIN };
 	for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
 		check_int(ints[i]);
