@@ -42,24 +42,50 @@ teardown() { [ -z "${RUN_DIR:-}" ] || chatctl down --dir "$RUN_DIR" >/dev/null 2
 	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
 		--pidfile "$BATS_TEST_TMPDIR/plain.pid" --logfile "$BATS_TEST_TMPDIR/plain.log" >/dev/null
 	wait_for 10 bash -c "[ \"\$(redis-cli -p $port ping)\" = PONG ]"
-	run env REDIS_URL="redis+cluster://127.0.0.1:$port" SHARE_DIR="$ROOT/share" NODE_ID=rec-probe \
-		timeout 30 recoverd
+	for prog in recoverd ws-relay; do
+		run env REDIS_URL="redis+cluster://127.0.0.1:$port" SHARE_DIR="$ROOT/share" NODE_ID=probe \
+			PORT=$(free_ports 1) timeout 30 "$prog"
+		[ "$status" -eq 100 ]
+		# one line says why (beside the "started" log line)
+		[ "$(echo "$output" | grep -c 'fatal')" -eq 1 ]
+		assert_output --partial "$prog: fatal: REDIS_URL: 127.0.0.1:$port is not a Redis Cluster node"
+		[ "$(echo "$output" | grep -vc 'msg="started"\|msg="development mode')" -eq 1 ]
+	done
 	kill "$(cat "$BATS_TEST_TMPDIR/plain.pid")"
-	[ "$status" -eq 100 ]
-	assert_output --partial "127.0.0.1:$port is not a Redis Cluster node"
-	[ "$(echo "$output" | wc -l)" -eq 1 ]
 }
 
-@test "a cluster with no node reachable: the program keeps retrying, unhealthy, and says why" {
-	base=$(free_ports 3)
-	REDIS_URL="redis+cluster://127.0.0.1:$base,127.0.0.1:$((base + 1))" SHARE_DIR="$ROOT/share" \
-		NODE_ID=ws-probe PORT=$((base + 2)) ws-relay >"$BATS_TEST_TMPDIR/probe.log" 2>&1 3>&- &
+# probe_relay SEEDS...: a relay on a free port, its REDIS_URL naming SEEDS;
+# sets probe (its pid) and probe_port
+probe_relay() {
+	local hosts="" p
+	for p in "$@"; do hosts+="${hosts:+,}127.0.0.1:$p"; done
+	probe_port=$(free_ports 1)
+	REDIS_URL="redis+cluster://$hosts" SHARE_DIR="$ROOT/share" NODE_ID=ws-probe PORT=$probe_port ws-relay \
+		>"$BATS_TEST_TMPDIR/probe.log" 2>&1 3>&- &
 	probe=$!
-	wait_for 10 grep -q "127.0.0.1:$base" "$BATS_TEST_TMPDIR/probe.log"
-	wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$((base + 2))/health)\" = 503 ]"
+}
+probe_health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$probe_port/health"; }
+
+@test "a cluster with no node reachable: the relay keeps retrying, unhealthy, as with one Redis down" {
+	base=$(free_ports 2)
+	probe_relay "$base" $((base + 1))
+	wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$probe_port/health)\" = 503 ]"
 	sleep 3
 	kill -0 "$probe"   # still retrying, not gone
-	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((base + 2))/health")" = 503 ]
+	[ "$(probe_health)" = 503 ]
 	kill "$probe"
 	wait "$probe" || true
+}
+
+@test "a cluster with no node reachable: recoverd and the relay each log why, as with one Redis down" {
+	base=$(free_ports 2)
+	REDIS_URL="redis+cluster://127.0.0.1:$base,127.0.0.1:$((base + 1))" SHARE_DIR="$ROOT/share" \
+		NODE_ID=rec-probe recoverd >"$BATS_TEST_TMPDIR/rec.log" 2>&1 3>&- &
+	rec=$!
+	probe_relay "$base" $((base + 1))
+	wait_for 10 grep -q "redis unavailable.*cluster seed nodes.*Connection refused" "$BATS_TEST_TMPDIR/rec.log"
+	wait_for 10 grep -q "Connection refused" "$BATS_TEST_TMPDIR/probe.log" ||
+		{ echo "# the relay says nothing about the unreachable nodes:" >&3; cat "$BATS_TEST_TMPDIR/probe.log" >&3; false; }
+	kill "$rec" "$probe"
+	wait "$rec" "$probe" || true
 }
