@@ -32,7 +32,7 @@ LIBS_chat-cli := -ljson-c -lcurl -lcrypto
 LIBS_chat-bench := -lhiredis -lpthread
 LIBS_unit-tests := -luv -lhiredis -ljson-c -lcrypto
 
-.PHONY: all clean test test-asan unit run deps bench bench-archive fuzz soak
+.PHONY: all clean test test-topologies test-asan unit run deps bench bench-archive fuzz soak
 .SECONDEXPANSION:
 all: $(BINS) build/fake-openai build/ws-poke build/cluster-rw build/cluster-sub build/relay-sub
 
@@ -143,6 +143,12 @@ soak: deps
 test: deps
 	@$(MAKE) --no-print-directory all
 	@t/run
+
+# t/10, t/20, t/60, t/70 and t/85 again on Redis Sentinel and on a 3-primary
+# Redis Cluster (.ci/run runs it after test)
+test-topologies: deps
+	@$(MAKE) --no-print-directory all
+	@t/topologies
 
 test-asan: deps
 	@$(MAKE) --no-print-directory SAN=1 all

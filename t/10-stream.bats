@@ -11,8 +11,10 @@ teardown_file() { stack_down; }
 	assert_output --partial "ws-relay:ws-relay-$RELAY_BASE"
 	assert_output --partial "health: ok"
 	# redis, nginx, recoverd, 3 relays, 2 workers and chatctl's 4 chat-fcgi;
-	# STACK_REDIS=sentinel: also a replica and three sentinels
+	# STACK_REDIS=sentinel: also a replica and three sentinels; cluster:
+	# five more Redis nodes
 	want=12; [ "${STACK_REDIS:-single}" != sentinel ] || want=16
+	[ "${STACK_REDIS:-single}" != cluster ] || want=17
 	[ "$(echo "$output" | grep -c RUNNING)" -eq "$want" ]
 	[ "$(echo "$output" | grep -c '^chat-fcgi:.* RUNNING')" -eq 4 ]
 }

@@ -185,3 +185,22 @@ network() { awk '/^networks:/ { on = 1; next } on && /^[^ ]/ { on = 0 } on' | aw
 	compose --profile sentinel config | service ws-relay |
 		grep -q 'REDIS_URL: redis+sentinel://:redis-pw-for-tests@sentinel-1:26379,sentinel-2:26379/streamchat'
 }
+
+@test "the cluster profile adds six cluster nodes and the job that makes the cluster; REDIS_SCHEME/REDIS_TARGET point the programs at it" {
+	run compose --profile cluster config -q
+	assert_success
+	cfg=$(compose config)
+	for s in redis-cluster-1 redis-cluster-2 redis-cluster-3 redis-cluster-4 redis-cluster-5 redis-cluster-6 redis-cluster-init; do
+		echo "$cfg" | service "$s" | grep -A1 '^    profiles:' | grep -q -- '- cluster'
+	done
+	# each node announces its own name, keeps its own data, and needs the password
+	for i in 1 2 3 4 5 6; do
+		echo "$cfg" | service "redis-cluster-$i" | grep -q "^    hostname: redis-cluster-$i$"
+		echo "$cfg" | service "redis-cluster-$i" | grep -q -- "- redis-cluster-$i-data:/data"
+		echo "$cfg" | service "redis-cluster-$i" | grep -q -- '--requirepass'
+	done
+	echo "$cfg" | service redis-cluster-init | grep -q -- '--cluster-replicas 1'
+	printf 'REDIS_SCHEME=redis+cluster\nREDIS_TARGET=redis-cluster-1:6379,redis-cluster-2:6379,redis-cluster-3:6379/\n' >>"$ENVF"
+	compose --profile cluster config | service ws-relay |
+		grep -q 'REDIS_URL: redis+cluster://:redis-pw-for-tests@redis-cluster-1:6379,redis-cluster-2:6379,redis-cluster-3:6379/'
+}

@@ -30,7 +30,7 @@ relay_of() {
 
 # Waits until the clients are connected and the replies are under way.
 wait_streaming() {
-	wait_for 20 bash -c "[ \$(redis-cli -p $REDIS_PORT --scan --pattern 'sessions:relays:*' | wc -l) -ge $1 ]"
+	wait_for 20 bash -c "[ \$(rkeys 'sessions:relays:*' | wc -l) -ge $1 ]"
 	wait_for 20 chunks_past "$2$1" 20
 }
 
@@ -60,7 +60,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	! grep -q 'out_of_order=[1-9]' "${odd[@]}" || false
 	# supervisord brings the relay back, and the registry forgets its dead sockets
 	wait_for 15 bash -c "curl -sf http://127.0.0.1:$victim/health >/dev/null"
-	wait_for 5 bash -c "[ \$(redis-cli -p $REDIS_PORT hlen 'sessions:node:{ws-$victim}') = 0 ]"
+	wait_for 5 bash -c "[ \$(rcli hlen 'sessions:node:{ws-$victim}') = 0 ]"
 }
 
 @test "SIGTERM drains a relay: its 50 clients get 1001 and resume elsewhere, whole and once" {
@@ -122,7 +122,7 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	chat-cli --url "$API" --session reg2 --user ann --watch --timeout 30 >/dev/null 2>&1 &
 	w2=$!
 	# one EXISTS a key: two sessions' keys are of two slots
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg1)') = 1 ] && [ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg2)') = 1 ]"
+	wait_for 10 bash -c "[ \$(rcli exists '$(key sessions:relays: reg1)') = 1 ] && [ \$(rcli exists '$(key sessions:relays: reg2)') = 1 ]"
 	node=$(relay_of reg2)
 	[ -n "$node" ]
 	[ "$(rcli smembers "$(key sessions:relays: reg2)")" = "ws-$node" ]
@@ -134,29 +134,29 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 		[ -n "$(rcli hget "node:ws:{ws-$node}" $f)" ]
 	done
 	kill "$w1"
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg1)') = 0 ]"
+	wait_for 10 bash -c "[ \$(rcli exists '$(key sessions:relays: reg1)') = 0 ]"
 	[ -z "$(rcli hget "sessions:node:{ws-$n1}" reg1)" ]
 	# the last socket took the unused claim with it
 	[ "$(rcli exists "$(key stream:session: reg1)")" = 0 ]
 	kill "$w2"
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: reg2)') = 0 ]"
+	wait_for 10 bash -c "[ \$(rcli exists '$(key sessions:relays: reg2)') = 0 ]"
 	[ "$(rcli hexists "sessions:node:{ws-$node}" reg2)" = 0 ]
 }
 
 @test "recoverd drops the sessions of a relay that stopped heartbeating; awake, it registers them again" {
 	chat-cli --url "$API" --session fz1 --user fay --watch --timeout 60 >/dev/null 2>&1 &
 	w=$!
-	wait_for 10 bash -c "[ \$(redis-cli -p $REDIS_PORT exists '$(key sessions:relays: fz1)') = 1 ]"
+	wait_for 10 bash -c "[ \$(rcli exists '$(key sessions:relays: fz1)') = 1 ]"
 	node=$(relay_of fz1)
 	[ "$(rcli hget "sessions:node:{ws-$node}" fz1)" = fay ]
 	pid=$(sctl pid "ws-relay:ws-relay-$node")
 	kill -STOP "$pid"
-	wait_for 15 bash -c "[ \$(redis-cli -p $REDIS_PORT exists 'sessions:node:{ws-$node}') = 0 ]"
+	wait_for 15 bash -c "[ \$(rcli exists 'sessions:node:{ws-$node}') = 0 ]"
 	[ "$(rcli exists "$(key sessions:relays: fz1)")" = 0 ]
 	[ "$(rcli exists "$(key stream:session: fz1)")" = 0 ]
 	kill -CONT "$pid"
-	wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget 'sessions:node:{ws-$node}' fz1)\" = fay ]"
-	wait_for 5 bash -c "[ \"\$(redis-cli -p $REDIS_PORT smembers '$(key sessions:relays: fz1)')\" = ws-$node ]"
+	wait_for 10 bash -c "[ \"\$(rcli hget 'sessions:node:{ws-$node}' fz1)\" = fay ]"
+	wait_for 5 bash -c "[ \"\$(rcli smembers '$(key sessions:relays: fz1)')\" = ws-$node ]"
 	# joining again claims the session again for its listener
 	[ "$(rcli hget "$(key stream:session: fz1)" userId)" = fay ]
 	kill "$w"

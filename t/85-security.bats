@@ -121,7 +121,7 @@ ws_url() { echo "ws://127.0.0.1:$HTTP_PORT/ws/chat"; }
 	chat-cli --url "$API" --token "$BOB" --session bob-first --watch --timeout 20 --raw \
 		>"$BATS_TEST_TMPDIR/bob.out" 2>&1 3>&- &
 	local p=$!
-	wait_for 5 bash -c "[ \"\$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p $REDIS_PORT hget '$(key stream:session: "bob-first")' userId)\" = bob ]"
+	wait_for 5 bash -c "[ \"\$(REDISCLI_AUTH=$REDIS_PASSWORD rcli hget '$(key stream:session: "bob-first")' userId)\" = bob ]"
 	run as "$ALICE" POST /api/chat '{"session_id":"bob-first","message":"for bob?"}'
 	[[ $output == "403 "* ]]
 	kill "$p" 2>/dev/null || true
@@ -213,7 +213,7 @@ build_poke() { "$ROOT/build/ws-poke" 127.0.0.1 "$HTTP_PORT" "$@"; }
 	for i in $(seq 1 21); do
 		run as "$ALICE" POST /api/chat '{"session_id":"rate-'$i'","message":"hi"}'
 		case $output in
-		"202 "*) ok=$((ok + 1)); wait_for 10 bash -c "[ \"\$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p $REDIS_PORT hget '$(key stream:session: "rate-$i")' status)\" = complete ]" ;;
+		"202 "*) ok=$((ok + 1)); wait_for 10 bash -c "[ \"\$(REDISCLI_AUTH=$REDIS_PASSWORD rcli hget '$(key stream:session: "rate-$i")' status)\" = complete ]" ;;
 		"429 "*) limited=$((limited + 1))
 			 grep -qi '^Retry-After: [1-9]' "$BATS_TEST_TMPDIR/head"
 			 echo "${output#429 }" | jq -e '.error.message | test("minute")' >/dev/null ;;

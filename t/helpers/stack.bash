@@ -31,6 +31,10 @@ export WS_PER_MIN_USER=${WS_PER_MIN_USER:-1000000} WS_PER_MIN_ADDR=${WS_PER_MIN_
 # STACK_REDIS=sentinel: Redis as a primary, a replica and three sentinels
 # (chatctl up --redis-sentinel), on REDIS_PORT..REDIS_PORT+4; rcli follows
 # the primary.
+# STACK_REDIS=cluster: a Redis Cluster of 3 primaries with a replica each
+# (chatctl up --redis-cluster 3, CLUSTER_NODE_TIMEOUT_MS 1000 unless given),
+# nodes on REDIS_PORT..REDIS_PORT+5; rcli follows MOVED from a live node,
+# rkeys scans every primary.
 # STACK_REDIS=cluster1: a one-node cluster-enabled Redis (every slot on it,
 # reached with redis://), so that any call naming keys of two slots is
 # refused CROSSSLOT (t/helpers/cluster1.bash).
@@ -40,6 +44,12 @@ stack_up() {
 		base=$(free_ports 11) || return 1
 		export HTTP_PORT=$base RELAY_BASE=$((base + 1)) REDIS_PORT=$((base + 6))
 		set -- --redis-sentinel "$@"
+	elif [ "${STACK_REDIS:-single}" = cluster ]; then
+		# the HTTP port, 3 relays, 6 nodes and their 6 cluster bus ports
+		base=$(free_ports 16) || return 1
+		export HTTP_PORT=$base RELAY_BASE=$((base + 1)) REDIS_PORT=$((base + 4))
+		export CLUSTER_NODE_TIMEOUT_MS=${CLUSTER_NODE_TIMEOUT_MS:-1000}
+		set -- --redis-cluster 3 "$@"
 	else
 		base=$(free_ports 6) || return 1
 		export HTTP_PORT=$base REDIS_PORT=$((base + 1)) RELAY_BASE=$((base + 2))
@@ -65,6 +75,23 @@ stack_up() {
 		export REDISCLI_AUTH
 	fi
 	[ "${STACK_REDIS:-single}" != cluster1 ] || cluster1_convert
+	export STACK_REDIS_URL
+	STACK_REDIS_URL=$(stack_redis_url)
+}
+
+# The URL a program a test starts itself takes to reach the stack's Redis.
+stack_redis_url() {
+	local creds="" i hosts=""
+	[ -z "${REDISCLI_AUTH:-}" ] || creds=":$(jq -rn --arg p "$REDISCLI_AUTH" '$p|@uri')@"
+	case ${STACK_REDIS:-single} in
+	cluster)
+		for i in 0 1 2 3 4 5; do hosts+="${hosts:+,}127.0.0.1:$((REDIS_PORT + i))"; done
+		echo "redis+cluster://$creds$hosts/" ;;
+	sentinel)
+		for i in 2 3 4; do hosts+="${hosts:+,}127.0.0.1:$((REDIS_PORT + i))"; done
+		echo "redis+sentinel://$creds$hosts/streamchat" ;;
+	*) echo "redis://${creds}127.0.0.1:$REDIS_PORT/0" ;;
+	esac
 }
 
 # Under STACK_REDIS=cluster1 it fails (so does the file's teardown) when a
@@ -77,11 +104,41 @@ stack_down() {
 		{ crossslot_lines | head -n 5 >&2; return 1; }
 }
 
-rcli() { redis-cli -p "$(redis_primary_port)" "$@"; }
-# The primary's port: REDIS_PORT, or under Sentinel the one the sentinels name.
+# On a cluster rcli follows MOVED and ASK (-c) from a live node: a test's
+# command naming keys of two slots is refused CROSSSLOT there, a test bug.
+rcli() {
+	if [ "${STACK_REDIS:-single}" = cluster ]; then
+		redis-cli -c -p "$(redis_primary_port)" "$@"
+	else
+		redis-cli -p "$(redis_primary_port)" "$@"
+	fi
+}
+# rkeys PATTERN: the keys matching PATTERN (SCAN), on a cluster every primary's
+rkeys() {
+	local p
+	if [ "${STACK_REDIS:-single}" != cluster ]; then
+		rcli --scan --pattern "$1"
+		return
+	fi
+	for p in $(cluster_primary_ports); do redis-cli -p "$p" --scan --pattern "$1"; done
+}
+# the ports of the cluster's primaries now, as a live node sees them
+cluster_primary_ports() {
+	redis-cli -p "$(redis_primary_port)" cluster nodes |
+		awk '$3 ~ /master/ && $3 !~ /fail/ && $8 == "connected" && NF >= 9 { split($2, a, "[:@]"); print a[2] }'
+}
+# The primary's port: REDIS_PORT, under Sentinel the one the sentinels name,
+# on a cluster the first node that answers (rcli -c goes on from there).
 redis_primary_port() {
-	[ "${STACK_REDIS:-single}" = sentinel ] || { echo "$REDIS_PORT"; return; }
 	local i port
+	if [ "${STACK_REDIS:-single}" = cluster ]; then
+		for i in 0 1 2 3 4 5; do
+			[ "$(redis-cli -p $((REDIS_PORT + i)) ping 2>/dev/null)" != PONG ] || { echo $((REDIS_PORT + i)); return; }
+		done
+		echo "$REDIS_PORT"
+		return
+	fi
+	[ "${STACK_REDIS:-single}" = sentinel ] || { echo "$REDIS_PORT"; return; }
 	for i in 2 3 4; do
 		port=$(redis-cli -p $((REDIS_PORT + i)) --raw sentinel get-master-addr-by-name streamchat 2>/dev/null |
 			sed -n 2p)
@@ -89,6 +146,9 @@ redis_primary_port() {
 	done
 	echo "$REDIS_PORT"
 }
+# exported, so that `wait_for N bash -c "... rcli ..."` finds them
+export STACK_REDIS
+export -f rcli rkeys cluster_primary_ports redis_primary_port
 # psql against the stack's archive (STACK_ARCHIVE=1): unaligned, tuples only
 pg() { psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 sctl() { supervisorctl -c "$STACK_DIR/etc/supervisord.conf" "$@"; }
