@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cluster_conf.h"
+#include "log.h"
 #include "redis_uv.h"
 #include "xalloc.h"
 
@@ -49,6 +50,7 @@ struct arcluster {
 	uv_timer_t round_timer;       /* the next round over the seeds, or the
 					 timeout of the CLUSTER SLOTS in flight */
 	int round_backoff;
+	uint64_t unreachable_logged;  /* loop ms of the last "redis unavailable" */
 	void (*on_ready)(struct arcluster *, int);
 	void *data;
 	struct areq *reqs;
@@ -155,6 +157,8 @@ static redisAsyncContext *node_ctx(struct arcluster *c, const struct redis_addr 
 
 static void load_next(struct arcluster *c);
 
+#define UNREACHABLE_LOG_MS 10000
+
 static void round_cb(uv_timer_t *t)
 {
 	struct arcluster *c = t->data;
@@ -177,6 +181,13 @@ static void round_failed(struct arcluster *c)
 		cluster_seeds_failed(c->err, sizeof c->err, c->conf.nseeds);
 	c->round_backoff = c->round_backoff ? cluster_backoff_next(c->round_backoff)
 					    : CLUSTER_BACKOFF_FIRST_MS;
+	/* the log says why the program is unhealthy, as with a single Redis
+	 * down: at once, then every 10 s, not every round of a quarter second */
+	uint64_t now = uv_now(c->loop) + 1;
+	if (!c->unreachable_logged || now - c->unreachable_logged >= UNREACHABLE_LOG_MS) {
+		c->unreachable_logged = now;
+		log_warn("redis unavailable", "error=\"%s\" retry_ms=%d", c->err, c->round_backoff);
+	}
 	c->loading = 1;
 	c->icand = 0;
 	uv_timer_start(&c->round_timer, round_cb, (uint64_t)c->round_backoff, 0);
