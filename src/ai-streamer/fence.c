@@ -35,14 +35,15 @@ int fence_held(const struct worker *w, const redisReply *r)
 	return r && r->type == REDIS_REPLY_INTEGER && r->integer >= w->cfg.wait_replicas;
 }
 
-void fence_publish(struct worker *w, const char *key, const char *channel, const char *frame,
-		   size_t len)
+void fence_publish(struct worker *w, const char *channel, const char *frame, size_t len)
 {
-	redisAsyncContext *ac = connection_of(w, key);
 	const char *argv[] = { redis_publish_command(&w->cfg.redis), channel, frame };
 	size_t lens[] = { strlen(argv[0]), strlen(channel), len };
-	/* a publish lost with the connection: the relays' resync after their
-	 * own reconnect sends what the chunk cache holds */
-	if (ac)
-		redisAsyncCommandArgv(ac, NULL, NULL, 3, argv, lens);
+	/* routed by the channel, not sent on the connection of the WAIT: while
+	 * the session's slot migrates the old owner answers a SPUBLISH with
+	 * ASK, and a frame lost there left a client waiting for the last
+	 * chunks for good (t/57). A publish lost with the connection: the
+	 * relays' resync after their own reconnect sends what the chunk cache
+	 * holds. */
+	aredis_command_argv(&w->cmd, NULL, NULL, 3, argv, lens);
 }

@@ -18,9 +18,8 @@ int fence_on(const struct worker *w);
 int fence_wait(struct worker *w, const char *key, redisCallbackFn *cb, void *priv);
 /* Whether a WAIT's answer says enough replicas have the writes before it. */
 int fence_held(const struct worker *w, const redisReply *r);
-/* Publishes frame on channel through the connection of key, after the
- * WAIT that held its write. */
-void fence_publish(struct worker *w, const char *key, const char *channel, const char *frame,
-		   size_t len);
+/* Publishes frame on channel (routed by the channel: on a cluster a slot
+ * on the move answers ASK), after the WAIT that held its write. */
+void fence_publish(struct worker *w, const char *channel, const char *frame, size_t len);
 
 #endif

@@ -176,7 +176,7 @@ static void end_waited(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	sb_reset(&w->scratch);
 	end_frame(j, &w->scratch);
-	fence_publish(w, j->kchunks, j->kchan, w->scratch.buf, w->scratch.len);
+	fence_publish(w, j->kchan, w->scratch.buf, w->scratch.len);
 	ack(j);
 }
 
@@ -504,7 +504,7 @@ static void batch_waited(redisAsyncContext *ac, void *reply, void *priv)
 	for (int i = 0; i < b->n; i++)
 		if (b->held[i]) {
 			struct job *j = b->jobs[i];
-			fence_publish(w, j->kchunks, j->kchan, b->frames.buf + b->frame_off[i],
+			fence_publish(w, j->kchan, b->frames.buf + b->frame_off[i],
 				      b->frame_len[i]);
 			chunk_done(j);
 		}
