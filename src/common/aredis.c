@@ -508,6 +508,16 @@ static void tx_done(struct tx *t, redisAsyncContext *ac, redisReply *r)
 
 static void tx_reply(redisAsyncContext *ac, void *rv, void *priv);
 
+/* A transaction goes straight to its slot's node, not through the routed
+ * commands that read the slot map again when a node is gone: without this,
+ * a killed primary stays its slots' owner in the map, and every later
+ * transaction on them (a relay's resync) fails at once, forever. */
+static void tx_node_gone(struct aredis *ar)
+{
+	if (ar->cluster)
+		arcluster_refresh(ar->cluster);
+}
+
 /* Every command on the one connection: hiredis wants one callback a reply,
  * so cmds goes command by command. */
 static int tx_send(struct tx *t)
@@ -515,8 +525,10 @@ static int tx_send(struct tx *t)
 	struct aredis *ar = t->ar;
 	redisAsyncContext *ac = !ar->ready ? NULL : ar->cluster
 		? arcluster_node(ar->cluster, t->key, strlen(t->key)) : ar->ac;
-	if (!ac || redisAsyncCommand(ac, NULL, NULL, "MULTI") != REDIS_OK)
+	if (!ac || redisAsyncCommand(ac, NULL, NULL, "MULTI") != REDIS_OK) {
+		tx_node_gone(ar);
 		return -1;
+	}
 	struct redis_argv a = { 0 };
 	size_t at = 0;
 	long used;
@@ -558,6 +570,8 @@ static void tx_reply(redisAsyncContext *ac, void *rv, void *priv)
 		t->backoff = cluster_backoff_next(t->backoff);
 		return;
 	}
+	if (!rv)
+		tx_node_gone(ar);  /* its connection lost */
 	tx_done(t, ac, rv);
 }
 
