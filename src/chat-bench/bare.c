@@ -69,11 +69,13 @@ long bare_open_all(struct sess *ss, long n, int ep)
 	return opened;
 }
 
-/* the session index out of its channel's name, "...{bench-<run>-<i>}" */
+/* the session index out of its channel's name, "stream:channel:{t}bench-<run>-<i>":
+ * the number after the last dash (the partition's tag comes before the
+ * session id, so it is not in the braces) */
 static long session_of(const char *chan, size_t len)
 {
-	const char *end = memchr(chan, '}', len), *dash = NULL;
-	for (const char *p = chan; end && p < end; p++)
+	const char *dash = NULL;
+	for (const char *p = chan; p < chan + len; p++)
 		if (*p == '-')
 			dash = p;
 	return dash ? strtol(dash + 1, NULL, 10) : -1;

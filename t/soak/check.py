@@ -369,6 +369,7 @@ def key_rules(run):
     return [
         (r"chat:history:\{[^}]+\}.+$", None), (r"stream:session:\{[^}]+\}.+$", None), (r"jobs:\{[^}]+\}$", None),
         (r"nodes:(ws|ai|api|recoverd|archiver)$", None), (r"archive:\{[^}]+\}$", None),
+        (r"jobs:ready$", None),   # the dispatch stream: capped, not expiring
         (r"stream:(chunks|meta):\{[^}]+\}.+$", chunk_ttl),
         (r"stream:cancel:\{[^}]+\}.+$", run.env.get("CANCEL_TTL_S", 300) * 1000),
         (r"ratelimit:(chat|ws|wsaddr):\{.+\}:\d+$", 60000),
