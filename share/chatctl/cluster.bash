@@ -84,19 +84,7 @@ cluster_conf() {
 	redis=$(find_bin redis-server)
 	for ((i = 1; i < $(cluster_nodes); i++)); do
 		name=$(cluster_node_name "$i")
-		cat <<CONF
-
-[program:$name]
-command=$redis $DIR/etc/$name.conf
-$PROGRAM_USER
-priority=1
-startsecs=2
-startretries=1
-autorestart=false
-stopwaitsecs=10
-stdout_logfile=$DIR/log/$name.log
-redirect_stderr=true
-CONF
+		redis_program "$name" 1 no "$redis $DIR/etc/$name.conf"
 	done
 }
 

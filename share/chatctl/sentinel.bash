@@ -70,32 +70,9 @@ sentinel_conf() {
 	awk '{ print } $0 == "[program:redis]" { print "autorestart=false" }' "$1"
 	local redis i
 	redis=$(find_bin redis-server)
-	cat <<CONF
-
-[program:redis-2]
-command=$redis $DIR/etc/redis-2.conf
-$PROGRAM_USER
-priority=1
-startsecs=2
-startretries=1
-autorestart=false
-stopwaitsecs=10
-stdout_logfile=$DIR/log/redis-2.log
-redirect_stderr=true
-CONF
+	redis_program redis-2 1 no "$redis $DIR/etc/redis-2.conf"
 	for i in 1 2 3; do
-		cat <<CONF
-
-[program:sentinel-$i]
-command=$redis $DIR/redis/sentinel-$i/sentinel.conf --sentinel
-$PROGRAM_USER
-priority=2
-startsecs=2
-startretries=1
-stopwaitsecs=10
-stdout_logfile=$DIR/log/sentinel-$i.log
-redirect_stderr=true
-CONF
+		redis_program "sentinel-$i" 2 yes "$redis $DIR/redis/sentinel-$i/sentinel.conf --sentinel"
 	done
 }
 
