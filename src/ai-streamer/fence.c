@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fence.h"
+#include "log.h"
 #include "redis_url.h"
 #include "worker.h"
 
@@ -30,9 +31,16 @@ int fence_wait(struct worker *w, const char *key, redisCallbackFn *cb, void *pri
 				 w->cfg.wait_timeout_ms) == REDIS_OK ? 0 : -1;
 }
 
-int fence_held(const struct worker *w, const redisReply *r)
+int fence_held(struct worker *w, const redisReply *r, const char *what)
 {
-	return r && r->type == REDIS_REPLY_INTEGER && r->integer >= w->cfg.wait_replicas;
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= w->cfg.wait_replicas)
+		return 1;
+	/* every 50th: a replica away for minutes would fill the log otherwise */
+	if (w->waits_short++ % 50 == 0)
+		log_warn("frames held: too few replicas have them", "what=%s replicas=%lld wanted=%ld "
+			 "waits_short=%llu", what, r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1LL,
+			 w->cfg.wait_replicas, (unsigned long long)w->waits_short);
+	return 0;
 }
 
 void fence_publish(struct worker *w, const char *channel, const char *frame, size_t len)

@@ -16,8 +16,9 @@ int fence_on(const struct worker *w);
 /* WAIT on the connection that ran the write of key (the message's key: on a
  * cluster, its node's); 0, or -1 (and cb is not called) when it is away. */
 int fence_wait(struct worker *w, const char *key, redisCallbackFn *cb, void *priv);
-/* Whether a WAIT's answer says enough replicas have the writes before it. */
-int fence_held(const struct worker *w, const redisReply *r);
+/* Whether a WAIT's answer says enough replicas have the writes before it;
+ * when not, it is counted and logged (what: "chunks", "end"). */
+int fence_held(struct worker *w, const redisReply *r, const char *what);
 /* Publishes frame on channel (routed by the channel: on a cluster a slot
  * on the move answers ASK), after the WAIT that held its write. */
 void fence_publish(struct worker *w, const char *channel, const char *frame, size_t len);

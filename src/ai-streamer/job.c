@@ -167,10 +167,7 @@ static void end_waited(redisAsyncContext *ac, void *reply, void *priv)
 		job_later(j, RETRY_MS);
 		return;
 	}
-	if (!fence_held(w, r)) {
-		if (w->waits_short++ % 50 == 0)
-			log_warn("end frame held: too few replicas have it", "message=%s replicas=%lld "
-				 "wanted=%ld", j->mid, r->integer, w->cfg.wait_replicas);
+	if (!fence_held(w, r, "end")) {
 		step(j);
 		return;
 	}
@@ -491,12 +488,7 @@ static void batch_waited(redisAsyncContext *ac, void *reply, void *priv)
 		batch_lost(b);  /* again after a pause */
 		return;
 	}
-	if (!fence_held(w, reply)) {
-		redisReply *r = reply;
-		if (w->waits_short++ % 50 == 0)
-			log_warn("frames held: too few replicas have them", "replicas=%lld wanted=%ld "
-				 "waits_short=%llu", r->type == REDIS_REPLY_INTEGER ? r->integer : -1LL,
-				 w->cfg.wait_replicas, (unsigned long long)w->waits_short);
+	if (!fence_held(w, reply, "chunks")) {
 		if (fence_wait(w, b->route, batch_waited, b))
 			batch_lost(b);
 		return;
