@@ -233,8 +233,8 @@ int main(int argc, char **argv)
 		die(111, "unable to listen on UNIX_SOCKET");
 
 	relay.cmd.on_ready = cmd_ready;
-	subscriber_start(relay.loop, &relay.cfg.redis, &sub_events);
 	aredis_start(&relay.cmd, relay.loop, &relay.cfg.redis, "commands");
+	subscriber_start(relay.loop, &relay.cfg.redis, &sub_events, relay.cmd.cluster);
 	uv_timer_init(relay.loop, &heartbeat_timer);
 	uv_timer_start(&heartbeat_timer, heartbeat, 0, HEARTBEAT_MS);
 	uv_timer_init(relay.loop, &drain_timer);

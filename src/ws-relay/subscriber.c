@@ -14,7 +14,7 @@ static struct {
 	int cluster;
 	struct aredis ar;             /* one Redis or Sentinel */
 	unsigned long subscribes;
-	struct arcluster *map;        /* a Cluster: its slot map, for csub */
+	struct arcluster *map;        /* a Cluster: the command connection's slot map */
 	struct csub *csub;
 } sub;
 
@@ -69,29 +69,24 @@ static void cs_lost(struct csub *s, const char *channel, const char *why, void *
 	sub.ev.channel_lost(channel, strlen(channel), why);
 }
 
-static void map_ready(struct arcluster *c, int status)
+/* The slot map is the command connection's: one map for the relay, and a
+ * re-read that csub asks for serves the commands too. */
+static void start_cluster(uv_loop_t *loop, const struct redis_cfg *cfg, struct arcluster *map)
 {
-	if (status < 0)
-		die(100, "redis cluster: %s", arcluster_error(c));
-	log_info("redis cluster slot map read", "conn=subscriber");
-}
-
-static void start_cluster(uv_loop_t *loop, const struct redis_cfg *cfg)
-{
-	struct rcluster_opts o = { .user = cfg->user, .password = cfg->password };
-	sub.map = arcluster_start(loop, cfg->addrs, cfg->naddrs, &o, map_ready, NULL);
+	sub.map = map;
 	const struct csub_handlers h = { cs_message, cs_subscribed, cs_lost };
 	sub.csub = csub_start(loop, sub.map, cfg->user, cfg->password, &h, NULL);
 }
 
 /* ---- either ---- */
 
-void subscriber_start(uv_loop_t *loop, const struct redis_cfg *cfg, const struct subscriber_events *ev)
+void subscriber_start(uv_loop_t *loop, const struct redis_cfg *cfg, const struct subscriber_events *ev,
+		      struct arcluster *map)
 {
 	sub.ev = *ev;
 	sub.cluster = cfg->topology == REDIS_CLUSTER;
 	if (sub.cluster) {
-		start_cluster(loop, cfg);
+		start_cluster(loop, cfg, map);
 		return;
 	}
 	sub.ar.on_ready = ar_ready;
@@ -105,8 +100,7 @@ void subscriber_stop(void)
 		aredis_stop(&sub.ar);
 		return;
 	}
-	csub_stop(sub.csub);
-	arcluster_stop(sub.map);
+	csub_stop(sub.csub);   /* before map's arcluster_stop: it reads the map */
 }
 
 int subscriber_ready(void)

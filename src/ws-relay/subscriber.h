@@ -32,9 +32,12 @@ struct subscriber_events {
 	void (*message)(const char *channel, size_t chlen, const char *payload, size_t len);
 };
 
-/* The cluster kind dies (100) when the seeds answer in a way retrying
- * cannot mend: no cluster node, a refused password. */
-void subscriber_start(uv_loop_t *loop, const struct redis_cfg *cfg, const struct subscriber_events *ev);
+/* On a Cluster the subscriber reads map, the slot map of the program's
+ * command connection (stopped after subscriber_stop); elsewhere map is
+ * NULL. */
+struct arcluster;
+void subscriber_start(uv_loop_t *loop, const struct redis_cfg *cfg, const struct subscriber_events *ev,
+		      struct arcluster *map);
 void subscriber_stop(void);
 /* Whether the subscriber can receive (for /health). */
 int subscriber_ready(void);

@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 	} else {
 		aredis_start(&g.cmd, g.loop, &g.cfg, "commands");
 	}
-	subscriber_start(g.loop, &g.cfg, &events);
+	subscriber_start(g.loop, &g.cfg, &events, g.cc);
 	subscriber_subscribe(g.channel);   /* or, on one Redis, at ready_all */
 	uv_timer_init(g.loop, &g.tick);
 	uv_timer_start(&g.tick, tick, 100, 100);
