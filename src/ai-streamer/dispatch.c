@@ -176,15 +176,13 @@ static void got_ready(redisAsyncContext *ac, void *reply, void *priv)
  * blocked workers are served in turn. */
 static void read_ready(struct worker *w)
 {
-	long n = room(w) > 0 ? 1 : 0;
-	if (n <= 0 || w->blocked || w->stopping || !w->jobs.ready)
+	if (room(w) <= 0 || w->blocked || w->stopping || !w->jobs.ready)
 		return;
-	char count[24], block[24], k[KEY_MAX];
-	snprintf(count, sizeof count, "%ld", n);
+	char block[24], k[KEY_MAX];
 	snprintf(block, sizeof block, "%d", READ_BLOCK_MS);
 	if (aredis_command(&w->jobs, got_ready, w,
-			   "XREADGROUP GROUP %s %s COUNT %s BLOCK %s NOACK STREAMS %s >", JOBS_GROUP,
-			   w->node, count, block, key_jobs_ready(k)))
+			   "XREADGROUP GROUP %s %s COUNT 1 BLOCK %s NOACK STREAMS %s >", JOBS_GROUP,
+			   w->node, block, key_jobs_ready(k)))
 		return;
 	w->reading++;
 	w->blocked = 1;
