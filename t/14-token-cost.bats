@@ -5,8 +5,12 @@
 load helpers/stack
 
 # tokens 5 ms apart (a fast model) gathered for up to 40 ms; the appends of
-# all replies gather for 50 ms
+# all replies gather for 50 ms. AI_MAX_TOKENS for the workers and for the
+# tests' ai-streamer --once alike: at its default of 512 the reply of test 3
+# was cut to 2.6 s (about 31 chunks), and on a loaded machine the kill
+# landed after its end.
 setup_file() {
+	export AI_MAX_TOKENS=4000
 	TOKEN_DELAY_MS=5 CHUNK_ROLLUP_MS=40 APPEND_FLUSH_MS=50 LEASE_MS=2000 stack_up --relays 1
 }
 teardown_file() { stack_down; }
@@ -72,7 +76,13 @@ chunks_of() { curl -sf "$API/api/stream/$1?user_id=tester"; }
 	at=$(chunks_written rk1)
 	wait "$client"
 	requeues=$(rcli hget "$(key stream:meta: "$mid")" requeues)
-	echo "requeued $requeues time(s) after $at chunks" >&3
+	echo "requeued ${requeues:-0} time(s) after $at chunks" >&3
+	# the killed workers cannot end the reply: with no requeue (and no
+	# hand-over, which takes a SIGTERM) its first job ended before the kill
+	[ -n "$requeues" ] || {
+		echo "no requeue: the kill came after the reply's end? $(rcli hgetall "$(key stream:meta: "$mid")" | paste -sd ' ')" >&2
+		false
+	}
 	# once, or again if its job waited past a lease for the restarted workers
 	[ "$requeues" -ge 1 ]
 	want=$(TOKEN_DELAY_MS=0 ai-streamer --once "$prompt")
