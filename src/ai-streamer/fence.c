@@ -1,10 +1,13 @@
-/* The WAIT before a frame is published, routed by the message's key.
+/* The WAIT before a frame is published.
  *
  * WAIT counts the replicas that acknowledged every write made on its own
- * connection before it, so it must follow the append (or finish) on the
- * connection that sent it; on one Redis, or under Sentinel, that is the
- * worker's command connection. The publish uses the topology's command
- * (SPUBLISH on a cluster). */
+ * connection before it, so it goes on the connection that answered the
+ * append (or the finish), once it has answered. On one Redis, or under
+ * Sentinel, that is the worker's command connection; on a cluster, the
+ * node that ran the script, which while its slot migrates may be the
+ * importing node the old owner's ASK sent it to, and whose answer may come
+ * after a WAIT sent at once to the map's owner would have. The publish
+ * uses the topology's command (SPUBLISH on a cluster). */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,19 +18,11 @@
 
 int fence_on(const struct worker *w) { return w->cfg.wait_replicas > 0; }
 
-/* The connection that ran key's writes: the one command connection; on a
- * cluster, the connection of the node owning key's slot. */
-static redisAsyncContext *connection_of(struct worker *w, const char *key)
+int fence_wait(struct worker *w, redisAsyncContext *ran, redisCallbackFn *cb, void *priv)
 {
-	return aredis_node(&w->cmd, key);
-}
-
-int fence_wait(struct worker *w, const char *key, redisCallbackFn *cb, void *priv)
-{
-	redisAsyncContext *ac = connection_of(w, key);
-	if (!ac)
+	if (!ran)
 		return -1;
-	return redisAsyncCommand(ac, cb, priv, "WAIT %ld %ld", w->cfg.wait_replicas,
+	return redisAsyncCommand(ran, cb, priv, "WAIT %ld %ld", w->cfg.wait_replicas,
 				 w->cfg.wait_timeout_ms) == REDIS_OK ? 0 : -1;
 }
 

@@ -119,19 +119,30 @@ static void ack(struct job *j)
 	step(j);
 }
 
+static void end_waited(redisAsyncContext *ac, void *reply, void *priv);
+
+/* Fenced: the WAIT for the end finish.lua wrote, on the connection that ran
+ * it. With that connection going, finish.lua again (answered "lease" if it
+ * ran, and the relays' resync sends its end frame). */
+static void end_fence(struct job *j, redisAsyncContext *ran)
+{
+	if (fence_wait(j->w, ran, end_waited, j) == 0)
+		j->waiting = 1;
+	else
+		job_later(j, RETRY_MS);
+}
+
 static void finished(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct job *j = priv;
 	redisReply *r = reply;
-	(void)ac;
 	if (lost(j, r))
 		return;
 	if (r->type == REDIS_REPLY_INTEGER) {
 		fault_point("ai-streamer:after-finish", j->sid);
-		if (fence_on(j->w)) {
-			j->state = JOB_FENCING_END;
-			step(j);
-		} else
+		if (fence_on(j->w))
+			end_fence(j, ac);
+		else
 			ack(j);
 		return;
 	}
@@ -158,17 +169,15 @@ static void end_waited(redisAsyncContext *ac, void *reply, void *priv)
 	struct job *j = priv;
 	redisReply *r = reply;
 	struct worker *w = j->w;
-	(void)ac;
 	j->waiting = 0;
 	if (!r || r->type == REDIS_REPLY_ERROR) {
 		/* a new primary may lack the end: finish.lua again (answered "lease"
 		 * if it has it, and the relays' resync sends its end frame) */
-		j->state = JOB_FINISHING;
 		job_later(j, RETRY_MS);
 		return;
 	}
 	if (!fence_held(w, r, "end")) {
-		step(j);
+		end_fence(j, ac);
 		return;
 	}
 	sb_reset(&w->scratch);
@@ -409,9 +418,7 @@ struct batch {
 	int n;
 	struct job *jobs[APPEND_BATCH];
 	/* REDIS_WAIT_REPLICAS: the frames, published once the WAIT holds */
-	int fenced;                    /* a WAIT follows the call */
-	int wait_sent;
-	char route[KEY_MAX];           /* the key the call was routed by (its WAIT's too) */
+	int fenced;                    /* a WAIT follows the call's answer */
 	char held[APPEND_BATCH];       /* this job's chunk is written, its frame held */
 	struct strbuf frames;
 	size_t frame_off[APPEND_BATCH], frame_len[APPEND_BATCH];
@@ -434,10 +441,12 @@ static redisReply *answer_of(redisReply *r, int i)
 }
 
 static void batch_lost(struct batch *b);
+static void batch_waited(redisAsyncContext *ac, void *reply, void *priv);
 
 static void batch_appended(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct batch *b = priv;
+	int held = 0;
 	for (int i = 0; i < b->n; i++) {
 		if (!b->fenced) {
 			appended(ac, answer_of(reply, i), b->jobs[i]);
@@ -447,6 +456,7 @@ static void batch_appended(redisAsyncContext *ac, void *reply, void *priv)
 		redisReply *one = answer_of(reply, i);
 		if (append_answer(j, one) == APPEND_WRITTEN) {
 			b->held[i] = 1;
+			held = 1;
 			j->waiting = 1;  /* until the WAIT answers */
 			if (j->resent)  /* a new primary lacked it, or has it */
 				log_info("held chunk appended again", "message=%s index=%ld outcome=%s",
@@ -455,10 +465,10 @@ static void batch_appended(redisAsyncContext *ac, void *reply, void *priv)
 			j->resent = 0;
 		}
 	}
-	if (!b->fenced)
+	if (!b->fenced || !held)
 		batch_free(b);
-	else if (!b->wait_sent)  /* no WAIT went out behind it: as if lost */
-		batch_lost(b);
+	else if (fence_wait(b->w, ac, batch_waited, b))
+		batch_lost(b);  /* its connection is going: as if lost */
 }
 
 /* The held chunks go again (a retry finds them written, or writes them on a
@@ -481,7 +491,6 @@ static void batch_waited(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct batch *b = priv;
 	struct worker *w = b->w;
-	(void)ac;
 	if (!reply || ((redisReply *)reply)->type == REDIS_REPLY_ERROR) {
 		if (reply)
 			log_warn("WAIT failed", "error=\"%s\"", ((redisReply *)reply)->str);
@@ -489,7 +498,7 @@ static void batch_waited(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	if (!fence_held(w, reply, "chunks")) {
-		if (fence_wait(w, b->route, batch_waited, b))
+		if (fence_wait(w, ac, batch_waited, b))
 			batch_lost(b);
 		return;
 	}
@@ -545,14 +554,8 @@ static void append_call(struct worker *w, struct job *const *jobs, int n)
 			sb_add(&b->frames, a[4], l[4]);
 		}
 	}
-	if (aredis_eval(&w->cmd, batch_appended, b, SCRIPT_APPEND, 2 * n, keys, 5 * n, args, lens) == 0) {
-		/* on the same connection, right behind it: it counts the append */
-		if (b->fenced) {
-			snprintf(b->route, sizeof b->route, "%s", keys[0]);
-			b->wait_sent = fence_wait(w, b->route, batch_waited, b) == 0;
-		}
+	if (aredis_eval(&w->cmd, batch_appended, b, SCRIPT_APPEND, 2 * n, keys, 5 * n, args, lens) == 0)
 		return;
-	}
 	/* Redis is away: each tries again when it is back */
 	for (int i = 0; i < n; i++) {
 		b->jobs[i]->waiting = 0;
@@ -786,9 +789,6 @@ static void step(struct job *j)
 		rc = aredis_eval(&w->cmd, finished, j, SCRIPT_FINISH, 7, keys, 10, args, NULL);
 		break;
 	}
-	case JOB_FENCING_END:
-		rc = fence_wait(w, kchunks, end_waited, j);
-		break;
 	case JOB_ACKING: {
 		/* finish.lua's second step, on the user's slot (doc/redis.md, "Two
 		 * steps"): the reply leaves the user's replies in flight. A ZREM

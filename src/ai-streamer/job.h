@@ -12,7 +12,7 @@
 #include "strbuf.h"
 #include "validate.h"
 
-enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING, JOB_FENCING_END,
+enum job_state { JOB_STARTING, JOB_LOADING, JOB_STREAMING, JOB_FINISHING,
 		 JOB_ACKING, JOB_RELEASING };
 
 struct job {

@@ -337,7 +337,7 @@ struct routed {
 	size_t len;
 };
 
-static void routed_reply(struct arcluster *c, redisReply *r, void *p);
+static void routed_reply(struct arcluster *c, redisAsyncContext *from, redisReply *r, void *p);
 
 static int route(struct aredis *ar, int argc, const char *const *argv, const size_t *lens,
 		 const char *key, size_t keylen, struct routed *x)
@@ -379,7 +379,7 @@ static int resend_as_eval(struct routed *x)
 	return 0;
 }
 
-static void routed_reply(struct arcluster *c, redisReply *r, void *p)
+static void routed_reply(struct arcluster *c, redisAsyncContext *from, redisReply *r, void *p)
 {
 	struct routed *x = p;
 	(void)c;
@@ -387,7 +387,7 @@ static void routed_reply(struct arcluster *c, redisReply *r, void *p)
 	    resend_as_eval(x) == 0)
 		return;
 	if (x->cb)
-		x->cb(NULL, r, x->priv);
+		x->cb(from, r, x->priv);
 	free(x->evalsha);
 	free(x);
 }
@@ -593,13 +593,6 @@ int aredis_transaction(struct aredis *ar, const char *key, redisCallbackFn *cb, 
 	t->cb = NULL;
 	uv_close((uv_handle_t *)&t->timer, tx_free);
 	return -1;
-}
-
-redisAsyncContext *aredis_node(struct aredis *ar, const char *key)
-{
-	if (!ar->ready)
-		return NULL;
-	return ar->cluster ? arcluster_node(ar->cluster, key, strlen(key)) : ar->ac;
 }
 
 void resp_add(struct strbuf *sb, const char *fmt, ...)

@@ -15,8 +15,10 @@
  * routes each command of the calls below to the primary of its key's slot,
  * ready and on_ready once the slot map was read (a seed that is no cluster
  * node, or a refused password, ends the program with one line: retrying
- * cannot mend it). Callbacks get a NULL redisAsyncContext there: they use
- * only the reply and priv. */
+ * cannot mend it). Callbacks get the connection of the node that answered
+ * (NULL with no reply), for what must follow a write on the connection
+ * that ran it (WAIT); after a MOVED or an ASK that is not the one the slot
+ * map named when the command went. */
 #ifndef SC_AREDIS_H
 #define SC_AREDIS_H
 
@@ -81,10 +83,6 @@ int aredis_formatted(struct aredis *ar, redisCallbackFn *cb, void *priv, const c
  * cluster's retry time. 0, or -1 (cb not called) when ar is not ready. */
 int aredis_transaction(struct aredis *ar, const char *key, redisCallbackFn *cb, void *priv,
 		       const char *cmds, size_t len);
-/* The connection of the primary of key's slot (the one connection when not
- * a cluster), the one a routed command on key went by; NULL when not ready.
- * For what must follow a write on its own connection (WAIT). */
-redisAsyncContext *aredis_node(struct aredis *ar, const char *key);
 /* Appends one command in hiredis's format to sb, for aredis_transaction. */
 void resp_add(struct strbuf *sb, const char *fmt, ...);
 

@@ -289,7 +289,7 @@ static void req_closed(uv_handle_t *h)
 }
 
 /* The caller's callback, once; then the request goes. */
-static void req_finish(struct areq *q, redisReply *r)
+static void req_finish(struct areq *q, redisAsyncContext *from, redisReply *r)
 {
 	struct arcluster *c = q->c;
 	uv_timer_stop(&q->timer);
@@ -299,7 +299,7 @@ static void req_finish(struct areq *q, redisReply *r)
 		c->reqs = q->next;
 	if (q->next)
 		q->next->prev = q->prev;
-	q->cb(c, r, q->priv);
+	q->cb(c, r ? from : NULL, r, q->priv);
 	uv_close((uv_handle_t *)&q->timer, req_closed);
 }
 
@@ -310,12 +310,12 @@ static void retry_cb(uv_timer_t *t)
 	req_send(q);
 }
 
-/* Again after the backoff, or the caller's reply r (NULL: none) when the
- * time allowed is over. */
-static void req_retry(struct areq *q, redisReply *r)
+/* Again after the backoff, or, when the time allowed is over, the caller's
+ * reply r (NULL: none) from its connection. */
+static void req_retry(struct areq *q, redisAsyncContext *from, redisReply *r)
 {
 	if (uv_now(q->c->loop) + (uint64_t)q->backoff > q->deadline) {
-		req_finish(q, r);
+		req_finish(q, from, r);
 		return;
 	}
 	uv_timer_start(&q->timer, retry_cb, (uint64_t)q->backoff, 0);
@@ -344,7 +344,7 @@ static void reply(redisAsyncContext *ac, void *rv, void *priv)
 	q->sent_on = NULL;
 	uv_timer_stop(&q->timer);
 	if (c->stopped) {
-		req_finish(q, NULL);
+		req_finish(q, NULL, NULL);
 		return;
 	}
 	if (!r) {
@@ -355,11 +355,11 @@ static void reply(redisAsyncContext *ac, void *rv, void *priv)
 		/* sent on a connection that was up: it may have run */
 		int maybe_ran = (ac->c.flags & REDIS_CONNECTED) != 0;
 		if (c->fatal || (maybe_ran && !(q->flags & RC_IDEMPOTENT))) {
-			req_finish(q, NULL);
+			req_finish(q, NULL, NULL);
 			return;
 		}
 		map_reload(c);   /* a node gone: perhaps failed over */
-		req_retry(q, NULL);
+		req_retry(q, NULL, NULL);
 		return;
 	}
 	struct cluster_redirect rd;
@@ -368,7 +368,7 @@ static void reply(redisAsyncContext *ac, void *rv, void *priv)
 	if (kind == CLUSTER_ERR_NONE ||
 	    ((kind == CLUSTER_ERR_MOVED || kind == CLUSTER_ERR_ASK) &&
 	     ++q->redirects > CLUSTER_MAX_REDIRECTS)) {
-		req_finish(q, r);
+		req_finish(q, ac, r);
 		return;
 	}
 	if (!rd.to.host[0] && (kind == CLUSTER_ERR_MOVED || kind == CLUSTER_ERR_ASK))
@@ -394,7 +394,7 @@ static void reply(redisAsyncContext *ac, void *rv, void *priv)
 		c->stats.clusterdown++;
 		break;
 	}
-	req_retry(q, r);
+	req_retry(q, ac, r);
 }
 
 static void req_send(struct areq *q)
@@ -410,14 +410,14 @@ static void req_send(struct areq *q)
 		if (to)
 			c->stats.conn_errors++;
 		map_reload(c);
-		req_retry(q, NULL);
+		req_retry(q, NULL, NULL);
 		return;
 	}
 	if (q->asking)
 		redisAsyncCommand(ac, NULL, NULL, "ASKING");
 	q->asking = 0;
 	if (redisAsyncCommandArgv(ac, reply, q, q->argc, (const char **)q->argv, q->argvlen) != REDIS_OK) {
-		req_retry(q, NULL);   /* the context is closing: a fresh one next time */
+		req_retry(q, NULL, NULL);   /* the context is closing: a fresh one next time */
 		return;
 	}
 	q->sent_on = ac;
@@ -515,7 +515,7 @@ void arcluster_stop(struct arcluster *c)
 	for (struct areq *q = c->reqs; q; q = next) {
 		next = q->next;
 		if (!q->sent_on)   /* waiting for its backoff */
-			req_finish(q, NULL);
+			req_finish(q, NULL, NULL);
 	}
 	uv_close((uv_handle_t *)&c->round_timer, cluster_closed);
 }

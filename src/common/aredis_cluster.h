@@ -19,9 +19,12 @@
 struct arcluster;
 
 /* The final reply of a command: the node's reply (hiredis frees it after
- * the callback returns), or NULL when none came in time (or the client
- * stopped), the reason in arcluster_error(). */
-typedef void arcluster_cb(struct arcluster *c, redisReply *reply, void *priv);
+ * the callback returns) and the connection it came on, the one that ran
+ * the command (after a MOVED or an ASK, not the map's owner of the slot
+ * then); or NULL for both when none came in time (or the client stopped),
+ * the reason in arcluster_error(). */
+typedef void arcluster_cb(struct arcluster *c, redisAsyncContext *from, redisReply *reply,
+			  void *priv);
 
 /* on_ready(c, 0) once the slot map was first read; on_ready(c, -1) when
  * the seeds answered in a way that retrying cannot mend (no cluster node,

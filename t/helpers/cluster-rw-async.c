@@ -117,7 +117,7 @@ static void poll_file(uv_timer_t *t)
 	op_send(p, 2, (const char *[]){ "GET", d->args[0] });
 }
 
-static void on_reply(struct arcluster *c, redisReply *r, void *priv)
+static void on_reply(struct arcluster *c, redisAsyncContext *from, redisReply *r, void *priv)
 {
 	struct op *p = priv;
 	struct drv *d = p->d;

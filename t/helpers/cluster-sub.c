@@ -110,7 +110,7 @@ static void on_lost(struct csub *s, const char *channel, const char *why, void *
 
 /* A publish whose connection dropped may or may not have gone out; it is
  * not sent again (that could deliver it twice), only counted. */
-static void published(struct arcluster *c, redisReply *r, void *priv)
+static void published(struct arcluster *c, redisAsyncContext *from, redisReply *r, void *priv)
 {
 	if (!r)
 		g.pub_lost++;

@@ -63,7 +63,7 @@ static void ar_reply(redisAsyncContext *ac, void *reply, void *priv)
 	((reply_fn *)priv)(reply);
 }
 
-static void cc_reply(struct arcluster *c, redisReply *reply, void *priv)
+static void cc_reply(struct arcluster *c, redisAsyncContext *from, redisReply *reply, void *priv)
 {
 	(void)c;
 	((reply_fn *)priv)(reply);
