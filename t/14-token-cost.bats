@@ -58,12 +58,16 @@ chunks_of() { curl -sf "$API/api/stream/$1?user_id=tester"; }
 	most=$(sort -n "$BATS_TEST_TMPDIR/keys" | tail -1)
 	echo "$chunks chunks in $calls append calls, at most $((most / 2)) in one" >&3
 	[ "$calls" -gt 0 ]
-	[ "$((chunks * 10 / calls))" -ge 30 ]   # 3 chunks a call or more on average
+	# 3 or more on average on a quiet machine; 2.7 seen under heavy load. One
+	# call a chunk, as without APPEND_FLUSH_MS, would be 1.
+	[ "$((chunks * 10 / calls))" -ge 20 ]
 	[ "$((most / 2))" -ge 4 ]
 }
 
 @test "kill -9 of the workers mid-reply: the reply resumes after its rolled-up chunks, whole" {
-	prompt=$(words 600)   # 1,208 tokens, about 6 s at 5 ms each
+	# 2,408 tokens, about 12 s at 5 ms each: on a loaded machine polling and
+	# the kill took seconds, and came after the end of a 6 s reply
+	prompt=$(words 1200)
 	# the pids first: supervisorctl takes a while on a loaded machine, and
 	# the reply must still be streaming when the workers die
 	w0=$(sctl pid ai-streamer:ai-streamer-0)
