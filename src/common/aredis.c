@@ -40,7 +40,7 @@ static void setup_reply(redisAsyncContext *ac, void *r, void *priv)
 	if (!reply || (ac->c.flags & REDIS_DISCONNECTING))
 		return;  /* being dropped (a step failed): on_disconnect handles it */
 	char why[200];
-	if (strcmp(step, "ROLE") == 0 && role_is_master(reply, why, sizeof why)) {
+	if (strcmp(step, "ROLE") == 0 && role_refused(reply, why, sizeof why)) {
 		log_warn("redis node refused", "conn=%s node=%s:%d error=\"%s\"", ar->name,
 			 ar->primary.host, ar->primary.port, why);
 		redisAsyncDisconnect(ac);

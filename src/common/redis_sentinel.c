@@ -108,7 +108,7 @@ int sentinel_primary(const struct redis_cfg *cfg, struct redis_addr *out, int *w
 	return -1;
 }
 
-int role_is_master(const redisReply *r, char *errbuf, size_t errlen)
+int role_refused(const redisReply *r, char *errbuf, size_t errlen)
 {
 	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_STRING) {

@@ -20,8 +20,9 @@
 int sentinel_primary(const struct redis_cfg *cfg, struct redis_addr *out, int *which,
 		     char *errbuf, size_t errlen);
 
-/* 0 if r, the answer to ROLE, says master; else -1 with the reason. */
-int role_is_master(const redisReply *r, char *errbuf, size_t errlen);
+/* Whether a node must not be written to: 0 if r, the answer to ROLE, says
+ * master; else -1 with the reason. */
+int role_refused(const redisReply *r, char *errbuf, size_t errlen);
 
 /* Whether r is the error of a node that was demoted under us (READONLY):
  * the connection must be dropped and the primary asked for again. */

@@ -106,7 +106,7 @@ static int check_role(redisContext *c, const struct redis_cfg *cfg, char *errbuf
 	if (cfg->topology != REDIS_SENTINEL)
 		return 0;
 	redisReply *r = redisCommand(c, "ROLE");
-	int rc = role_is_master(r, errbuf, errlen);
+	int rc = role_refused(r, errbuf, errlen);
 	if (r)
 		freeReplyObject(r);
 	return rc;

@@ -69,11 +69,11 @@ static void sentinel_answers(void)
 	redisReply replica = { .type = REDIS_REPLY_ARRAY, .elements = 1, .element = els_s };
 	redisReply primary = { .type = REDIS_REPLY_ARRAY, .elements = 1, .element = els_m };
 	redisReply err = { .type = REDIS_REPLY_ERROR, .str = "NOAUTH Authentication required." };
-	CHECK(role_is_master(&primary, why, sizeof why) == 0, "ROLE master is the primary");
-	CHECK(role_is_master(&replica, why, sizeof why) == -1 && strstr(why, "slave"),
+	CHECK(role_refused(&primary, why, sizeof why) == 0, "ROLE master is the primary");
+	CHECK(role_refused(&replica, why, sizeof why) == -1 && strstr(why, "slave"),
 	      "ROLE slave is refused, saying so");
-	CHECK(role_is_master(&err, why, sizeof why) == -1 && strstr(why, "NOAUTH"), "a ROLE error is refused");
-	CHECK(role_is_master(NULL, why, sizeof why) == -1, "no ROLE answer is refused");
+	CHECK(role_refused(&err, why, sizeof why) == -1 && strstr(why, "NOAUTH"), "a ROLE error is refused");
+	CHECK(role_refused(NULL, why, sizeof why) == -1, "no ROLE answer is refused");
 
 	redisReply ro = { .type = REDIS_REPLY_ERROR, .str = "READONLY You can't write against a read only replica." };
 	CHECK(reply_demoted(&ro), "READONLY means demoted");
