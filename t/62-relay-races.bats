@@ -164,6 +164,31 @@ older_and_newer() {
 	[ "$(line_of "$(out e)" '"type":"history"')" = 2 ]
 }
 
+@test "a reconnect frame read after the reply's end frame went out: the replay follows the end, whole by recovery_status" {
+	B=$(post_chat late1 "$(words 200)")
+	wait_for 20 chunks_past late1 10
+	rec l "$RELAY_BASE" "session_id=late1&user_id=tester" '"type":"recovery_status"'
+	wait_for 20 grep -q '^{"type":"history"' "$(out l)"
+	# the history carried the reply in progress as text, through h
+	h=$(hist_last "$(out l)" "$B")
+	[ "$h" -ge 10 ] && [ "$h" -lt 1000 ]
+	end='"type":"complete","sessionId":"late1","messageId":"'"$B"'"'
+	wait_for 30 grep -q "$end" "$(out l)"
+	# then the client says it holds only 0..5 (chat-cli resuming by frame
+	# after its own drop does not count the history text)
+	say l '{"type":"reconnect","messageId":"'"$B"'","lastChunkIndex":5}'
+	rec_wait l
+	grep -q '"type":"recovery_status","messageId":"'"$B"'","status":"recovered"' "$(out l)"
+	[ -z "$(repeats "$(out l)")" ]
+	# every chunk above 5 once: live ones above h, then the replay of 6..h
+	[ "$(chunk_indexes "$(out l)" "$B" | sort -n)" = "$(range 6 $(($(total_of "$B") - 1)))" ]
+	# the end frame is not sent again: it came before the replay, which a
+	# client places by index, and the reply is whole by recovery_status
+	[ "$(grep -c "$end" "$(out l)")" = 1 ]
+	[ "$(line_of "$(out l)" "$end")" -lt "$(line_of "$(out l)" "\"messageId\":\"$B\",\"index\":6,")" ]
+	[ "$(line_of "$(out l)" "\"messageId\":\"$B\",\"index\":$h,")" -lt "$(line_of "$(out l)" '"type":"recovery_status"')" ]
+}
+
 @test "sockets that upgrade and close in one write leave no session, subscription or registry entry" {
 	run python3 "$ROOT/t/helpers/cut-conn.py" 127.0.0.1 "$RELAY_BASE" upgrade-closeframe 300
 	assert_success

@@ -18,3 +18,30 @@ load helpers/stack
 	fi
 	assert_success
 }
+
+# check.py on a made-up run (t/soak/fixture.py): one socket, one reply of 4
+# chunks whose history text reached chunk 2, the client holding 0..1.
+check_case() {
+	local d=$BATS_TEST_TMPDIR/$1
+	python3 "$ROOT/t/soak/fixture.py" "$d" "$1"
+	python3 "$ROOT/t/soak/check.py" "$d"
+}
+
+@test "the checker: an end frame the relay sent before it read a reconnect frame is no hole; one the replay leaves short is" {
+	# the end frame, then the replay, then recovery_status: no violation
+	run check_case end-before-replay
+	assert_success
+	assert_output --partial 'check: seed=1: no violation'
+	# the replay ends (recovery_status) with chunk 2 still missing
+	run check_case replay-short
+	assert_failure
+	assert_output --partial 'came before the replay, and by its recovery_status chunks [2, 3]'
+	# an end frame past what even the history text gave
+	run check_case end-past-text
+	assert_failure
+	assert_output --partial '[hole] end frame of M1 (complete, 4 chunks) but chunks [2, 3]'
+	# no reconnect frame: an end frame before the last chunk
+	run check_case end-before-chunk
+	assert_failure
+	assert_output --partial '[hole] end frame of M1 (complete, 4 chunks) but chunks [3]'
+}

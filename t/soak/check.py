@@ -10,7 +10,10 @@ Invariants, for every socket and every reply:
     history text or the client said it held (URL resume); an end frame at
     most once; chunks of a reply in index order without a hole (except
     after a reconnect frame, whose replay may follow live chunks); an end
-    frame only after every chunk before it;
+    frame only after every chunk before it (after a reconnect frame, until
+    its recovery_status: after every chunk the history text had given, as
+    the relay may have sent it before it read the frame; the chunks the
+    replay owes must then have come by the recovery_status);
   - every chunk frame and every history text agrees with the reply's chunk
     list, and what each client assembled equals the final history text;
   - every accepted POST has its reply in the history once, a refused POST
@@ -130,15 +133,17 @@ class SockState:
         self.url_mid = None
         self.frame_resumed = set()
         self.ended = {}                  # mid -> an end frame came (since the last resume)
+        self.resuming = {}               # mid -> history text it had before a reconnect not yet answered
+        self.early_end = {}              # mid -> (t, status, n) of an end frame that came meanwhile
 
     def covered(self, mid):
         """The highest index this socket has delivered or been told is held."""
         hi = max(self.frames[mid]) if self.frames[mid] else -1
         return max(hi, self.text.get(mid, -1), self.declared.get(mid, -1))
 
-    def has_all(self, mid, n):
+    def has_all(self, mid, n, text=-1):
         got = self.frames[mid]
-        base = max(self.text.get(mid, -1), self.declared.get(mid, -1))
+        base = max(self.text.get(mid, -1), self.declared.get(mid, -1), text)
         return all(i <= base or i in got for i in range(n))
 
 
@@ -160,14 +165,25 @@ def check_sockets(run):
         if ev == "send" and e.get("what") == "reconnect":
             mid = e["m"]
             st.declared[mid] = e["last"]
-            st.text.pop(mid, None)
+            st.resuming[mid] = max(st.resuming.get(mid, -1), st.text.pop(mid, -1))
             st.frame_resumed.add(mid)
             st.ended.pop(mid, None)
             continue
         if ev != "f":
             continue
         ty, t = e["ty"], e["t"]
-        if ty == "history":
+        if ty == "recovery":
+            # the relay has read the reconnect frame and replayed: an end
+            # frame that came before this must now have every chunk
+            mid = e.get("m")
+            st.resuming.pop(mid, None)
+            early = st.early_end.pop(mid, None)
+            if early and e.get("st") == "recovered" and not st.has_all(mid, early[2]):
+                missing = [i for i in range(early[2]) if not st.has_all(mid, i + 1)][:5]
+                run.add(t, "hole", f"end frame of {mid} ({early[1]}, {early[2]} chunks) came before the "
+                        f"replay, and by its recovery_status chunks {missing}... never reached this socket",
+                        s=s, c=e["c"], m=mid)
+        elif ty == "history":
             for mid, status, last, content in e["items"]:
                 if mid == st.url_mid:
                     continue  # the URL's replay governs this reply on this socket
@@ -203,6 +219,12 @@ def check_sockets(run):
             st.ended[mid] = "frame"
             if n is None:
                 n = len(run.chunks.get(mid, []))
+            if mid in st.resuming:
+                # sent, maybe, before the relay read the reconnect frame: the
+                # history text counts, and the replay may follow
+                if st.has_all(mid, n, st.resuming[mid]):
+                    st.early_end[mid] = (t, e["st"], n)
+                    continue
             if not st.has_all(mid, n):
                 missing = [i for i in range(n) if not st.has_all(mid, i + 1)][:5]
                 run.add(t, "hole", f"end frame of {mid} ({e['st']}, {n} chunks) but chunks {missing}... "
