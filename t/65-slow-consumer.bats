@@ -5,8 +5,11 @@
 load helpers/stack
 
 setup_file() {
-	# a small queue, so that the test does not need megabytes of frames
-	SEND_QUEUE_FRAMES=256 SOCKET_SNDBUF=16384 AI_MAX_TOKENS=20000 stack_up --token-delay-ms 2 --relays 1
+	# a small queue, so that the test does not need megabytes of frames;
+	# 4 ms a token: the slow reply (5,000 tokens, 20 s) outlasts the 20
+	# others even where they start 9 s after it (seen under ASan, with
+	# another file running, at 2 ms a token)
+	SEND_QUEUE_FRAMES=256 SOCKET_SNDBUF=16384 AI_MAX_TOKENS=20000 stack_up --token-delay-ms 4 --relays 1
 }
 teardown_file() { stack_down; }
 
