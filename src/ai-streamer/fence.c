@@ -2,12 +2,10 @@
  *
  * WAIT counts the replicas that acknowledged every write made on its own
  * connection before it, so it goes on the connection that answered the
- * append (or the finish), once it has answered. On one Redis, or under
- * Sentinel, that is the worker's command connection; on a cluster, the
- * node that ran the script, which while its slot migrates may be the
- * importing node the old owner's ASK sent it to, and whose answer may come
- * after a WAIT sent at once to the map's owner would have. The publish
- * uses the topology's command (SPUBLISH on a cluster). */
+ * append (or the finish), once it has answered: on a cluster an ASK or a
+ * MOVED may have sent the write to another node than the map named
+ * (doc/redis.md). The publish uses the topology's command (SPUBLISH on a
+ * cluster). */
 #include <stdio.h>
 #include <string.h>
 

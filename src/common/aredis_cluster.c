@@ -299,7 +299,7 @@ static void req_finish(struct areq *q, redisAsyncContext *from, redisReply *r)
 		c->reqs = q->next;
 	if (q->next)
 		q->next->prev = q->prev;
-	q->cb(c, r ? from : NULL, r, q->priv);
+	q->cb(c, from, r, q->priv);
 	uv_close((uv_handle_t *)&q->timer, req_closed);
 }
 
