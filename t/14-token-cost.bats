@@ -64,6 +64,33 @@ chunks_of() { curl -sf "$API/api/stream/$1?user_id=tester"; }
 	[ "$((most / 2))" -ge 4 ]
 }
 
+@test "a held chunk's ts is when its first token came: the windows' wait counts as latency" {
+	rcli monitor >"$BATS_TEST_TMPDIR/monitor" &
+	mon=$!
+	sleep 0.3
+	run chat-cli --url "$API" --session rt1 --timeout 60 "$(words 100)"
+	assert_success
+	kill "$mon"
+	sha=$(rcli -x script load <"$ROOT/share/lua/append.lua")
+	# ms from each chunk's ts to Redis's receipt of the append carrying it
+	grep -F "\"EVALSHA\" \"$sha\"" "$BATS_TEST_TMPDIR/monitor" | awk '{
+		at = $1 * 1000; s = $0
+		while (match(s, /ts\\":[0-9]+/)) {
+			printf "%d\n", at - substr(s, RSTART + 5, RLENGTH - 5)
+			s = substr(s, RSTART + RLENGTH)
+		} }' | sort -n >"$BATS_TEST_TMPDIR/held"
+	n=$(wc -l <"$BATS_TEST_TMPDIR/held")
+	median=$(sed -n "$(( (n + 1) / 2 ))p" "$BATS_TEST_TMPDIR/held")
+	echo "$n chunks, held $(head -1 "$BATS_TEST_TMPDIR/held")-$(tail -1 "$BATS_TEST_TMPDIR/held") ms, median $median" >&3
+	[ "$n" -gt 5 ]
+	# a chunk gathers 5 ms tokens for 40 ms (CHUNK_ROLLUP_MS) and then waits
+	# for the next append call (APPEND_FLUSH_MS=50); a ts taken when the
+	# frame is built would be 0-2 ms before the call
+	[ "$median" -ge 25 ]
+	# one clock on both sides: never after the call
+	[ "$(head -1 "$BATS_TEST_TMPDIR/held")" -ge -1 ]
+}
+
 @test "kill -9 of the workers mid-reply: the reply resumes after its rolled-up chunks, whole" {
 	# 2,408 tokens, about 12 s at 5 ms each: on a loaded machine polling and
 	# the kill took seconds, and came after the end of a 6 s reply

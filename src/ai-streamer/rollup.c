@@ -75,6 +75,12 @@ enum token_next chunk_next(struct job *j)
 	}
 }
 
+int64_t chunk_born_ms(const struct job *j)
+{
+	int64_t now = now_ms();
+	return j->rolling ? now - (mono_us() - j->roll_start_us) / 1000 : now;
+}
+
 void chunk_written(struct job *j)
 {
 	sb_reset(&j->roll);

@@ -8,7 +8,8 @@
  *   idle   connections only, to measure memory per connection.
  *
  * Latency is from publication to receipt: for relay the bench's own clock
- * at PUBLISH, for chat the ts (ms) that ai-streamer puts in each chunk. */
+ * at PUBLISH, for chat the ts (ms) that ai-streamer puts in each chunk (when
+ * it had the chunk's first token, so a rollup window's wait is counted). */
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>

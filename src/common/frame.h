@@ -9,8 +9,8 @@
 #include "strbuf.h"
 
 void frame_welcome(struct strbuf *sb, const char *sid, const char *node);
-/* ts_ms: when it was published (ms since the epoch), for latency
- * measurements; 0 leaves it out (replays). */
+/* ts_ms: when the worker had the chunk's first token (ms since the epoch),
+ * for latency measurements; 0 leaves it out (replays). */
 void frame_chunk(struct strbuf *sb, const char *sid, const char *mid, long index,
 		 const char *content, size_t len, int64_t ts_ms);
 /* type: "complete" or "cancelled". */

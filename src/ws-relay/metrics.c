@@ -73,6 +73,6 @@ void relay_metrics(struct strbuf *sb)
 	prom_sample(sb, "streamchat_relay_channels_lost_total", "why=\"disconnected\"",
 		    (double)st.lost_disconnected);
 	prom_head(sb, "streamchat_relay_publish_to_send_seconds", "histogram",
-		  "From a chunk's publication (its ts) to its write on a socket.");
+		  "From a chunk's first token at the worker (its ts) to its write on a socket.");
 	prom_hist_write(sb, "streamchat_relay_publish_to_send_seconds", NULL, &relay.latency);
 }
