@@ -20,7 +20,7 @@ void test_frame(void)
 	sb_reset(&sb);
 	frame_chunk(&sb, "s1", "m1", 8, "x", 1, 1795387501123LL);
 	CHECK(peek(sb.buf, &fi) == 0 && fi.index == 8 && fi.ts == 1795387501123L,
-	      "a published chunk frame carries its publish time in ms");
+	      "a published chunk frame carries the time of its first token in ms");
 	sb_reset(&sb);
 
 	frame_end(&sb, "complete", "s1", "m1", 12);
