@@ -75,7 +75,14 @@ reconnected() { grep -l 'reconnects=[1-9]' "$BATS_TEST_TMPDIR"/$1*.err | wc -l; 
 	echo "$held clients were on ws-$victim, which stopped in ${stopped_in}s" >&3
 	[ "$held" -ge 17 ]
 	[ "$stopped_in" -le 5 ]
-	[ "$(grep -l 'connection closed (1001' "$BATS_TEST_TMPDIR"/d*.err | wc -l)" -ge "$held" ]
+	got=$(grep -l 'connection closed (1001' "$BATS_TEST_TMPDIR"/d*.err | wc -l)
+	if [ "$got" -lt "$held" ]; then
+		echo "only $got clients got 1001 of $held; the others' closings:" >&2
+		for f in $(grep -L 'connection closed (1001' "$BATS_TEST_TMPDIR"/d*.err); do
+			echo "$f: $(grep -i 'closed\|reconnect\|error' "$f" | head -3 | paste -sd '|')" >&2
+		done
+		false
+	fi
 	# it left the registries as it went
 	[ "$(rcli hlen "sessions:node:{ws-$victim}")" = 0 ]
 	[ "$(rcli exists "node:ws:{ws-$victim}")" = 0 ]
