@@ -5,7 +5,9 @@
 
 load helpers/stack
 
-setup_file() { STREAM_HEARTBEAT_S=1 stack_up --relays 2; }
+# AI_MAX_TOKENS: the workers cut a reply at 512 tokens by default, and the
+# replies the relay tests stop mid-way must outlast a slow stop (ASan)
+setup_file() { AI_MAX_TOKENS=2000 STREAM_HEARTBEAT_S=1 stack_up --relays 2; }
 teardown_file() { stack_down; }
 
 workers() { for w in $(sctl status | awk '/^ai-streamer:/ {print $1}'); do sctl pid "$w"; done; }
@@ -46,9 +48,10 @@ streaming_relay() {
 }
 
 # A long reply of session $1 streamed into a in the background (pid) until
-# chunk 20 has come; victim: the relay serving it.
+# chunk 20 has come; victim: the relay serving it. 608 tokens, 12 s: with
+# 308 a relay stopped under ASan on a slow machine after the reply's end.
 stream_a_until_20() {
-	mid=$(post_chat "$1" "$(words 150)")
+	mid=$(post_chat "$1" "$(words 300)")
 	sse_get "$BATS_TEST_TMPDIR/a" "/api/stream/$mid?user_id=tester" &
 	pid=$!
 	wait_for 20 grep -q '^id: 20$' "$BATS_TEST_TMPDIR/a"
