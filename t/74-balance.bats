@@ -5,7 +5,7 @@
 
 load helpers/stack
 
-setup_file() { stack_up --token-delay-ms 20; }
+setup_file() { AI_MAX_TOKENS=2000 stack_up --token-delay-ms 20; }
 teardown_file() { stack_down; }
 
 # connections PORT: the WebSockets relay PORT holds now
@@ -46,8 +46,10 @@ relays_holding() {
 }
 
 @test "two sockets of a session and the stream chat-fcgi hands to nginx meet on one relay" {
-	local prompt s i pids=()
-	prompt=$(words 150)  # ~300 tokens at 20 ms: still streaming while we look
+	local prompt s i n pids=()
+	# 608 tokens at 20 ms (AI_MAX_TOKENS 2000): still streaming while we
+	# look, even under ASan on a slow machine (6 s of 308 ended mid-look)
+	prompt=$(words 300)
 	for i in 1 2 3 4 5 6; do
 		s=meet$i
 		chat-cli --url "$API" --session "$s" --user meeter --watch --timeout 30 >/dev/null 2>&1 3>&- &
@@ -66,8 +68,9 @@ relays_holding() {
 	done
 	wait_for 15 bash -c "grep -q '\"type\":\"text-delta\"' $BATS_TEST_TMPDIR/ui6"
 	for i in 1 2 3 4 5 6; do
-		echo "# meet$i on $(relays_holding "meet$i") relay(s)" >&3
-		[ "$(relays_holding "meet$i")" = 1 ]
+		n=$(relays_holding "meet$i")
+		echo "# meet$i on $n relay(s)" >&3
+		[ "$n" = 1 ]
 	done
 	for p in "${pids[@]}"; do wait "$p" || true; done
 	grep -q '"type":"finish"' "$BATS_TEST_TMPDIR/ui1"
