@@ -45,3 +45,17 @@ check_case() {
 	assert_failure
 	assert_output --partial '[hole] end frame of M1 (complete, 4 chunks) but chunks [3]'
 }
+
+@test "the checker: a reservation whose enqueue never ran expires with STREAM_STALE_MS and is no leak; one of an ended reply is" {
+	# Redis went away between admit.lua and enqueue.lua: no meta, a TTL
+	run check_case reservation-never-enqueued
+	assert_success
+	assert_output --partial 'check: seed=1: no violation'
+	run check_case reservation-without-ttl
+	assert_failure
+	assert_output --partial "holds reservations never enqueued ['M9'] with TTL -1 ms"
+	# the reply ended: its caller should have taken it out
+	run check_case reservation-of-ended-reply
+	assert_failure
+	assert_output --partial '[leak] streams:user:{U1} outlived its last socket or reply'
+}

@@ -417,11 +417,23 @@ def check_leftovers(run):
     rules = [(re.compile(p), r) for p, r in key_rules(run)]
     stuck = unfinished(run)   # their keys are as they should be for a reply in flight
     stuck_sessions = {run.metas[m].get("session_id") for m in stuck}
+    stale_ms = int(run.env.get("STREAM_STALE_MS", 3600000))
     for k, v in run.scan["keys"].items():
         inner = session_named(k)
-        if inner in stuck or (k.startswith("stream:session:") and inner in stuck_sessions) or \
-                (k.startswith("streams:user:") and set(v["value"][::2]) <= stuck):
+        if inner in stuck or (k.startswith("stream:session:") and inner in stuck_sessions):
             continue
+        if k.startswith("streams:user:"):
+            members = set(v["value"][::2])
+            # a reservation whose enqueue.lua never ran (its POST failed
+            # between the two steps: chat-fcgi died, or Redis went away) has
+            # no meta; chat-fcgi's cleanup drops it before a 429, and the key
+            # lives at most STREAM_STALE_MS (doc/redis.md, "Two steps")
+            never = {m for m in members if m not in run.metas}
+            if members <= stuck | never:
+                if never and not 0 < v["pttl"] <= stale_ms:
+                    run.add(t, "key", f"{k} holds reservations never enqueued {sorted(never)} "
+                            f"with TTL {v['pttl']} ms, wanted 0 < TTL <= {stale_ms} ms")
+                continue
         rule = next((r for p, r in rules if p.match(k)), "unknown")
         ttl = v["pttl"]
         if rule == "unknown":

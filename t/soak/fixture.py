@@ -43,6 +43,18 @@ CASES = {
     # no reconnect frame: the end frame before the last chunk
     "end-before-chunk": OPEN + HIST[:1] + [END, chunk(5, 3)],
 }
+# a plain run, with a user's streams:user:{U} left over holding...
+PLAIN = OPEN + [chunk(2 + i, i) for i in range(4)] + [f(6, "end", st="complete", m="M1", n=4)]
+LEFT = {
+    # ...a reservation whose enqueue.lua never ran (Redis went away between
+    # the two steps): no meta, and the key expires with STREAM_STALE_MS
+    "reservation-never-enqueued": {"value": ["M9", "1000000000002"], "pttl": 3600000},
+    # ...the same with no TTL
+    "reservation-without-ttl": {"value": ["M9", "1000000000002"], "pttl": -1},
+    # ...the reply M1, which ended
+    "reservation-of-ended-reply": {"value": ["M1", "1000000000002"], "pttl": 3600000},
+}
+CASES.update({name: PLAIN for name in LEFT})
 
 
 def main(d, case):
@@ -63,6 +75,8 @@ def main(d, case):
         "chat:history:{1}S1": {"type": "list", "pttl": -1, "value": [json.dumps(
             {"message_id": "M1", "role": "assistant", "content": "abcd", "status": "complete"})]},
     }
+    if case in LEFT:
+        keys["streams:user:{U1}"] = dict(type="zset", **LEFT[case])
     with open(os.path.join(d, "scan.json"), "w") as out:
         json.dump({"keys": keys, "relays": {}, "pubsub": {}, "pending": 0}, out)
 
