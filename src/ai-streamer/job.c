@@ -525,6 +525,8 @@ static void append_call(struct worker *w, struct job *const *jobs, int n)
 	/* every frame and index into one buffer first: it may move while it grows */
 	struct strbuf *buf = &w->scratch;
 	size_t off[APPEND_BATCH], ioff[APPEND_BATCH], iend[APPEND_BATCH];
+	/* the clocks once a call: a frame's ts is its chunk's first token */
+	int64_t wall = now_ms(), mono = mono_us() / 1000;
 	sb_reset(buf);
 	for (int i = 0; i < n; i++) {
 		struct job *j = b->jobs[i];
@@ -532,7 +534,8 @@ static void append_call(struct worker *w, struct job *const *jobs, int n)
 		sb_add_int(buf, j->next_index);
 		iend[i] = buf->len;
 		off[i] = buf->len;
-		frame_chunk(buf, j->sid, j->mid, j->next_index, j->tok, j->token_len, j->chunk_ms);
+		frame_chunk(buf, j->sid, j->mid, j->next_index, j->tok, j->token_len,
+			    wall - (mono - j->chunk_mono_ms));
 	}
 	const char *keys[2 * APPEND_BATCH], *args[5 * APPEND_BATCH];
 	size_t lens[5 * APPEND_BATCH];
@@ -717,7 +720,7 @@ static void stream_step(struct job *j)
 	if (!j->token_len) {
 		switch (chunk_next(j)) {
 		case TOKEN_READY:
-			j->chunk_ms = chunk_born_ms(j);
+			j->chunk_mono_ms = chunk_born_mono_ms(j);
 			break;
 		case TOKEN_WAIT:
 			return;  /* the backend wakes the job when one comes */

@@ -31,7 +31,7 @@ struct job {
 	long next_index;               /* index of the next chunk to append */
 	const char *tok;               /* the token being appended, token_len bytes, */
 	size_t token_len;              /* the backend's until its next `next` (0: none) */
-	int64_t chunk_ms;              /* wall clock when its chunk's first token came: the frame's ts */
+	int64_t chunk_mono_ms;         /* monotonic ms when its chunk's first token came (the frame's ts) */
 	struct strbuf roll;            /* CHUNK_ROLLUP_MS: the tokens of the chunk gathering */
 	int rolling;                   /* it holds a token or more */
 	int roll_waits;                /* and may wait for more: tokens come fast */

@@ -75,10 +75,9 @@ enum token_next chunk_next(struct job *j)
 	}
 }
 
-int64_t chunk_born_ms(const struct job *j)
+int64_t chunk_born_mono_ms(const struct job *j)
 {
-	int64_t now = now_ms();
-	return j->rolling ? now - (mono_us() - j->roll_start_us) / 1000 : now;
+	return j->rolling ? j->roll_start_us / 1000 : (int64_t)uv_now(j->w->loop);
 }
 
 void chunk_written(struct job *j)

@@ -12,9 +12,10 @@ struct job;
  * send yet, the job's timer or its backend steps it again; TOKEN_END and
  * TOKEN_FAILED as the backend said, once what it gave before is sent. */
 enum token_next chunk_next(struct job *j);
-/* When the chunk chunk_next made ready had its first token (wall clock,
- * ms): a window's wait is then in the latency its frame's ts measures. */
-int64_t chunk_born_ms(const struct job *j);
+/* When the chunk chunk_next made ready had its first token (monotonic ms;
+ * without a window, the loop's cached time: no clock read a token): a
+ * window's wait is then in the latency its frame's ts measures. */
+int64_t chunk_born_mono_ms(const struct job *j);
 /* The chunk is written: the next one starts empty. */
 void chunk_written(struct job *j);
 
