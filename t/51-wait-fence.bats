@@ -72,10 +72,11 @@ fail_over() {
 	# the chunk held when the primary died was not on the replica: the
 	# worker wrote it again, at the same index, from the token it kept
 	wait_for 60 grep -q 'held chunk appended again.*outcome=written' "$STACK_DIR"/log/ai-streamer*.log
-	# the new primary has no replica until the old one comes back as one;
+	# the new primary has no replica until the old one comes back as one (or
+	# the sentinels pick the old one back, and the other becomes its replica);
 	# then the held chunks go out and the reply ends
 	sctl start redis
-	wait_for 60 bash -c "[ \"\$(redis-cli -p $REDIS_PORT --raw role | head -n 1)\" = slave ]"
+	replica_back
 	wait "$client"
 	client=
 	hist=$(curl -sf "$API/api/history/f1?user_id=tester")

@@ -146,6 +146,33 @@ redis_primary_port() {
 	done
 	echo "$REDIS_PORT"
 }
+# replica_back: under Sentinel, once the data node killed in a failover has
+# been started again, waits until the two data nodes are a primary and its
+# replica again: the one the sentinels name, and the other replicating from
+# it. Usually the node started again becomes the replica: the sentinels send
+# it REPLICAOF once it has reported itself a primary for 8 s (they ask every
+# 10 s). But with the stack's 1 s down-after, a sentinel that misses the new
+# primary's answers for 1 s within 5 s of the failover counts the other
+# sentinels' votes of that failover as still standing and fails over again,
+# and may pick the node just started (seen once here): then the other one is
+# the replica. A sentinel whose timer ran 2 s late (a loaded machine) does
+# nothing for 30 s (TILT). On a timeout it prints what the sentinels logged.
+replica_pair() {
+	local primary other
+	primary=$(redis_primary_port)
+	other=$((REDIS_PORT + (primary == REDIS_PORT)))
+	redis-cli -p "$other" --raw role 2>/dev/null | head -n 3 | paste -sd' ' - | grep -q "^slave 127.0.0.1 $primary$"
+}
+replica_back() {
+	local t0=$SECONDS
+	if wait_for 120 replica_pair; then
+		echo "a primary ($(redis_primary_port)) and its replica again $((SECONDS - t0)) s after the start" >&3
+		return
+	fi
+	echo "the sentinels name $(redis_primary_port); roles: $(redis-cli -p "$REDIS_PORT" role | head -n 1), $(redis-cli -p $((REDIS_PORT + 1)) role | head -n 1)" >&3
+	grep -hE 'tilt|convert-to-slave|slave-reconf|switch-master|odown' "$STACK_DIR"/log/sentinel-*.log >&3 || true
+	return 1
+}
 # exported, so that `wait_for N bash -c "... rcli ..."` finds them
 export STACK_REDIS
 export -f rcli rkeys cluster_primary_ports redis_primary_port
