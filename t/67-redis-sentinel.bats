@@ -23,6 +23,8 @@ sentinel_port() { echo $((REDIS_PORT + 2 + $1)); }
 	# the programs were given the sentinels, not a node
 	pid=$(sctl pid ws-relay:ws-relay-$RELAY_BASE)
 	tr '\0' '\n' <"/proc/$pid/environ" | grep -q "^REDIS_URL=redis+sentinel://127.0.0.1:$(sentinel_port 0),"
+	# and the API's first line names them too, not a node it never reaches
+	grep -q "msg=\"started\" .*redis=redis+sentinel://127.0.0.1:$(sentinel_port 0),.*/streamchat " "$STACK_DIR/log/chat-fcgi.log"
 	run chat-cli --url "$API" --session s1 "through the sentinels"
 	assert_success
 }

@@ -249,8 +249,11 @@ int main(int argc, char **argv)
 	struct fcgi_gate gate;
 	size_t fits = fcgi_gate_init(&gate, fd, timeout_ms, api.cfg.max_body);
 	gate.wait_mask = &wait_mask;
-	log_info("started", "version=%s redis=%s:%d auth=%s archive=%s", VERSION,
-		 api.cfg.redis.path[0] ? api.cfg.redis.path : api.cfg.redis.host, api.cfg.redis.port,
+	/* the URL, not a host and port: under Sentinel or Cluster these name no
+	 * node (they said 127.0.0.1:6379) */
+	char redis_shown[1024];
+	redis_url_masked(config_text(&redis_knobs, "REDIS_URL"), redis_shown, sizeof redis_shown);
+	log_info("started", "version=%s redis=%s auth=%s archive=%s", VERSION, redis_shown,
 		 auth_mode(&api.auth), db_enabled(&api.archive) ? "postgresql" : "none");
 	if (!api.auth.enabled)
 		log_warn("development mode: no AUTH_SECRET, so user ids are taken as given", NULL);
