@@ -149,14 +149,11 @@ redis_primary_port() {
 # replica_back: under Sentinel, once the data node killed in a failover has
 # been started again, waits until the two data nodes are a primary and its
 # replica again: the one the sentinels name, and the other replicating from
-# it. Usually the node started again becomes the replica: the sentinels send
-# it REPLICAOF once it has reported itself a primary for 8 s (they ask every
-# 10 s). But with the stack's 1 s down-after, a sentinel that misses the new
-# primary's answers for 1 s within 5 s of the failover counts the other
-# sentinels' votes of that failover as still standing and fails over again,
-# and may pick the node just started (seen once here): then the other one is
-# the replica. A sentinel whose timer ran 2 s late (a loaded machine) does
-# nothing for 30 s (TILT). On a timeout it prints what the sentinels logged.
+# it. Usually the node started again is the replica (the sentinels send it
+# REPLICAOF after it has reported itself a primary for 8 s), but they may
+# pick it back (doc/configuration.md, --redis-sentinel). 120 s: a sentinel
+# whose timer ran 2 s late (a loaded machine) does nothing for 30 s (TILT).
+# On a timeout it prints what the sentinels logged.
 replica_pair() {
 	local primary other
 	primary=$(redis_primary_port)
