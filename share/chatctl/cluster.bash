@@ -94,7 +94,9 @@ ccli_node() {  # PORT ARGS...: redis-cli on one node, bounded (a node may hang)
 	timeout 10 redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" "$@"
 }
 
-cluster_state_ok() { ccli_node "$1" cluster info 2>/dev/null | tr -d '\r' | grep -qx 'cluster_state:ok'; }
+cluster_state_ok() {
+	grep -qx 'cluster_state:ok' <<<"$(ccli_node "$1" cluster info 2>/dev/null | tr -d '\r')"
+}
 
 # How many nodes node PORT knows (itself included).
 cluster_known_nodes() {
@@ -147,7 +149,7 @@ cluster_status() {  # NAME -> sets health and details
 	redis_auth
 	if [ "$1" = redis ]; then i=0; else i=$((${1#redis-} - 1)); fi
 	port=$(cluster_node_port "$i")
-	role=$(ccli_node "$port" role 2>/dev/null | head -n 1) || true
+	role=$(ccli_node "$port" role 2>/dev/null | awk 'NR == 1') || true
 	state=$(ccli_node "$port" cluster info 2>/dev/null | tr -d '\r' | sed -n 's/^cluster_state://p') || true
 	slots=$(ccli_node "$port" cluster nodes 2>/dev/null |
 		awk '$3 ~ /myself/ { n = 0; for (i = 9; i <= NF; i++) { if ($i ~ /^\[/) continue

@@ -90,8 +90,8 @@ pg_wait_archiver() {
 	[ "$PG_MODE" != none ] || return 0
 	local t
 	for ((t = 0; t < 75; t++)); do
-		site_get /api/metrics |
-			grep -q '^streamchat_archiver_pg_up{node="archiver-1"} 1$' && return 0
+		grep -q '^streamchat_archiver_pg_up{node="archiver-1"} 1$' <<<"$(site_get /api/metrics)" &&
+			return 0
 		sleep 0.2
 	done
 	echo "$PROG: warning: the archiver has no PostgreSQL yet (see $DIR/log/archiver.log); chat works, messages wait in Redis" >&2

@@ -117,7 +117,7 @@ sentinel_status() {  # NAME -> sets health and details
 		return 0
 		;;
 	esac
-	role=$(redis-cli -p "$port" --raw role 2>/dev/null | head -n 1) || true
+	role=$(redis-cli -p "$port" --raw role 2>/dev/null | awk 'NR == 1') || true
 	health=$([ -n "$role" ] && echo ok || echo failing)
 	details="role=${role:-down} port=$port"
 }

@@ -1,5 +1,5 @@
 # Free TCP ports on loopback, for stacks that must not collide.
-port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+port_free() { [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
 
 # Echoes a base port with $1 free ports from it.
 free_ports() {
