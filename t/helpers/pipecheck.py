@@ -66,8 +66,9 @@ def words(text):
 
 def split_top(line):
     """The line's pipelines, each a list of commands, cut at top-level |, |&,
-    ;, &&, || and parentheses; quotes and comments are honoured."""
-    pipelines, cmds, cur, quote, depth, i = [], [], '', None, 0, 0
+    ;, &&, || and parentheses, followed by those of each $(...) in it;
+    quotes and comments are honoured."""
+    pipelines, inner, cmds, cur, quote, depth, opened, i = [], [], [], '', None, 0, 0, 0
     while i < len(line):
         ch = line[i]
         nxt = line[i + 1] if i + 1 < len(line) else ''
@@ -85,10 +86,14 @@ def split_top(line):
             cur += ch + nxt
             i += 1
         elif ch == '$' and nxt == '(':
+            if not depth:
+                opened = i + 2
             depth += 1
             cur += ch
         elif ch == ')' and depth:
             depth -= 1
+            if not depth:
+                inner += split_top(line[opened:i])
             cur += ch
         elif depth:
             cur += ch
@@ -113,19 +118,7 @@ def split_top(line):
         i += 1
     cmds.append(cur)
     pipelines.append(cmds)
-    return pipelines
-
-
-def inner_commands(line):
-    """The line and the text of each $(...) in it, innermost last."""
-    found = [line]
-    for m in re.finditer(r'\$\(', line):
-        depth, j = 1, m.end()
-        while j < len(line) and depth:
-            depth += {'(': 1, ')': -1}.get(line[j], 0)
-            j += 1
-        found.append(line[m.end():j - 1])
-    return found
+    return pipelines + inner
 
 
 def grep_stops_early(args):
@@ -188,10 +181,8 @@ def early_pipelines(text):
     for n, line in logical_lines(text):
         if line.lstrip().startswith('#'):
             continue
-        for part in inner_commands(line):
-            if any(stops_early(c) for p in split_top(part) for c in p[1:]):
-                yield n, line
-                break
+        if any(stops_early(c) for p in split_top(line) for c in p[1:]):
+            yield n, line
 
 
 def read(path):
